@@ -1,0 +1,66 @@
+//! The packager's error type.
+
+use crate::mp4::FourCc;
+
+/// Everything that can go wrong while indexing a source or packaging it.
+///
+/// Every variant describes a property of the *input*; the packager has no
+/// failure modes of its own besides the limits in [`crate::Limits`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The read-at callback failed.
+    #[error("reading {len} bytes at offset {offset} failed: {source}")]
+    Read {
+        /// Byte offset of the failed read.
+        offset: u64,
+        /// Requested length.
+        len: usize,
+        /// The callback's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A structure ends before its declared size (or the file ends before a box does).
+    #[error("truncated {what}")]
+    Truncated {
+        /// What was being read.
+        what: &'static str,
+    },
+    /// A box is structurally invalid.
+    #[error("malformed '{fourcc}' box: {reason}")]
+    Malformed {
+        /// The box type.
+        fourcc: FourCc,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A count or size from the file exceeds a configured limit.
+    #[error("{what} is {value}, above the limit of {limit}")]
+    Limit {
+        /// What was counted.
+        what: &'static str,
+        /// The value found in the file.
+        value: u64,
+        /// The limit it exceeds.
+        limit: u64,
+    },
+    /// The file has no `moov` box, so it is not a playable MP4.
+    #[error("no 'moov' box: not an MP4 file or the file is incomplete")]
+    NoMovie,
+    /// The file has neither a video nor an audio track.
+    #[error("no audio or video track")]
+    NoTracks,
+    /// A track uses a sample entry the packager cannot pass through.
+    #[error("unsupported codec: sample entry '{0}'")]
+    UnsupportedCodec(FourCc),
+    /// A request names a rendition, segment or time that does not exist.
+    #[error("not found: {0}")]
+    NotFound(&'static str),
+}
+
+/// Shorthand for results with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+pub(crate) fn malformed(fourcc: FourCc, reason: &'static str) -> Error {
+    Error::Malformed { fourcc, reason }
+}

@@ -1,0 +1,130 @@
+//! CMAF headers: `ftyp` + `moov` with `mvex` for one track (ISO/IEC 23000-19 §7.3.1).
+
+use super::Put;
+use crate::mp4::fourcc::types;
+use crate::mp4::{Track, TrackKind};
+use crate::timing::TrackTiming;
+
+/// Appends the init segment of `track` to `out`.
+///
+/// The sample entry is copied byte for byte from the source; everything
+/// else is generated. A one-entry edit list is written only when the
+/// timing carries one (see [`crate::timing`]).
+pub fn write_init(track: &Track, timing: &TrackTiming, out: &mut Vec<u8>) {
+    let scale = track.timescale.get();
+    let duration = (timing.end - timing.start).max(0) as u64;
+    out.boxed(types::FTYP, |b| {
+        b.put(&types::ISO6.0);
+        b.put_u32(0);
+        for brand in [types::ISO6, types::CMFC, types::MSIX] {
+            b.put(&brand.0);
+        }
+        b.put(b"mp41");
+        b.put(b"dash");
+    });
+    out.boxed(types::MOOV, |b| {
+        b.full(types::MVHD, 1, 0, |b| {
+            b.put_u64(0); // creation_time
+            b.put_u64(0); // modification_time
+            b.put_u32(scale);
+            b.put_u64(0); // duration: in mehd for fragmented files
+            b.put_u32(0x0001_0000); // rate 1.0
+            b.put_u16(0x0100); // volume 1.0
+            b.put(&[0; 10]);
+            for m in [0x0001_0000u32, 0, 0, 0, 0x0001_0000, 0, 0, 0, 0x4000_0000] {
+                b.put_u32(m);
+            }
+            b.put(&[0; 24]); // pre_defined
+            b.put_u32(track.id.saturating_add(1)); // next_track_ID
+        });
+        b.boxed(types::TRAK, |b| {
+            b.full(types::TKHD, 1, 0x3, |b| {
+                b.put_u64(0);
+                b.put_u64(0);
+                b.put_u32(track.id);
+                b.put_u32(0);
+                b.put_u64(0); // duration
+                b.put(&[0; 8]);
+                b.put_u16(0); // layer
+                b.put_u16(0); // alternate_group
+                b.put_u16(if track.kind == TrackKind::Audio { 0x0100 } else { 0 });
+                b.put_u16(0);
+                for m in track.matrix {
+                    b.put_u32(m);
+                }
+                b.put_u32(track.width << 16);
+                b.put_u32(track.height << 16);
+            });
+            if let Some(media_time) = timing.edit_media_time {
+                b.boxed(types::EDTS, |b| {
+                    b.full(types::ELST, 1, 0, |b| {
+                        b.put_u32(1);
+                        b.put_u64(duration);
+                        b.put_u64(media_time as u64);
+                        b.put_u32(0x0001_0000);
+                    });
+                });
+            }
+            b.boxed(types::MDIA, |b| {
+                b.full(types::MDHD, 1, 0, |b| {
+                    b.put_u64(0);
+                    b.put_u64(0);
+                    b.put_u32(scale);
+                    b.put_u64(0);
+                    b.put_u16(pack_language(&track.language));
+                    b.put_u16(0);
+                });
+                b.full(types::HDLR, 0, 0, |b| {
+                    b.put_u32(0);
+                    b.put(&track.handler.0);
+                    b.put(&[0; 12]);
+                    b.put(match track.kind {
+                        TrackKind::Video => b"VideoHandler\0",
+                        TrackKind::Audio => b"SoundHandler\0",
+                        TrackKind::Other => b"DataHandler\0\0",
+                    });
+                });
+                b.boxed(types::MINF, |b| {
+                    match track.kind {
+                        TrackKind::Video => b.full(types::VMHD, 0, 1, |b| b.put(&[0; 8])),
+                        TrackKind::Audio => b.full(types::SMHD, 0, 0, |b| b.put_u32(0)),
+                        TrackKind::Other => {}
+                    }
+                    b.boxed(types::DINF, |b| {
+                        b.full(types::DREF, 0, 0, |b| {
+                            b.put_u32(1);
+                            b.full(types::URL_, 0, 1, |_| {});
+                        });
+                    });
+                    b.boxed(types::STBL, |b| {
+                        b.full(types::STSD, 0, 0, |b| {
+                            b.put_u32(1);
+                            b.put(&track.sample_entry.raw);
+                        });
+                        b.full(types::STTS, 0, 0, |b| b.put_u32(0));
+                        b.full(types::STSC, 0, 0, |b| b.put_u32(0));
+                        b.full(types::STSZ, 0, 0, |b| b.put(&[0; 8]));
+                        b.full(types::STCO, 0, 0, |b| b.put_u32(0));
+                    });
+                });
+            });
+        });
+        b.boxed(types::MVEX, |b| {
+            b.full(types::MEHD, 1, 0, |b| b.put_u64(duration));
+            b.full(types::TREX, 0, 0, |b| {
+                b.put_u32(track.id);
+                b.put_u32(1); // default_sample_description_index
+                b.put_u32(0);
+                b.put_u32(0);
+                b.put_u32(0);
+            });
+        });
+    });
+}
+
+/// Packs an ISO 639-2/T code for `mdhd` (§8.4.2.3); anything else becomes `und`.
+fn pack_language(lang: &str) -> u16 {
+    let b = lang.as_bytes();
+    let code = if b.len() == 3 && b.iter().all(u8::is_ascii_lowercase) { b } else { b"und" };
+    code.iter().fold(0u16, |acc, &c| (acc << 5) | u16::from(c - 0x60))
+}

@@ -1,0 +1,199 @@
+//! CMAF media segments: `styp`, `moof` (`mfhd`, `traf` (`tfhd`, `tfdt`,
+//! `trun`)), `mdat` — ISO/IEC 14496-12 §8.8.4–§8.8.12, §8.16.2.
+//!
+//! A segment is planned, not materialised: the generated header bytes end
+//! with the `mdat` header, and the payload is a list of byte ranges of the
+//! source file, in order, that the caller appends (with sendfile, a copy,
+//! or anything else).
+
+use super::Put;
+use crate::mp4::fourcc::types;
+use crate::mp4::{Track, TrackKind};
+use crate::plan::Segment;
+use crate::timing::TrackTiming;
+
+/// A contiguous run of source bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ByteRange {
+    /// File offset of the first byte.
+    pub offset: u64,
+    /// Number of bytes.
+    pub len: u64,
+}
+
+/// The plan of one media segment.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MediaSegment {
+    /// `styp`, `moof` and the `mdat` header.
+    pub header: Vec<u8>,
+    /// Source byte ranges forming the `mdat` payload, in order.
+    pub ranges: Vec<ByteRange>,
+}
+
+impl MediaSegment {
+    /// Total size of the segment in bytes.
+    pub fn len(&self) -> u64 {
+        self.header.len() as u64 + self.ranges.iter().map(|r| r.len).sum::<u64>()
+    }
+
+    /// Whether the segment is empty (never true for a planned segment).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// `sample_depends_on = 2`: a sync sample (§8.8.3.1).
+const SYNC_FLAGS: u32 = 0x0200_0000;
+/// `sample_depends_on = 1` and `sample_is_non_sync_sample`.
+const NON_SYNC_FLAGS: u32 = 0x0101_0000;
+
+/// How a segment's `trun` is laid out; shared by the writer and the size
+/// calculation so the two cannot disagree.
+struct Layout {
+    default_duration: Option<u32>,
+    per_sample_flags: bool,
+    cts: bool,
+    signed_cts: bool,
+}
+
+impl Layout {
+    fn of(track: &Track, timing: &TrackTiming, seg: &Segment) -> Self {
+        let s = &track.samples;
+        let (first, end) = (seg.first as usize, seg.end as usize);
+        let d0 = s.duration(first);
+        let uniform = (first..end).all(|i| s.duration(i) == d0);
+        let per_sample_flags = track.kind == TrackKind::Video && (first + 1..end).any(|i| s.is_sync(i));
+        let cts = s.has_cts() || timing.cts_adjust != 0;
+        let signed_cts = cts && (first..end).any(|i| i64::from(s.cts_offset(i)) + timing.cts_adjust < 0);
+        Layout { default_duration: uniform.then_some(d0), per_sample_flags, cts, signed_cts }
+    }
+
+    fn tfhd_flags(&self) -> u32 {
+        let mut f = 0x2_0000; // default-base-is-moof
+        if self.default_duration.is_some() {
+            f |= 0x08;
+        }
+        f | 0x20 // default-sample-flags
+    }
+
+    fn trun_flags(&self, video: bool) -> u32 {
+        let mut f = 0x001 | 0x200; // data-offset, sample-size
+        if self.default_duration.is_none() {
+            f |= 0x100;
+        }
+        if self.per_sample_flags {
+            f |= 0x400;
+        } else if video {
+            f |= 0x004; // first-sample-flags
+        }
+        if self.cts {
+            f |= 0x800;
+        }
+        f
+    }
+
+    fn per_sample_bytes(&self) -> usize {
+        4 + 4 * usize::from(self.default_duration.is_none())
+            + 4 * usize::from(self.per_sample_flags)
+            + 4 * usize::from(self.cts)
+    }
+}
+
+fn flags_for(sync: bool) -> u32 {
+    if sync { SYNC_FLAGS } else { NON_SYNC_FLAGS }
+}
+
+/// Plans media segment `seg` of `track`; `sequence` is its 1-based number.
+pub fn media_segment(track: &Track, timing: &TrackTiming, seg: &Segment, sequence: u32, out: &mut MediaSegment) {
+    let s = &track.samples;
+    let (first, end) = (seg.first as usize, seg.end as usize);
+    let layout = Layout::of(track, timing, seg);
+    let video = track.kind == TrackKind::Video;
+    let trun_flags = layout.trun_flags(video);
+    let h = &mut out.header;
+    h.clear();
+    out.ranges.clear();
+
+    h.boxed(types::STYP, |b| {
+        b.put(&types::MSDH.0);
+        b.put_u32(0);
+        for brand in [types::MSDH, types::MSIX, types::CMFC] {
+            b.put(&brand.0);
+        }
+    });
+    let moof_start = h.len();
+    let mut data_offset_at = 0;
+    h.boxed(types::MOOF, |b| {
+        b.full(types::MFHD, 0, 0, |b| b.put_u32(sequence));
+        b.boxed(types::TRAF, |b| {
+            b.full(types::TFHD, 0, layout.tfhd_flags(), |b| {
+                b.put_u32(track.id);
+                if let Some(d) = layout.default_duration {
+                    b.put_u32(d);
+                }
+                b.put_u32(if video { NON_SYNC_FLAGS } else { SYNC_FLAGS });
+            });
+            b.full(types::TFDT, 1, 0, |b| b.put_u64(s.dts(first) + timing.decode_offset));
+            b.full(types::TRUN, u8::from(layout.signed_cts), trun_flags, |b| {
+                b.put_u32((end - first) as u32);
+                data_offset_at = b.len();
+                b.put_u32(0); // data_offset, patched below
+                if trun_flags & 0x004 != 0 {
+                    b.put_u32(flags_for(s.is_sync(first)));
+                }
+                for i in first..end {
+                    if layout.default_duration.is_none() {
+                        b.put_u32(s.duration(i));
+                    }
+                    b.put_u32(s.size(i));
+                    if layout.per_sample_flags {
+                        b.put_u32(flags_for(s.is_sync(i)));
+                    }
+                    if layout.cts {
+                        let c = i64::from(s.cts_offset(i)) + timing.cts_adjust;
+                        b.put_u32(c.clamp(i64::from(i32::MIN), i64::from(u32::MAX)) as u32);
+                    }
+                }
+            });
+        });
+    });
+    let moof_len = h.len() - moof_start;
+    let payload = s.bytes(first..end);
+    let mdat_header = if payload + 8 > u64::from(u32::MAX) { 16 } else { 8 };
+    let data_offset = (moof_len + mdat_header) as u32;
+    h[data_offset_at..data_offset_at + 4].copy_from_slice(&data_offset.to_be_bytes());
+    if mdat_header == 16 {
+        h.put_u32(1);
+        h.put(&types::MDAT.0);
+        h.put_u64(payload + 16);
+    } else {
+        h.put_u32((payload + 8) as u32);
+        h.put(&types::MDAT.0);
+    }
+
+    for i in first..end {
+        let (offset, len) = (s.offset(i), u64::from(s.size(i)));
+        match out.ranges.last_mut() {
+            Some(r) if r.offset + r.len == offset => r.len += len,
+            _ if len > 0 => out.ranges.push(ByteRange { offset, len }),
+            _ => {}
+        }
+    }
+}
+
+/// Size of the segment [`media_segment`] would produce, without writing it.
+pub(crate) fn media_segment_len(track: &Track, timing: &TrackTiming, seg: &Segment) -> u64 {
+    let layout = Layout::of(track, timing, seg);
+    let video = track.kind == TrackKind::Video;
+    let n = (seg.end - seg.first) as usize;
+    let styp = 8 + 8 + 12;
+    let mfhd = 16;
+    let tfhd = 12 + 4 + 4 * usize::from(layout.default_duration.is_some()) + 4;
+    let tfdt = 20;
+    let first_flags = usize::from(layout.trun_flags(video) & 0x004 != 0) * 4;
+    let trun = 12 + 4 + 4 + first_flags + n * layout.per_sample_bytes();
+    let moof = 8 + mfhd + 8 + tfhd + tfdt + trun;
+    let payload = track.samples.bytes(seg.first as usize..seg.end as usize);
+    let mdat = if payload + 8 > u64::from(u32::MAX) { 16 } else { 8 };
+    (styp + moof + mdat) as u64 + payload
+}

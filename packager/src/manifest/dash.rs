@@ -1,0 +1,173 @@
+//! A static DASH MPD (ISO/IEC 23009-1, `urn:mpeg:dash:profile:isoff-live:2011`):
+//! one `AdaptationSet` per content type (audio further split by language and
+//! codec, which players cannot switch between seamlessly), `SegmentTemplate`
+//! with `SegmentTimeline` (§5.3.9.6) at the `AdaptationSet` level when the
+//! representations share their timeline, else per `Representation`.
+
+use std::fmt::Write;
+
+use super::hls::display_size;
+use super::{ManifestOptions, language_tag};
+use crate::mp4::TrackKind;
+use crate::presentation::{Presentation, Rendition};
+
+fn xml_escape(s: &str, out: &mut String) {
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+}
+
+fn duration(out: &mut String, seconds: f64) {
+    let _ = write!(out, "PT{seconds:.3}S");
+}
+
+/// Writes the MPD of `p`.
+pub fn mpd(p: &Presentation, opts: &ManifestOptions<'_>, out: &mut String) {
+    let max_segment = p
+        .renditions
+        .iter()
+        .flat_map(|r| {
+            let scale = f64::from(p.timescale(r).get());
+            r.segments.iter().map(move |s| s.duration as f64 / scale)
+        })
+        .fold(0.0, f64::max);
+    out.push_str(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" \
+         profiles=\"urn:mpeg:dash:profile:isoff-live:2011\" type=\"static\" mediaPresentationDuration=\"",
+    );
+    duration(out, p.duration);
+    out.push_str("\" minBufferTime=\"");
+    duration(out, max_segment.max(1.0));
+    out.push_str("\">\n  <Period id=\"0\" start=\"PT0S\">\n");
+
+    // Adaptation sets: video together, audio by (language, codecs).
+    let mut sets: Vec<(TrackKind, Option<&str>, &str, Vec<&Rendition>)> = Vec::new();
+    for r in &p.renditions {
+        let lang = if r.kind == TrackKind::Audio { language_tag(&p.track(r).language) } else { None };
+        let key_codecs = if r.kind == TrackKind::Audio { r.codecs.as_str() } else { "" };
+        match sets.iter_mut().find(|s| s.0 == r.kind && s.1 == lang && s.2 == key_codecs) {
+            Some(s) => s.3.push(r),
+            None => sets.push((r.kind, lang, key_codecs, vec![r])),
+        }
+    }
+    for (id, (kind, lang, _, members)) in sets.iter().enumerate() {
+        adaptation_set(p, id, *kind, *lang, members, opts, out);
+    }
+    out.push_str("  </Period>\n</MPD>\n");
+}
+
+fn adaptation_set(
+    p: &Presentation,
+    id: usize,
+    kind: TrackKind,
+    lang: Option<&str>,
+    members: &[&Rendition],
+    opts: &ManifestOptions<'_>,
+    out: &mut String,
+) {
+    let video = kind == TrackKind::Video;
+    let (content, mime) = if video { ("video", "video/mp4") } else { ("audio", "audio/mp4") };
+    let shared = members.windows(2).all(|w| {
+        p.timescale(w[0]) == p.timescale(w[1])
+            && w[0].segments.len() == w[1].segments.len()
+            && w[0].segments.iter().zip(&w[1].segments).all(|(a, b)| a.start == b.start && a.duration == b.duration)
+    });
+    let _ = write!(
+        out,
+        "    <AdaptationSet id=\"{id}\" contentType=\"{content}\" mimeType=\"{mime}\" segmentAlignment=\"{shared}\" startWithSAP=\"1\""
+    );
+    if let Some(l) = lang {
+        out.push_str(" lang=\"");
+        xml_escape(l, out);
+        out.push('"');
+    }
+    if video {
+        let max_w = members.iter().map(|r| display_size(p, r).0).max().unwrap_or(0);
+        let max_h = members.iter().map(|r| display_size(p, r).1).max().unwrap_or(0);
+        let _ = write!(out, " maxWidth=\"{max_w}\" maxHeight=\"{max_h}\"");
+    }
+    out.push_str(">\n");
+    if !video {
+        out.push_str("      <Role schemeIdUri=\"urn:mpeg:dash:role:2011\" value=\"main\"/>\n");
+    }
+    if shared {
+        segment_template(p, members[0], opts, "      ", out);
+    }
+    for r in members {
+        let track = p.track(r);
+        let _ = write!(out, "      <Representation id=\"{}\" codecs=\"{}\" bandwidth=\"{}\"", r.id, r.codecs, r.peak_bitrate);
+        if video {
+            let (w, h) = display_size(p, r);
+            let _ = write!(out, " width=\"{w}\" height=\"{h}\" sar=\"1:1\"");
+            if let Some((num, den)) = r.frame_rate {
+                if den == 1 {
+                    let _ = write!(out, " frameRate=\"{num}\"");
+                } else {
+                    let _ = write!(out, " frameRate=\"{num}/{den}\"");
+                }
+            }
+        } else {
+            let rate = track.sample_entry.sample_rate;
+            if rate > 0 {
+                let _ = write!(out, " audioSamplingRate=\"{rate}\"");
+            }
+        }
+        let channels = track.sample_entry.channels;
+        let needs_children = !shared || (!video && channels > 0);
+        if !needs_children {
+            out.push_str("/>\n");
+            continue;
+        }
+        out.push_str(">\n");
+        if !video && channels > 0 {
+            let _ = writeln!(
+                out,
+                "        <AudioChannelConfiguration schemeIdUri=\"urn:mpeg:mpegB:cicp:ChannelConfiguration\" value=\"{channels}\"/>"
+            );
+        }
+        if !shared {
+            segment_template(p, r, opts, "        ", out);
+        }
+        out.push_str("      </Representation>\n");
+    }
+    out.push_str("    </AdaptationSet>\n");
+}
+
+fn segment_template(p: &Presentation, r: &Rendition, opts: &ManifestOptions<'_>, indent: &str, out: &mut String) {
+    let scale = p.timescale(r).get();
+    let mut query = String::new();
+    opts.suffix(&mut query);
+    let query = query.replace('&', "&amp;");
+    let _ = write!(
+        out,
+        "{indent}<SegmentTemplate timescale=\"{scale}\" initialization=\"../cmaf/$RepresentationID$/init.mp4{query}\" \
+         media=\"../cmaf/$RepresentationID$/$Number$.m4s{query}\" startNumber=\"1\">\n{indent}  <SegmentTimeline>\n"
+    );
+    let segs = &r.segments;
+    let mut i = 0;
+    while i < segs.len() {
+        let d = segs[i].duration;
+        let mut repeat = 0;
+        while i + repeat + 1 < segs.len() && segs[i + repeat + 1].duration == d {
+            repeat += 1;
+        }
+        let _ = write!(out, "{indent}    <S ");
+        if i == 0 {
+            let _ = write!(out, "t=\"{}\" ", segs[0].start.max(0));
+        }
+        let _ = write!(out, "d=\"{d}\"");
+        if repeat > 0 {
+            let _ = write!(out, " r=\"{repeat}\"");
+        }
+        out.push_str("/>\n");
+        i += repeat + 1;
+    }
+    let _ = write!(out, "{indent}  </SegmentTimeline>\n{indent}</SegmentTemplate>\n");
+}

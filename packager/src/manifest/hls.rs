@@ -1,0 +1,159 @@
+//! HLS playlists for fMP4 segments (RFC 8216bis: §4.4.6.1 `EXT-X-MEDIA`,
+//! §4.4.6.2 `EXT-X-STREAM-INF`, §4.4.4.5 `EXT-X-MAP`, §4.4.3.1 `EXT-X-TARGETDURATION`).
+
+use std::fmt::Write;
+
+use super::{ManifestOptions, language_tag, write_seconds};
+use crate::mp4::TrackKind;
+use crate::presentation::{Presentation, Rendition};
+
+/// Audio renditions grouped by codec: `(group id, codecs, members)`.
+fn audio_groups(p: &Presentation) -> Vec<(String, &str, Vec<&Rendition>)> {
+    let mut groups: Vec<(String, &str, Vec<&Rendition>)> = Vec::new();
+    for r in p.renditions.iter().filter(|r| r.kind == TrackKind::Audio) {
+        match groups.iter_mut().find(|g| g.1 == r.codecs) {
+            Some(g) => g.2.push(r),
+            None => groups.push((String::new(), &r.codecs, vec![r])),
+        }
+    }
+    let many = groups.len() > 1;
+    for (i, g) in groups.iter_mut().enumerate() {
+        g.0 = if many { format!("audio-{}", i + 1) } else { "audio".to_owned() };
+    }
+    groups
+}
+
+/// Writes the multivariant playlist.
+pub fn multivariant(p: &Presentation, opts: &ManifestOptions<'_>, out: &mut String) {
+    out.push_str("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n");
+    let groups = audio_groups(p);
+    let video: Vec<&Rendition> = p.renditions.iter().filter(|r| r.kind == TrackKind::Video).collect();
+
+    if video.is_empty() {
+        // Audio only: every audio rendition is a variant of its own.
+        for r in p.renditions.iter().filter(|r| r.kind == TrackKind::Audio) {
+            let _ = write!(
+                out,
+                "\n#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={},CODECS=\"{}\"\n",
+                r.peak_bitrate, r.average_bitrate, r.codecs
+            );
+            media_uri(r, opts, out);
+        }
+        return;
+    }
+
+    for (group, _, members) in &groups {
+        out.push('\n');
+        for (i, r) in members.iter().enumerate() {
+            let track = p.track(r);
+            let lang = language_tag(&track.language);
+            let _ = write!(out, "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"{group}\",NAME=\"");
+            match lang {
+                Some(l) if members.len() == 1 => out.push_str(l),
+                Some(l) => {
+                    let _ = write!(out, "{l} {}", i + 1);
+                }
+                None if members.len() == 1 => out.push_str("audio"),
+                None => {
+                    let _ = write!(out, "audio {}", i + 1);
+                }
+            }
+            out.push('"');
+            if let Some(l) = lang {
+                let _ = write!(out, ",LANGUAGE=\"{l}\"");
+            }
+            let default = if i == 0 { "YES" } else { "NO" };
+            let _ = write!(out, ",DEFAULT={default},AUTOSELECT=YES");
+            let channels = track.sample_entry.channels;
+            if channels > 0 {
+                let _ = write!(out, ",CHANNELS=\"{channels}\"");
+            }
+            out.push_str(",URI=\"");
+            media_uri_inline(r, opts, out);
+            out.push_str("\"\n");
+        }
+    }
+
+    for r in &video {
+        let track = p.track(r);
+        let variants: Vec<Option<&(String, &str, Vec<&Rendition>)>> =
+            if groups.is_empty() { vec![None] } else { groups.iter().map(Some).collect() };
+        for g in variants {
+            let audio_peak = g.map_or(0, |g| g.2.iter().map(|a| a.peak_bitrate).max().unwrap_or(0));
+            let audio_avg = g.map_or(0, |g| g.2.iter().map(|a| a.average_bitrate).max().unwrap_or(0));
+            let _ = write!(
+                out,
+                "\n#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={},CODECS=\"{}",
+                r.peak_bitrate + audio_peak,
+                r.average_bitrate + audio_avg,
+                r.codecs
+            );
+            if let Some(g) = g {
+                let _ = write!(out, ",{}", g.1);
+            }
+            out.push('"');
+            let (w, h) = display_size(p, r);
+            if w > 0 && h > 0 {
+                let _ = write!(out, ",RESOLUTION={w}x{h}");
+            }
+            if let Some((num, den)) = r.frame_rate {
+                let _ = write!(out, ",FRAME-RATE={:.3}", f64::from(num) / f64::from(den));
+            }
+            if let Some(g) = g {
+                let _ = write!(out, ",AUDIO=\"{}\"", g.0);
+            }
+            let _ = track;
+            out.push('\n');
+            media_uri(r, opts, out);
+        }
+    }
+}
+
+/// Display size of a video rendition: `tkhd` dimensions, else the coded ones.
+pub(crate) fn display_size(p: &Presentation, r: &Rendition) -> (u32, u32) {
+    let t = p.track(r);
+    if t.width > 0 && t.height > 0 {
+        (t.width, t.height)
+    } else {
+        (u32::from(t.sample_entry.width), u32::from(t.sample_entry.height))
+    }
+}
+
+fn media_uri_inline(r: &Rendition, opts: &ManifestOptions<'_>, out: &mut String) {
+    out.push_str(&r.id);
+    out.push_str(".m3u8");
+    opts.suffix(out);
+}
+
+fn media_uri(r: &Rendition, opts: &ManifestOptions<'_>, out: &mut String) {
+    media_uri_inline(r, opts, out);
+    out.push('\n');
+}
+
+/// Writes the media playlist of rendition `r`.
+pub fn media(p: &Presentation, r: &Rendition, opts: &ManifestOptions<'_>, out: &mut String) {
+    let scale = p.timescale(r).get();
+    let target = r
+        .segments
+        .iter()
+        .map(|s| (s.duration + u64::from(scale) / 2) / u64::from(scale))
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let _ = write!(
+        out,
+        "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:1\n\
+         #EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"../cmaf/{}/init.mp4",
+        r.id
+    );
+    opts.suffix(out);
+    out.push_str("\"\n");
+    for (i, s) in r.segments.iter().enumerate() {
+        out.push_str("#EXTINF:");
+        write_seconds(out, s.duration as i64, scale);
+        let _ = write!(out, ",\n../cmaf/{}/{}.m4s", r.id, i + 1);
+        opts.suffix(out);
+        out.push('\n');
+    }
+    out.push_str("#EXT-X-ENDLIST\n");
+}

@@ -1,0 +1,163 @@
+//! Fragmented input: `mvex`/`trex` defaults (ISO/IEC 14496-12 §8.8.3) and
+//! movie fragments `moof` → `traf` → `tfhd` (§8.8.7), `tfdt` (§8.8.12),
+//! `trun` (§8.8.8), turned into per-track sample indexes.
+
+use super::fourcc::types;
+use super::{Cursor, RawBox};
+use crate::error::{Error, Result, malformed};
+use crate::index::SampleIndex;
+use crate::Limits;
+
+/// Per-track defaults from `trex` (§8.8.3).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Trex {
+    pub(crate) track_id: u32,
+    pub(crate) duration: u32,
+    pub(crate) size: u32,
+    pub(crate) flags: u32,
+}
+
+pub(crate) fn parse_trex(b: &RawBox<'_>) -> Result<Trex> {
+    let mut c = b.cursor();
+    c.version_flags()?;
+    let track_id = c.u32()?;
+    c.u32()?; // default_sample_description_index
+    Ok(Trex { track_id, duration: c.u32()?, size: c.u32()?, flags: c.u32()? })
+}
+
+/// `sample_is_non_sync_sample` in the sample flags (§8.8.3.1).
+const NON_SYNC: u32 = 0x0001_0000;
+
+/// Accumulates the samples of one track across fragments.
+#[derive(Debug, Default)]
+pub(crate) struct FragmentedTrack {
+    pub(crate) trex: Trex,
+    index: SampleIndex,
+    sync: Vec<u32>,
+    next_dts: u64,
+    last_duration: u32,
+}
+
+impl FragmentedTrack {
+    pub(crate) fn new(trex: Trex) -> Self {
+        Self { trex, ..Self::default() }
+    }
+
+    /// Finishes the index once every fragment has been added.
+    pub(crate) fn finish(mut self) -> SampleIndex {
+        self.index.last_duration = self.last_duration;
+        self.index.sync = Some(self.sync);
+        self.index
+    }
+}
+
+/// Adds the samples of one `moof` at `moof_offset` to the tracks it mentions.
+pub(crate) fn add_moof(
+    moof: &[u8],
+    moof_offset: u64,
+    tracks: &mut [FragmentedTrack],
+    limits: &Limits,
+    file_size: u64,
+) -> Result<()> {
+    let mut c = Cursor::new(moof, "moof");
+    let (fourcc, header, _) = super::cursor::parse_header(moof)?;
+    debug_assert_eq!(fourcc, types::MOOF);
+    c.skip(header)?;
+    // Where the data of the previous traf ended (§8.8.7.1, base offset rules).
+    let mut previous_end: Option<u64> = None;
+    for traf in super::BoxIter::new(c.rest()) {
+        let traf = traf?;
+        if traf.fourcc != types::TRAF {
+            continue;
+        }
+        previous_end = Some(add_traf(&traf, moof_offset, previous_end, tracks, limits, file_size)?);
+    }
+    Ok(())
+}
+
+fn add_traf(
+    traf: &RawBox<'_>,
+    moof_offset: u64,
+    previous_end: Option<u64>,
+    tracks: &mut [FragmentedTrack],
+    limits: &Limits,
+    file_size: u64,
+) -> Result<u64> {
+    let tfhd = traf.children().find(types::TFHD)?.ok_or(malformed(types::TRAF, "no tfhd"))?;
+    let mut c = tfhd.cursor();
+    let (_, flags) = c.version_flags()?;
+    let track_id = c.u32()?;
+    let base_data_offset = (flags & 0x01 != 0).then(|| c.u64()).transpose()?;
+    if flags & 0x02 != 0 {
+        c.u32()?; // sample_description_index
+    }
+    let Some(track) = tracks.iter_mut().find(|t| t.trex.track_id == track_id) else {
+        // A fragment of a track the movie does not declare: skip it.
+        return Ok(previous_end.unwrap_or(moof_offset));
+    };
+    let default_duration = if flags & 0x08 != 0 { c.u32()? } else { track.trex.duration };
+    let default_size = if flags & 0x10 != 0 { c.u32()? } else { track.trex.size };
+    let default_flags = if flags & 0x20 != 0 { c.u32()? } else { track.trex.flags };
+    let base = match (base_data_offset, flags & 0x2_0000 != 0, previous_end) {
+        (Some(b), _, _) => b,
+        (None, true, _) | (None, false, None) => moof_offset,
+        (None, false, Some(end)) => end,
+    };
+
+    if let Some(tfdt) = traf.children().find(types::TFDT)? {
+        let mut c = tfdt.cursor();
+        let (version, _) = c.version_flags()?;
+        track.next_dts = c.u32_or_u64(version)?;
+    }
+
+    let mut data_end = base;
+    for trun in traf.children() {
+        let trun = trun?;
+        if trun.fourcc != types::TRUN {
+            continue;
+        }
+        let mut c = trun.cursor();
+        let (_, tflags) = c.version_flags()?;
+        let count = c.u32()?;
+        let mut offset = if tflags & 0x01 != 0 {
+            base.checked_add_signed(i64::from(c.i32()?))
+                .ok_or(malformed(types::TRUN, "data offset before the file start"))?
+        } else {
+            data_end
+        };
+        let first_flags = (tflags & 0x04 != 0).then(|| c.u32()).transpose()?;
+        let fields = [0x100, 0x200, 0x400, 0x800].iter().filter(|&&f| tflags & f != 0).count();
+        let total = track.index.sizes.len() as u64 + u64::from(count);
+        if total > limits.max_samples_per_track {
+            return Err(Error::Limit { what: "samples in a track", value: total, limit: limits.max_samples_per_track });
+        }
+        if fields == 0 && u64::from(count).saturating_mul(u64::from(default_size.max(1))) > file_size {
+            return Err(Error::Truncated { what: "sample data (file shorter than its trun)" });
+        }
+        if (count as usize).saturating_mul(fields * 4) > c.remaining() {
+            return Err(malformed(types::TRUN, "sample count larger than the box"));
+        }
+        for i in 0..count {
+            let duration = if tflags & 0x100 != 0 { c.u32()? } else { default_duration };
+            let size = if tflags & 0x200 != 0 { c.u32()? } else { default_size };
+            let sflags = if tflags & 0x400 != 0 { c.u32()? } else { default_flags };
+            let sflags = if i == 0 { first_flags.unwrap_or(sflags) } else { sflags };
+            // Version 0 offsets are unsigned and version 1 signed; values
+            // above i32::MAX in version 0 are read as negative, as demuxers do.
+            let cts = if tflags & 0x800 != 0 { c.i32()? } else { 0 };
+            let idx = track.index.sizes.len() as u32;
+            if sflags & NON_SYNC == 0 {
+                track.sync.push(idx);
+            }
+            track.index.offsets.push(offset);
+            track.index.sizes.push(size);
+            track.index.dts.push(track.next_dts);
+            track.index.cts.push(cts);
+            track.last_duration = duration;
+            track.next_dts = track.next_dts.saturating_add(u64::from(duration));
+            offset = offset.saturating_add(u64::from(size));
+        }
+        data_end = offset;
+    }
+    Ok(data_end)
+}

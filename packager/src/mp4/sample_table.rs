@@ -1,0 +1,213 @@
+//! Sample tables of a progressive (non-fragmented) track: `stbl` (ISO/IEC 14496-12 §8.5–§8.7).
+//!
+//! - `stsz`/`stz2` (§8.7.3) give the sample count and sizes,
+//! - `stts` (§8.6.1.2) decode deltas, `ctts` (§8.6.1.3, v0 and v1) composition offsets,
+//! - `stss` (§8.6.2) sync samples,
+//! - `stsc` (§8.7.4) with `stco`/`co64` (§8.7.5) chunk layout, from which sample offsets follow.
+
+use super::fourcc::types;
+use super::{Cursor, RawBox};
+use crate::error::{Error, Result, malformed};
+use crate::index::SampleIndex;
+use crate::Limits;
+
+/// Checks that `count` entries of `entry_size` bytes are present and within limits
+/// before anything is allocated for them.
+fn checked_count(c: &Cursor<'_>, count: u32, entry_size: usize, fourcc: super::FourCc) -> Result<usize> {
+    let count = count as usize;
+    if count.checked_mul(entry_size).is_none_or(|b| b > c.remaining()) {
+        return Err(malformed(fourcc, "entry count larger than the box"));
+    }
+    Ok(count)
+}
+
+/// Builds the index of a track from its `stbl` box.
+pub(crate) fn index_from_stbl(stbl: &RawBox<'_>, limits: &Limits, file_size: u64) -> Result<SampleIndex> {
+    let (mut stsz, mut stts, mut ctts, mut stss, mut stsc, mut stco) = (None, None, None, None, None, None);
+    for child in stbl.children() {
+        let child = child?;
+        match child.fourcc {
+            types::STSZ | types::STZ2 => stsz = Some(child),
+            types::STTS => stts = Some(child),
+            types::CTTS => ctts = Some(child),
+            types::STSS => stss = Some(child),
+            types::STSC => stsc = Some(child),
+            types::STCO | types::CO64 => stco = Some(child),
+            _ => {}
+        }
+    }
+    let missing = |what| malformed(types::STBL, what);
+    let sizes = read_sizes(&stsz.ok_or_else(|| missing("no stsz/stz2"))?, limits, file_size)?;
+    let n = sizes.len();
+    let (dts, last_duration) = read_decode_times(&stts.ok_or_else(|| missing("no stts"))?, n)?;
+    let cts = match ctts {
+        Some(b) => read_composition_offsets(&b, n)?,
+        None => Vec::new(),
+    };
+    let sync = stss.map(|b| read_sync(&b, n)).transpose()?;
+    let offsets = read_offsets(
+        &stsc.ok_or_else(|| missing("no stsc"))?,
+        &stco.ok_or_else(|| missing("no stco/co64"))?,
+        &sizes,
+    )?;
+    Ok(SampleIndex { offsets, sizes, dts, last_duration, cts, sync })
+}
+
+fn read_sizes(b: &RawBox<'_>, limits: &Limits, file_size: u64) -> Result<Vec<u32>> {
+    let mut c = b.cursor();
+    c.version_flags()?;
+    let check = |count: u32| -> Result<usize> {
+        if u64::from(count) > limits.max_samples_per_track {
+            return Err(Error::Limit {
+                what: "samples in a track",
+                value: count.into(),
+                limit: limits.max_samples_per_track,
+            });
+        }
+        Ok(count as usize)
+    };
+    if b.fourcc == types::STSZ {
+        let fixed = c.u32()?;
+        let count = check(c.u32()?)?;
+        if fixed != 0 {
+            // Every sample must fit in the file: this bounds what a tiny
+            // hostile box can make us allocate.
+            if (count as u64).saturating_mul(u64::from(fixed)) > file_size {
+                return Err(Error::Truncated { what: "sample data (file shorter than its sample table)" });
+            }
+            return Ok(vec![fixed; count]);
+        }
+        let count = checked_count(&c, count as u32, 4, b.fourcc)?;
+        (0..count).map(|_| c.u32()).collect()
+    } else {
+        // stz2: 24 reserved bits, field_size (4, 8 or 16), sample_count.
+        c.skip(3)?;
+        let field = c.u8()?;
+        let count = check(c.u32()?)?;
+        let bits = match field {
+            4 | 8 | 16 => usize::from(field),
+            _ => return Err(malformed(b.fourcc, "field size must be 4, 8 or 16")),
+        };
+        if count.checked_mul(bits).is_none_or(|b| b.div_ceil(8) > c.remaining()) {
+            return Err(malformed(b.fourcc, "entry count larger than the box"));
+        }
+        let data = c.rest();
+        Ok((0..count)
+            .map(|i| match bits {
+                4 => u32::from(if i % 2 == 0 { data[i / 2] >> 4 } else { data[i / 2] & 0x0f }),
+                8 => u32::from(data[i]),
+                _ => u32::from(u16::from_be_bytes([data[2 * i], data[2 * i + 1]])),
+            })
+            .collect())
+    }
+}
+
+fn read_decode_times(b: &RawBox<'_>, n: usize) -> Result<(Vec<u64>, u32)> {
+    let mut c = b.cursor();
+    c.version_flags()?;
+    let entries = c.u32()?;
+    let entries = checked_count(&c, entries, 8, b.fourcc)?;
+    let mut dts = Vec::with_capacity(n);
+    let mut t = 0u64;
+    let mut last = 0u32;
+    for _ in 0..entries {
+        let count = c.u32()?;
+        let delta = c.u32()?;
+        for _ in 0..count {
+            if dts.len() == n {
+                break;
+            }
+            dts.push(t);
+            t = t.checked_add(u64::from(delta)).ok_or_else(|| malformed(b.fourcc, "decode time overflows"))?;
+            last = delta;
+        }
+    }
+    if dts.len() != n {
+        return Err(malformed(b.fourcc, "fewer decode times than samples"));
+    }
+    Ok((dts, last))
+}
+
+fn read_composition_offsets(b: &RawBox<'_>, n: usize) -> Result<Vec<i32>> {
+    let mut c = b.cursor();
+    // Version 0 declares the offsets unsigned, but writers put negative values
+    // there too; reading them as signed is what every demuxer does.
+    c.version_flags()?;
+    let entries = c.u32()?;
+    let entries = checked_count(&c, entries, 8, b.fourcc)?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..entries {
+        let count = c.u32()?;
+        let offset = c.i32()?;
+        let take = (count as usize).min(n - out.len());
+        out.extend(std::iter::repeat_n(offset, take));
+    }
+    // A short ctts leaves the remaining samples at offset 0, as demuxers do.
+    out.resize(n, 0);
+    Ok(out)
+}
+
+fn read_sync(b: &RawBox<'_>, n: usize) -> Result<Vec<u32>> {
+    let mut c = b.cursor();
+    c.version_flags()?;
+    let entries = c.u32()?;
+    let entries = checked_count(&c, entries, 4, b.fourcc)?;
+    let mut out = Vec::with_capacity(entries.min(n));
+    for _ in 0..entries {
+        let number = c.u32()?;
+        if number == 0 || number as usize > n {
+            return Err(malformed(b.fourcc, "sync sample number out of range"));
+        }
+        out.push(number - 1);
+    }
+    Ok(out)
+}
+
+fn read_offsets(stsc: &RawBox<'_>, stco: &RawBox<'_>, sizes: &[u32]) -> Result<Vec<u64>> {
+    let mut c = stco.cursor();
+    c.version_flags()?;
+    let chunk_count = c.u32()?;
+    let wide = stco.fourcc == types::CO64;
+    let chunk_count = checked_count(&c, chunk_count, if wide { 8 } else { 4 }, stco.fourcc)?;
+    let mut chunks = c;
+
+    let mut s = stsc.cursor();
+    s.version_flags()?;
+    let entries = s.u32()?;
+    let entries = checked_count(&s, entries, 12, stsc.fourcc)?;
+    let mut runs = Vec::with_capacity(entries);
+    for _ in 0..entries {
+        let first_chunk = s.u32()?;
+        let per_chunk = s.u32()?;
+        s.u32()?; // sample_description_index
+        runs.push((first_chunk, per_chunk));
+    }
+    if runs.first().is_some_and(|r| r.0 != 1) || runs.windows(2).any(|w| w[1].0 <= w[0].0) {
+        return Err(malformed(stsc.fourcc, "first_chunk values must start at 1 and increase"));
+    }
+
+    let n = sizes.len();
+    let mut offsets = Vec::with_capacity(n);
+    let mut run = 0;
+    for chunk in 1..=chunk_count as u64 {
+        let mut off = if wide { chunks.u64()? } else { u64::from(chunks.u32()?) };
+        while run + 1 < runs.len() && u64::from(runs[run + 1].0) <= chunk {
+            run += 1;
+        }
+        let Some(&(_, per_chunk)) = runs.get(run) else { break };
+        for _ in 0..per_chunk {
+            if offsets.len() == n {
+                break;
+            }
+            offsets.push(off);
+            off = off.saturating_add(u64::from(sizes[offsets.len() - 1]));
+        }
+        if offsets.len() == n {
+            break;
+        }
+    }
+    if offsets.len() != n {
+        return Err(malformed(stsc.fourcc, "chunks hold fewer samples than stsz lists"));
+    }
+    Ok(offsets)
+}

@@ -1,0 +1,268 @@
+//! An asset as viewers see it: renditions, their segments and their numbers.
+//!
+//! A presentation is built from one or more indexed [`Source`]s. Every audio
+//! or video track becomes a *rendition* — a CMAF track with its own init
+//! segment and media segments — which HLS and DASH both reference, so a CDN
+//! caches one copy of each segment for both formats.
+
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::fmp4::{self, MediaSegment};
+use crate::mp4::{Track, TrackKind};
+use crate::plan::{self, PlanTrack, Segment};
+use crate::source::Source;
+use crate::time::{Timescale, seconds};
+use crate::timing::TrackTiming;
+
+/// Packaging settings that change what a presentation looks like.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PackagingConfig {
+    /// Target segment duration in seconds.
+    pub target_duration: f64,
+}
+
+impl Default for PackagingConfig {
+    fn default() -> Self {
+        Self { target_duration: 4.0 }
+    }
+}
+
+/// A named source of a presentation. The name must be URL-safe.
+#[derive(Clone, Debug)]
+pub struct NamedSource {
+    /// Name used in rendition ids (the file stem).
+    pub name: String,
+    /// The indexed file.
+    pub source: Arc<Source>,
+}
+
+/// One CMAF track of a presentation.
+#[derive(Clone, Debug)]
+pub struct Rendition {
+    /// URL-safe id, unique in the presentation (`v1`, `720p-v1`, ...).
+    pub id: String,
+    /// Index of the source in [`Presentation::sources`].
+    pub source: usize,
+    /// Index of the track in that source's movie.
+    pub track: usize,
+    /// Video or audio.
+    pub kind: TrackKind,
+    /// RFC 6381 codec string.
+    pub codecs: String,
+    /// How output timestamps derive from the source's.
+    pub timing: TrackTiming,
+    /// Media segments, numbered from 1 in URLs.
+    pub segments: Vec<Segment>,
+    /// Peak segment bit rate (bits/s), segment headers included.
+    pub peak_bitrate: u64,
+    /// Average bit rate over the whole rendition (bits/s).
+    pub average_bitrate: u64,
+    /// Frame rate as a fraction, for video.
+    pub frame_rate: Option<(u32, u32)>,
+}
+
+/// An asset ready to be packaged.
+#[derive(Clone, Debug)]
+pub struct Presentation {
+    /// The sources, in the order given.
+    pub sources: Vec<NamedSource>,
+    /// Renditions: video ones by ascending bit rate, then audio ones.
+    pub renditions: Vec<Rendition>,
+    /// Whether all video renditions share segment boundaries.
+    pub aligned: bool,
+    /// Presentation duration in seconds (the longest rendition).
+    pub duration: f64,
+    /// The settings it was built with.
+    pub config: PackagingConfig,
+}
+
+impl Presentation {
+    /// Builds the presentation of `sources`.
+    pub fn new(sources: Vec<NamedSource>, config: PackagingConfig) -> Result<Self> {
+        struct Candidate<'a> {
+            source: usize,
+            track: &'a Track,
+            track_index: usize,
+            timing: TrackTiming,
+        }
+        let mut candidates: Vec<Candidate<'_>> = Vec::new();
+        for (si, s) in sources.iter().enumerate() {
+            let movie = &s.source.movie;
+            for (ti, track) in movie.tracks.iter().enumerate() {
+                if track.kind == TrackKind::Other || track.samples.is_empty() {
+                    continue;
+                }
+                if !track.sample_entry.is_supported() {
+                    return Err(Error::UnsupportedCodec(track.sample_entry.fourcc));
+                }
+                // The same audio muxed into several rendition files is listed once.
+                let duplicate = track.kind == TrackKind::Audio
+                    && candidates.iter().any(|c| {
+                        c.track.kind == TrackKind::Audio
+                            && c.track.sample_entry.raw == track.sample_entry.raw
+                            && c.track.language == track.language
+                            && c.track.samples.sizes == track.samples.sizes
+                    });
+                if duplicate {
+                    continue;
+                }
+                candidates.push(Candidate {
+                    source: si,
+                    track,
+                    track_index: ti,
+                    timing: TrackTiming::of(track, movie.timescale),
+                });
+            }
+        }
+        if candidates.is_empty() {
+            return Err(Error::NoTracks);
+        }
+        // Video first so the planner's reference is a video track.
+        candidates.sort_by_key(|c| c.track.kind);
+        let plan_tracks: Vec<PlanTrack<'_>> =
+            candidates.iter().map(|c| PlanTrack { track: c.track, timing: c.timing }).collect();
+        let video: Vec<usize> = (0..candidates.len()).filter(|&i| candidates[i].track.kind == TrackKind::Video).collect();
+        let planned = plan::plan(&plan_tracks, &video, config.target_duration);
+        let aligned = video.len() <= 1 || {
+            let n = planned[video[0]].len();
+            video.iter().all(|&v| planned[v].len() == n)
+                && (0..n).all(|k| {
+                    let d0 = seconds(planned[video[0]][k].duration as i64, candidates[video[0]].track.timescale);
+                    video.iter().all(|&v| {
+                        let d = seconds(planned[v][k].duration as i64, candidates[v].track.timescale);
+                        (d - d0).abs() < 0.5 * frame_seconds(candidates[v].track).max(1e-3)
+                    })
+                })
+        };
+
+        let single = sources.len() == 1;
+        let mut renditions: Vec<Rendition> = candidates
+            .iter()
+            .zip(planned)
+            .map(|(c, segments)| {
+                let kind_letter = if c.track.kind == TrackKind::Video { 'v' } else { 'a' };
+                let id = if single {
+                    format!("{kind_letter}{}", c.track.id)
+                } else {
+                    format!("{}-{kind_letter}{}", sources[c.source].name, c.track.id)
+                };
+                let codecs = c.track.sample_entry.rfc6381().unwrap_or_default();
+                let (peak_bitrate, average_bitrate) = bitrates(c.track, &c.timing, &segments, config.target_duration);
+                let frame_rate = (c.track.kind == TrackKind::Video).then(|| frame_rate(c.track)).flatten();
+                Rendition {
+                    id,
+                    source: c.source,
+                    track: c.track_index,
+                    kind: c.track.kind,
+                    codecs,
+                    timing: c.timing,
+                    segments,
+                    peak_bitrate,
+                    average_bitrate,
+                    frame_rate,
+                }
+            })
+            .collect();
+        renditions.sort_by(|a, b| a.kind.cmp(&b.kind).then(a.peak_bitrate.cmp(&b.peak_bitrate)).then(a.id.cmp(&b.id)));
+        let duration = renditions
+            .iter()
+            .map(|r| {
+                let scale = sources[r.source].source.movie.tracks[r.track].timescale;
+                seconds(r.timing.end, scale)
+            })
+            .fold(0.0, f64::max);
+        Ok(Presentation { sources, renditions, aligned, duration, config })
+    }
+
+    /// The track behind a rendition.
+    pub fn track(&self, r: &Rendition) -> &Track {
+        &self.sources[r.source].source.movie.tracks[r.track]
+    }
+
+    /// Finds a rendition by id.
+    pub fn rendition(&self, id: &str) -> Option<&Rendition> {
+        self.renditions.iter().find(|r| r.id == id)
+    }
+
+    /// Appends the init segment of `r` to `out`.
+    pub fn init_segment(&self, r: &Rendition, out: &mut Vec<u8>) {
+        fmp4::write_init(self.track(r), &r.timing, out);
+    }
+
+    /// Plans media segment `number` (1-based) of `r` into `out`.
+    pub fn media_segment(&self, r: &Rendition, number: u32, out: &mut MediaSegment) -> Result<()> {
+        let seg = number
+            .checked_sub(1)
+            .and_then(|i| r.segments.get(i as usize))
+            .ok_or(Error::NotFound("segment number out of range"))?;
+        fmp4::media_segment(self.track(r), &r.timing, seg, number, out);
+        Ok(())
+    }
+
+    /// Timescale of a rendition's track.
+    pub fn timescale(&self, r: &Rendition) -> Timescale {
+        self.track(r).timescale
+    }
+
+    /// A stable hash of everything the presentation's bytes depend on.
+    pub fn fingerprint(&self) -> u64 {
+        let mut h = xxhash_rust::xxh3::Xxh3::new();
+        for s in &self.sources {
+            h.update(s.name.as_bytes());
+            h.update(&s.source.fingerprint.to_be_bytes());
+        }
+        h.update(&self.config.target_duration.to_bits().to_be_bytes());
+        h.digest()
+    }
+}
+
+fn frame_seconds(track: &Track) -> f64 {
+    let s = &track.samples;
+    if s.is_empty() { 0.0 } else { f64::from(s.duration(0)) / f64::from(track.timescale.get()) }
+}
+
+fn bitrates(track: &Track, timing: &TrackTiming, segments: &[Segment], target: f64) -> (u64, u64) {
+    let scale = track.timescale;
+    let mut total_bytes = 0u64;
+    let mut peak = 0f64;
+    for (i, seg) in segments.iter().enumerate() {
+        let bytes = fmp4::segment_len(track, timing, seg);
+        total_bytes += bytes;
+        let d = seconds(seg.duration as i64, scale);
+        // A short last segment would overstate the peak; it is counted
+        // only when it is all there is.
+        let short_last = i + 1 == segments.len() && i > 0 && d < target / 2.0;
+        if d > 0.0 && !short_last {
+            peak = peak.max(bytes as f64 * 8.0 / d);
+        }
+    }
+    let total = seconds((timing.end - timing.start).max(0), scale);
+    let avg = if total > 0.0 { total_bytes as f64 * 8.0 / total } else { 0.0 };
+    (peak.max(avg).ceil() as u64, avg.ceil() as u64)
+}
+
+/// The most common sample duration as a frame rate, reduced.
+fn frame_rate(track: &Track) -> Option<(u32, u32)> {
+    let s = &track.samples;
+    let mut counts: Vec<(u32, u32)> = Vec::new();
+    for i in 0..s.len().min(4096) {
+        let d = s.duration(i);
+        if let Some(c) = counts.iter_mut().find(|(x, _)| *x == d) {
+            c.1 += 1;
+        } else if counts.len() < 64 {
+            counts.push((d, 1));
+        }
+    }
+    let (delta, _) = counts.into_iter().filter(|&(d, _)| d > 0).max_by_key(|&(_, n)| n)?;
+    let scale = track.timescale.get();
+    let g = gcd(scale, delta);
+    Some((scale / g, delta / g))
+}
+
+fn gcd(mut a: u32, mut b: u32) -> u32 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a.max(1)
+}

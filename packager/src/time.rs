@@ -1,0 +1,52 @@
+//! Timescales and conversions between them.
+
+use std::num::NonZeroU32;
+
+/// Ticks per second of a media or movie timeline; never zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Timescale(NonZeroU32);
+
+impl Timescale {
+    /// A timescale, or `None` for zero.
+    pub const fn new(ticks_per_second: u32) -> Option<Self> {
+        match NonZeroU32::new(ticks_per_second) {
+            Some(t) => Some(Self(t)),
+            None => None,
+        }
+    }
+
+    /// Ticks per second.
+    pub const fn get(self) -> u32 {
+        self.0.get()
+    }
+}
+
+/// Converts `t` ticks of timescale `from` to timescale `to`, rounding to nearest.
+pub fn rescale(t: i64, from: Timescale, to: Timescale) -> i64 {
+    if from == to {
+        return t;
+    }
+    let (from, to) = (i128::from(from.get()), i128::from(to.get()));
+    let num = i128::from(t) * to;
+    let q = if num >= 0 { (num + from / 2) / from } else { (num - from / 2) / from };
+    q.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+}
+
+/// Seconds as a float, for manifests.
+pub fn seconds(t: i64, scale: Timescale) -> f64 {
+    t as f64 / f64::from(scale.get())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rescale_rounds_to_nearest() {
+        let a = Timescale::new(90000).unwrap();
+        let b = Timescale::new(1000).unwrap();
+        assert_eq!(rescale(3003, a, b), 33);
+        assert_eq!(rescale(-3003, a, b), -33);
+        assert_eq!(rescale(45, a, b), 1);
+    }
+}

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Makes the test media corpus with ffmpeg and GStreamer: real encoders, real
+# muxers, small and short so CI stays fast. Usage: generate.sh OUTDIR
+# Idempotent: files that exist are kept (delete OUTDIR to regenerate).
+set -euo pipefail
+out=${1:?usage: generate.sh OUTDIR}
+mkdir -p "$out/corrupt" "$out/ladder"
+cd "$out"
+ff() { ffmpeg -nostdin -hide_banner -loglevel error -y "$@"; }
+have() { [ -s "$1" ]; }
+
+# 10 s of 320x180 25 fps video with B-frames and a 2 s GOP, plus 48 kHz AAC.
+src=(-f lavfi -i "testsrc2=size=320x180:rate=25:duration=10" -f lavfi -i "sine=frequency=440:sample_rate=48000:duration=10")
+x264=(-c:v libx264 -preset veryfast -profile:v high -bf 3 -g 50 -keyint_min 50 -sc_threshold 0 -pix_fmt yuv420p)
+aac=(-c:a aac -b:a 96k -ac 2)
+
+# moov after mdat (ffmpeg's default) and B-frames (so an edit list for the reorder delay).
+have bframes.mp4 || ff "${src[@]}" "${x264[@]}" "${aac[@]}" bframes.mp4
+# moov before mdat.
+have faststart.mp4 || ff -i bframes.mp4 -c copy -movflags +faststart faststart.mp4
+# Fragmented input: moof/traf/trun with tfdt, an mfra at the end, no sidx.
+have fragmented.mp4 || ff -i bframes.mp4 -c copy -movflags +frag_keyframe+empty_moov+default_base_moof fragmented.mp4
+# Fragmented input with a sidx before every fragment (DASH-style on-demand).
+have fragmented-sidx.mp4 || ff -i bframes.mp4 -c copy -movflags +dash fragmented-sidx.mp4
+# An edit list that starts mid-GOP: stream copy from 1.3 s keeps the frames
+# the decoder needs and tells players to skip them.
+have editlist.mp4 || ff -ss 1.3 -i bframes.mp4 -c copy editlist.mp4
+# Audio starting 0.5 s after the video: an empty edit on the audio track.
+have delayed-audio.mp4 || ff -i bframes.mp4 -itsoffset 0.5 -i bframes.mp4 -map 0:v -map 1:a -c copy delayed-audio.mp4
+# Video only, audio only.
+have video-only.mp4 || ff -i bframes.mp4 -map 0:v -c copy video-only.mp4
+have audio-only.m4a || ff -i bframes.mp4 -map 0:a -c copy audio-only.m4a
+
+# A 3-rendition ladder made by GStreamer: one decode of the test source,
+# scaled three ways, x264enc with the same fixed GOP so keyframes align,
+# and AAC audio in a file of its own.
+if ! have ladder/360p.mp4 || ! have ladder/270p.mp4 || ! have ladder/180p.mp4 || ! have ladder/audio.m4a; then
+  rm -f ladder/*
+  enc="x264enc key-int-max=50 bframes=2 speed-preset=veryfast option-string=scenecut=0:min-keyint=50"
+  gst-launch-1.0 -q -e \
+    videotestsrc num-buffers=250 pattern=smpte ! video/x-raw,format=I420,width=640,height=360,framerate=25/1 ! tee name=t \
+    t. ! queue ! $enc bitrate=800 ! video/x-h264,profile=high ! h264parse ! mp4mux ! filesink location=ladder/360p.mp4 \
+    t. ! queue ! videoscale ! video/x-raw,width=480,height=270 ! $enc bitrate=500 ! video/x-h264,profile=high ! h264parse ! mp4mux ! filesink location=ladder/270p.mp4 \
+    t. ! queue ! videoscale ! video/x-raw,width=320,height=180 ! $enc bitrate=250 ! video/x-h264,profile=high ! h264parse ! mp4mux ! filesink location=ladder/180p.mp4 \
+    audiotestsrc num-buffers=470 samplesperbuffer=1024 freq=330 ! audio/x-raw,rate=48000,channels=2 ! audioconvert ! avenc_aac bitrate=96000 ! aacparse ! mp4mux ! filesink location=ladder/audio.m4a
+fi
+
+# Corrupt inputs: each must give a clean error, never a panic.
+have corrupt/truncated.mp4 || head -c 60000 faststart.mp4 > corrupt/truncated.mp4
+[ -e corrupt/empty.mp4 ] || : > corrupt/empty.mp4
+have corrupt/text.mp4 || printf 'this is not an mp4 file\n' > corrupt/text.mp4
+if ! have corrupt/garbage-moov.mp4; then
+  # Keep the box headers of faststart.mp4 but overwrite the inside of moov.
+  cp faststart.mp4 corrupt/garbage-moov.mp4
+  moov=$(grep -abo moov faststart.mp4 | head -1 | cut -d: -f1)
+  head -c 2000 /dev/urandom | dd of=corrupt/garbage-moov.mp4 bs=1 seek=$((moov + 200)) conv=notrunc status=none
+fi
+echo "test media in $out"
