@@ -8,7 +8,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use headwater_packager::manifest::{ManifestOptions, dash, hls};
-use headwater_packager::{Limits, MediaSegment, NamedSource, PackagingConfig, Presentation, ReadAt, Source};
+use headwater_packager::{
+    Limits, MediaSegment, NamedSource, PackagingConfig, Presentation, ReadAt, Source,
+};
 
 struct FileSource(fs::File);
 
@@ -20,7 +22,9 @@ impl ReadAt for FileSource {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (out, files) = args.split_first().ok_or("usage: materialize OUTDIR FILE...")?;
+    let (out, files) = args
+        .split_first()
+        .ok_or("usage: materialize OUTDIR FILE...")?;
     let out = Path::new(out);
     let mut sources = Vec::new();
     let mut handles = Vec::new();
@@ -29,8 +33,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let size = file.metadata()?.len();
         let src = FileSource(file);
         let source = Source::index(&src, size, &Limits::default())?;
-        let name = Path::new(f).file_stem().unwrap().to_string_lossy().into_owned();
-        sources.push(NamedSource { name, source: Arc::new(source) });
+        let name = Path::new(f)
+            .file_stem()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        sources.push(NamedSource {
+            name,
+            source: Arc::new(source),
+        });
         handles.push(src);
     }
     let p = Presentation::new(sources, PackagingConfig::default())?;

@@ -90,11 +90,19 @@ impl SampleEntry {
                 c.skip(24)?;
                 entry.width = c.u16()?;
                 entry.height = c.u16()?;
-                let children = body.get(VISUAL_FIXED..).ok_or(malformed(fourcc, "shorter than a visual sample entry"))?;
-                let avcc = BoxIter::new(children).find(types::AVCC)?.ok_or(malformed(fourcc, "no avcC"))?;
+                let children = body
+                    .get(VISUAL_FIXED..)
+                    .ok_or(malformed(fourcc, "shorter than a visual sample entry"))?;
+                let avcc = BoxIter::new(children)
+                    .find(types::AVCC)?
+                    .ok_or(malformed(fourcc, "no avcC"))?;
                 let mut a = avcc.cursor();
                 a.u8()?; // configurationVersion
-                entry.codec = Codec::Avc { profile: a.u8()?, compatibility: a.u8()?, level: a.u8()? };
+                entry.codec = Codec::Avc {
+                    profile: a.u8()?,
+                    compatibility: a.u8()?,
+                    level: a.u8()?,
+                };
             }
             types::MP4A => {
                 let mut c = Cursor::new(body, "audio sample entry");
@@ -111,8 +119,12 @@ impl SampleEntry {
                     2 => 36,
                     _ => return Err(malformed(fourcc, "unknown sound description version")),
                 };
-                let children = body.get(AUDIO_FIXED + extra..).ok_or(malformed(fourcc, "shorter than an audio sample entry"))?;
-                let esds = BoxIter::new(children).find(types::ESDS)?.ok_or(malformed(fourcc, "no esds"))?;
+                let children = body
+                    .get(AUDIO_FIXED + extra..)
+                    .ok_or(malformed(fourcc, "shorter than an audio sample entry"))?;
+                let esds = BoxIter::new(children)
+                    .find(types::ESDS)?
+                    .ok_or(malformed(fourcc, "no esds"))?;
                 let (object_type, asc) = parse_esds(esds.body)?;
                 let (audio_object_type, rate, channel_config) = parse_audio_specific_config(asc);
                 if let Some(rate) = rate {
@@ -123,7 +135,11 @@ impl SampleEntry {
                 if entry.channels == 0 && channel_config > 0 {
                     entry.channels = u16::from(channel_config);
                 }
-                entry.codec = Codec::Mpeg4Audio { object_type, audio_object_type, channel_config };
+                entry.codec = Codec::Mpeg4Audio {
+                    object_type,
+                    audio_object_type,
+                    channel_config,
+                };
             }
             _ => {}
         }
@@ -133,10 +149,19 @@ impl SampleEntry {
     /// The RFC 6381 codec string, or `None` for unsupported entries.
     pub fn rfc6381(&self) -> Option<String> {
         match self.codec {
-            Codec::Avc { profile, compatibility, level } => {
-                Some(format!("{}.{profile:02x}{compatibility:02x}{level:02x}", self.fourcc))
-            }
-            Codec::Mpeg4Audio { object_type, audio_object_type, .. } => {
+            Codec::Avc {
+                profile,
+                compatibility,
+                level,
+            } => Some(format!(
+                "{}.{profile:02x}{compatibility:02x}{level:02x}",
+                self.fourcc
+            )),
+            Codec::Mpeg4Audio {
+                object_type,
+                audio_object_type,
+                ..
+            } => {
                 if object_type == 0x40 && audio_object_type != 0 {
                     Some(format!("mp4a.40.{audio_object_type}"))
                 } else {
@@ -164,7 +189,10 @@ fn descriptor<'a>(c: &mut Cursor<'a>) -> Result<(u8, Cursor<'a>)> {
             break;
         }
     }
-    Ok((tag, Cursor::new(c.bytes(len.min(c.remaining()))?, "descriptor")))
+    Ok((
+        tag,
+        Cursor::new(c.bytes(len.min(c.remaining()))?, "descriptor"),
+    ))
 }
 
 /// Returns the `objectTypeIndication` and the `DecoderSpecificInfo` bytes.
@@ -203,7 +231,9 @@ fn parse_esds(body: &[u8]) -> Result<(u8, &[u8])> {
 /// Reads audio object type, sampling frequency and channel configuration
 /// from an `AudioSpecificConfig` (ISO/IEC 14496-3 §1.6.2.1).
 fn parse_audio_specific_config(asc: &[u8]) -> (u8, Option<u32>, u8) {
-    const RATES: [u32; 13] = [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350];
+    const RATES: [u32; 13] = [
+        96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350,
+    ];
     let mut bits = Bits { data: asc, pos: 0 };
     let mut aot = bits.take(5).unwrap_or(0);
     if aot == 31 {
@@ -242,12 +272,18 @@ mod tests {
     #[test]
     fn aac_lc_config() {
         // AAC-LC, 48 kHz, stereo: 00010 0011 0010 000
-        assert_eq!(parse_audio_specific_config(&[0x11, 0x90]), (2, Some(48000), 2));
+        assert_eq!(
+            parse_audio_specific_config(&[0x11, 0x90]),
+            (2, Some(48000), 2)
+        );
     }
 
     #[test]
     fn he_aac_escape() {
         // Object type 5 (SBR), 44.1 kHz index 4, stereo.
-        assert_eq!(parse_audio_specific_config(&[0x2a, 0x10]), (5, Some(44100), 2));
+        assert_eq!(
+            parse_audio_specific_config(&[0x2a, 0x10]),
+            (5, Some(44100), 2)
+        );
     }
 }

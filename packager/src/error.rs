@@ -44,6 +44,9 @@ pub enum Error {
         /// The limit it exceeds.
         limit: u64,
     },
+    /// The file does not start with an ISO BMFF box: it is not an MP4 file.
+    #[error("not an MP4 file: it does not start with an ISO base media box")]
+    NotIsoBmff,
     /// The file has no `moov` box, so it is not a playable MP4.
     #[error("no 'moov' box: not an MP4 file or the file is incomplete")]
     NoMovie,

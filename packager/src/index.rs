@@ -49,7 +49,9 @@ impl SampleIndex {
 
     /// Decode time just after the last sample.
     pub fn end_dts(&self) -> u64 {
-        self.dts.last().map_or(0, |&d| d + u64::from(self.last_duration))
+        self.dts
+            .last()
+            .map_or(0, |&d| d + u64::from(self.last_duration))
     }
 
     /// Duration of sample `i` in decode order.
@@ -89,7 +91,9 @@ impl SampleIndex {
     pub fn sync_samples(&self) -> impl Iterator<Item = usize> + '_ {
         let all = self.sync.is_none().then(|| 0..self.len());
         let listed = self.sync.as_deref().map(|s| s.iter().map(|&i| i as usize));
-        all.into_iter().flatten().chain(listed.into_iter().flatten())
+        all.into_iter()
+            .flatten()
+            .chain(listed.into_iter().flatten())
     }
 
     /// Sum of the sizes of samples `range`.
@@ -110,8 +114,16 @@ impl SampleIndex {
     /// sample lies inside a file of `file_size` bytes.
     pub(crate) fn validate(&mut self, file_size: u64) -> Result<()> {
         let n = self.sizes.len();
-        let bad = |reason| Err(Error::Malformed { fourcc: crate::mp4::fourcc_stbl(), reason });
-        if self.offsets.len() != n || self.dts.len() != n || (!self.cts.is_empty() && self.cts.len() != n) {
+        let bad = |reason| {
+            Err(Error::Malformed {
+                fourcc: crate::mp4::fourcc_stbl(),
+                reason,
+            })
+        };
+        if self.offsets.len() != n
+            || self.dts.len() != n
+            || (!self.cts.is_empty() && self.cts.len() != n)
+        {
             return bad("sample tables disagree on the number of samples");
         }
         for w in self.dts.windows(2) {
@@ -122,7 +134,9 @@ impl SampleIndex {
         for i in 0..n {
             let end = self.offsets[i].checked_add(u64::from(self.sizes[i]));
             if end.is_none_or(|e| e > file_size) {
-                return Err(Error::Truncated { what: "sample data (file shorter than its sample table)" });
+                return Err(Error::Truncated {
+                    what: "sample data (file shorter than its sample table)",
+                });
             }
         }
         if self.cts.iter().all(|&c| c == 0) {

@@ -53,7 +53,11 @@ impl PlanTrack<'_> {
     /// Typical sample duration (the first one's; used only as a tolerance).
     fn frame(&self) -> i64 {
         let s = &self.track.samples;
-        if s.is_empty() { 1 } else { i64::from(s.duration(0)).max(1) }
+        if s.is_empty() {
+            1
+        } else {
+            i64::from(s.duration(0)).max(1)
+        }
     }
 }
 
@@ -61,7 +65,9 @@ impl PlanTrack<'_> {
 /// the previous boundary plus `target`. The end of the track competes as a
 /// candidate too, so the last segment is not needlessly short.
 fn choose(candidates: &[i64], end: i64, target: i64) -> Vec<i64> {
-    let Some(&first) = candidates.first() else { return Vec::new() };
+    let Some(&first) = candidates.first() else {
+        return Vec::new();
+    };
     let mut candidates = candidates.to_vec();
     if end > candidates[candidates.len() - 1] {
         candidates.push(end);
@@ -72,7 +78,9 @@ fn choose(candidates: &[i64], end: i64, target: i64) -> Vec<i64> {
         let goal = out[out.len() - 1] + target;
         // Advance while the next candidate is no farther from the goal.
         let mut j = i + 1;
-        while j + 1 < candidates.len() && (candidates[j + 1] - goal).abs() <= (candidates[j] - goal).abs() {
+        while j + 1 < candidates.len()
+            && (candidates[j + 1] - goal).abs() <= (candidates[j] - goal).abs()
+        {
             j += 1;
         }
         if candidates[j] == end {
@@ -113,7 +121,12 @@ fn segments_from_starts(starts: &[(i64, u32)], n: u32, end: i64) -> Vec<Segment>
         if next_first <= first {
             continue;
         }
-        out.push(Segment { first, end: next_first, start, duration: (next_time - start).max(0) as u64 });
+        out.push(Segment {
+            first,
+            end: next_first,
+            start,
+            duration: (next_time - start).max(0) as u64,
+        });
     }
     out
 }
@@ -147,17 +160,24 @@ fn cut_nearest(t: &PlanTrack<'_>, bounds: &[i64], bounds_scale: Timescale) -> Ve
 
 /// Plans the segments of every track. `tracks[reference]` defines the
 /// boundaries; `video` lists the tracks cut at keyframes.
-pub(crate) fn plan(tracks: &[PlanTrack<'_>], video: &[usize], target_seconds: f64) -> Vec<Vec<Segment>> {
+pub(crate) fn plan(
+    tracks: &[PlanTrack<'_>],
+    video: &[usize],
+    target_seconds: f64,
+) -> Vec<Vec<Segment>> {
     let mut out = vec![Vec::new(); tracks.len()];
     if tracks.is_empty() {
         return out;
     }
-    let target_in = |scale: Timescale| ((target_seconds * f64::from(scale.get())).round() as i64).max(1);
+    let target_in =
+        |scale: Timescale| ((target_seconds * f64::from(scale.get())).round() as i64).max(1);
 
     let Some(&reference) = video.first() else {
         // Audio only: boundaries from the first track's own frames.
         let r = &tracks[0];
-        let times: Vec<i64> = (0..r.track.samples.len()).map(|i| r.timing.presentation(r.track, i)).collect();
+        let times: Vec<i64> = (0..r.track.samples.len())
+            .map(|i| r.timing.presentation(r.track, i))
+            .collect();
         let bounds = choose(&times, r.timing.end, target_in(r.scale()));
         for (t, seg) in tracks.iter().zip(out.iter_mut()) {
             *seg = cut_nearest(t, &bounds, r.scale());
@@ -188,19 +208,30 @@ pub(crate) fn plan(tracks: &[PlanTrack<'_>], video: &[usize], target_seconds: f6
         && bounds.windows(2).all(|w| w[1] - w[0] <= 2 * target)
         && r.timing.end - bounds[bounds.len() - 1] <= 2 * target.max(1);
     if !aligned {
-        bounds = choose(&keyframes[0].iter().map(|k| k.0).collect::<Vec<_>>(), r.timing.end, target);
+        bounds = choose(
+            &keyframes[0].iter().map(|k| k.0).collect::<Vec<_>>(),
+            r.timing.end,
+            target,
+        );
     }
 
     for (i, t) in tracks.iter().enumerate() {
         out[i] = match video.iter().position(|&v| v == i) {
             Some(0) => cut_at_keyframes(t, &keyframes[0], &bounds),
             Some(p) if aligned => {
-                let b: Vec<i64> = bounds.iter().map(|&b| rescale(b, r.scale(), t.scale())).collect();
+                let b: Vec<i64> = bounds
+                    .iter()
+                    .map(|&b| rescale(b, r.scale(), t.scale()))
+                    .collect();
                 cut_at_keyframes(t, &keyframes[p], &b)
             }
             Some(p) => {
                 let own: Vec<i64> = keyframes[p].iter().map(|k| k.0).collect();
-                cut_at_keyframes(t, &keyframes[p], &choose(&own, t.timing.end, target_in(t.scale())))
+                cut_at_keyframes(
+                    t,
+                    &keyframes[p],
+                    &choose(&own, t.timing.end, target_in(t.scale())),
+                )
             }
             None => cut_nearest(t, &bounds, r.scale()),
         };
@@ -216,7 +247,10 @@ mod tests {
     fn choose_nearest_to_target() {
         assert_eq!(choose(&[0, 2, 4, 6, 8, 10], 12, 4), vec![0, 4, 8]);
         // The end competes: a keyframe 0.04 s before the end is not a boundary.
-        assert_eq!(choose(&[0, 200, 400, 600, 800, 1000], 1004, 400), vec![0, 400, 800]);
+        assert_eq!(
+            choose(&[0, 200, 400, 600, 800, 1000], 1004, 400),
+            vec![0, 400, 800]
+        );
         assert_eq!(choose(&[0, 3, 6, 9, 12], 13, 4), vec![0, 3, 6, 9]);
         assert_eq!(choose(&[0, 5, 10], 15, 4), vec![0, 5, 10]);
         // Irregular GOPs: short ones then a long one.

@@ -24,7 +24,9 @@ pub struct PackagingConfig {
 
 impl Default for PackagingConfig {
     fn default() -> Self {
-        Self { target_duration: 4.0 }
+        Self {
+            target_duration: 4.0,
+        }
     }
 }
 
@@ -120,17 +122,28 @@ impl Presentation {
         }
         // Video first so the planner's reference is a video track.
         candidates.sort_by_key(|c| c.track.kind);
-        let plan_tracks: Vec<PlanTrack<'_>> =
-            candidates.iter().map(|c| PlanTrack { track: c.track, timing: c.timing }).collect();
-        let video: Vec<usize> = (0..candidates.len()).filter(|&i| candidates[i].track.kind == TrackKind::Video).collect();
+        let plan_tracks: Vec<PlanTrack<'_>> = candidates
+            .iter()
+            .map(|c| PlanTrack {
+                track: c.track,
+                timing: c.timing,
+            })
+            .collect();
+        let video: Vec<usize> = (0..candidates.len())
+            .filter(|&i| candidates[i].track.kind == TrackKind::Video)
+            .collect();
         let planned = plan::plan(&plan_tracks, &video, config.target_duration);
         let aligned = video.len() <= 1 || {
             let n = planned[video[0]].len();
             video.iter().all(|&v| planned[v].len() == n)
                 && (0..n).all(|k| {
-                    let d0 = seconds(planned[video[0]][k].duration as i64, candidates[video[0]].track.timescale);
+                    let d0 = seconds(
+                        planned[video[0]][k].duration as i64,
+                        candidates[video[0]].track.timescale,
+                    );
                     video.iter().all(|&v| {
-                        let d = seconds(planned[v][k].duration as i64, candidates[v].track.timescale);
+                        let d =
+                            seconds(planned[v][k].duration as i64, candidates[v].track.timescale);
                         (d - d0).abs() < 0.5 * frame_seconds(candidates[v].track).max(1e-3)
                     })
                 })
@@ -141,15 +154,22 @@ impl Presentation {
             .iter()
             .zip(planned)
             .map(|(c, segments)| {
-                let kind_letter = if c.track.kind == TrackKind::Video { 'v' } else { 'a' };
+                let kind_letter = if c.track.kind == TrackKind::Video {
+                    'v'
+                } else {
+                    'a'
+                };
                 let id = if single {
                     format!("{kind_letter}{}", c.track.id)
                 } else {
                     format!("{}-{kind_letter}{}", sources[c.source].name, c.track.id)
                 };
                 let codecs = c.track.sample_entry.rfc6381().unwrap_or_default();
-                let (peak_bitrate, average_bitrate) = bitrates(c.track, &c.timing, &segments, config.target_duration);
-                let frame_rate = (c.track.kind == TrackKind::Video).then(|| frame_rate(c.track)).flatten();
+                let (peak_bitrate, average_bitrate) =
+                    bitrates(c.track, &c.timing, &segments, config.target_duration);
+                let frame_rate = (c.track.kind == TrackKind::Video)
+                    .then(|| frame_rate(c.track))
+                    .flatten();
                 Rendition {
                     id,
                     source: c.source,
@@ -164,7 +184,12 @@ impl Presentation {
                 }
             })
             .collect();
-        renditions.sort_by(|a, b| a.kind.cmp(&b.kind).then(a.peak_bitrate.cmp(&b.peak_bitrate)).then(a.id.cmp(&b.id)));
+        renditions.sort_by(|a, b| {
+            a.kind
+                .cmp(&b.kind)
+                .then(a.peak_bitrate.cmp(&b.peak_bitrate))
+                .then(a.id.cmp(&b.id))
+        });
         let duration = renditions
             .iter()
             .map(|r| {
@@ -172,7 +197,13 @@ impl Presentation {
                 seconds(r.timing.end, scale)
             })
             .fold(0.0, f64::max);
-        Ok(Presentation { sources, renditions, aligned, duration, config })
+        Ok(Presentation {
+            sources,
+            renditions,
+            aligned,
+            duration,
+            config,
+        })
     }
 
     /// The track behind a rendition.
@@ -219,7 +250,11 @@ impl Presentation {
 
 fn frame_seconds(track: &Track) -> f64 {
     let s = &track.samples;
-    if s.is_empty() { 0.0 } else { f64::from(s.duration(0)) / f64::from(track.timescale.get()) }
+    if s.is_empty() {
+        0.0
+    } else {
+        f64::from(s.duration(0)) / f64::from(track.timescale.get())
+    }
 }
 
 fn bitrates(track: &Track, timing: &TrackTiming, segments: &[Segment], target: f64) -> (u64, u64) {
@@ -238,7 +273,11 @@ fn bitrates(track: &Track, timing: &TrackTiming, segments: &[Segment], target: f
         }
     }
     let total = seconds((timing.end - timing.start).max(0), scale);
-    let avg = if total > 0.0 { total_bytes as f64 * 8.0 / total } else { 0.0 };
+    let avg = if total > 0.0 {
+        total_bytes as f64 * 8.0 / total
+    } else {
+        0.0
+    };
     (peak.max(avg).ceil() as u64, avg.ceil() as u64)
 }
 
@@ -254,7 +293,10 @@ fn frame_rate(track: &Track) -> Option<(u32, u32)> {
             counts.push((d, 1));
         }
     }
-    let (delta, _) = counts.into_iter().filter(|&(d, _)| d > 0).max_by_key(|&(_, n)| n)?;
+    let (delta, _) = counts
+        .into_iter()
+        .filter(|&(d, _)| d > 0)
+        .max_by_key(|&(_, n)| n)?;
     let scale = track.timescale.get();
     let g = gcd(scale, delta);
     Some((scale / g, delta / g))

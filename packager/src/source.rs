@@ -2,8 +2,8 @@
 
 use crate::Limits;
 use crate::error::Result;
-use crate::mp4::locate::{ReadAt, scan};
 use crate::mp4::Movie;
+use crate::mp4::locate::{ReadAt, scan};
 
 /// One indexed source file: its tracks and sample indexes.
 #[derive(Clone, Debug)]
@@ -31,7 +31,12 @@ impl Source {
             h.update(&offset.to_be_bytes());
             h.update(moof);
         }
-        Ok(Source { movie, size, fingerprint: h.digest(), reads: top.reads })
+        Ok(Source {
+            movie,
+            size,
+            fingerprint: h.digest(),
+            reads: top.reads,
+        })
     }
 
     /// Approximate heap size, for cache weighing.

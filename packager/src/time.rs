@@ -28,7 +28,11 @@ pub fn rescale(t: i64, from: Timescale, to: Timescale) -> i64 {
     }
     let (from, to) = (i128::from(from.get()), i128::from(to.get()));
     let num = i128::from(t) * to;
-    let q = if num >= 0 { (num + from / 2) / from } else { (num - from / 2) / from };
+    let q = if num >= 0 {
+        (num + from / 2) / from
+    } else {
+        (num - from / 2) / from
+    };
     q.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
 }
 

@@ -43,7 +43,11 @@ impl TrackTiming {
         for e in &track.edits {
             if e.media_time == -1 {
                 if media.is_none() {
-                    empty += rescale(e.segment_duration.min(i64::MAX as u64) as i64, movie_scale, scale);
+                    empty += rescale(
+                        e.segment_duration.min(i64::MAX as u64) as i64,
+                        movie_scale,
+                        scale,
+                    );
                 }
             } else if media.is_none() {
                 media = Some(*e);
@@ -59,7 +63,11 @@ impl TrackTiming {
             .unwrap_or(empty);
         let end = match media {
             Some(e) if e.segment_duration > 0 => {
-                let d = rescale(e.segment_duration.min(i64::MAX as u64) as i64, movie_scale, scale);
+                let d = rescale(
+                    e.segment_duration.min(i64::MAX as u64) as i64,
+                    movie_scale,
+                    scale,
+                );
                 (empty + d).min(natural_end)
             }
             _ => natural_end,

@@ -6,12 +6,14 @@ set -euo pipefail
 out=${1:?usage: generate.sh OUTDIR}
 mkdir -p "$out/corrupt" "$out/ladder"
 cd "$out"
-ff() { ffmpeg -nostdin -hide_banner -loglevel error -y "$@"; }
+# Single-threaded, bit-exact encoding: the same bytes on every run and machine,
+# so golden manifests (which contain sizes and bit rates) stay stable.
+ff() { ffmpeg -nostdin -hide_banner -loglevel error -y "${@:1:$#-1}" -fflags +bitexact -flags:v +bitexact -flags:a +bitexact "${@: -1}"; }
 have() { [ -s "$1" ]; }
 
 # 10 s of 320x180 25 fps video with B-frames and a 2 s GOP, plus 48 kHz AAC.
 src=(-f lavfi -i "testsrc2=size=320x180:rate=25:duration=10" -f lavfi -i "sine=frequency=440:sample_rate=48000:duration=10")
-x264=(-c:v libx264 -preset veryfast -profile:v high -bf 3 -g 50 -keyint_min 50 -sc_threshold 0 -pix_fmt yuv420p)
+x264=(-c:v libx264 -threads 1 -preset veryfast -profile:v high -bf 3 -g 50 -keyint_min 50 -sc_threshold 0 -pix_fmt yuv420p)
 aac=(-c:a aac -b:a 96k -ac 2)
 
 # moov after mdat (ffmpeg's default) and B-frames (so an edit list for the reorder delay).
@@ -31,18 +33,18 @@ have delayed-audio.mp4 || ff -i bframes.mp4 -itsoffset 0.5 -i bframes.mp4 -map 0
 have video-only.mp4 || ff -i bframes.mp4 -map 0:v -c copy video-only.mp4
 have audio-only.m4a || ff -i bframes.mp4 -map 0:a -c copy audio-only.m4a
 
-# A 3-rendition ladder made by GStreamer: one decode of the test source,
+# A 20 s 3-rendition ladder made by GStreamer: one decode of the test source,
 # scaled three ways, x264enc with the same fixed GOP so keyframes align,
 # and AAC audio in a file of its own.
 if ! have ladder/360p.mp4 || ! have ladder/270p.mp4 || ! have ladder/180p.mp4 || ! have ladder/audio.m4a; then
   rm -f ladder/*
-  enc="x264enc key-int-max=50 bframes=2 speed-preset=veryfast option-string=scenecut=0:min-keyint=50"
+  enc="x264enc threads=1 key-int-max=50 bframes=2 speed-preset=veryfast option-string=scenecut=0:min-keyint=50"
   gst-launch-1.0 -q -e \
-    videotestsrc num-buffers=250 pattern=smpte ! video/x-raw,format=I420,width=640,height=360,framerate=25/1 ! tee name=t \
+    videotestsrc num-buffers=500 pattern=smpte ! video/x-raw,format=I420,width=640,height=360,framerate=25/1 ! tee name=t \
     t. ! queue ! $enc bitrate=800 ! video/x-h264,profile=high ! h264parse ! mp4mux ! filesink location=ladder/360p.mp4 \
     t. ! queue ! videoscale ! video/x-raw,width=480,height=270 ! $enc bitrate=500 ! video/x-h264,profile=high ! h264parse ! mp4mux ! filesink location=ladder/270p.mp4 \
     t. ! queue ! videoscale ! video/x-raw,width=320,height=180 ! $enc bitrate=250 ! video/x-h264,profile=high ! h264parse ! mp4mux ! filesink location=ladder/180p.mp4 \
-    audiotestsrc num-buffers=470 samplesperbuffer=1024 freq=330 ! audio/x-raw,rate=48000,channels=2 ! audioconvert ! avenc_aac bitrate=96000 ! aacparse ! mp4mux ! filesink location=ladder/audio.m4a
+    audiotestsrc num-buffers=940 samplesperbuffer=1024 freq=330 ! audio/x-raw,rate=48000,channels=2 ! audioconvert ! avenc_aac bitrate=96000 ! aacparse ! mp4mux ! filesink location=ladder/audio.m4a
 fi
 
 # Corrupt inputs: each must give a clean error, never a panic.
@@ -53,6 +55,6 @@ if ! have corrupt/garbage-moov.mp4; then
   # Keep the box headers of faststart.mp4 but overwrite the inside of moov.
   cp faststart.mp4 corrupt/garbage-moov.mp4
   moov=$(grep -abo moov faststart.mp4 | head -1 | cut -d: -f1)
-  head -c 2000 /dev/urandom | dd of=corrupt/garbage-moov.mp4 bs=1 seek=$((moov + 200)) conv=notrunc status=none
+  dd if=faststart.mp4 bs=1 skip=50000 count=2000 status=none | dd of=corrupt/garbage-moov.mp4 bs=1 seek=$((moov + 200)) conv=notrunc status=none
 fi
 echo "test media in $out"

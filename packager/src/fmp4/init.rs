@@ -47,7 +47,11 @@ pub fn write_init(track: &Track, timing: &TrackTiming, out: &mut Vec<u8>) {
                 b.put(&[0; 8]);
                 b.put_u16(0); // layer
                 b.put_u16(0); // alternate_group
-                b.put_u16(if track.kind == TrackKind::Audio { 0x0100 } else { 0 });
+                b.put_u16(if track.kind == TrackKind::Audio {
+                    0x0100
+                } else {
+                    0
+                });
                 b.put_u16(0);
                 for m in track.matrix {
                     b.put_u32(m);
@@ -125,6 +129,11 @@ pub fn write_init(track: &Track, timing: &TrackTiming, out: &mut Vec<u8>) {
 /// Packs an ISO 639-2/T code for `mdhd` (§8.4.2.3); anything else becomes `und`.
 fn pack_language(lang: &str) -> u16 {
     let b = lang.as_bytes();
-    let code = if b.len() == 3 && b.iter().all(u8::is_ascii_lowercase) { b } else { b"und" };
-    code.iter().fold(0u16, |acc, &c| (acc << 5) | u16::from(c - 0x60))
+    let code = if b.len() == 3 && b.iter().all(u8::is_ascii_lowercase) {
+        b
+    } else {
+        b"und"
+    };
+    code.iter()
+        .fold(0u16, |acc, &c| (acc << 5) | u16::from(c - 0x60))
 }

@@ -6,8 +6,8 @@ mod init;
 mod segment;
 
 pub use init::write_init;
-pub use segment::{ByteRange, MediaSegment, media_segment};
 pub(crate) use segment::media_segment_len as segment_len;
+pub use segment::{ByteRange, MediaSegment, media_segment};
 
 use crate::mp4::FourCc;
 

@@ -62,10 +62,17 @@ impl Layout {
         let (first, end) = (seg.first as usize, seg.end as usize);
         let d0 = s.duration(first);
         let uniform = (first..end).all(|i| s.duration(i) == d0);
-        let per_sample_flags = track.kind == TrackKind::Video && (first + 1..end).any(|i| s.is_sync(i));
+        let per_sample_flags =
+            track.kind == TrackKind::Video && (first + 1..end).any(|i| s.is_sync(i));
         let cts = s.has_cts() || timing.cts_adjust != 0;
-        let signed_cts = cts && (first..end).any(|i| i64::from(s.cts_offset(i)) + timing.cts_adjust < 0);
-        Layout { default_duration: uniform.then_some(d0), per_sample_flags, cts, signed_cts }
+        let signed_cts =
+            cts && (first..end).any(|i| i64::from(s.cts_offset(i)) + timing.cts_adjust < 0);
+        Layout {
+            default_duration: uniform.then_some(d0),
+            per_sample_flags,
+            cts,
+            signed_cts,
+        }
     }
 
     fn tfhd_flags(&self) -> u32 {
@@ -104,7 +111,13 @@ fn flags_for(sync: bool) -> u32 {
 }
 
 /// Plans media segment `seg` of `track`; `sequence` is its 1-based number.
-pub fn media_segment(track: &Track, timing: &TrackTiming, seg: &Segment, sequence: u32, out: &mut MediaSegment) {
+pub fn media_segment(
+    track: &Track,
+    timing: &TrackTiming,
+    seg: &Segment,
+    sequence: u32,
+    out: &mut MediaSegment,
+) {
     let s = &track.samples;
     let (first, end) = (seg.first as usize, seg.end as usize);
     let layout = Layout::of(track, timing, seg);
@@ -133,7 +146,9 @@ pub fn media_segment(track: &Track, timing: &TrackTiming, seg: &Segment, sequenc
                 }
                 b.put_u32(if video { NON_SYNC_FLAGS } else { SYNC_FLAGS });
             });
-            b.full(types::TFDT, 1, 0, |b| b.put_u64(s.dts(first) + timing.decode_offset));
+            b.full(types::TFDT, 1, 0, |b| {
+                b.put_u64(s.dts(first) + timing.decode_offset)
+            });
             b.full(types::TRUN, u8::from(layout.signed_cts), trun_flags, |b| {
                 b.put_u32((end - first) as u32);
                 data_offset_at = b.len();
@@ -159,7 +174,11 @@ pub fn media_segment(track: &Track, timing: &TrackTiming, seg: &Segment, sequenc
     });
     let moof_len = h.len() - moof_start;
     let payload = s.bytes(first..end);
-    let mdat_header = if payload + 8 > u64::from(u32::MAX) { 16 } else { 8 };
+    let mdat_header = if payload + 8 > u64::from(u32::MAX) {
+        16
+    } else {
+        8
+    };
     let data_offset = (moof_len + mdat_header) as u32;
     h[data_offset_at..data_offset_at + 4].copy_from_slice(&data_offset.to_be_bytes());
     if mdat_header == 16 {
@@ -194,6 +213,10 @@ pub(crate) fn media_segment_len(track: &Track, timing: &TrackTiming, seg: &Segme
     let trun = 12 + 4 + 4 + first_flags + n * layout.per_sample_bytes();
     let moof = 8 + mfhd + 8 + tfhd + tfdt + trun;
     let payload = track.samples.bytes(seg.first as usize..seg.end as usize);
-    let mdat = if payload + 8 > u64::from(u32::MAX) { 16 } else { 8 };
+    let mdat = if payload + 8 > u64::from(u32::MAX) {
+        16
+    } else {
+        8
+    };
     (styp + moof + mdat) as u64 + payload
 }

@@ -50,9 +50,20 @@ pub fn mpd(p: &Presentation, opts: &ManifestOptions<'_>, out: &mut String) {
     // Adaptation sets: video together, audio by (language, codecs).
     let mut sets: Vec<(TrackKind, Option<&str>, &str, Vec<&Rendition>)> = Vec::new();
     for r in &p.renditions {
-        let lang = if r.kind == TrackKind::Audio { language_tag(&p.track(r).language) } else { None };
-        let key_codecs = if r.kind == TrackKind::Audio { r.codecs.as_str() } else { "" };
-        match sets.iter_mut().find(|s| s.0 == r.kind && s.1 == lang && s.2 == key_codecs) {
+        let lang = if r.kind == TrackKind::Audio {
+            language_tag(&p.track(r).language)
+        } else {
+            None
+        };
+        let key_codecs = if r.kind == TrackKind::Audio {
+            r.codecs.as_str()
+        } else {
+            ""
+        };
+        match sets
+            .iter_mut()
+            .find(|s| s.0 == r.kind && s.1 == lang && s.2 == key_codecs)
+        {
             Some(s) => s.3.push(r),
             None => sets.push((r.kind, lang, key_codecs, vec![r])),
         }
@@ -73,11 +84,19 @@ fn adaptation_set(
     out: &mut String,
 ) {
     let video = kind == TrackKind::Video;
-    let (content, mime) = if video { ("video", "video/mp4") } else { ("audio", "audio/mp4") };
+    let (content, mime) = if video {
+        ("video", "video/mp4")
+    } else {
+        ("audio", "audio/mp4")
+    };
     let shared = members.windows(2).all(|w| {
         p.timescale(w[0]) == p.timescale(w[1])
             && w[0].segments.len() == w[1].segments.len()
-            && w[0].segments.iter().zip(&w[1].segments).all(|(a, b)| a.start == b.start && a.duration == b.duration)
+            && w[0]
+                .segments
+                .iter()
+                .zip(&w[1].segments)
+                .all(|(a, b)| a.start == b.start && a.duration == b.duration)
     });
     let _ = write!(
         out,
@@ -89,8 +108,16 @@ fn adaptation_set(
         out.push('"');
     }
     if video {
-        let max_w = members.iter().map(|r| display_size(p, r).0).max().unwrap_or(0);
-        let max_h = members.iter().map(|r| display_size(p, r).1).max().unwrap_or(0);
+        let max_w = members
+            .iter()
+            .map(|r| display_size(p, r).0)
+            .max()
+            .unwrap_or(0);
+        let max_h = members
+            .iter()
+            .map(|r| display_size(p, r).1)
+            .max()
+            .unwrap_or(0);
         let _ = write!(out, " maxWidth=\"{max_w}\" maxHeight=\"{max_h}\"");
     }
     out.push_str(">\n");
@@ -102,7 +129,11 @@ fn adaptation_set(
     }
     for r in members {
         let track = p.track(r);
-        let _ = write!(out, "      <Representation id=\"{}\" codecs=\"{}\" bandwidth=\"{}\"", r.id, r.codecs, r.peak_bitrate);
+        let _ = write!(
+            out,
+            "      <Representation id=\"{}\" codecs=\"{}\" bandwidth=\"{}\"",
+            r.id, r.codecs, r.peak_bitrate
+        );
         if video {
             let (w, h) = display_size(p, r);
             let _ = write!(out, " width=\"{w}\" height=\"{h}\" sar=\"1:1\"");
@@ -140,7 +171,13 @@ fn adaptation_set(
     out.push_str("    </AdaptationSet>\n");
 }
 
-fn segment_template(p: &Presentation, r: &Rendition, opts: &ManifestOptions<'_>, indent: &str, out: &mut String) {
+fn segment_template(
+    p: &Presentation,
+    r: &Rendition,
+    opts: &ManifestOptions<'_>,
+    indent: &str,
+    out: &mut String,
+) {
     let scale = p.timescale(r).get();
     let mut query = String::new();
     opts.suffix(&mut query);
@@ -169,5 +206,8 @@ fn segment_template(p: &Presentation, r: &Rendition, opts: &ManifestOptions<'_>,
         out.push_str("/>\n");
         i += repeat + 1;
     }
-    let _ = write!(out, "{indent}  </SegmentTimeline>\n{indent}</SegmentTemplate>\n");
+    let _ = write!(
+        out,
+        "{indent}  </SegmentTimeline>\n{indent}</SegmentTemplate>\n"
+    );
 }

@@ -18,7 +18,11 @@ fn audio_groups(p: &Presentation) -> Vec<(String, &str, Vec<&Rendition>)> {
     }
     let many = groups.len() > 1;
     for (i, g) in groups.iter_mut().enumerate() {
-        g.0 = if many { format!("audio-{}", i + 1) } else { "audio".to_owned() };
+        g.0 = if many {
+            format!("audio-{}", i + 1)
+        } else {
+            "audio".to_owned()
+        };
     }
     groups
 }
@@ -27,7 +31,11 @@ fn audio_groups(p: &Presentation) -> Vec<(String, &str, Vec<&Rendition>)> {
 pub fn multivariant(p: &Presentation, opts: &ManifestOptions<'_>, out: &mut String) {
     out.push_str("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n");
     let groups = audio_groups(p);
-    let video: Vec<&Rendition> = p.renditions.iter().filter(|r| r.kind == TrackKind::Video).collect();
+    let video: Vec<&Rendition> = p
+        .renditions
+        .iter()
+        .filter(|r| r.kind == TrackKind::Video)
+        .collect();
 
     if video.is_empty() {
         // Audio only: every audio rendition is a variant of its own.
@@ -76,11 +84,16 @@ pub fn multivariant(p: &Presentation, opts: &ManifestOptions<'_>, out: &mut Stri
 
     for r in &video {
         let track = p.track(r);
-        let variants: Vec<Option<&(String, &str, Vec<&Rendition>)>> =
-            if groups.is_empty() { vec![None] } else { groups.iter().map(Some).collect() };
+        let variants: Vec<Option<&(String, &str, Vec<&Rendition>)>> = if groups.is_empty() {
+            vec![None]
+        } else {
+            groups.iter().map(Some).collect()
+        };
         for g in variants {
             let audio_peak = g.map_or(0, |g| g.2.iter().map(|a| a.peak_bitrate).max().unwrap_or(0));
-            let audio_avg = g.map_or(0, |g| g.2.iter().map(|a| a.average_bitrate).max().unwrap_or(0));
+            let audio_avg = g.map_or(0, |g| {
+                g.2.iter().map(|a| a.average_bitrate).max().unwrap_or(0)
+            });
             let _ = write!(
                 out,
                 "\n#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={},CODECS=\"{}",
@@ -115,7 +128,10 @@ pub(crate) fn display_size(p: &Presentation, r: &Rendition) -> (u32, u32) {
     if t.width > 0 && t.height > 0 {
         (t.width, t.height)
     } else {
-        (u32::from(t.sample_entry.width), u32::from(t.sample_entry.height))
+        (
+            u32::from(t.sample_entry.width),
+            u32::from(t.sample_entry.height),
+        )
     }
 }
 

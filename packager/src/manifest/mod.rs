@@ -28,7 +28,8 @@ impl ManifestOptions<'_> {
 /// Writes seconds with at least three decimals and at most six, trimming
 /// trailing zeros beyond the third: `4.000`, `4.004`, `0.100100` → `0.1001`.
 pub(crate) fn write_seconds(out: &mut String, ticks: i64, timescale: u32) {
-    let micros = (i128::from(ticks) * 1_000_000 + i128::from(timescale) / 2) / i128::from(timescale);
+    let micros =
+        (i128::from(ticks) * 1_000_000 + i128::from(timescale) / 2) / i128::from(timescale);
     let (whole, mut frac) = (micros / 1_000_000, (micros % 1_000_000).abs());
     let mut digits = 6;
     while digits > 3 && frac % 10 == 0 {
@@ -41,16 +42,50 @@ pub(crate) fn write_seconds(out: &mut String, ticks: i64, timescale: u32) {
 /// Maps an ISO 639-2 code from `mdhd` to the shortest BCP 47 tag; `None` for `und`.
 pub(crate) fn language_tag(iso639_2: &str) -> Option<&str> {
     const TWO_LETTER: &[(&str, &str)] = &[
-        ("ara", "ar"), ("ces", "cs"), ("cze", "cs"), ("chi", "zh"), ("zho", "zh"), ("dan", "da"),
-        ("deu", "de"), ("ger", "de"), ("dut", "nl"), ("nld", "nl"), ("ell", "el"), ("gre", "el"),
-        ("eng", "en"), ("fin", "fi"), ("fra", "fr"), ("fre", "fr"), ("heb", "he"), ("hin", "hi"),
-        ("hun", "hu"), ("ind", "id"), ("ita", "it"), ("jpn", "ja"), ("kor", "ko"), ("nor", "no"),
-        ("pol", "pl"), ("por", "pt"), ("ron", "ro"), ("rum", "ro"), ("rus", "ru"), ("spa", "es"),
-        ("swe", "sv"), ("tha", "th"), ("tur", "tr"), ("ukr", "uk"), ("vie", "vi"),
+        ("ara", "ar"),
+        ("ces", "cs"),
+        ("cze", "cs"),
+        ("chi", "zh"),
+        ("zho", "zh"),
+        ("dan", "da"),
+        ("deu", "de"),
+        ("ger", "de"),
+        ("dut", "nl"),
+        ("nld", "nl"),
+        ("ell", "el"),
+        ("gre", "el"),
+        ("eng", "en"),
+        ("fin", "fi"),
+        ("fra", "fr"),
+        ("fre", "fr"),
+        ("heb", "he"),
+        ("hin", "hi"),
+        ("hun", "hu"),
+        ("ind", "id"),
+        ("ita", "it"),
+        ("jpn", "ja"),
+        ("kor", "ko"),
+        ("nor", "no"),
+        ("pol", "pl"),
+        ("por", "pt"),
+        ("ron", "ro"),
+        ("rum", "ro"),
+        ("rus", "ru"),
+        ("spa", "es"),
+        ("swe", "sv"),
+        ("tha", "th"),
+        ("tur", "tr"),
+        ("ukr", "uk"),
+        ("vie", "vi"),
     ];
     match iso639_2 {
         "und" | "" | "zxx" | "mis" | "mul" => None,
-        code => Some(TWO_LETTER.iter().find(|(k, _)| *k == code).map_or(code, |(_, v)| v)),
+        code => Some(
+            TWO_LETTER
+                .iter()
+                .find(|(k, _)| *k == code)
+                .map_or(code, |(_, v)| v),
+        ),
     }
 }
 

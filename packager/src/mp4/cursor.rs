@@ -160,7 +160,11 @@ pub struct BoxIter<'a> {
 impl<'a> BoxIter<'a> {
     /// Iterates the boxes laid end to end in `buf`.
     pub fn new(buf: &'a [u8]) -> Self {
-        Self { buf, pos: 0, failed: false }
+        Self {
+            buf,
+            pos: 0,
+            failed: false,
+        }
     }
 
     /// Finds the first child of the given type.
@@ -234,7 +238,9 @@ mod tests {
 
     #[test]
     fn largesize_and_to_end() {
-        let mut buf = vec![0, 0, 0, 1, b'f', b'r', b'e', b'e', 0, 0, 0, 0, 0, 0, 0, 18, 7, 7];
+        let mut buf = vec![
+            0, 0, 0, 1, b'f', b'r', b'e', b'e', 0, 0, 0, 0, 0, 0, 0, 18, 7, 7,
+        ];
         buf.extend_from_slice(&[0, 0, 0, 0, b'm', b'd', b'a', b't', 9]);
         let boxes: Vec<_> = BoxIter::new(&buf).collect::<Result<_>>().unwrap();
         assert_eq!(boxes.len(), 2);

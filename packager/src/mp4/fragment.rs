@@ -4,9 +4,9 @@
 
 use super::fourcc::types;
 use super::{Cursor, RawBox};
+use crate::Limits;
 use crate::error::{Error, Result, malformed};
 use crate::index::SampleIndex;
-use crate::Limits;
 
 /// Per-track defaults from `trex` (§8.8.3).
 #[derive(Clone, Copy, Debug, Default)]
@@ -22,7 +22,12 @@ pub(crate) fn parse_trex(b: &RawBox<'_>) -> Result<Trex> {
     c.version_flags()?;
     let track_id = c.u32()?;
     c.u32()?; // default_sample_description_index
-    Ok(Trex { track_id, duration: c.u32()?, size: c.u32()?, flags: c.u32()? })
+    Ok(Trex {
+        track_id,
+        duration: c.u32()?,
+        size: c.u32()?,
+        flags: c.u32()?,
+    })
 }
 
 /// `sample_is_non_sync_sample` in the sample flags (§8.8.3.1).
@@ -40,7 +45,10 @@ pub(crate) struct FragmentedTrack {
 
 impl FragmentedTrack {
     pub(crate) fn new(trex: Trex) -> Self {
-        Self { trex, ..Self::default() }
+        Self {
+            trex,
+            ..Self::default()
+        }
     }
 
     /// Finishes the index once every fragment has been added.
@@ -70,7 +78,14 @@ pub(crate) fn add_moof(
         if traf.fourcc != types::TRAF {
             continue;
         }
-        previous_end = Some(add_traf(&traf, moof_offset, previous_end, tracks, limits, file_size)?);
+        previous_end = Some(add_traf(
+            &traf,
+            moof_offset,
+            previous_end,
+            tracks,
+            limits,
+            file_size,
+        )?);
     }
     Ok(())
 }
@@ -83,7 +98,10 @@ fn add_traf(
     limits: &Limits,
     file_size: u64,
 ) -> Result<u64> {
-    let tfhd = traf.children().find(types::TFHD)?.ok_or(malformed(types::TRAF, "no tfhd"))?;
+    let tfhd = traf
+        .children()
+        .find(types::TFHD)?
+        .ok_or(malformed(types::TRAF, "no tfhd"))?;
     let mut c = tfhd.cursor();
     let (_, flags) = c.version_flags()?;
     let track_id = c.u32()?;
@@ -95,9 +113,21 @@ fn add_traf(
         // A fragment of a track the movie does not declare: skip it.
         return Ok(previous_end.unwrap_or(moof_offset));
     };
-    let default_duration = if flags & 0x08 != 0 { c.u32()? } else { track.trex.duration };
-    let default_size = if flags & 0x10 != 0 { c.u32()? } else { track.trex.size };
-    let default_flags = if flags & 0x20 != 0 { c.u32()? } else { track.trex.flags };
+    let default_duration = if flags & 0x08 != 0 {
+        c.u32()?
+    } else {
+        track.trex.duration
+    };
+    let default_size = if flags & 0x10 != 0 {
+        c.u32()?
+    } else {
+        track.trex.size
+    };
+    let default_flags = if flags & 0x20 != 0 {
+        c.u32()?
+    } else {
+        track.trex.flags
+    };
     let base = match (base_data_offset, flags & 0x2_0000 != 0, previous_end) {
         (Some(b), _, _) => b,
         (None, true, _) | (None, false, None) => moof_offset,
@@ -126,22 +156,49 @@ fn add_traf(
             data_end
         };
         let first_flags = (tflags & 0x04 != 0).then(|| c.u32()).transpose()?;
-        let fields = [0x100, 0x200, 0x400, 0x800].iter().filter(|&&f| tflags & f != 0).count();
+        let fields = [0x100, 0x200, 0x400, 0x800]
+            .iter()
+            .filter(|&&f| tflags & f != 0)
+            .count();
         let total = track.index.sizes.len() as u64 + u64::from(count);
         if total > limits.max_samples_per_track {
-            return Err(Error::Limit { what: "samples in a track", value: total, limit: limits.max_samples_per_track });
+            return Err(Error::Limit {
+                what: "samples in a track",
+                value: total,
+                limit: limits.max_samples_per_track,
+            });
         }
-        if fields == 0 && u64::from(count).saturating_mul(u64::from(default_size.max(1))) > file_size {
-            return Err(Error::Truncated { what: "sample data (file shorter than its trun)" });
+        if fields == 0
+            && u64::from(count).saturating_mul(u64::from(default_size.max(1))) > file_size
+        {
+            return Err(Error::Truncated {
+                what: "sample data (file shorter than its trun)",
+            });
         }
         if (count as usize).saturating_mul(fields * 4) > c.remaining() {
             return Err(malformed(types::TRUN, "sample count larger than the box"));
         }
         for i in 0..count {
-            let duration = if tflags & 0x100 != 0 { c.u32()? } else { default_duration };
-            let size = if tflags & 0x200 != 0 { c.u32()? } else { default_size };
-            let sflags = if tflags & 0x400 != 0 { c.u32()? } else { default_flags };
-            let sflags = if i == 0 { first_flags.unwrap_or(sflags) } else { sflags };
+            let duration = if tflags & 0x100 != 0 {
+                c.u32()?
+            } else {
+                default_duration
+            };
+            let size = if tflags & 0x200 != 0 {
+                c.u32()?
+            } else {
+                default_size
+            };
+            let sflags = if tflags & 0x400 != 0 {
+                c.u32()?
+            } else {
+                default_flags
+            };
+            let sflags = if i == 0 {
+                first_flags.unwrap_or(sflags)
+            } else {
+                sflags
+            };
             // Version 0 offsets are unsigned and version 1 signed; values
             // above i32::MAX in version 0 are read as negative, as demuxers do.
             let cts = if tflags & 0x800 != 0 { c.i32()? } else { 0 };

@@ -7,8 +7,8 @@
 
 use super::cursor::parse_header;
 use super::fourcc::types;
-use crate::error::{Error, Result};
 use crate::Limits;
+use crate::error::{Error, Result};
 
 /// Random-access reads from a source: the only way the packager sees a file.
 pub trait ReadAt {
@@ -44,12 +44,21 @@ impl<T: ReadAt + ?Sized> ReadAt for &T {
 }
 
 /// Reads exactly `buf.len()` bytes or fails with [`Error::Truncated`].
-pub(crate) fn read_exact(src: &dyn ReadAt, offset: u64, buf: &mut [u8], what: &'static str) -> Result<()> {
+pub(crate) fn read_exact(
+    src: &dyn ReadAt,
+    offset: u64,
+    buf: &mut [u8],
+    what: &'static str,
+) -> Result<()> {
     let mut done = 0;
     while done < buf.len() {
         let n = src
             .read_at(offset + done as u64, &mut buf[done..])
-            .map_err(|source| Error::Read { offset, len: buf.len(), source })?;
+            .map_err(|source| Error::Read {
+                offset,
+                len: buf.len(),
+                source,
+            })?;
         if n == 0 {
             return Err(Error::Truncated { what });
         }
@@ -84,7 +93,9 @@ struct Window<'a> {
 impl Window<'_> {
     /// Returns `len` bytes at `offset`, reading through the window.
     fn get(&mut self, offset: u64, len: usize, what: &'static str) -> Result<&[u8]> {
-        let end = offset.checked_add(len as u64).ok_or(Error::Truncated { what })?;
+        let end = offset
+            .checked_add(len as u64)
+            .ok_or(Error::Truncated { what })?;
         if end > self.size {
             return Err(Error::Truncated { what });
         }
@@ -103,7 +114,13 @@ impl Window<'_> {
 
 /// Walks the top-level boxes of a source of `size` bytes and returns its metadata.
 pub(crate) fn scan(src: &dyn ReadAt, size: u64, limits: &Limits) -> Result<TopLevel> {
-    let mut w = Window { src, size, start: 0, data: Vec::new(), reads: 0 };
+    let mut w = Window {
+        src,
+        size,
+        start: 0,
+        data: Vec::new(),
+        reads: 0,
+    };
     let mut out = TopLevel::default();
     let mut offset = 0u64;
     let mut boxes = 0u64;
@@ -124,6 +141,14 @@ pub(crate) fn scan(src: &dyn ReadAt, size: u64, limits: &Limits) -> Result<TopLe
         }
         let head = w.get(offset, head_len, "top-level box header")?;
         let (fourcc, _, declared) = parse_header(head)?;
+        if offset == 0
+            && !fourcc
+                .0
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || *b == b' ')
+        {
+            return Err(Error::NotIsoBmff);
+        }
         let box_size = declared.unwrap_or(size - offset);
         if box_size > size - offset {
             if fourcc == types::MDAT && !out.moov.is_empty() {
@@ -131,13 +156,23 @@ pub(crate) fn scan(src: &dyn ReadAt, size: u64, limits: &Limits) -> Result<TopLe
                 // it lacks are caught when the index is checked against the size.
                 break;
             }
-            return Err(Error::Truncated { what: "top-level box" });
+            return Err(Error::Truncated {
+                what: "top-level box",
+            });
         }
         match fourcc {
             types::MOOV | types::MOOF | types::FTYP => {
-                let limit = if fourcc == types::FTYP { 4096 } else { limits.max_moov_bytes };
+                let limit = if fourcc == types::FTYP {
+                    4096
+                } else {
+                    limits.max_moov_bytes
+                };
                 if box_size > limit {
-                    return Err(Error::Limit { what: "metadata box size", value: box_size, limit });
+                    return Err(Error::Limit {
+                        what: "metadata box size",
+                        value: box_size,
+                        limit,
+                    });
                 }
                 let bytes = w.get(offset, box_size as usize, "metadata box")?.to_vec();
                 match fourcc {

@@ -14,5 +14,5 @@ pub(crate) mod sample_table;
 pub use cursor::{BoxIter, Cursor, RawBox};
 pub use fourcc::FourCc;
 pub use locate::{ReadAt, TopLevel};
-pub use movie::{Edit, Movie, Track, TrackKind};
 pub(crate) use movie::stbl as fourcc_stbl;
+pub use movie::{Edit, Movie, Track, TrackKind};

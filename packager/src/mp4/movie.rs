@@ -4,11 +4,11 @@ use super::fourcc::types;
 use super::fragment::{self, FragmentedTrack, Trex};
 use super::sample_table::index_from_stbl;
 use super::{BoxIter, Cursor, FourCc, RawBox};
+use crate::Limits;
 use crate::codec::SampleEntry;
 use crate::error::{Error, Result, malformed};
 use crate::index::SampleIndex;
 use crate::time::Timescale;
-use crate::Limits;
 
 /// What a track carries, from its handler (`hdlr`, §8.4.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -76,9 +76,19 @@ const IDENTITY: [u32; 9] = [0x0001_0000, 0, 0, 0, 0x0001_0000, 0, 0, 0, 0x4000_0
 
 impl Movie {
     /// Parses a whole `moov` box and, for fragmented files, every `moof`.
-    pub(crate) fn parse(moov: &[u8], moofs: &[(u64, Vec<u8>)], limits: &Limits, file_size: u64) -> Result<Self> {
-        let moov = BoxIter::new(moov).find(types::MOOV)?.ok_or(Error::NoMovie)?;
-        let mvhd = moov.children().find(types::MVHD)?.ok_or(malformed(types::MOOV, "no mvhd"))?;
+    pub(crate) fn parse(
+        moov: &[u8],
+        moofs: &[(u64, Vec<u8>)],
+        limits: &Limits,
+        file_size: u64,
+    ) -> Result<Self> {
+        let moov = BoxIter::new(moov)
+            .find(types::MOOV)?
+            .ok_or(Error::NoMovie)?;
+        let mvhd = moov
+            .children()
+            .find(types::MVHD)?
+            .ok_or(malformed(types::MOOV, "no mvhd"))?;
         let mut c = mvhd.cursor();
         let (version, _) = c.version_flags()?;
         c.skip(if version == 1 { 16 } else { 8 })?;
@@ -102,7 +112,11 @@ impl Movie {
                 continue;
             }
             if tracks.len() >= limits.max_tracks {
-                return Err(Error::Limit { what: "number of tracks", value: tracks.len() as u64 + 1, limit: limits.max_tracks as u64 });
+                return Err(Error::Limit {
+                    what: "number of tracks",
+                    value: tracks.len() as u64 + 1,
+                    limit: limits.max_tracks as u64,
+                });
             }
             tracks.push(parse_trak(&trak, limits, file_size, !fragmented)?);
         }
@@ -112,7 +126,10 @@ impl Movie {
                 .iter()
                 .map(|t: &Track| {
                     let defaults = trex.iter().find(|x| x.track_id == t.id).copied();
-                    FragmentedTrack::new(defaults.unwrap_or(Trex { track_id: t.id, ..Trex::default() }))
+                    FragmentedTrack::new(defaults.unwrap_or(Trex {
+                        track_id: t.id,
+                        ..Trex::default()
+                    }))
                 })
                 .collect();
             for (offset, moof) in moofs {
@@ -129,12 +146,24 @@ impl Movie {
                 track.samples.sync = None;
             }
         }
-        Ok(Movie { timescale, fragmented, tracks })
+        Ok(Movie {
+            timescale,
+            fragmented,
+            tracks,
+        })
     }
 }
 
-fn parse_trak(trak: &RawBox<'_>, limits: &Limits, file_size: u64, progressive: bool) -> Result<Track> {
-    let tkhd = trak.children().find(types::TKHD)?.ok_or(malformed(types::TRAK, "no tkhd"))?;
+fn parse_trak(
+    trak: &RawBox<'_>,
+    limits: &Limits,
+    file_size: u64,
+    progressive: bool,
+) -> Result<Track> {
+    let tkhd = trak
+        .children()
+        .find(types::TKHD)?
+        .ok_or(malformed(types::TRAK, "no tkhd"))?;
     let mut c = tkhd.cursor();
     let (version, _) = c.version_flags()?;
     c.skip(if version == 1 { 16 } else { 8 })?;
@@ -156,8 +185,14 @@ fn parse_trak(trak: &RawBox<'_>, limits: &Limits, file_size: u64, progressive: b
         }
     }
 
-    let mdia = trak.children().find(types::MDIA)?.ok_or(malformed(types::TRAK, "no mdia"))?;
-    let mdhd = mdia.children().find(types::MDHD)?.ok_or(malformed(types::MDIA, "no mdhd"))?;
+    let mdia = trak
+        .children()
+        .find(types::MDIA)?
+        .ok_or(malformed(types::TRAK, "no mdia"))?;
+    let mdhd = mdia
+        .children()
+        .find(types::MDHD)?
+        .ok_or(malformed(types::MDIA, "no mdhd"))?;
     let mut c = mdhd.cursor();
     let (version, _) = c.version_flags()?;
     c.skip(if version == 1 { 16 } else { 8 })?;
@@ -165,7 +200,10 @@ fn parse_trak(trak: &RawBox<'_>, limits: &Limits, file_size: u64, progressive: b
     let media_duration = c.u32_or_u64(version)?;
     let language = decode_language(c.u16()?);
 
-    let hdlr = mdia.children().find(types::HDLR)?.ok_or(malformed(types::MDIA, "no hdlr"))?;
+    let hdlr = mdia
+        .children()
+        .find(types::HDLR)?
+        .ok_or(malformed(types::MDIA, "no hdlr"))?;
     let mut c = hdlr.cursor();
     c.version_flags()?;
     c.u32()?; // pre_defined
@@ -176,11 +214,24 @@ fn parse_trak(trak: &RawBox<'_>, limits: &Limits, file_size: u64, progressive: b
         _ => TrackKind::Other,
     };
 
-    let minf = mdia.children().find(types::MINF)?.ok_or(malformed(types::MDIA, "no minf"))?;
-    let stbl = minf.children().find(types::STBL)?.ok_or(malformed(types::MINF, "no stbl"))?;
-    let stsd = stbl.children().find(types::STSD)?.ok_or(malformed(types::STBL, "no stsd"))?;
+    let minf = mdia
+        .children()
+        .find(types::MINF)?
+        .ok_or(malformed(types::MDIA, "no minf"))?;
+    let stbl = minf
+        .children()
+        .find(types::STBL)?
+        .ok_or(malformed(types::MINF, "no stbl"))?;
+    let stsd = stbl
+        .children()
+        .find(types::STSD)?
+        .ok_or(malformed(types::STBL, "no stsd"))?;
     let sample_entry = SampleEntry::from_stsd(stsd.body)?;
-    let samples = if progressive { index_from_stbl(&stbl, limits, file_size)? } else { SampleIndex::default() };
+    let samples = if progressive {
+        index_from_stbl(&stbl, limits, file_size)?
+    } else {
+        SampleIndex::default()
+    };
 
     Ok(Track {
         id,
@@ -203,21 +254,36 @@ fn parse_elst(elst: &RawBox<'_>, limits: &Limits) -> Result<Vec<Edit>> {
     let (version, _) = c.version_flags()?;
     let count = c.u32()?;
     if count as usize > limits.max_edits {
-        return Err(Error::Limit { what: "edit list entries", value: count.into(), limit: limits.max_edits as u64 });
+        return Err(Error::Limit {
+            what: "edit list entries",
+            value: count.into(),
+            limit: limits.max_edits as u64,
+        });
     }
     (0..count)
         .map(|_| {
             let segment_duration = c.u32_or_u64(version)?;
-            let media_time = if version == 1 { c.i64()? } else { i64::from(c.i32()?) };
+            let media_time = if version == 1 {
+                c.i64()?
+            } else {
+                i64::from(c.i32()?)
+            };
             let rate = c.i32()?;
-            Ok(Edit { segment_duration, media_time, rate })
+            Ok(Edit {
+                segment_duration,
+                media_time,
+                rate,
+            })
         })
         .collect()
 }
 
 /// Decodes the packed ISO 639-2/T code of `mdhd` (§8.4.2.3).
 fn decode_language(packed: u16) -> String {
-    let chars: Vec<u8> = [10u16, 5, 0].iter().map(|s| (((packed >> s) & 0x1f) as u8).wrapping_add(0x60)).collect();
+    let chars: Vec<u8> = [10u16, 5, 0]
+        .iter()
+        .map(|s| (((packed >> s) & 0x1f) as u8).wrapping_add(0x60))
+        .collect();
     if chars.iter().all(u8::is_ascii_lowercase) && &chars[..] != b"```" {
         String::from_utf8_lossy(&chars).into_owned()
     } else {

@@ -7,23 +7,36 @@
 
 use super::fourcc::types;
 use super::{Cursor, RawBox};
+use crate::Limits;
 use crate::error::{Error, Result, malformed};
 use crate::index::SampleIndex;
-use crate::Limits;
 
 /// Checks that `count` entries of `entry_size` bytes are present and within limits
 /// before anything is allocated for them.
-fn checked_count(c: &Cursor<'_>, count: u32, entry_size: usize, fourcc: super::FourCc) -> Result<usize> {
+fn checked_count(
+    c: &Cursor<'_>,
+    count: u32,
+    entry_size: usize,
+    fourcc: super::FourCc,
+) -> Result<usize> {
     let count = count as usize;
-    if count.checked_mul(entry_size).is_none_or(|b| b > c.remaining()) {
+    if count
+        .checked_mul(entry_size)
+        .is_none_or(|b| b > c.remaining())
+    {
         return Err(malformed(fourcc, "entry count larger than the box"));
     }
     Ok(count)
 }
 
 /// Builds the index of a track from its `stbl` box.
-pub(crate) fn index_from_stbl(stbl: &RawBox<'_>, limits: &Limits, file_size: u64) -> Result<SampleIndex> {
-    let (mut stsz, mut stts, mut ctts, mut stss, mut stsc, mut stco) = (None, None, None, None, None, None);
+pub(crate) fn index_from_stbl(
+    stbl: &RawBox<'_>,
+    limits: &Limits,
+    file_size: u64,
+) -> Result<SampleIndex> {
+    let (mut stsz, mut stts, mut ctts, mut stss, mut stsc, mut stco) =
+        (None, None, None, None, None, None);
     for child in stbl.children() {
         let child = child?;
         match child.fourcc {
@@ -37,7 +50,11 @@ pub(crate) fn index_from_stbl(stbl: &RawBox<'_>, limits: &Limits, file_size: u64
         }
     }
     let missing = |what| malformed(types::STBL, what);
-    let sizes = read_sizes(&stsz.ok_or_else(|| missing("no stsz/stz2"))?, limits, file_size)?;
+    let sizes = read_sizes(
+        &stsz.ok_or_else(|| missing("no stsz/stz2"))?,
+        limits,
+        file_size,
+    )?;
     let n = sizes.len();
     let (dts, last_duration) = read_decode_times(&stts.ok_or_else(|| missing("no stts"))?, n)?;
     let cts = match ctts {
@@ -50,7 +67,14 @@ pub(crate) fn index_from_stbl(stbl: &RawBox<'_>, limits: &Limits, file_size: u64
         &stco.ok_or_else(|| missing("no stco/co64"))?,
         &sizes,
     )?;
-    Ok(SampleIndex { offsets, sizes, dts, last_duration, cts, sync })
+    Ok(SampleIndex {
+        offsets,
+        sizes,
+        dts,
+        last_duration,
+        cts,
+        sync,
+    })
 }
 
 fn read_sizes(b: &RawBox<'_>, limits: &Limits, file_size: u64) -> Result<Vec<u32>> {
@@ -73,7 +97,9 @@ fn read_sizes(b: &RawBox<'_>, limits: &Limits, file_size: u64) -> Result<Vec<u32
             // Every sample must fit in the file: this bounds what a tiny
             // hostile box can make us allocate.
             if (count as u64).saturating_mul(u64::from(fixed)) > file_size {
-                return Err(Error::Truncated { what: "sample data (file shorter than its sample table)" });
+                return Err(Error::Truncated {
+                    what: "sample data (file shorter than its sample table)",
+                });
             }
             return Ok(vec![fixed; count]);
         }
@@ -88,13 +114,20 @@ fn read_sizes(b: &RawBox<'_>, limits: &Limits, file_size: u64) -> Result<Vec<u32
             4 | 8 | 16 => usize::from(field),
             _ => return Err(malformed(b.fourcc, "field size must be 4, 8 or 16")),
         };
-        if count.checked_mul(bits).is_none_or(|b| b.div_ceil(8) > c.remaining()) {
+        if count
+            .checked_mul(bits)
+            .is_none_or(|b| b.div_ceil(8) > c.remaining())
+        {
             return Err(malformed(b.fourcc, "entry count larger than the box"));
         }
         let data = c.rest();
         Ok((0..count)
             .map(|i| match bits {
-                4 => u32::from(if i % 2 == 0 { data[i / 2] >> 4 } else { data[i / 2] & 0x0f }),
+                4 => u32::from(if i % 2 == 0 {
+                    data[i / 2] >> 4
+                } else {
+                    data[i / 2] & 0x0f
+                }),
                 8 => u32::from(data[i]),
                 _ => u32::from(u16::from_be_bytes([data[2 * i], data[2 * i + 1]])),
             })
@@ -118,7 +151,9 @@ fn read_decode_times(b: &RawBox<'_>, n: usize) -> Result<(Vec<u64>, u32)> {
                 break;
             }
             dts.push(t);
-            t = t.checked_add(u64::from(delta)).ok_or_else(|| malformed(b.fourcc, "decode time overflows"))?;
+            t = t
+                .checked_add(u64::from(delta))
+                .ok_or_else(|| malformed(b.fourcc, "decode time overflows"))?;
             last = delta;
         }
     }
@@ -183,18 +218,27 @@ fn read_offsets(stsc: &RawBox<'_>, stco: &RawBox<'_>, sizes: &[u32]) -> Result<V
         runs.push((first_chunk, per_chunk));
     }
     if runs.first().is_some_and(|r| r.0 != 1) || runs.windows(2).any(|w| w[1].0 <= w[0].0) {
-        return Err(malformed(stsc.fourcc, "first_chunk values must start at 1 and increase"));
+        return Err(malformed(
+            stsc.fourcc,
+            "first_chunk values must start at 1 and increase",
+        ));
     }
 
     let n = sizes.len();
     let mut offsets = Vec::with_capacity(n);
     let mut run = 0;
     for chunk in 1..=chunk_count as u64 {
-        let mut off = if wide { chunks.u64()? } else { u64::from(chunks.u32()?) };
+        let mut off = if wide {
+            chunks.u64()?
+        } else {
+            u64::from(chunks.u32()?)
+        };
         while run + 1 < runs.len() && u64::from(runs[run + 1].0) <= chunk {
             run += 1;
         }
-        let Some(&(_, per_chunk)) = runs.get(run) else { break };
+        let Some(&(_, per_chunk)) = runs.get(run) else {
+            break;
+        };
         for _ in 0..per_chunk {
             if offsets.len() == n {
                 break;
@@ -207,7 +251,10 @@ fn read_offsets(stsc: &RawBox<'_>, stco: &RawBox<'_>, sizes: &[u32]) -> Result<V
         }
     }
     if offsets.len() != n {
-        return Err(malformed(stsc.fourcc, "chunks hold fewer samples than stsz lists"));
+        return Err(malformed(
+            stsc.fourcc,
+            "chunks hold fewer samples than stsz lists",
+        ));
     }
     Ok(offsets)
 }

@@ -1,0 +1,303 @@
+//! The typed configuration: TOML file, then command-line overrides.
+//!
+//! Every key is documented in `conf/headwater.toml`. Unknown keys are an
+//! error; so is any value outside its range, with a message naming the key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The whole configuration.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Data-plane listener and connection handling.
+    pub server: ServerConfig,
+    /// Where media comes from and how much of it is cached.
+    pub media: MediaConfig,
+    /// How assets are cut into segments.
+    pub packaging: PackagingSection,
+    /// Response headers a CDN acts on.
+    pub http: HttpConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// `[server]`
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address of the data-plane listener.
+    pub listen: SocketAddr,
+    /// Worker threads, each with its own runtime and listener; 0 = one per core.
+    pub threads: usize,
+    /// Most simultaneous connections per worker thread.
+    pub max_connections_per_thread: usize,
+    /// Seconds an idle keep-alive connection is kept open.
+    pub keepalive_timeout_secs: u64,
+    /// Seconds a client has to send a complete request head once it started one.
+    pub request_timeout_secs: u64,
+    /// Seconds a response may make no progress before the connection is dropped.
+    pub send_timeout_secs: u64,
+    /// Largest accepted request head, in bytes.
+    pub max_request_head_bytes: usize,
+    /// Seconds to let in-flight requests finish on shutdown.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            threads: 0,
+            max_connections_per_thread: 50_000,
+            keepalive_timeout_secs: 75,
+            request_timeout_secs: 10,
+            send_timeout_secs: 30,
+            max_request_head_bytes: 16 * 1024,
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+/// `[media]`
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaConfig {
+    /// Directory of assets: `{root}/{asset}.mp4` or `{root}/{asset}/*.mp4|*.m4a`.
+    pub root: PathBuf,
+    /// How often, at most, a cached asset's files are checked for changes (ms).
+    pub check_interval_ms: u64,
+    /// Memory budget for sample indexes and packaged assets, in MiB.
+    pub index_cache_mb: u64,
+    /// Largest `moov` (and total of `moof` boxes) read from a file, in MiB.
+    pub max_metadata_mb: u64,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            root: PathBuf::from("media"),
+            check_interval_ms: 1000,
+            index_cache_mb: 256,
+            max_metadata_mb: 256,
+        }
+    }
+}
+
+/// `[packaging]`
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PackagingSection {
+    /// Target segment duration in seconds; segments are cut at keyframes near it.
+    pub segment_duration: f64,
+}
+
+impl Default for PackagingSection {
+    fn default() -> Self {
+        Self {
+            segment_duration: 4.0,
+        }
+    }
+}
+
+/// `[http]`
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// `Access-Control-Allow-Origin` value; empty disables CORS headers.
+    pub cors_allow_origin: String,
+    /// `max-age` of init and media segments (they are also `immutable`).
+    pub segment_max_age_secs: u64,
+    /// `max-age` of VOD manifests.
+    pub manifest_max_age_secs: u64,
+    /// `max-age` of 404 responses (0 = `no-store`).
+    pub not_found_max_age_secs: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            cors_allow_origin: "*".to_owned(),
+            segment_max_age_secs: 31_536_000,
+            manifest_max_age_secs: 60,
+            not_found_max_age_secs: 10,
+        }
+    }
+}
+
+/// `[log]`
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// Default level or `tracing` filter (`RUST_LOG` overrides it).
+    pub level: String,
+    /// `text` or `json`.
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".to_owned(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// A configuration problem, naming the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The TOML is invalid or has unknown keys or wrong types.
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, which names the key.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("invalid value for `{key}`: {reason}")]
+    Value {
+        /// Dotted key, such as `server.threads`.
+        key: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl Config {
+    /// Reads and validates a TOML file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|e| match e {
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: path.to_owned(),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// Parses and validates TOML text.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::new(),
+            message: e.to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every value's range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key, reason: &str| {
+            Err(ConfigError::Value {
+                key,
+                reason: reason.to_owned(),
+            })
+        };
+        if self.server.threads > 1024 {
+            return bad("server.threads", "must be at most 1024 (0 = one per core)");
+        }
+        if self.server.max_connections_per_thread == 0 {
+            return bad("server.max_connections_per_thread", "must be at least 1");
+        }
+        if self.server.keepalive_timeout_secs == 0
+            || self.server.request_timeout_secs == 0
+            || self.server.send_timeout_secs == 0
+        {
+            return bad(
+                "server.*_timeout_secs",
+                "timeouts must be at least 1 second",
+            );
+        }
+        if !(1024..=1 << 20).contains(&self.server.max_request_head_bytes) {
+            return bad(
+                "server.max_request_head_bytes",
+                "must be between 1024 and 1048576",
+            );
+        }
+        let d = self.packaging.segment_duration;
+        if !(d.is_finite() && (0.5..=60.0).contains(&d)) {
+            return bad(
+                "packaging.segment_duration",
+                "must be between 0.5 and 60 seconds",
+            );
+        }
+        if self.media.index_cache_mb == 0 {
+            return bad("media.index_cache_mb", "must be at least 1");
+        }
+        if !(1..=4096).contains(&self.media.max_metadata_mb) {
+            return bad("media.max_metadata_mb", "must be between 1 and 4096");
+        }
+        if self.http.cors_allow_origin.chars().any(|c| c.is_control()) {
+            return bad(
+                "http.cors_allow_origin",
+                "must not contain control characters",
+            );
+        }
+        if self.log.level.trim().is_empty() {
+            return bad("log.level", "must not be empty");
+        }
+        Ok(())
+    }
+
+    /// Worker threads to run: the configured number, or one per core.
+    pub fn worker_threads(&self) -> usize {
+        match self.server.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_the_defaults() {
+        assert_eq!(Config::from_toml("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = Config::from_toml("[server]\nlisten = \"127.0.0.1:1\"\nthreds = 2\n").unwrap_err();
+        assert!(e.to_string().contains("threds"), "{e}");
+    }
+
+    #[test]
+    fn out_of_range_value_is_named() {
+        let e = Config::from_toml("[packaging]\nsegment_duration = 0.0\n").unwrap_err();
+        assert!(e.to_string().contains("packaging.segment_duration"), "{e}");
+    }
+
+    #[test]
+    fn shipped_example_parses() {
+        let text = include_str!("../../conf/headwater.toml");
+        Config::from_toml(text).unwrap();
+    }
+}

@@ -1,0 +1,290 @@
+//! One HTTP/1.1 connection: read a head, answer it, repeat while kept alive.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use headwater_packager::{ByteRange, MediaSegment};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tracing::Instrument;
+
+use crate::handler::{self, Body, Caching, Reply};
+use crate::http::date;
+use crate::http::range::{self, RangeRequest};
+use crate::http::request::{Method, Parsed, RequestHead, etag_matches};
+use crate::http::response::{Head, Status, etag_string, write_head};
+use crate::io;
+use crate::server::Shared;
+
+/// Per-connection buffers, reused for every request on the connection.
+struct Conn {
+    stream: TcpStream,
+    input: Vec<u8>,
+    output: Vec<u8>,
+    head: RequestHead,
+    segment: MediaSegment,
+    shutdown: watch::Receiver<bool>,
+}
+
+/// Serves a connection until the client closes it, it idles out, or an
+/// error makes it unusable.
+pub(crate) async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let mut c = Conn {
+        stream,
+        input: Vec::with_capacity(1024),
+        output: Vec::new(),
+        head: RequestHead::default(),
+        segment: MediaSegment::default(),
+        shutdown,
+    };
+    let span = tracing::debug_span!("conn", client.addr = %peer);
+    async {
+        if let Err(e) = c.run(&shared).await {
+            tracing::debug!(error = %e, "connection ended");
+        }
+    }
+    .instrument(span)
+    .await;
+}
+
+impl Conn {
+    async fn run(&mut self, shared: &Shared) -> std::io::Result<()> {
+        let cfg = &shared.config.server;
+        let keepalive = Duration::from_secs(cfg.keepalive_timeout_secs);
+        let request_timeout = Duration::from_secs(cfg.request_timeout_secs);
+        let send_timeout = Duration::from_secs(cfg.send_timeout_secs);
+        loop {
+            // Read until a complete head is buffered.
+            let head_len = loop {
+                if !self.input.is_empty() {
+                    match self.head.parse(&self.input) {
+                        Parsed::Complete(n) => break n,
+                        Parsed::Invalid => {
+                            self.reply_and_close(
+                                shared,
+                                Status::BAD_REQUEST,
+                                "malformed request\n",
+                                send_timeout,
+                            )
+                            .await?;
+                            return Ok(());
+                        }
+                        Parsed::Partial => {}
+                    }
+                    if self.input.len() >= cfg.max_request_head_bytes {
+                        self.reply_and_close(
+                            shared,
+                            Status::HEAD_TOO_LARGE,
+                            "request head too large\n",
+                            send_timeout,
+                        )
+                        .await?;
+                        return Ok(());
+                    }
+                }
+                let wait = if self.input.is_empty() {
+                    keepalive
+                } else {
+                    request_timeout
+                };
+                if self.input.capacity() - self.input.len() < 512 {
+                    self.input.reserve(1024.min(cfg.max_request_head_bytes));
+                }
+                let idle = self.input.is_empty();
+                let read = tokio::time::timeout(wait, self.stream.read_buf(&mut self.input));
+                let n = tokio::select! {
+                    r = read => match r {
+                        Ok(r) => r?,
+                        Err(_) => return Ok(()), // idle or slow client: close quietly
+                    },
+                    // Shutting down: idle keep-alive connections close at once.
+                    _ = self.shutdown.changed(), if idle => return Ok(()),
+                };
+                if n == 0 {
+                    return Ok(());
+                }
+            };
+
+            let span = tracing::debug_span!("request", path = %crate::route::split_target(&self.head.target).0);
+            let reply = handler::handle(shared, &self.head, &mut self.segment)
+                .instrument(span)
+                .await;
+            let keep = self.head.keep_alive && !reply.close && !shared.shutting_down();
+            self.respond(shared, reply, keep, send_timeout).await?;
+            self.input.drain(..head_len);
+            if !keep {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn reply_and_close(
+        &mut self,
+        shared: &Shared,
+        status: Status,
+        text: &'static str,
+        timeout: Duration,
+    ) -> std::io::Result<()> {
+        let mut r = Reply::error(&crate::error::OriginError::BadRequest("malformed request"));
+        r.status = status;
+        r.body = Body::Text(bytes::Bytes::from_static(text.as_bytes()));
+        self.head.method = Some(Method::Get);
+        self.head.range = None;
+        self.head.if_none_match = None;
+        self.head.if_modified_since = None;
+        self.respond(shared, r, false, timeout).await
+    }
+
+    /// Applies conditional and range logic, then writes the reply.
+    async fn respond(
+        &mut self,
+        shared: &Shared,
+        reply: Reply,
+        keep: bool,
+        timeout: Duration,
+    ) -> std::io::Result<()> {
+        let fixed = &shared.headers;
+        let total = match &reply.body {
+            Body::Empty => 0,
+            Body::Text(b) => b.len() as u64,
+            Body::Segment(_) => self.segment.len(),
+        };
+        let last_modified = reply.asset.as_ref().map(|a| a.last_modified.as_str());
+        let mut status = reply.status;
+        let mut window = (0, total);
+        let mut content_range = None;
+        let mut unsatisfied = None;
+        if status == Status::OK {
+            if let Some(tag) = reply.etag {
+                let etag = etag_string(tag);
+                let not_modified = match (&self.head.if_none_match, &self.head.if_modified_since) {
+                    (Some(inm), _) => etag_matches(inm, &etag),
+                    (None, Some(ims)) => {
+                        match (date::parse(ims), last_modified.and_then(date::parse)) {
+                            (Some(since), Some(lm)) => lm <= since,
+                            _ => false,
+                        }
+                    }
+                    _ => false,
+                };
+                if not_modified {
+                    status = Status::NOT_MODIFIED;
+                } else if self.head.method == Some(Method::Get) {
+                    let range_applies = match &self.head.if_range {
+                        None => true,
+                        Some(v) if v.starts_with('"') || v.starts_with("W/") => *v == etag,
+                        Some(v) => last_modified.is_some_and(|lm| lm == v),
+                    };
+                    if let Some(value) = self.head.range.as_deref().filter(|_| range_applies) {
+                        match range::parse(value, total) {
+                            RangeRequest::Full => {}
+                            RangeRequest::Partial { start, end } => {
+                                status = Status::PARTIAL;
+                                window = (start, end);
+                                content_range = Some((start, end - 1, total));
+                            }
+                            RangeRequest::Unsatisfiable => {
+                                status = Status::RANGE_NOT_SATISFIABLE;
+                                unsatisfied = Some(total);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let body_len = match status {
+            Status::PARTIAL => window.1 - window.0,
+            Status::RANGE_NOT_SATISFIABLE => 0,
+            _ => total,
+        };
+        let send_body = self.head.method != Some(Method::Head)
+            && status != Status::NOT_MODIFIED
+            && status != Status::RANGE_NOT_SATISFIABLE
+            && status != Status::NO_CONTENT;
+        let cache_control: &[u8] = match reply.caching {
+            Caching::Segment => &fixed.segment_cache,
+            Caching::Manifest => &fixed.manifest_cache,
+            Caching::NotFound => &fixed.not_found_cache,
+            Caching::NoStore => b"no-store",
+        };
+        self.output.clear();
+        write_head(
+            &mut self.output,
+            status,
+            &Head {
+                content_type: if status == Status::RANGE_NOT_SATISFIABLE {
+                    ""
+                } else {
+                    reply.content_type
+                },
+                content_length: body_len,
+                cache_control,
+                etag: reply.etag,
+                last_modified,
+                content_range,
+                unsatisfied_range: unsatisfied,
+                allow: reply.allow || status == Status::METHOD_NOT_ALLOWED,
+                close: !keep,
+                cors: &fixed.cors,
+                extra: if reply.preflight {
+                    &fixed.cors_preflight
+                } else {
+                    b""
+                },
+            },
+        );
+        if !send_body {
+            return io::write_all(&mut self.stream, &self.output, timeout).await;
+        }
+        let (start, end) = if status == Status::PARTIAL {
+            window
+        } else {
+            (0, total)
+        };
+        match reply.body {
+            Body::Empty => io::write_all(&mut self.stream, &self.output, timeout).await,
+            Body::Text(bytes) => {
+                self.output
+                    .extend_from_slice(&bytes[start as usize..end as usize]);
+                io::write_all(&mut self.stream, &self.output, timeout).await
+            }
+            Body::Segment(file) => {
+                let header = &self.segment.header;
+                let hlen = header.len() as u64;
+                if start < hlen {
+                    self.output
+                        .extend_from_slice(&header[start as usize..end.min(hlen) as usize]);
+                }
+                io::cork(&self.stream, true);
+                let result = async {
+                    io::write_all(&mut self.stream, &self.output, timeout).await?;
+                    let mut pos = hlen;
+                    for r in &self.segment.ranges {
+                        let (a, b) = (pos, pos + r.len);
+                        pos = b;
+                        let (from, to) = (a.max(start), b.min(end));
+                        if from < to {
+                            let piece = ByteRange {
+                                offset: r.offset + (from - a),
+                                len: to - from,
+                            };
+                            io::send_file(&self.stream, &file.file, piece, timeout).await?;
+                        }
+                    }
+                    Ok(())
+                }
+                .await;
+                io::cork(&self.stream, false);
+                result
+            }
+        }
+    }
+}

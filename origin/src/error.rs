@@ -1,0 +1,89 @@
+//! Origin errors: where they came from and the status they become.
+
+use crate::http::response::Status;
+
+/// Which side of the origin an error belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorSource {
+    /// The request was wrong.
+    Client,
+    /// The media or the disk was wrong.
+    Storage,
+    /// A bug or resource exhaustion here.
+    Internal,
+}
+
+/// An error answered to a client.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OriginError {
+    /// The request is malformed.
+    #[error("bad request: {0}")]
+    BadRequest(&'static str),
+    /// Nothing at that URL.
+    #[error("not found")]
+    NotFound,
+    /// A method other than GET, HEAD or OPTIONS.
+    #[error("method not allowed")]
+    MethodNotAllowed {
+        /// Whether the request had a body we did not read (the connection must close).
+        has_body: bool,
+    },
+    /// The asset's media cannot be packaged.
+    #[error("unprocessable media: {0}")]
+    Unprocessable(String),
+    /// The media root or a file could not be read.
+    #[error("storage error: {0}")]
+    Storage(String),
+    /// Something went wrong here.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl OriginError {
+    /// Where the error came from.
+    pub fn source_kind(&self) -> ErrorSource {
+        match self {
+            OriginError::BadRequest(_)
+            | OriginError::NotFound
+            | OriginError::MethodNotAllowed { .. } => ErrorSource::Client,
+            OriginError::Unprocessable(_) | OriginError::Storage(_) => ErrorSource::Storage,
+            OriginError::Internal(_) => ErrorSource::Internal,
+        }
+    }
+
+    pub(crate) fn status(&self) -> Status {
+        match self {
+            OriginError::BadRequest(_) => Status::BAD_REQUEST,
+            OriginError::NotFound => Status::NOT_FOUND,
+            OriginError::MethodNotAllowed { .. } => Status::METHOD_NOT_ALLOWED,
+            OriginError::Unprocessable(_) => Status::UNPROCESSABLE,
+            OriginError::Storage(_) | OriginError::Internal(_) => Status::INTERNAL,
+        }
+    }
+
+    /// The message the client sees: no file-system paths for storage errors.
+    pub(crate) fn public_message(&self) -> String {
+        match self {
+            OriginError::Storage(_) => "storage error".to_owned(),
+            OriginError::Internal(_) => "internal error".to_owned(),
+            other => other.to_string(),
+        }
+    }
+
+    pub(crate) fn closes_connection(&self) -> bool {
+        matches!(
+            self,
+            OriginError::BadRequest(_) | OriginError::MethodNotAllowed { has_body: true }
+        )
+    }
+
+    pub(crate) fn log(&self, path: &str) {
+        match self {
+            // Unprocessable media is logged once, when the asset is indexed.
+            OriginError::Storage(_) => tracing::warn!(path, error = %self, "storage error"),
+            OriginError::Internal(_) => tracing::error!(path, error = %self, "internal error"),
+            _ => tracing::debug!(path, error = %self, "request failed"),
+        }
+    }
+}

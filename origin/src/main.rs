@@ -1,0 +1,171 @@
+//! The `headwater` binary: glue between the command line, the config and the crates.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use headwater_origin::config::LogFormat;
+use headwater_origin::{Config, Server};
+
+#[derive(Parser)]
+#[command(
+    name = "headwater",
+    version,
+    about = "Media origin and just-in-time packager"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve VOD assets over HTTP.
+    Serve {
+        /// TOML config file (built-in defaults when absent).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Media directory (overrides `media.root`).
+        #[arg(long)]
+        media_root: Option<PathBuf>,
+        /// Data-plane address (overrides `server.listen`).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// Worker threads, 0 = one per core (overrides `server.threads`).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Log level or filter (overrides `log.level`).
+        #[arg(long)]
+        log_level: Option<String>,
+    },
+    /// Print what the packager sees in the files of one asset.
+    Probe {
+        /// MP4 files (several for a multi-rendition asset).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Target segment duration in seconds.
+        #[arg(long, default_value_t = 4.0)]
+        segment_duration: f64,
+    },
+    /// Check a config file and exit (0 valid, 64 invalid).
+    CheckConfig {
+        /// The file to check.
+        file: PathBuf,
+    },
+}
+
+/// `EX_USAGE` from sysexits.h: bad configuration or arguments.
+const EX_CONFIG: u8 = 64;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve {
+            config,
+            media_root,
+            listen,
+            threads,
+            log_level,
+        } => {
+            let mut cfg = match config.as_deref().map(Config::from_file).transpose() {
+                Ok(c) => c.unwrap_or_default(),
+                Err(e) => return config_error(&e),
+            };
+            if let Some(root) = media_root {
+                cfg.media.root = root;
+            }
+            if let Some(listen) = listen {
+                cfg.server.listen = listen;
+            }
+            if let Some(threads) = threads {
+                cfg.server.threads = threads;
+            }
+            if let Some(level) = log_level {
+                cfg.log.level = level;
+            }
+            if let Err(e) = cfg.validate() {
+                return config_error(&e);
+            }
+            init_tracing(&cfg);
+            serve(cfg)
+        }
+        Command::Probe {
+            files,
+            segment_duration,
+        } => {
+            let paths: Vec<&std::path::Path> = files.iter().map(PathBuf::as_path).collect();
+            let config = headwater_packager::PackagingConfig {
+                target_duration: segment_duration,
+            };
+            match headwater_origin::probe::describe(&paths, &config) {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("headwater: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::CheckConfig { file } => match Config::from_file(&file) {
+            Ok(_) => {
+                println!("{}: ok", file.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => config_error(&e),
+        },
+    }
+}
+
+fn config_error(e: &headwater_origin::ConfigError) -> ExitCode {
+    eprintln!("headwater: {e}");
+    ExitCode::from(EX_CONFIG)
+}
+
+fn init_tracing(cfg: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cfg.log.format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn serve(cfg: Config) -> ExitCode {
+    let server = match Server::bind(cfg) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("signal runtime");
+        rt.block_on(async {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("SIGTERM handler");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        });
+        tracing::info!("shutting down");
+        let _ = tx.send(true);
+    });
+    match server.run(rx) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! Data-plane URL routing: a request path becomes a typed [`Route`].
+//!
+//! Every path segment is checked against a strict character set before
+//! anything touches the file system, so `..`, `%2e%2e`, backslashes and
+//! NUL bytes can never reach a path: they are a `400` here.
+
+/// A recognised data-plane URL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route<'a> {
+    /// `/healthz`
+    Health,
+    /// `/readyz`
+    Ready,
+    /// `/vod/{asset}/hls/master.m3u8`
+    HlsMultivariant { asset: &'a str },
+    /// `/vod/{asset}/hls/{rendition}.m3u8`
+    HlsMedia { asset: &'a str, rendition: &'a str },
+    /// `/vod/{asset}/dash/manifest.mpd`
+    DashManifest { asset: &'a str },
+    /// `/vod/{asset}/cmaf/{rendition}/init.mp4`
+    Init { asset: &'a str, rendition: &'a str },
+    /// `/vod/{asset}/cmaf/{rendition}/{n}.m4s`
+    Segment {
+        asset: &'a str,
+        rendition: &'a str,
+        number: u32,
+    },
+}
+
+/// Why a path is not a route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RouteError {
+    /// The path is malformed (bad characters, empty or overlong segments).
+    Malformed,
+    /// The path is well formed but names nothing the server knows.
+    NotFound,
+}
+
+/// Whether `s` is a valid asset or rendition name: `[A-Za-z0-9_-]{1,128}`.
+pub fn is_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Splits a request target into path and query (without `?`).
+pub fn split_target(target: &str) -> (&str, Option<&str>) {
+    match target.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (target, None),
+    }
+}
+
+/// Routes a path (without its query).
+pub fn route(path: &str) -> Result<Route<'_>, RouteError> {
+    let Some(rest) = path.strip_prefix('/') else {
+        return Err(RouteError::Malformed);
+    };
+    if rest.is_empty() {
+        return Err(RouteError::NotFound);
+    }
+    let parts: Vec<&str> = rest.split('/').collect();
+    if parts.len() > 5 {
+        return Err(if parts.iter().all(|p| segment_ok(p)) {
+            RouteError::NotFound
+        } else {
+            RouteError::Malformed
+        });
+    }
+    if !parts.iter().all(|p| segment_ok(p)) {
+        return Err(RouteError::Malformed);
+    }
+    match parts.as_slice() {
+        ["healthz"] => Ok(Route::Health),
+        ["readyz"] => Ok(Route::Ready),
+        ["vod", asset, rest @ ..] => {
+            if !is_name(asset) {
+                return Err(RouteError::Malformed);
+            }
+            vod(asset, rest)
+        }
+        _ => Err(RouteError::NotFound),
+    }
+}
+
+fn vod<'a>(asset: &'a str, rest: &[&'a str]) -> Result<Route<'a>, RouteError> {
+    let named = |file: &'a str, ext: &str| -> Result<&'a str, RouteError> {
+        let stem = file.strip_suffix(ext).ok_or(RouteError::NotFound)?;
+        if is_name(stem) {
+            Ok(stem)
+        } else {
+            Err(RouteError::Malformed)
+        }
+    };
+    match rest {
+        ["hls", "master.m3u8"] => Ok(Route::HlsMultivariant { asset }),
+        ["hls", file] => Ok(Route::HlsMedia {
+            asset,
+            rendition: named(file, ".m3u8")?,
+        }),
+        ["dash", "manifest.mpd"] => Ok(Route::DashManifest { asset }),
+        ["cmaf", rendition, file] => {
+            if !is_name(rendition) {
+                return Err(RouteError::Malformed);
+            }
+            if *file == "init.mp4" {
+                return Ok(Route::Init { asset, rendition });
+            }
+            let digits = file.strip_suffix(".m4s").ok_or(RouteError::NotFound)?;
+            if digits.is_empty()
+                || digits.len() > 9
+                || !digits.bytes().all(|b| b.is_ascii_digit())
+                || digits.starts_with('0')
+            {
+                return Err(RouteError::NotFound);
+            }
+            let number = digits.parse().map_err(|_| RouteError::NotFound)?;
+            Ok(Route::Segment {
+                asset,
+                rendition,
+                number,
+            })
+        }
+        _ => Err(RouteError::NotFound),
+    }
+}
+
+/// A path segment may hold only `[A-Za-z0-9_.-]` and may not be `.` or `..`.
+fn segment_ok(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 160
+        && s != "."
+        && s != ".."
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        assert_eq!(
+            route("/vod/a/hls/master.m3u8"),
+            Ok(Route::HlsMultivariant { asset: "a" })
+        );
+        assert_eq!(
+            route("/vod/a/hls/v1.m3u8"),
+            Ok(Route::HlsMedia {
+                asset: "a",
+                rendition: "v1"
+            })
+        );
+        assert_eq!(
+            route("/vod/a/dash/manifest.mpd"),
+            Ok(Route::DashManifest { asset: "a" })
+        );
+        assert_eq!(
+            route("/vod/a/cmaf/v1/init.mp4"),
+            Ok(Route::Init {
+                asset: "a",
+                rendition: "v1"
+            })
+        );
+        assert_eq!(
+            route("/vod/a/cmaf/v1/12.m4s"),
+            Ok(Route::Segment {
+                asset: "a",
+                rendition: "v1",
+                number: 12
+            })
+        );
+        assert_eq!(route("/healthz"), Ok(Route::Health));
+    }
+
+    #[test]
+    fn traversal_and_garbage_are_malformed() {
+        for p in [
+            "/vod/../etc/passwd",
+            "/vod/a/../../etc/passwd",
+            "/vod/%2e%2e/hls/master.m3u8",
+            "/vod/a\\b/hls/master.m3u8",
+            "/vod//hls/master.m3u8",
+            "vod/a/hls/master.m3u8",
+            "/vod/a.b/hls/master.m3u8",
+            "/vod/a/cmaf/../init.mp4",
+        ] {
+            assert_eq!(route(p), Err(RouteError::Malformed), "{p}");
+        }
+    }
+
+    #[test]
+    fn unknown_is_not_found() {
+        for p in [
+            "/",
+            "/favicon.ico",
+            "/vod/a",
+            "/vod/a/hls/x.txt",
+            "/vod/a/cmaf/v1/0.m4s",
+            "/vod/a/cmaf/v1/01.m4s",
+            "/vod/a/cmaf/v1/9999999999.m4s",
+        ] {
+            assert_eq!(route(p), Err(RouteError::NotFound), "{p}");
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! Thread-per-core serving: one current-thread tokio runtime per worker,
+//! each with its own `SO_REUSEPORT` listener, so the kernel spreads
+//! connections across workers and a connection never leaves its worker.
+//! What workers share is read-mostly: the configuration and the caches.
+
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use headwater_packager::{Limits, PackagingConfig};
+use socket2::{Domain, Socket, Type};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::http::response::FixedHeaders;
+use crate::store::Store;
+
+/// State shared by every worker.
+pub struct Shared {
+    pub(crate) config: Config,
+    pub(crate) store: Arc<Store>,
+    pub(crate) headers: FixedHeaders,
+    shutdown: AtomicBool,
+}
+
+impl Shared {
+    /// Builds the shared state from a validated configuration.
+    pub fn new(config: Config) -> Self {
+        let limits = Limits {
+            max_moov_bytes: config.media.max_metadata_mb << 20,
+            ..Limits::default()
+        };
+        let store = Store::new(
+            config.media.root.clone(),
+            limits,
+            PackagingConfig {
+                target_duration: config.packaging.segment_duration,
+            },
+            Duration::from_millis(config.media.check_interval_ms),
+            config.media.index_cache_mb << 20,
+        );
+        let headers = FixedHeaders::new(&config.http);
+        Shared {
+            config,
+            store: Arc::new(store),
+            headers,
+            shutdown: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn shutting_down(&self) -> bool {
+        self.shutdown.load(Ordering::Relaxed)
+    }
+}
+
+/// A bound server, ready to run.
+pub struct Server {
+    shared: Arc<Shared>,
+    listeners: Vec<StdListener>,
+    local_addr: SocketAddr,
+}
+
+fn reuseport_listener(addr: SocketAddr) -> std::io::Result<StdListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(false)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(4096)?;
+    Ok(socket.into())
+}
+
+impl Server {
+    /// Binds one listener per worker on the configured address.
+    pub fn bind(config: Config) -> anyhow::Result<Self> {
+        let threads = config.worker_threads();
+        let first = reuseport_listener(config.server.listen)
+            .with_context(|| format!("cannot listen on {}", config.server.listen))?;
+        let local_addr = first.local_addr()?;
+        let mut listeners = vec![first];
+        for _ in 1..threads {
+            // Port 0 resolves to one port; every worker binds that same port.
+            listeners.push(
+                reuseport_listener(local_addr)
+                    .with_context(|| format!("cannot listen on {local_addr}"))?,
+            );
+        }
+        raise_fd_limit();
+        Ok(Server {
+            shared: Arc::new(Shared::new(config)),
+            listeners,
+            local_addr,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Runs the workers until `shutdown` flips to `true`, then lets
+    /// in-flight requests finish for up to the configured grace period.
+    pub fn run(self, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+        let Server {
+            shared,
+            listeners,
+            local_addr,
+        } = self;
+        tracing::info!(
+            listen = %local_addr,
+            workers = listeners.len(),
+            media_root = %shared.config.media.root.display(),
+            "serving"
+        );
+        let mut handles = Vec::new();
+        for (i, listener) in listeners.into_iter().enumerate() {
+            let shared = shared.clone();
+            let mut rx = shutdown.clone();
+            let handle = std::thread::Builder::new()
+                .name(format!("headwater-w{i}"))
+                .spawn(move || -> anyhow::Result<()> {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()?;
+                    rt.block_on(async move {
+                        let listener = TcpListener::from_std(listener)?;
+                        worker(listener, shared, &mut rx).await;
+                        Ok(())
+                    })
+                })?;
+            handles.push(handle);
+        }
+        // Mirror the shutdown signal into the flag connections poll.
+        let mut rx = shutdown;
+        let watcher_shared = shared.clone();
+        let watcher = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .expect("runtime for the shutdown watcher");
+            rt.block_on(async {
+                while !*rx.borrow() {
+                    if rx.changed().await.is_err() {
+                        break;
+                    }
+                }
+            });
+            watcher_shared.shutdown.store(true, Ordering::Relaxed);
+        });
+        for h in handles {
+            match h.join() {
+                Ok(r) => r?,
+                Err(_) => anyhow::bail!("a worker thread panicked"),
+            }
+        }
+        let _ = watcher.join();
+        Ok(())
+    }
+}
+
+async fn worker(listener: TcpListener, shared: Arc<Shared>, shutdown: &mut watch::Receiver<bool>) {
+    let active = Arc::new(AtomicUsize::new(0));
+    let max = shared.config.server.max_connections_per_thread;
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    if active.load(Ordering::Relaxed) >= max {
+                        tracing::warn!(limit = max, "connection limit reached; refusing a connection");
+                        drop(stream);
+                        continue;
+                    }
+                    active.fetch_add(1, Ordering::Relaxed);
+                    let shared = shared.clone();
+                    let active = active.clone();
+                    let rx = shutdown.clone();
+                    tokio::spawn(async move {
+                        crate::conn::serve(stream, peer, shared, rx).await;
+                        active.fetch_sub(1, Ordering::Relaxed);
+                    });
+                }
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            _ = shutdown.changed() => {}
+        }
+    }
+    drop(listener);
+    let grace = Duration::from_secs(shared.config.server.shutdown_grace_secs);
+    let deadline = tokio::time::Instant::now() + grace;
+    while active.load(Ordering::Relaxed) > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Raises the soft open-file limit to the hard limit: every connection and
+/// every cached source file holds a descriptor.
+fn raise_fd_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        limit.current = limit.maximum;
+        let _ = setrlimit(Resource::Nofile, limit);
+    }
+}

@@ -1,0 +1,378 @@
+//! Assets from the media directory, indexed once and cached.
+//!
+//! `{root}/{asset}.mp4` (or `.m4a`) is a one-file asset; `{root}/{asset}/`
+//! holding `.mp4`/`.m4a` files is a multi-rendition asset, each file a
+//! rendition or an audio track. Two caches (moka, shared by all cores):
+//!
+//! - **sources**: one sample index per file, keyed by path + device + inode
+//!   + size + mtime, holding the open file the index was built from, so a
+//!   response always reads the bytes its index describes;
+//! - **assets**: the packaged presentation of each asset, with its rendered
+//!   manifests and init segments, and a snapshot of the files it came from.
+//!
+//! An asset's files are re-checked at most every `check_interval`; a changed
+//! snapshot rebuilds the asset (unchanged files keep their cached index).
+//! Failures (no such asset, unreadable media) are cached the same way, so a
+//! broken file is not re-parsed on every request. Builds happen on the
+//! blocking pool, and moka makes concurrent first requests share one build.
+
+use std::fs::File;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use headwater_packager::{Limits, NamedSource, PackagingConfig, Presentation, ReadAt, Source};
+
+use crate::route::is_name;
+
+/// Identity of a file's content as the file system reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct FileId {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime_ns: i128,
+}
+
+impl FileId {
+    fn of(m: &std::fs::Metadata) -> Self {
+        FileId {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.len(),
+            mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+        }
+    }
+}
+
+/// What was on disk for an asset when it was last looked at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Snapshot {
+    files: Vec<(PathBuf, FileId)>,
+}
+
+/// An indexed file and the open handle its index was built from.
+pub(crate) struct IndexedFile {
+    pub(crate) source: Arc<Source>,
+    pub(crate) file: File,
+}
+
+/// A packaged asset and everything derived from it that is worth keeping.
+pub(crate) struct Asset {
+    pub(crate) presentation: Presentation,
+    /// Open files, aligned with `presentation.sources`.
+    pub(crate) files: Vec<Arc<IndexedFile>>,
+    /// `Last-Modified` value: the newest source file's mtime.
+    pub(crate) last_modified: String,
+    /// Hash of the presentation: names the content in ETags.
+    pub(crate) fingerprint: u64,
+    pub(crate) rendered: Rendered,
+}
+
+/// Lazily rendered responses of an asset.
+#[derive(Default)]
+pub(crate) struct Rendered {
+    pub(crate) hls_multivariant: OnceLock<Bytes>,
+    pub(crate) dash: OnceLock<Bytes>,
+    pub(crate) hls_media: Vec<OnceLock<Bytes>>,
+    pub(crate) init: Vec<OnceLock<Bytes>>,
+}
+
+/// Why an asset cannot be served.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum AssetError {
+    /// Nothing by that name in the media root.
+    NotFound,
+    /// A file exists but cannot be packaged (the message says why).
+    Unprocessable(String),
+    /// The media root could not be read.
+    Storage(String),
+}
+
+struct Entry {
+    outcome: Result<Arc<Asset>, AssetError>,
+    snapshot: Option<Snapshot>,
+    checked_at_ms: AtomicU64,
+}
+
+/// The asset store shared by every worker.
+pub(crate) struct Store {
+    root: PathBuf,
+    limits: Limits,
+    packaging: PackagingConfig,
+    check_interval: Duration,
+    started: Instant,
+    sources: moka::sync::Cache<(PathBuf, FileId), Arc<IndexedFile>>,
+    assets: moka::sync::Cache<String, Arc<Entry>>,
+}
+
+struct FileRead<'a>(&'a File);
+
+impl ReadAt for FileRead<'_> {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read_at(buf, offset)
+    }
+}
+
+impl Store {
+    pub(crate) fn new(
+        root: PathBuf,
+        limits: Limits,
+        packaging: PackagingConfig,
+        check_interval: Duration,
+        cache_bytes: u64,
+    ) -> Self {
+        let sources = moka::sync::Cache::builder()
+            .max_capacity(cache_bytes)
+            .weigher(|_, v: &Arc<IndexedFile>| {
+                u32::try_from(v.source.heap_bytes()).unwrap_or(u32::MAX)
+            })
+            .build();
+        let assets = moka::sync::Cache::builder()
+            .max_capacity(cache_bytes)
+            .weigher(|_, e: &Arc<Entry>| match &e.outcome {
+                Ok(a) => u32::try_from(a.weight()).unwrap_or(u32::MAX),
+                Err(_) => 256,
+            })
+            .build();
+        Store {
+            root,
+            limits,
+            packaging,
+            check_interval,
+            started: Instant::now(),
+            sources,
+            assets,
+        }
+    }
+
+    /// The media root.
+    pub(crate) fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// Returns the cached asset if it is fresh enough, without blocking.
+    /// `None` means the caller must call [`Store::load`] on a blocking thread.
+    pub(crate) fn get_cached(&self, name: &str) -> Option<Result<Arc<Asset>, AssetError>> {
+        let entry = self.assets.get(name)?;
+        let now = self.now_ms();
+        let checked = entry.checked_at_ms.load(Ordering::Relaxed);
+        if now.saturating_sub(checked) < self.check_interval.as_millis() as u64 {
+            return Some(entry.outcome.clone());
+        }
+        None
+    }
+
+    /// Loads (or revalidates) an asset. Blocking: reads the file system.
+    pub(crate) fn load(&self, name: &str) -> Result<Arc<Asset>, AssetError> {
+        debug_assert!(is_name(name));
+        if let Some(entry) = self.assets.get(name) {
+            let now = self.now_ms();
+            let checked = entry.checked_at_ms.load(Ordering::Relaxed);
+            if now.saturating_sub(checked) < self.check_interval.as_millis() as u64 {
+                return entry.outcome.clone();
+            }
+            // One thread revalidates; others keep serving the current entry.
+            if entry
+                .checked_at_ms
+                .compare_exchange(checked, now, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+            {
+                return entry.outcome.clone();
+            }
+            let current = self.snapshot(name);
+            match current {
+                Ok(s) if s == entry.snapshot => return entry.outcome.clone(),
+                _ => {
+                    tracing::info!(asset = name, "asset changed on disk; re-indexing");
+                    self.assets.invalidate(name);
+                }
+            }
+        }
+        let entry = self
+            .assets
+            .get_with(name.to_owned(), || Arc::new(self.build(name)));
+        entry.outcome.clone()
+    }
+
+    /// Lists the files of an asset and their identities.
+    fn snapshot(&self, name: &str) -> Result<Option<Snapshot>, AssetError> {
+        let storage = |e: std::io::Error| AssetError::Storage(e.to_string());
+        for ext in ["mp4", "m4a"] {
+            let path = self.root.join(format!("{name}.{ext}"));
+            match std::fs::metadata(&path) {
+                Ok(m) if m.is_file() => {
+                    return Ok(Some(Snapshot {
+                        files: vec![(path, FileId::of(&m))],
+                    }));
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(storage(e)),
+            }
+        }
+        let dir = self.root.join(name);
+        let read = match std::fs::read_dir(&dir) {
+            Ok(r) => r,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(storage(e)),
+        };
+        let mut files = Vec::new();
+        for item in read {
+            let item = item.map_err(storage)?;
+            let path = item.path();
+            let usable = path.extension().is_some_and(|e| e == "mp4" || e == "m4a")
+                && path
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .is_some_and(is_name);
+            if !usable {
+                continue;
+            }
+            match std::fs::metadata(&path) {
+                Ok(m) if m.is_file() => files.push((path, FileId::of(&m))),
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(storage(e)),
+            }
+            if files.len() > 64 {
+                return Err(AssetError::Unprocessable(format!(
+                    "asset directory '{name}' holds more than 64 media files"
+                )));
+            }
+        }
+        if files.is_empty() {
+            return Ok(None);
+        }
+        files.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(Some(Snapshot { files }))
+    }
+
+    fn build(&self, name: &str) -> Entry {
+        let now = self.now_ms();
+        let snapshot = match self.snapshot(name) {
+            Ok(s) => s,
+            Err(e) => {
+                return Entry {
+                    outcome: Err(e),
+                    snapshot: None,
+                    checked_at_ms: AtomicU64::new(now),
+                };
+            }
+        };
+        let outcome = match &snapshot {
+            None => Err(AssetError::NotFound),
+            Some(s) => self.package(name, s),
+        };
+        if let Err(AssetError::Unprocessable(why)) = &outcome {
+            tracing::warn!(asset = name, error = %why, "asset cannot be packaged");
+        }
+        Entry {
+            outcome,
+            snapshot,
+            checked_at_ms: AtomicU64::new(now),
+        }
+    }
+
+    fn package(&self, name: &str, snapshot: &Snapshot) -> Result<Arc<Asset>, AssetError> {
+        let mut named = Vec::with_capacity(snapshot.files.len());
+        let mut files = Vec::with_capacity(snapshot.files.len());
+        let mut newest = UNIX_EPOCH;
+        for (path, id) in &snapshot.files {
+            let indexed = self.index_file(path, *id)?;
+            let stem = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or(name)
+                .to_owned();
+            if let Ok(m) = indexed.file.metadata() {
+                newest = newest.max(m.modified().unwrap_or(UNIX_EPOCH));
+            }
+            named.push(NamedSource {
+                name: stem,
+                source: indexed.source.clone(),
+            });
+            files.push(indexed);
+        }
+        let presentation = Presentation::new(named, self.packaging.clone())
+            .map_err(|e| AssetError::Unprocessable(format!("asset '{name}': {e}")))?;
+        let n = presentation.renditions.len();
+        let fingerprint = presentation.fingerprint();
+        Ok(Arc::new(Asset {
+            presentation,
+            files,
+            last_modified: crate::http::date::format(
+                newest
+                    .max(UNIX_EPOCH + Duration::from_secs(1))
+                    .min(SystemTime::now()),
+            ),
+            fingerprint,
+            rendered: Rendered {
+                hls_media: (0..n).map(|_| OnceLock::new()).collect(),
+                init: (0..n).map(|_| OnceLock::new()).collect(),
+                ..Rendered::default()
+            },
+        }))
+    }
+
+    fn index_file(&self, path: &Path, id: FileId) -> Result<Arc<IndexedFile>, AssetError> {
+        let limits = &self.limits;
+        self.sources
+            .try_get_with(
+                (path.to_owned(), id),
+                || -> Result<Arc<IndexedFile>, AssetError> {
+                    let file = File::open(path)
+                        .map_err(|e| AssetError::Storage(format!("{}: {e}", path.display())))?;
+                    let size = file
+                        .metadata()
+                        .map_err(|e| AssetError::Storage(e.to_string()))?
+                        .len();
+                    let started = Instant::now();
+                    let source = Source::index(&FileRead(&file), size, limits).map_err(|e| {
+                        AssetError::Unprocessable(format!(
+                            "{}: {e}",
+                            path.file_name().unwrap_or_default().to_string_lossy()
+                        ))
+                    })?;
+                    tracing::debug!(
+                        file = %path.display(),
+                        reads = source.reads,
+                        micros = started.elapsed().as_micros() as u64,
+                        "indexed"
+                    );
+                    Ok(Arc::new(IndexedFile {
+                        source: Arc::new(source),
+                        file,
+                    }))
+                },
+            )
+            .map_err(|e: Arc<AssetError>| (*e).clone())
+    }
+}
+
+impl Asset {
+    fn weight(&self) -> usize {
+        let sources: usize = self.files.iter().map(|f| f.source.heap_bytes()).sum();
+        let segments: usize = self
+            .presentation
+            .renditions
+            .iter()
+            .map(|r| r.segments.len() * 32 + 256)
+            .sum();
+        sources + segments + 4096
+    }
+}

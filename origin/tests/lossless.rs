@@ -1,0 +1,209 @@
+//! Lossless packaging, judged by ffmpeg: decoding the HLS and DASH output
+//! over HTTP gives the same frames (per-frame MD5, same count and order) as
+//! decoding the source file, and the durations match.
+//!
+//! Sources are decoded with `-ignore_editlist 1`: ffmpeg 5.1 applies an
+//! edit list's sample skipping (AAC priming, pre-roll before a mid-GOP
+//! edit) to progressive MP4 but not to fragmented MP4, which would make
+//! the counts differ by the skipped frames even though every access unit
+//! is there. Durations are checked two ways: the manifests' declared
+//! durations (read back with m3u8-rs and dash-mpd-core) against ffmpeg's
+//! edit-list-aware presented durations, and — where the edit list drops no
+//! frames — the span of the frames ffmpeg decodes from the output.
+
+use headwater_testkit::ffmpeg::{decoded_span, frame_hashes};
+use headwater_testkit::http;
+use headwater_testkit::server::Server;
+
+fn server() -> Server {
+    Server::start(
+        env!("CARGO_BIN_EXE_headwater").as_ref(),
+        &headwater_testkit::media(),
+        &[],
+    )
+}
+
+/// Checks one stream of `source` against an output URL.
+fn same_frames(source: &str, output: &str, source_stream: &str, output_stream: &str) {
+    let want = frame_hashes(source, source_stream, &["-ignore_editlist", "1"]);
+    let got = frame_hashes(output, output_stream, &[]);
+    assert!(!want.is_empty(), "{source} has no {source_stream} frames");
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "{output}: {output_stream} frame count differs from {source}"
+    );
+    if let Some(i) = got.iter().zip(&want).position(|(a, b)| a != b) {
+        panic!("{output}: {output_stream} frame {i} differs from {source}");
+    }
+}
+
+/// Durations of every rendition as the HLS media playlists and the MPD declare them.
+fn declared(s: &Server, asset: &str) -> Vec<(String, f64, f64)> {
+    let master = http::get(s.addr, &format!("/vod/{asset}/hls/master.m3u8"));
+    assert_eq!(master.status, 200);
+    let m3u8_rs::Playlist::MasterPlaylist(master) =
+        m3u8_rs::parse_playlist_res(&master.body).expect("valid HLS")
+    else {
+        panic!("not a multivariant playlist");
+    };
+    let mut uris: Vec<String> = master.variants.iter().map(|v| v.uri.clone()).collect();
+    uris.extend(master.alternatives.iter().filter_map(|a| a.uri.clone()));
+    uris.sort();
+    uris.dedup();
+    let mpd_text = http::get(s.addr, &format!("/vod/{asset}/dash/manifest.mpd")).text();
+    let mpd = dash_mpd_core::parse(&mpd_text).expect("valid MPD");
+    uris.iter()
+        .map(|uri| {
+            let id = uri.trim_end_matches(".m3u8").to_owned();
+            let media = http::get(s.addr, &format!("/vod/{asset}/hls/{uri}"));
+            let m3u8_rs::Playlist::MediaPlaylist(media) =
+                m3u8_rs::parse_playlist_res(&media.body).expect("valid HLS")
+            else {
+                panic!("not a media playlist");
+            };
+            let hls: f64 = media.segments.iter().map(|s| f64::from(s.duration)).sum();
+            let mut dash = None;
+            for set in &mpd.periods[0].adaptations {
+                for rep in &set.representations {
+                    if rep.id.as_deref() == Some(id.as_str()) {
+                        let tpl = rep
+                            .SegmentTemplate
+                            .as_ref()
+                            .or(set.SegmentTemplate.as_ref())
+                            .expect("SegmentTemplate");
+                        let scale = tpl.timescale.unwrap_or(1) as f64;
+                        let tl = tpl.SegmentTimeline.as_ref().expect("SegmentTimeline");
+                        let ticks: u64 = tl
+                            .segments
+                            .iter()
+                            .map(|s| s.d * (1 + s.r.unwrap_or(0).max(0) as u64))
+                            .sum();
+                        dash = Some(ticks as f64 / scale);
+                    }
+                }
+            }
+            let dash = dash.unwrap_or_else(|| panic!("representation {id} missing from the MPD"));
+            (id, hls, dash)
+        })
+        .collect()
+}
+
+fn check_asset(asset: &str, source_file: &str, streams: &[&str]) {
+    let s = server();
+    let source = headwater_testkit::media().join(source_file);
+    let source = source.to_str().unwrap();
+    for manifest in [
+        format!("/vod/{asset}/hls/master.m3u8"),
+        format!("/vod/{asset}/dash/manifest.mpd"),
+    ] {
+        let url = s.url(&manifest);
+        for stream in streams {
+            same_frames(source, &url, stream, stream);
+            // Where the edit list hides decoder pre-roll (more than AAC's one
+            // priming frame), ffmpeg shows the pre-roll from fragmented MP4.
+            let dropped = frame_hashes(source, stream, &["-ignore_editlist", "1"]).len()
+                - frame_hashes(source, stream, &[]).len();
+            if dropped <= 1 {
+                let want = decoded_span(source, stream, &[]);
+                let got = decoded_span(&url, stream, &[]);
+                let tolerance = if *stream == "a" { 0.025 } else { 0.045 };
+                assert!(
+                    (got - want).abs() <= tolerance,
+                    "{url}: {stream} lasts {got:.4}s, source {want:.4}s"
+                );
+            }
+        }
+    }
+    for (id, hls, dash) in declared(&s, asset) {
+        let stream = if id.starts_with('a') || id.contains("-a") {
+            "a"
+        } else {
+            "v"
+        };
+        let want = decoded_span(source, stream, &[]);
+        let tolerance = if stream == "a" { 0.025 } else { 0.045 };
+        assert!(
+            (hls - want).abs() <= tolerance,
+            "{asset}/{id}: HLS declares {hls:.4}s, source stream lasts {want:.4}s"
+        );
+        assert!(
+            (dash - want).abs() <= tolerance,
+            "{asset}/{id}: DASH declares {dash:.4}s, source stream lasts {want:.4}s"
+        );
+    }
+}
+
+#[test]
+fn bframes_moov_at_end() {
+    check_asset("bframes", "bframes.mp4", &["v", "a"]);
+}
+
+#[test]
+fn faststart() {
+    check_asset("faststart", "faststart.mp4", &["v", "a"]);
+}
+
+#[test]
+fn fragmented_input() {
+    check_asset("fragmented", "fragmented.mp4", &["v", "a"]);
+}
+
+#[test]
+fn fragmented_input_with_sidx() {
+    check_asset("fragmented-sidx", "fragmented-sidx.mp4", &["v", "a"]);
+}
+
+#[test]
+fn edit_list_starting_mid_gop() {
+    check_asset("editlist", "editlist.mp4", &["v", "a"]);
+}
+
+#[test]
+fn audio_delayed_by_an_empty_edit() {
+    check_asset("delayed-audio", "delayed-audio.mp4", &["v", "a"]);
+}
+
+#[test]
+fn video_only() {
+    check_asset("video-only", "video-only.mp4", &["v"]);
+}
+
+#[test]
+fn audio_only() {
+    check_asset("audio-only", "audio-only.m4a", &["a"]);
+}
+
+/// The GStreamer ladder: every video rendition and the separate audio file,
+/// through each rendition's HLS playlist and through the MPD.
+#[test]
+fn ladder_every_rendition() {
+    let s = server();
+    let media = headwater_testkit::media();
+    let mpd = s.url("/vod/ladder/dash/manifest.mpd");
+    for (i, (rendition, file, stream)) in [
+        ("180p-v1", "180p.mp4", "v"),
+        ("270p-v1", "270p.mp4", "v"),
+        ("360p-v1", "360p.mp4", "v"),
+        ("audio-a1", "audio.m4a", "a"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let source = media.join("ladder").join(file);
+        let source = source.to_str().unwrap();
+        same_frames(
+            source,
+            &s.url(&format!("/vod/ladder/hls/{rendition}.m3u8")),
+            stream,
+            stream,
+        );
+        // ffmpeg lists DASH representations in MPD order: 180p, 270p, 360p.
+        let dash_stream = if stream == "v" {
+            format!("v:{i}")
+        } else {
+            "a".to_owned()
+        };
+        same_frames(source, &mpd, stream, &dash_stream);
+    }
+}

@@ -1,0 +1,99 @@
+//! ffmpeg and ffprobe as independent referees.
+
+use std::process::Command;
+
+/// `v` → `0:v:0`, `v:2` → `0:v:2`.
+fn map(stream: &str) -> String {
+    if stream.contains(':') {
+        format!("0:{stream}")
+    } else {
+        format!("0:{stream}:0")
+    }
+}
+
+/// Per-frame MD5s of the decoded frames of one stream (`v` or `a`), in
+/// output order, as `ffmpeg -f framemd5` prints them. `input_args` go before
+/// `-i` (for example `-ignore_editlist 1`).
+pub fn frame_hashes(input: &str, stream: &str, input_args: &[&str]) -> Vec<String> {
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-hide_banner", "-loglevel", "error"])
+        .args(input_args)
+        .args(["-i", input, "-map", &map(stream), "-f", "framemd5", "-"])
+        .output()
+        .expect("run ffmpeg");
+    assert!(
+        out.status.success(),
+        "ffmpeg failed on {input}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let errors = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        errors.trim().is_empty(),
+        "ffmpeg reported errors decoding {input}:\n{errors}"
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit(',').next().map(|h| h.trim().to_owned()))
+        .collect()
+}
+
+/// Values from ffprobe for the streams selected by `select` (`v`, `a`, or
+/// `""` for all), such as `stream=duration`, one line each.
+pub fn probe(input: &str, select: &str, entries: &str) -> Vec<String> {
+    let select: &[&str] = if select.is_empty() {
+        &[]
+    } else {
+        &["-select_streams", select]
+    };
+    let out = Command::new("ffprobe")
+        .args(["-v", "error"])
+        .args(select)
+        .args(["-show_entries", entries, "-of", "csv=p=0", input])
+        .output()
+        .expect("run ffprobe");
+    assert!(
+        out.status.success(),
+        "ffprobe failed on {input}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim().to_owned())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// Presented duration in seconds of one stream (`v` or `a`): from the first
+/// to the end of the last decoded frame with a non-negative timestamp, from
+/// `framemd5` timing. Frames before zero are decoder pre-roll that an edit
+/// list (or an MSE append window) keeps off the screen.
+pub fn decoded_span(input: &str, stream: &str, input_args: &[&str]) -> f64 {
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-hide_banner", "-loglevel", "error"])
+        .args(input_args)
+        .args(["-i", input, "-map", &map(stream), "-f", "framemd5", "-"])
+        .output()
+        .expect("run ffmpeg");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut tb = 1.0;
+    let (mut first, mut last_end) = (None, 0.0f64);
+    for l in text.lines() {
+        if let Some(rest) = l.strip_prefix("#tb 0: ") {
+            let (n, d) = rest.split_once('/').unwrap();
+            tb = n.trim().parse::<f64>().unwrap() / d.trim().parse::<f64>().unwrap();
+            continue;
+        }
+        if l.starts_with('#') {
+            continue;
+        }
+        let f: Vec<&str> = l.split(',').map(str::trim).collect();
+        let (pts, dur): (f64, f64) = (f[2].parse().unwrap(), f[3].parse().unwrap());
+        if pts < 0.0 {
+            continue;
+        }
+        first.get_or_insert(pts * tb);
+        last_end = last_end.max((pts + dur) * tb);
+    }
+    last_end - first.unwrap_or(0.0)
+}

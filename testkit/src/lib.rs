@@ -1,0 +1,97 @@
+//! Shared test support for headwater's integration tests: the generated
+//! media corpus, a `headwater` process under test, a raw HTTP/1.1 client
+//! (so tests control every byte on the wire), ffmpeg helpers and an
+//! independent ISO BMFF box dumper for golden files.
+
+#![forbid(unsafe_code)]
+#![allow(missing_docs, unreachable_pub)]
+
+pub mod boxes;
+pub mod ffmpeg;
+pub mod http;
+pub mod server;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("testkit lives in the workspace")
+        .to_owned()
+}
+
+/// The test media corpus, generated on first use by `tests/media/generate.sh`
+/// (ffmpeg and GStreamer), shared by all tests and guarded by a file lock
+/// so parallel test processes generate it once.
+pub fn media() -> PathBuf {
+    let root = workspace();
+    let dir = root.join("target/test-media");
+    std::fs::create_dir_all(root.join("target")).expect("target dir");
+    let status = Command::new("flock")
+        .arg(root.join("target/test-media.lock"))
+        .arg(root.join("tests/media/generate.sh"))
+        .arg(&dir)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect(
+            "run flock + tests/media/generate.sh (util-linux, ffmpeg, gstreamer must be installed)",
+        );
+    assert!(status.success(), "generating test media failed");
+    dir
+}
+
+/// A fresh temporary directory under `target/tmp`, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        let base = workspace().join("target/tmp");
+        std::fs::create_dir_all(&base).expect("target/tmp");
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let dir = base.join(format!("{tag}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Compares `actual` with the golden file `path`; with `UPDATE_GOLDEN=1`
+/// in the environment, rewrites the file instead.
+pub fn golden(path: &Path, actual: &str) {
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(path).unwrap_or_else(|_| {
+        panic!(
+            "missing golden file {} (run with UPDATE_GOLDEN=1 to create it)",
+            path.display()
+        )
+    });
+    if expected != actual {
+        let first = expected
+            .lines()
+            .zip(actual.lines())
+            .position(|(a, b)| a != b);
+        panic!(
+            "{} differs from the output (first differing line: {:?}); run with UPDATE_GOLDEN=1 to accept\n--- actual ---\n{actual}",
+            path.display(),
+            first.map(|i| i + 1)
+        );
+    }
+}
