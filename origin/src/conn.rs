@@ -77,6 +77,10 @@ impl Conn {
                             .await?;
                             return Ok(());
                         }
+                        Parsed::TooManyHeaders => {
+                            self.reply_and_close(shared, Status::HEAD_TOO_LARGE, "too many header fields\n", send_timeout).await?;
+                            return Ok(());
+                        }
                         Parsed::Partial => {}
                     }
                     if self.input.len() >= cfg.max_request_head_bytes {

@@ -34,6 +34,8 @@ pub(crate) enum Parsed {
     Partial,
     /// Not HTTP/1.x.
     Invalid,
+    /// More header fields than we accept.
+    TooManyHeaders,
 }
 
 const MAX_HEADERS: usize = 64;
@@ -46,6 +48,7 @@ impl RequestHead {
         let len = match req.parse(buf) {
             Ok(httparse::Status::Complete(n)) => n,
             Ok(httparse::Status::Partial) => return Parsed::Partial,
+            Err(httparse::Error::TooManyHeaders) => return Parsed::TooManyHeaders,
             Err(_) => return Parsed::Invalid,
         };
         self.method = Some(match req.method {

@@ -195,7 +195,7 @@ impl<'a> Iterator for BoxIter<'a> {
             let size = match size {
                 None => rest.len(),
                 Some(s) if s > rest.len() as u64 => {
-                    return Err(Error::Truncated { what: "box" });
+                    return Err(malformed(fourcc, "box extends past the end of its parent"));
                 }
                 Some(s) => s as usize,
             };
@@ -220,10 +220,10 @@ mod tests {
 
     #[test]
     fn child_cannot_escape_parent() {
-        // A box claiming 100 bytes inside a 12-byte buffer is truncated, not followed.
+        // A box claiming 100 bytes inside a 12-byte buffer is an error, not followed.
         let buf = [0, 0, 0, 100, b'f', b'r', b'e', b'e', 1, 2, 3, 4];
         let mut it = BoxIter::new(&buf);
-        assert!(matches!(it.next(), Some(Err(Error::Truncated { .. }))));
+        assert!(matches!(it.next(), Some(Err(Error::Malformed { .. }))));
         assert!(it.next().is_none());
     }
 

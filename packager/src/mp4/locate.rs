@@ -82,6 +82,12 @@ pub struct TopLevel {
 
 const WINDOW: usize = 64 * 1024;
 
+/// Box types an MP4 file may start with; anything else is not ISO BMFF.
+const FIRST_BOXES: &[&[u8; 4]] = &[
+    b"ftyp", b"styp", b"moov", b"moof", b"mdat", b"free", b"skip", b"wide", b"pnot", b"uuid", b"sidx", b"meta", b"pdin",
+    b"prft", b"emsg",
+];
+
 struct Window<'a> {
     src: &'a dyn ReadAt,
     size: u64,
@@ -141,12 +147,7 @@ pub(crate) fn scan(src: &dyn ReadAt, size: u64, limits: &Limits) -> Result<TopLe
         }
         let head = w.get(offset, head_len, "top-level box header")?;
         let (fourcc, _, declared) = parse_header(head)?;
-        if offset == 0
-            && !fourcc
-                .0
-                .iter()
-                .all(|b| b.is_ascii_alphanumeric() || *b == b' ')
-        {
+        if offset == 0 && !FIRST_BOXES.contains(&&fourcc.0) {
             return Err(Error::NotIsoBmff);
         }
         let box_size = declared.unwrap_or(size - offset);

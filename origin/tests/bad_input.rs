@@ -1,0 +1,122 @@
+//! Bad media gets a clean `422` naming the problem and a log line; the
+//! server keeps serving everything else. Files that change on disk are
+//! re-read, and concurrent first requests index a file once.
+
+use std::time::Duration;
+
+use headwater_testkit::http::get;
+use headwater_testkit::server::Server;
+use headwater_testkit::{TempDir, media};
+
+fn bin() -> &'static std::path::Path {
+    env!("CARGO_BIN_EXE_headwater").as_ref()
+}
+
+#[test]
+fn corrupt_files_are_422_and_others_keep_working() {
+    let dir = TempDir::new("corrupt");
+    let m = media();
+    std::fs::copy(m.join("bframes.mp4"), dir.path().join("good.mp4")).unwrap();
+    let cases = [
+        ("truncated", "sample data"),
+        ("garbage-moov", "malformed"),
+        ("empty", "no 'moov' box"),
+        ("text", "not an MP4 file"),
+    ];
+    for (name, _) in cases {
+        std::fs::copy(m.join("corrupt").join(format!("{name}.mp4")), dir.path().join(format!("{name}.mp4"))).unwrap();
+    }
+    // A multi-file asset with one bad file fails as a whole, naming the file.
+    std::fs::create_dir(dir.path().join("mixed")).unwrap();
+    std::fs::copy(m.join("bframes.mp4"), dir.path().join("mixed/a.mp4")).unwrap();
+    std::fs::copy(m.join("corrupt/truncated.mp4"), dir.path().join("mixed/b.mp4")).unwrap();
+
+    let mut s = Server::start(bin(), dir.path(), &[]);
+    for (name, why) in cases {
+        for path in [format!("/vod/{name}/hls/master.m3u8"), format!("/vod/{name}/cmaf/v1/1.m4s"), format!("/vod/{name}/dash/manifest.mpd")] {
+            let r = get(s.addr, &path);
+            assert_eq!(r.status, 422, "{path}");
+            let text = r.text();
+            assert!(text.contains(&format!("{name}.mp4")) && text.to_lowercase().contains(&why.to_lowercase()), "{path}: {text}");
+        }
+        assert!(
+            s.wait_for_log(&format!("asset cannot be packaged asset=\"{name}\""), Duration::from_secs(5)),
+            "no log line for {name}"
+        );
+        assert_eq!(get(s.addr, "/vod/good/hls/master.m3u8").status, 200);
+    }
+    let r = get(s.addr, "/vod/mixed/hls/master.m3u8");
+    assert_eq!(r.status, 422);
+    assert!(r.text().contains("b.mp4"), "{}", r.text());
+    // The failure is cached: one log line however many requests.
+    for _ in 0..20 {
+        assert_eq!(get(s.addr, "/vod/truncated/hls/master.m3u8").status, 422);
+    }
+    let lines = s.log().iter().filter(|l| l.contains("asset=\"truncated\"")).count();
+    assert_eq!(lines, 1, "{:?}", s.log());
+    assert!(s.alive(), "the server must survive bad media");
+    assert!(!s.log().iter().any(|l| l.contains("panicked")));
+}
+
+fn config_with_fast_checks(dir: &TempDir) -> std::path::PathBuf {
+    let conf = dir.path().join("headwater.toml");
+    std::fs::write(&conf, "[media]\ncheck_interval_ms = 100\n").unwrap();
+    conf
+}
+
+#[test]
+fn a_replaced_file_is_reindexed_never_mixed() {
+    let dir = TempDir::new("replace");
+    let root = dir.path().join("media");
+    std::fs::create_dir(&root).unwrap();
+    let m = media();
+    std::fs::copy(m.join("bframes.mp4"), root.join("swap.mp4")).unwrap();
+    let conf = config_with_fast_checks(&dir);
+    let s = Server::start(bin(), &root, &["--config", conf.to_str().unwrap()]);
+    let before = get(s.addr, "/vod/swap/hls/master.m3u8");
+    assert_eq!(before.status, 200);
+    assert!(before.text().contains("a2.m3u8"));
+    let seg_before = get(s.addr, "/vod/swap/cmaf/v1/1.m4s");
+
+    // Replace atomically with a video-only file, as a deploy would.
+    std::fs::copy(m.join("video-only.mp4"), root.join("swap.tmp")).unwrap();
+    std::fs::rename(root.join("swap.tmp"), root.join("swap.mp4")).unwrap();
+    std::thread::sleep(Duration::from_millis(250));
+
+    let after = get(s.addr, "/vod/swap/hls/master.m3u8");
+    assert_eq!(after.status, 200);
+    assert!(!after.text().contains("a2.m3u8"), "stale manifest: {}", after.text());
+    assert_ne!(before.header("etag"), after.header("etag"));
+    assert_eq!(get(s.addr, "/vod/swap/hls/a2.m3u8").status, 404);
+    // The video samples are the same bytes, but the file is new: a new ETag.
+    let seg_after = get(s.addr, "/vod/swap/cmaf/v1/1.m4s");
+    assert_eq!(seg_after.status, 200);
+    assert_ne!(seg_before.header("etag"), seg_after.header("etag"));
+
+    // Removed: 404 after the next check.
+    std::fs::remove_file(root.join("swap.mp4")).unwrap();
+    std::thread::sleep(Duration::from_millis(250));
+    assert_eq!(get(s.addr, "/vod/swap/hls/master.m3u8").status, 404);
+}
+
+#[test]
+fn concurrent_first_requests_index_once() {
+    let dir = TempDir::new("once");
+    std::fs::copy(media().join("bframes.mp4"), dir.path().join("fresh.mp4")).unwrap();
+    let s = Server::start(bin(), dir.path(), &["--threads", "2"]);
+    let addr = s.addr;
+    let threads: Vec<_> = (0..16)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let path = if i % 2 == 0 { "/vod/fresh/hls/master.m3u8" } else { "/vod/fresh/cmaf/v1/2.m4s" };
+                get(addr, path).status
+            })
+        })
+        .collect();
+    for t in threads {
+        assert_eq!(t.join().unwrap(), 200);
+    }
+    assert!(s.wait_for_log("indexed file=", Duration::from_secs(5)));
+    let indexed = s.log().iter().filter(|l| l.contains("indexed file=") && l.contains("fresh.mp4")).count();
+    assert_eq!(indexed, 1, "{:?}", s.log());
+}

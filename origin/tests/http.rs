@@ -1,0 +1,258 @@
+//! HTTP/1.1 behaviour a CDN relies on: HEAD, Range, conditional requests,
+//! error statuses, caching headers, keep-alive and pipelining, and that
+//! malformed or hostile requests get a clean answer.
+
+use headwater_testkit::http::{Conn, get};
+use headwater_testkit::server::Server;
+
+fn server() -> Server {
+    Server::start(env!("CARGO_BIN_EXE_headwater").as_ref(), &headwater_testkit::media(), &[])
+}
+
+const SEG: &str = "/vod/bframes/cmaf/v1/1.m4s";
+
+#[test]
+fn head_matches_get_without_body() {
+    let s = server();
+    for path in [SEG, "/vod/bframes/hls/master.m3u8", "/vod/bframes/cmaf/a2/init.mp4", "/vod/bframes/dash/manifest.mpd"] {
+        let mut c = Conn::open(s.addr);
+        let full = c.request("GET", path, &[]);
+        let head = c.request("HEAD", path, &[]);
+        assert_eq!(full.status, 200, "{path}");
+        assert_eq!(head.status, 200, "{path}");
+        assert!(head.body.is_empty());
+        assert_eq!(head.header("content-length").unwrap(), full.body.len().to_string(), "{path}");
+        for h in ["etag", "content-type", "cache-control", "last-modified"] {
+            assert_eq!(head.header(h), full.header(h), "{path} {h}");
+        }
+    }
+}
+
+#[test]
+fn content_types_and_cache_control() {
+    let s = server();
+    let cases = [
+        ("/vod/bframes/hls/master.m3u8", "application/vnd.apple.mpegurl", "public, max-age=60"),
+        ("/vod/bframes/hls/v1.m3u8", "application/vnd.apple.mpegurl", "public, max-age=60"),
+        ("/vod/bframes/dash/manifest.mpd", "application/dash+xml", "public, max-age=60"),
+        ("/vod/bframes/cmaf/v1/init.mp4", "video/mp4", "public, max-age=31536000, immutable"),
+        ("/vod/bframes/cmaf/a2/1.m4s", "audio/mp4", "public, max-age=31536000, immutable"),
+        (SEG, "video/mp4", "public, max-age=31536000, immutable"),
+    ];
+    for (path, ctype, cache) in cases {
+        let r = get(s.addr, path);
+        assert_eq!(r.status, 200, "{path}");
+        assert_eq!(r.header("content-type"), Some(ctype), "{path}");
+        assert_eq!(r.header("cache-control"), Some(cache), "{path}");
+        assert_eq!(r.header("access-control-allow-origin"), Some("*"), "{path}");
+        assert_eq!(r.header("accept-ranges"), Some("bytes"), "{path}");
+        assert!(r.header("etag").is_some_and(|e| e.starts_with('"')), "{path}");
+        assert!(r.header("last-modified").is_some_and(|d| d.ends_with("GMT")), "{path}");
+        assert!(r.header("date").is_some(), "{path}");
+    }
+}
+
+#[test]
+fn ranges_on_a_sendfile_segment_and_a_manifest() {
+    let s = server();
+    let mut c = Conn::open(s.addr);
+    for path in [SEG, "/vod/bframes/hls/master.m3u8"] {
+        let full = c.request("GET", path, &[]).body;
+        let n = full.len();
+        assert!(n > 300);
+        // Where the generated header ends and sendfile'd payload begins.
+        let edge = full.windows(4).position(|w| w == b"mdat").map_or(n / 3, |p| p + 4);
+        // Inside the generated header, across the header/payload edge, inside
+        // the payload, open-ended, suffix, beyond the end.
+        for (spec, start, end) in [
+            ("bytes=0-9".to_owned(), 0, 10),
+            (format!("bytes={}-{}", edge - 50, edge + 49), edge - 50, edge + 50),
+            (format!("bytes={}-{}", n / 2, n / 2 + 99), n / 2, n / 2 + 100),
+            (format!("bytes={}-", n - 77), n - 77, n),
+            ("bytes=-33".to_owned(), n - 33, n),
+            (format!("bytes=10-{}", n + 1000), 10, n),
+        ] {
+            let r = c.request("GET", path, &[&format!("Range: {spec}")]);
+            assert_eq!(r.status, 206, "{path} {spec}");
+            assert_eq!(r.header("content-range"), Some(format!("bytes {}-{}/{n}", start, end - 1).as_str()), "{path} {spec}");
+            assert_eq!(r.body, &full[start..end], "{path} {spec}");
+        }
+        let r = c.request("GET", path, &[&format!("Range: bytes={n}-")]);
+        assert_eq!(r.status, 416);
+        assert_eq!(r.header("content-range"), Some(format!("bytes */{n}").as_str()));
+        // Several ranges: the whole representation, which RFC 9110 allows.
+        let r = c.request("GET", path, &["Range: bytes=0-1,5-6"]);
+        assert_eq!((r.status, r.body.len()), (200, n));
+        // If-Range with another ETag: the whole representation.
+        let r = c.request("GET", path, &["Range: bytes=0-9", "If-Range: \"other\""]);
+        assert_eq!((r.status, r.body.len()), (200, n));
+    }
+}
+
+#[test]
+fn conditional_requests() {
+    let s = server();
+    let mut c = Conn::open(s.addr);
+    let first = c.request("GET", SEG, &[]);
+    let etag = first.header("etag").unwrap().to_owned();
+    let modified = first.header("last-modified").unwrap().to_owned();
+    let r = c.request("GET", SEG, &[&format!("If-None-Match: {etag}")]);
+    assert_eq!(r.status, 304);
+    assert!(r.body.is_empty());
+    assert_eq!(r.header("etag"), Some(etag.as_str()));
+    assert_eq!(r.header("content-length").unwrap(), first.body.len().to_string());
+    let r = c.request("GET", SEG, &["If-None-Match: \"nope\", W/\"other\""]);
+    assert_eq!(r.status, 200);
+    let r = c.request("GET", SEG, &[&format!("If-None-Match: W/{etag}")]);
+    assert_eq!(r.status, 304, "weak comparison");
+    let r = c.request("GET", SEG, &[&format!("If-Modified-Since: {modified}")]);
+    assert_eq!(r.status, 304);
+    let r = c.request("GET", SEG, &["If-Modified-Since: Thu, 01 Jan 1970 00:00:01 GMT"]);
+    assert_eq!(r.status, 200);
+    let r = c.request("HEAD", SEG, &[&format!("If-None-Match: {etag}")]);
+    assert_eq!(r.status, 304);
+}
+
+#[test]
+fn etags_and_bytes_are_stable_across_restarts() {
+    let a = server();
+    let one = get(a.addr, SEG);
+    drop(a);
+    let b = server();
+    let two = get(b.addr, SEG);
+    assert_eq!(one.header("etag"), two.header("etag"));
+    assert_eq!(one.body, two.body);
+    // Different content, different tag.
+    assert_ne!(get(b.addr, "/vod/bframes/cmaf/v1/2.m4s").header("etag"), one.header("etag"));
+}
+
+#[test]
+fn not_found() {
+    let s = server();
+    for path in [
+        "/vod/nosuch/hls/master.m3u8",
+        "/vod/bframes/hls/v9.m3u8",
+        "/vod/bframes/cmaf/v9/init.mp4",
+        "/vod/bframes/cmaf/v1/99.m4s",
+        "/vod/bframes/cmaf/v1/0.m4s",
+        "/vod/bframes/other/x",
+        "/",
+        "/favicon.ico",
+    ] {
+        let r = get(s.addr, path);
+        assert_eq!(r.status, 404, "{path}");
+        assert_eq!(r.header("cache-control"), Some("public, max-age=10"), "{path}");
+    }
+}
+
+#[test]
+fn malformed_paths_and_traversal_are_400() {
+    let s = server();
+    for path in [
+        "/vod/../etc/passwd",
+        "/vod/bframes/../../../etc/passwd",
+        "/vod/%2e%2e/hls/master.m3u8",
+        "/vod/..%2f..%2fetc/hls/master.m3u8",
+        "/vod/bframes/cmaf/../../bframes.mp4",
+        "/vod/bfr%00ames/hls/master.m3u8",
+        "/vod/a.b/hls/master.m3u8",
+        "/vod//hls/master.m3u8",
+        "/vod/bframes\\..\\x/hls/master.m3u8",
+    ] {
+        let mut c = Conn::open(s.addr);
+        let r = c.request("GET", path, &[]);
+        assert_eq!(r.status, 400, "{path}");
+        assert!(c.closed_by_peer(), "{path}: a 400 closes the connection");
+    }
+    // An absolute-form target that is not a path.
+    let mut c = Conn::open(s.addr);
+    c.send(b"GET http://example.com/vod/bframes/hls/master.m3u8 HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(c.read_response(false).unwrap().status, 400);
+}
+
+#[test]
+fn methods() {
+    let s = server();
+    for m in ["POST", "PUT", "DELETE", "PATCH", "BREW"] {
+        let r = Conn::open(s.addr).request(m, "/vod/bframes/hls/master.m3u8", &["Content-Length: 0"]);
+        assert_eq!(r.status, 405, "{m}");
+        assert_eq!(r.header("allow"), Some("GET, HEAD, OPTIONS"), "{m}");
+    }
+    // A body we will not read: answered, then the connection closes.
+    let mut c = Conn::open(s.addr);
+    c.send(b"POST /vod/bframes/hls/master.m3u8 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello");
+    assert_eq!(c.read_response(false).unwrap().status, 405);
+    assert!(c.closed_by_peer());
+    // CORS preflight.
+    let r = Conn::open(s.addr).request("OPTIONS", SEG, &["Origin: https://player.example", "Access-Control-Request-Headers: range"]);
+    assert_eq!(r.status, 204);
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    assert!(r.header("access-control-allow-headers").unwrap().contains("Range"));
+}
+
+#[test]
+fn keep_alive_pipelining_and_http10() {
+    let s = server();
+    let mut c = Conn::open(s.addr);
+    // Two pipelined requests in one write, answered in order.
+    c.send(b"GET /vod/bframes/hls/master.m3u8 HTTP/1.1\r\nHost: x\r\n\r\nHEAD /vod/bframes/cmaf/v1/1.m4s HTTP/1.1\r\nHost: x\r\n\r\n");
+    let a = c.read_response(false).unwrap();
+    let b = c.read_response(true).unwrap();
+    assert_eq!((a.status, a.header("content-type")), (200, Some("application/vnd.apple.mpegurl")));
+    assert_eq!((b.status, b.header("content-type")), (200, Some("video/mp4")));
+    for _ in 0..20 {
+        assert_eq!(c.request("GET", SEG, &[]).status, 200);
+    }
+    // Connection: close is honoured.
+    let r = c.request("GET", SEG, &["Connection: close"]);
+    assert_eq!(r.header("connection"), Some("close"));
+    assert!(c.closed_by_peer());
+    // HTTP/1.0 closes unless asked to keep alive.
+    let mut c = Conn::open(s.addr);
+    c.send(b"GET /healthz HTTP/1.0\r\n\r\n");
+    assert_eq!(c.read_response(false).unwrap().status, 200);
+    assert!(c.closed_by_peer());
+    // HTTP/1.1 needs Host.
+    let mut c = Conn::open(s.addr);
+    c.send(b"GET /healthz HTTP/1.1\r\n\r\n");
+    assert_eq!(c.read_response(false).unwrap().status, 400);
+}
+
+#[test]
+fn garbage_and_oversized_heads() {
+    let mut s = server();
+    let mut c = Conn::open(s.addr);
+    c.send(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 binary garbage\r\n\r\n");
+    assert_eq!(c.read_response(false).unwrap().status, 400);
+    assert!(c.closed_by_peer());
+    let mut c = Conn::open(s.addr);
+    let mut big = b"GET /healthz HTTP/1.1\r\nHost: x\r\n".to_vec();
+    for i in 0..2000 {
+        big.extend_from_slice(format!("X-Filler-{i}: {}\r\n", "y".repeat(20)).as_bytes());
+    }
+    c.send(&big);
+    assert_eq!(c.read_response(false).unwrap().status, 431);
+    // Still serving.
+    assert!(s.alive());
+    assert_eq!(get(s.addr, "/healthz").status, 200);
+}
+
+#[test]
+fn health_and_readiness() {
+    let s = server();
+    assert_eq!(get(s.addr, "/healthz").text(), "ok\n");
+    assert_eq!(get(s.addr, "/readyz").status, 200);
+    let missing = headwater_testkit::TempDir::new("norot");
+    let gone = missing.path().join("absent");
+    let t = Server::start(env!("CARGO_BIN_EXE_headwater").as_ref(), &gone, &[]);
+    assert_eq!(get(t.addr, "/readyz").status, 503);
+    assert_eq!(get(t.addr, "/healthz").status, 200);
+}
+
+#[test]
+fn sigterm_exits_cleanly() {
+    let s = server();
+    assert_eq!(get(s.addr, SEG).status, 200);
+    let status = s.terminate();
+    assert!(status.success(), "exit status {status:?}");
+}
