@@ -78,7 +78,13 @@ impl Conn {
                             return Ok(());
                         }
                         Parsed::TooManyHeaders => {
-                            self.reply_and_close(shared, Status::HEAD_TOO_LARGE, "too many header fields\n", send_timeout).await?;
+                            self.reply_and_close(
+                                shared,
+                                Status::HEAD_TOO_LARGE,
+                                "too many header fields\n",
+                                send_timeout,
+                            )
+                            .await?;
                             return Ok(());
                         }
                         Parsed::Partial => {}

@@ -4,7 +4,9 @@
 //! anything touches the file system, so `..`, `%2e%2e`, backslashes and
 //! NUL bytes can never reach a path: they are a `400` here.
 
-/// A recognised data-plane URL.
+/// A recognised data-plane URL. `asset` and `rendition` are names checked
+/// by [`is_name`]; `number` is a 1-based segment number.
+#[allow(missing_docs)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Route<'a> {
     /// `/healthz`

@@ -4,9 +4,10 @@
 //! holding `.mp4`/`.m4a` files is a multi-rendition asset, each file a
 //! rendition or an audio track. Two caches (moka, shared by all cores):
 //!
-//! - **sources**: one sample index per file, keyed by path + device + inode
-//!   + size + mtime, holding the open file the index was built from, so a
+//! - **sources**: one sample index per file, keyed by path, device, inode,
+//!   size and mtime, holding the open file the index was built from, so a
 //!   response always reads the bytes its index describes;
+
 //! - **assets**: the packaged presentation of each asset, with its rendered
 //!   manifests and init segments, and a snapshot of the files it came from.
 //!

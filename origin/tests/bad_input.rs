@@ -24,23 +24,42 @@ fn corrupt_files_are_422_and_others_keep_working() {
         ("text", "not an MP4 file"),
     ];
     for (name, _) in cases {
-        std::fs::copy(m.join("corrupt").join(format!("{name}.mp4")), dir.path().join(format!("{name}.mp4"))).unwrap();
+        std::fs::copy(
+            m.join("corrupt").join(format!("{name}.mp4")),
+            dir.path().join(format!("{name}.mp4")),
+        )
+        .unwrap();
     }
     // A multi-file asset with one bad file fails as a whole, naming the file.
     std::fs::create_dir(dir.path().join("mixed")).unwrap();
     std::fs::copy(m.join("bframes.mp4"), dir.path().join("mixed/a.mp4")).unwrap();
-    std::fs::copy(m.join("corrupt/truncated.mp4"), dir.path().join("mixed/b.mp4")).unwrap();
+    std::fs::copy(
+        m.join("corrupt/truncated.mp4"),
+        dir.path().join("mixed/b.mp4"),
+    )
+    .unwrap();
 
     let mut s = Server::start(bin(), dir.path(), &[]);
     for (name, why) in cases {
-        for path in [format!("/vod/{name}/hls/master.m3u8"), format!("/vod/{name}/cmaf/v1/1.m4s"), format!("/vod/{name}/dash/manifest.mpd")] {
+        for path in [
+            format!("/vod/{name}/hls/master.m3u8"),
+            format!("/vod/{name}/cmaf/v1/1.m4s"),
+            format!("/vod/{name}/dash/manifest.mpd"),
+        ] {
             let r = get(s.addr, &path);
             assert_eq!(r.status, 422, "{path}");
             let text = r.text();
-            assert!(text.contains(&format!("{name}.mp4")) && text.to_lowercase().contains(&why.to_lowercase()), "{path}: {text}");
+            assert!(
+                text.contains(&format!("{name}.mp4"))
+                    && text.to_lowercase().contains(&why.to_lowercase()),
+                "{path}: {text}"
+            );
         }
         assert!(
-            s.wait_for_log(&format!("asset cannot be packaged asset=\"{name}\""), Duration::from_secs(5)),
+            s.wait_for_log(
+                &format!("asset cannot be packaged asset=\"{name}\""),
+                Duration::from_secs(5)
+            ),
             "no log line for {name}"
         );
         assert_eq!(get(s.addr, "/vod/good/hls/master.m3u8").status, 200);
@@ -52,7 +71,11 @@ fn corrupt_files_are_422_and_others_keep_working() {
     for _ in 0..20 {
         assert_eq!(get(s.addr, "/vod/truncated/hls/master.m3u8").status, 422);
     }
-    let lines = s.log().iter().filter(|l| l.contains("asset=\"truncated\"")).count();
+    let lines = s
+        .log()
+        .iter()
+        .filter(|l| l.contains("asset=\"truncated\""))
+        .count();
     assert_eq!(lines, 1, "{:?}", s.log());
     assert!(s.alive(), "the server must survive bad media");
     assert!(!s.log().iter().any(|l| l.contains("panicked")));
@@ -85,7 +108,11 @@ fn a_replaced_file_is_reindexed_never_mixed() {
 
     let after = get(s.addr, "/vod/swap/hls/master.m3u8");
     assert_eq!(after.status, 200);
-    assert!(!after.text().contains("a2.m3u8"), "stale manifest: {}", after.text());
+    assert!(
+        !after.text().contains("a2.m3u8"),
+        "stale manifest: {}",
+        after.text()
+    );
     assert_ne!(before.header("etag"), after.header("etag"));
     assert_eq!(get(s.addr, "/vod/swap/hls/a2.m3u8").status, 404);
     // The video samples are the same bytes, but the file is new: a new ETag.
@@ -108,7 +135,11 @@ fn concurrent_first_requests_index_once() {
     let threads: Vec<_> = (0..16)
         .map(|i| {
             std::thread::spawn(move || {
-                let path = if i % 2 == 0 { "/vod/fresh/hls/master.m3u8" } else { "/vod/fresh/cmaf/v1/2.m4s" };
+                let path = if i % 2 == 0 {
+                    "/vod/fresh/hls/master.m3u8"
+                } else {
+                    "/vod/fresh/cmaf/v1/2.m4s"
+                };
                 get(addr, path).status
             })
         })
@@ -117,6 +148,10 @@ fn concurrent_first_requests_index_once() {
         assert_eq!(t.join().unwrap(), 200);
     }
     assert!(s.wait_for_log("indexed file=", Duration::from_secs(5)));
-    let indexed = s.log().iter().filter(|l| l.contains("indexed file=") && l.contains("fresh.mp4")).count();
+    let indexed = s
+        .log()
+        .iter()
+        .filter(|l| l.contains("indexed file=") && l.contains("fresh.mp4"))
+        .count();
     assert_eq!(indexed, 1, "{:?}", s.log());
 }

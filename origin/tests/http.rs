@@ -6,7 +6,11 @@ use headwater_testkit::http::{Conn, get};
 use headwater_testkit::server::Server;
 
 fn server() -> Server {
-    Server::start(env!("CARGO_BIN_EXE_headwater").as_ref(), &headwater_testkit::media(), &[])
+    Server::start(
+        env!("CARGO_BIN_EXE_headwater").as_ref(),
+        &headwater_testkit::media(),
+        &[],
+    )
 }
 
 const SEG: &str = "/vod/bframes/cmaf/v1/1.m4s";
@@ -14,14 +18,23 @@ const SEG: &str = "/vod/bframes/cmaf/v1/1.m4s";
 #[test]
 fn head_matches_get_without_body() {
     let s = server();
-    for path in [SEG, "/vod/bframes/hls/master.m3u8", "/vod/bframes/cmaf/a2/init.mp4", "/vod/bframes/dash/manifest.mpd"] {
+    for path in [
+        SEG,
+        "/vod/bframes/hls/master.m3u8",
+        "/vod/bframes/cmaf/a2/init.mp4",
+        "/vod/bframes/dash/manifest.mpd",
+    ] {
         let mut c = Conn::open(s.addr);
         let full = c.request("GET", path, &[]);
         let head = c.request("HEAD", path, &[]);
         assert_eq!(full.status, 200, "{path}");
         assert_eq!(head.status, 200, "{path}");
         assert!(head.body.is_empty());
-        assert_eq!(head.header("content-length").unwrap(), full.body.len().to_string(), "{path}");
+        assert_eq!(
+            head.header("content-length").unwrap(),
+            full.body.len().to_string(),
+            "{path}"
+        );
         for h in ["etag", "content-type", "cache-control", "last-modified"] {
             assert_eq!(head.header(h), full.header(h), "{path} {h}");
         }
@@ -32,11 +45,31 @@ fn head_matches_get_without_body() {
 fn content_types_and_cache_control() {
     let s = server();
     let cases = [
-        ("/vod/bframes/hls/master.m3u8", "application/vnd.apple.mpegurl", "public, max-age=60"),
-        ("/vod/bframes/hls/v1.m3u8", "application/vnd.apple.mpegurl", "public, max-age=60"),
-        ("/vod/bframes/dash/manifest.mpd", "application/dash+xml", "public, max-age=60"),
-        ("/vod/bframes/cmaf/v1/init.mp4", "video/mp4", "public, max-age=31536000, immutable"),
-        ("/vod/bframes/cmaf/a2/1.m4s", "audio/mp4", "public, max-age=31536000, immutable"),
+        (
+            "/vod/bframes/hls/master.m3u8",
+            "application/vnd.apple.mpegurl",
+            "public, max-age=60",
+        ),
+        (
+            "/vod/bframes/hls/v1.m3u8",
+            "application/vnd.apple.mpegurl",
+            "public, max-age=60",
+        ),
+        (
+            "/vod/bframes/dash/manifest.mpd",
+            "application/dash+xml",
+            "public, max-age=60",
+        ),
+        (
+            "/vod/bframes/cmaf/v1/init.mp4",
+            "video/mp4",
+            "public, max-age=31536000, immutable",
+        ),
+        (
+            "/vod/bframes/cmaf/a2/1.m4s",
+            "audio/mp4",
+            "public, max-age=31536000, immutable",
+        ),
         (SEG, "video/mp4", "public, max-age=31536000, immutable"),
     ];
     for (path, ctype, cache) in cases {
@@ -46,8 +79,15 @@ fn content_types_and_cache_control() {
         assert_eq!(r.header("cache-control"), Some(cache), "{path}");
         assert_eq!(r.header("access-control-allow-origin"), Some("*"), "{path}");
         assert_eq!(r.header("accept-ranges"), Some("bytes"), "{path}");
-        assert!(r.header("etag").is_some_and(|e| e.starts_with('"')), "{path}");
-        assert!(r.header("last-modified").is_some_and(|d| d.ends_with("GMT")), "{path}");
+        assert!(
+            r.header("etag").is_some_and(|e| e.starts_with('"')),
+            "{path}"
+        );
+        assert!(
+            r.header("last-modified")
+                .is_some_and(|d| d.ends_with("GMT")),
+            "{path}"
+        );
         assert!(r.header("date").is_some(), "{path}");
     }
 }
@@ -61,25 +101,43 @@ fn ranges_on_a_sendfile_segment_and_a_manifest() {
         let n = full.len();
         assert!(n > 300);
         // Where the generated header ends and sendfile'd payload begins.
-        let edge = full.windows(4).position(|w| w == b"mdat").map_or(n / 3, |p| p + 4);
+        let edge = full
+            .windows(4)
+            .position(|w| w == b"mdat")
+            .map_or(n / 3, |p| p + 4);
         // Inside the generated header, across the header/payload edge, inside
         // the payload, open-ended, suffix, beyond the end.
         for (spec, start, end) in [
             ("bytes=0-9".to_owned(), 0, 10),
-            (format!("bytes={}-{}", edge - 50, edge + 49), edge - 50, edge + 50),
-            (format!("bytes={}-{}", n / 2, n / 2 + 99), n / 2, n / 2 + 100),
+            (
+                format!("bytes={}-{}", edge - 50, edge + 49),
+                edge - 50,
+                edge + 50,
+            ),
+            (
+                format!("bytes={}-{}", n / 2, n / 2 + 99),
+                n / 2,
+                n / 2 + 100,
+            ),
             (format!("bytes={}-", n - 77), n - 77, n),
             ("bytes=-33".to_owned(), n - 33, n),
             (format!("bytes=10-{}", n + 1000), 10, n),
         ] {
             let r = c.request("GET", path, &[&format!("Range: {spec}")]);
             assert_eq!(r.status, 206, "{path} {spec}");
-            assert_eq!(r.header("content-range"), Some(format!("bytes {}-{}/{n}", start, end - 1).as_str()), "{path} {spec}");
+            assert_eq!(
+                r.header("content-range"),
+                Some(format!("bytes {}-{}/{n}", start, end - 1).as_str()),
+                "{path} {spec}"
+            );
             assert_eq!(r.body, &full[start..end], "{path} {spec}");
         }
         let r = c.request("GET", path, &[&format!("Range: bytes={n}-")]);
         assert_eq!(r.status, 416);
-        assert_eq!(r.header("content-range"), Some(format!("bytes */{n}").as_str()));
+        assert_eq!(
+            r.header("content-range"),
+            Some(format!("bytes */{n}").as_str())
+        );
         // Several ranges: the whole representation, which RFC 9110 allows.
         let r = c.request("GET", path, &["Range: bytes=0-1,5-6"]);
         assert_eq!((r.status, r.body.len()), (200, n));
@@ -100,14 +158,21 @@ fn conditional_requests() {
     assert_eq!(r.status, 304);
     assert!(r.body.is_empty());
     assert_eq!(r.header("etag"), Some(etag.as_str()));
-    assert_eq!(r.header("content-length").unwrap(), first.body.len().to_string());
+    assert_eq!(
+        r.header("content-length").unwrap(),
+        first.body.len().to_string()
+    );
     let r = c.request("GET", SEG, &["If-None-Match: \"nope\", W/\"other\""]);
     assert_eq!(r.status, 200);
     let r = c.request("GET", SEG, &[&format!("If-None-Match: W/{etag}")]);
     assert_eq!(r.status, 304, "weak comparison");
     let r = c.request("GET", SEG, &[&format!("If-Modified-Since: {modified}")]);
     assert_eq!(r.status, 304);
-    let r = c.request("GET", SEG, &["If-Modified-Since: Thu, 01 Jan 1970 00:00:01 GMT"]);
+    let r = c.request(
+        "GET",
+        SEG,
+        &["If-Modified-Since: Thu, 01 Jan 1970 00:00:01 GMT"],
+    );
     assert_eq!(r.status, 200);
     let r = c.request("HEAD", SEG, &[&format!("If-None-Match: {etag}")]);
     assert_eq!(r.status, 304);
@@ -123,7 +188,10 @@ fn etags_and_bytes_are_stable_across_restarts() {
     assert_eq!(one.header("etag"), two.header("etag"));
     assert_eq!(one.body, two.body);
     // Different content, different tag.
-    assert_ne!(get(b.addr, "/vod/bframes/cmaf/v1/2.m4s").header("etag"), one.header("etag"));
+    assert_ne!(
+        get(b.addr, "/vod/bframes/cmaf/v1/2.m4s").header("etag"),
+        one.header("etag")
+    );
 }
 
 #[test]
@@ -141,7 +209,11 @@ fn not_found() {
     ] {
         let r = get(s.addr, path);
         assert_eq!(r.status, 404, "{path}");
-        assert_eq!(r.header("cache-control"), Some("public, max-age=10"), "{path}");
+        assert_eq!(
+            r.header("cache-control"),
+            Some("public, max-age=10"),
+            "{path}"
+        );
     }
 }
 
@@ -174,20 +246,34 @@ fn malformed_paths_and_traversal_are_400() {
 fn methods() {
     let s = server();
     for m in ["POST", "PUT", "DELETE", "PATCH", "BREW"] {
-        let r = Conn::open(s.addr).request(m, "/vod/bframes/hls/master.m3u8", &["Content-Length: 0"]);
+        let r =
+            Conn::open(s.addr).request(m, "/vod/bframes/hls/master.m3u8", &["Content-Length: 0"]);
         assert_eq!(r.status, 405, "{m}");
         assert_eq!(r.header("allow"), Some("GET, HEAD, OPTIONS"), "{m}");
     }
     // A body we will not read: answered, then the connection closes.
     let mut c = Conn::open(s.addr);
-    c.send(b"POST /vod/bframes/hls/master.m3u8 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello");
+    c.send(
+        b"POST /vod/bframes/hls/master.m3u8 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+    );
     assert_eq!(c.read_response(false).unwrap().status, 405);
     assert!(c.closed_by_peer());
     // CORS preflight.
-    let r = Conn::open(s.addr).request("OPTIONS", SEG, &["Origin: https://player.example", "Access-Control-Request-Headers: range"]);
+    let r = Conn::open(s.addr).request(
+        "OPTIONS",
+        SEG,
+        &[
+            "Origin: https://player.example",
+            "Access-Control-Request-Headers: range",
+        ],
+    );
     assert_eq!(r.status, 204);
     assert_eq!(r.header("access-control-allow-origin"), Some("*"));
-    assert!(r.header("access-control-allow-headers").unwrap().contains("Range"));
+    assert!(
+        r.header("access-control-allow-headers")
+            .unwrap()
+            .contains("Range")
+    );
 }
 
 #[test]
@@ -198,8 +284,14 @@ fn keep_alive_pipelining_and_http10() {
     c.send(b"GET /vod/bframes/hls/master.m3u8 HTTP/1.1\r\nHost: x\r\n\r\nHEAD /vod/bframes/cmaf/v1/1.m4s HTTP/1.1\r\nHost: x\r\n\r\n");
     let a = c.read_response(false).unwrap();
     let b = c.read_response(true).unwrap();
-    assert_eq!((a.status, a.header("content-type")), (200, Some("application/vnd.apple.mpegurl")));
-    assert_eq!((b.status, b.header("content-type")), (200, Some("video/mp4")));
+    assert_eq!(
+        (a.status, a.header("content-type")),
+        (200, Some("application/vnd.apple.mpegurl"))
+    );
+    assert_eq!(
+        (b.status, b.header("content-type")),
+        (200, Some("video/mp4"))
+    );
     for _ in 0..20 {
         assert_eq!(c.request("GET", SEG, &[]).status, 200);
     }

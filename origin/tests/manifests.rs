@@ -10,12 +10,17 @@ use headwater_testkit::server::Server;
 use m3u8_rs::Playlist;
 
 fn server() -> Server {
-    Server::start(env!("CARGO_BIN_EXE_headwater").as_ref(), &headwater_testkit::media(), &[])
+    Server::start(
+        env!("CARGO_BIN_EXE_headwater").as_ref(),
+        &headwater_testkit::media(),
+        &[],
+    )
 }
 
 fn media_playlist_uris(s: &Server, asset: &str) -> Vec<String> {
     let body = get(s.addr, &format!("/vod/{asset}/hls/master.m3u8")).body;
-    let Playlist::MasterPlaylist(master) = m3u8_rs::parse_playlist_res(&body).expect("valid HLS") else {
+    let Playlist::MasterPlaylist(master) = m3u8_rs::parse_playlist_res(&body).expect("valid HLS")
+    else {
         panic!("not a multivariant playlist")
     };
     let mut uris: Vec<String> = master.variants.iter().map(|v| v.uri.clone()).collect();
@@ -27,8 +32,9 @@ fn media_playlist_uris(s: &Server, asset: &str) -> Vec<String> {
 
 /// Resolves `rel` against the directory `/vod/{asset}/{dir}/`.
 fn resolve(asset: &str, dir: &str, rel: &str) -> String {
-    let rel = rel.strip_prefix("../").map(|r| format!("/vod/{asset}/{r}")).unwrap_or_else(|| format!("/vod/{asset}/{dir}/{rel}"));
-    rel
+    rel.strip_prefix("../")
+        .map(|r| format!("/vod/{asset}/{r}"))
+        .unwrap_or_else(|| format!("/vod/{asset}/{dir}/{rel}"))
 }
 
 /// Every init and media segment URL an HLS client would fetch, and checks
@@ -38,7 +44,8 @@ fn hls_urls(s: &Server, asset: &str) -> BTreeSet<String> {
     for uri in media_playlist_uris(s, asset) {
         let body = get(s.addr, &format!("/vod/{asset}/hls/{uri}")).body;
         let text = String::from_utf8(body.clone()).unwrap();
-        let Playlist::MediaPlaylist(p) = m3u8_rs::parse_playlist_res(&body).expect("valid HLS") else {
+        let Playlist::MediaPlaylist(p) = m3u8_rs::parse_playlist_res(&body).expect("valid HLS")
+        else {
             panic!("not a media playlist")
         };
         assert_eq!(p.version, Some(7));
@@ -47,12 +54,29 @@ fn hls_urls(s: &Server, asset: &str) -> BTreeSet<String> {
         assert!(!p.segments.is_empty());
         for seg in &p.segments {
             // RFC 8216bis §4.4.3.1: rounded EXTINF never exceeds the target.
-            assert!((seg.duration.round() as u64) <= p.target_duration, "{uri}: {} > {}", seg.duration, p.target_duration);
+            assert!(
+                (seg.duration.round() as u64) <= p.target_duration,
+                "{uri}: {} > {}",
+                seg.duration,
+                p.target_duration
+            );
             urls.insert(resolve(asset, "hls", &seg.uri));
         }
-        let rounded_max = p.segments.iter().map(|s| s.duration.round() as u64).max().unwrap();
-        assert_eq!(p.target_duration, rounded_max.max(1), "{uri}: target duration is the smallest valid one");
-        let map = text.lines().find_map(|l| l.strip_prefix("#EXT-X-MAP:URI=\"")).expect("EXT-X-MAP");
+        let rounded_max = p
+            .segments
+            .iter()
+            .map(|s| s.duration.round() as u64)
+            .max()
+            .unwrap();
+        assert_eq!(
+            p.target_duration,
+            rounded_max.max(1),
+            "{uri}: target duration is the smallest valid one"
+        );
+        let map = text
+            .lines()
+            .find_map(|l| l.strip_prefix("#EXT-X-MAP:URI=\""))
+            .expect("EXT-X-MAP");
         urls.insert(resolve(asset, "hls", map.trim_end_matches('"')));
     }
     urls
@@ -63,25 +87,57 @@ fn dash_urls(s: &Server, asset: &str) -> BTreeSet<String> {
     let text = get(s.addr, &format!("/vod/{asset}/dash/manifest.mpd")).text();
     let mpd = dash_mpd_core::parse(&text).expect("valid MPD");
     assert_eq!(mpd.mpdtype.as_deref(), Some("static"));
-    assert!(mpd.profiles.as_deref().unwrap().contains("urn:mpeg:dash:profile:isoff-live:2011"));
+    assert!(
+        mpd.profiles
+            .as_deref()
+            .unwrap()
+            .contains("urn:mpeg:dash:profile:isoff-live:2011")
+    );
     let mut urls = BTreeSet::new();
     for set in &mpd.periods[0].adaptations {
         for rep in &set.representations {
-            let tpl = rep.SegmentTemplate.as_ref().or(set.SegmentTemplate.as_ref()).expect("SegmentTemplate");
+            let tpl = rep
+                .SegmentTemplate
+                .as_ref()
+                .or(set.SegmentTemplate.as_ref())
+                .expect("SegmentTemplate");
             let id = rep.id.as_deref().unwrap();
             let sub = |t: &str| t.replace("$RepresentationID$", id);
-            urls.insert(resolve(asset, "dash", &sub(tpl.initialization.as_deref().unwrap())));
-            let count: u64 = tpl.SegmentTimeline.as_ref().unwrap().segments.iter().map(|s| 1 + s.r.unwrap_or(0) as u64).sum();
+            urls.insert(resolve(
+                asset,
+                "dash",
+                &sub(tpl.initialization.as_deref().unwrap()),
+            ));
+            let count: u64 = tpl
+                .SegmentTimeline
+                .as_ref()
+                .unwrap()
+                .segments
+                .iter()
+                .map(|s| 1 + s.r.unwrap_or(0) as u64)
+                .sum();
             let start = tpl.startNumber.unwrap_or(1);
             for n in start..start + count {
-                urls.insert(resolve(asset, "dash", &sub(tpl.media.as_deref().unwrap()).replace("$Number$", &n.to_string())));
+                urls.insert(resolve(
+                    asset,
+                    "dash",
+                    &sub(tpl.media.as_deref().unwrap()).replace("$Number$", &n.to_string()),
+                ));
             }
         }
     }
     urls
 }
 
-const ASSETS: [&str; 7] = ["bframes", "fragmented", "editlist", "delayed-audio", "audio-only", "video-only", "ladder"];
+const ASSETS: [&str; 7] = [
+    "bframes",
+    "fragmented",
+    "editlist",
+    "delayed-audio",
+    "audio-only",
+    "video-only",
+    "ladder",
+];
 
 #[test]
 fn hls_and_dash_share_every_segment_url() {
@@ -89,7 +145,10 @@ fn hls_and_dash_share_every_segment_url() {
     for asset in ASSETS {
         let hls = hls_urls(&s, asset);
         let dash = dash_urls(&s, asset);
-        assert_eq!(hls, dash, "{asset}: HLS and DASH reference different segments");
+        assert_eq!(
+            hls, dash,
+            "{asset}: HLS and DASH reference different segments"
+        );
         let mut c = Conn::open(s.addr);
         for url in &hls {
             let r = c.request("HEAD", url, &[]);
@@ -103,7 +162,9 @@ fn hls_and_dash_share_every_segment_url() {
 fn multivariant_attributes() {
     let s = server();
     let body = get(s.addr, "/vod/ladder/hls/master.m3u8").body;
-    let Playlist::MasterPlaylist(m) = m3u8_rs::parse_playlist_res(&body).unwrap() else { panic!() };
+    let Playlist::MasterPlaylist(m) = m3u8_rs::parse_playlist_res(&body).unwrap() else {
+        panic!()
+    };
     assert_eq!(m.variants.len(), 3);
     assert_eq!(m.alternatives.len(), 1);
     let audio = &m.alternatives[0];
@@ -113,7 +174,11 @@ fn multivariant_attributes() {
     let mut heights = Vec::new();
     for v in &m.variants {
         assert!(v.average_bandwidth.unwrap() <= v.bandwidth);
-        assert!(v.codecs.as_deref().unwrap().starts_with("avc1.64"), "{:?}", v.codecs);
+        assert!(
+            v.codecs.as_deref().unwrap().starts_with("avc1.64"),
+            "{:?}",
+            v.codecs
+        );
         assert!(v.codecs.as_deref().unwrap().ends_with(",mp4a.40.2"));
         assert_eq!(v.audio.as_deref(), Some(audio.group_id.as_str()));
         assert_eq!(v.frame_rate, Some(25.0));
@@ -130,17 +195,40 @@ fn dump_asset(s: &Server, asset: &str) -> String {
         assert_eq!(r.status, 200, "{path}");
         r.body
     };
-    let _ = writeln!(out, "== hls/master.m3u8\n{}", String::from_utf8(fetch(&format!("/vod/{asset}/hls/master.m3u8"))).unwrap());
+    let _ = writeln!(
+        out,
+        "== hls/master.m3u8\n{}",
+        String::from_utf8(fetch(&format!("/vod/{asset}/hls/master.m3u8"))).unwrap()
+    );
     for uri in media_playlist_uris(s, asset) {
-        let _ = writeln!(out, "== hls/{uri}\n{}", String::from_utf8(fetch(&format!("/vod/{asset}/hls/{uri}"))).unwrap());
+        let _ = writeln!(
+            out,
+            "== hls/{uri}\n{}",
+            String::from_utf8(fetch(&format!("/vod/{asset}/hls/{uri}"))).unwrap()
+        );
     }
-    let _ = writeln!(out, "== dash/manifest.mpd\n{}", String::from_utf8(fetch(&format!("/vod/{asset}/dash/manifest.mpd"))).unwrap());
-    let ids: Vec<String> = media_playlist_uris(s, asset).iter().map(|u| u.trim_end_matches(".m3u8").to_owned()).collect();
+    let _ = writeln!(
+        out,
+        "== dash/manifest.mpd\n{}",
+        String::from_utf8(fetch(&format!("/vod/{asset}/dash/manifest.mpd"))).unwrap()
+    );
+    let ids: Vec<String> = media_playlist_uris(s, asset)
+        .iter()
+        .map(|u| u.trim_end_matches(".m3u8").to_owned())
+        .collect();
     for id in ids {
         let init = fetch(&format!("/vod/{asset}/cmaf/{id}/init.mp4"));
-        let _ = writeln!(out, "== cmaf/{id}/init.mp4\n{}", headwater_testkit::boxes::dump(&init));
+        let _ = writeln!(
+            out,
+            "== cmaf/{id}/init.mp4\n{}",
+            headwater_testkit::boxes::dump(&init)
+        );
         let seg = fetch(&format!("/vod/{asset}/cmaf/{id}/1.m4s"));
-        let _ = writeln!(out, "== cmaf/{id}/1.m4s\n{}", headwater_testkit::boxes::dump(&seg));
+        let _ = writeln!(
+            out,
+            "== cmaf/{id}/1.m4s\n{}",
+            headwater_testkit::boxes::dump(&seg)
+        );
     }
     out
 }

@@ -16,11 +16,26 @@ fn play(player: &str, manifest: &str) {
         harness.join("node_modules/playwright-core").is_dir(),
         "tests/players/node_modules is missing: run scripts/setup.sh (npm ci in tests/players)"
     );
-    let s = Server::start(env!("CARGO_BIN_EXE_headwater").as_ref(), &headwater_testkit::media(), &[]);
+    let s = Server::start(
+        env!("CARGO_BIN_EXE_headwater").as_ref(),
+        &headwater_testkit::media(),
+        &[],
+    );
     let url = s.url(manifest);
     let out = Command::new("node")
         .arg(harness.join("play.mjs"))
-        .args(["--player", player, "--url", &url, "--seconds", "12", "--expect-video-renditions", "3", "--timeout", "150"])
+        .args([
+            "--player",
+            player,
+            "--url",
+            &url,
+            "--seconds",
+            "12",
+            "--expect-video-renditions",
+            "3",
+            "--timeout",
+            "150",
+        ])
         .output()
         .expect("run node");
     let report = String::from_utf8_lossy(&out.stdout);
@@ -29,7 +44,10 @@ fn play(player: &str, manifest: &str) {
     assert!(report.contains("\"ok\":true"), "{report}");
     // The harness also verifies renditions; double-check the report here.
     for height in ["\"height\":180", "\"height\":270", "\"height\":360"] {
-        assert!(report.contains(height), "{player} never played the {height} rendition: {report}");
+        assert!(
+            report.contains(height),
+            "{player} never played the {height} rendition: {report}"
+        );
     }
 }
 

@@ -6,14 +6,19 @@
 use std::sync::Arc;
 
 use headwater_packager::manifest::{ManifestOptions, dash, hls};
-use headwater_packager::{Limits, MediaSegment, NamedSource, PackagingConfig, Presentation, Source};
+use headwater_packager::{
+    Limits, MediaSegment, NamedSource, PackagingConfig, Presentation, Source,
+};
 
 /// Indexes and, if that works, packages everything; panics only on a bug.
 fn exercise(bytes: &[u8]) {
     let Ok(source) = Source::index(&bytes.to_vec(), bytes.len() as u64, &Limits::default()) else {
         return;
     };
-    let named = vec![NamedSource { name: "x".into(), source: Arc::new(source) }];
+    let named = vec![NamedSource {
+        name: "x".into(),
+        source: Arc::new(source),
+    }];
     let Ok(p) = Presentation::new(named, PackagingConfig::default()) else {
         return;
     };
@@ -26,12 +31,19 @@ fn exercise(bytes: &[u8]) {
         let mut init = Vec::new();
         p.init_segment(r, &mut init);
         for n in 1..=r.segments.len() as u32 {
-            p.media_segment(r, n, &mut seg).expect("planned segment exists");
+            p.media_segment(r, n, &mut seg)
+                .expect("planned segment exists");
             for range in &seg.ranges {
-                assert!(range.offset + range.len <= bytes.len() as u64, "a range escapes the file");
+                assert!(
+                    range.offset + range.len <= bytes.len() as u64,
+                    "a range escapes the file"
+                );
             }
         }
-        assert!(p.media_segment(r, r.segments.len() as u32 + 1, &mut seg).is_err());
+        assert!(
+            p.media_segment(r, r.segments.len() as u32 + 1, &mut seg)
+                .is_err()
+        );
     }
 }
 
@@ -59,10 +71,18 @@ fn metadata_span(bytes: &[u8]) -> (usize, usize) {
 #[test]
 fn truncations_never_panic() {
     let media = headwater_testkit::media();
-    for name in ["bframes.mp4", "faststart.mp4", "fragmented.mp4", "audio-only.m4a"] {
+    for name in [
+        "bframes.mp4",
+        "faststart.mp4",
+        "fragmented.mp4",
+        "audio-only.m4a",
+    ] {
         let bytes = std::fs::read(media.join(name)).unwrap();
         let step = (bytes.len() / 150).max(1);
-        for len in (0..bytes.len()).step_by(step).chain([bytes.len() - 1, 7, 8, 9, 16]) {
+        for len in (0..bytes.len())
+            .step_by(step)
+            .chain([bytes.len() - 1, 7, 8, 9, 16])
+        {
             exercise(&bytes[..len]);
         }
     }
@@ -71,7 +91,15 @@ fn truncations_never_panic() {
 #[test]
 fn corrupted_metadata_never_panics() {
     let media = headwater_testkit::media();
-    for (k, name) in ["bframes.mp4", "faststart.mp4", "fragmented.mp4", "editlist.mp4"].iter().enumerate() {
+    for (k, name) in [
+        "bframes.mp4",
+        "faststart.mp4",
+        "fragmented.mp4",
+        "editlist.mp4",
+    ]
+    .iter()
+    .enumerate()
+    {
         let original = std::fs::read(media.join(name)).unwrap();
         let (start, end) = metadata_span(&original);
         for seed in 1..=150u64 {

@@ -84,8 +84,8 @@ const WINDOW: usize = 64 * 1024;
 
 /// Box types an MP4 file may start with; anything else is not ISO BMFF.
 const FIRST_BOXES: &[&[u8; 4]] = &[
-    b"ftyp", b"styp", b"moov", b"moof", b"mdat", b"free", b"skip", b"wide", b"pnot", b"uuid", b"sidx", b"meta", b"pdin",
-    b"prft", b"emsg",
+    b"ftyp", b"styp", b"moov", b"moof", b"mdat", b"free", b"skip", b"wide", b"pnot", b"uuid",
+    b"sidx", b"meta", b"pdin", b"prft", b"emsg",
 ];
 
 struct Window<'a> {
