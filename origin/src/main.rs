@@ -99,9 +99,12 @@ fn main() -> ExitCode {
             };
             match headwater_origin::probe::describe(&paths, &config) {
                 Ok(text) => {
-                    print!("{text}");
+                    // A closed pipe (`| head`) is not an error worth a panic.
+                    let _ =
+                        std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
                     ExitCode::SUCCESS
                 }
+
                 Err(e) => {
                     eprintln!("headwater: {e:#}");
                     ExitCode::FAILURE

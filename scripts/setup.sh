@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Installs what headwater's demo, tests and benchmarks need, on Debian 12.
+# As root it installs missing apt packages; otherwise it prints the command
+# to run and stops. Safe to run again: it only installs what is missing.
+#
+#   scripts/setup.sh            everything (demo + tests)
+#   scripts/setup.sh --demo     only what the demo needs (no browser)
+#   scripts/setup.sh --bench    also nginx and wrk for benches/
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mode=${1:-all}
+pkgs=(ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+      gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav util-linux curl)
+if [ "$mode" != "--demo" ]; then
+  pkgs+=(chromium)
+  command -v node >/dev/null && command -v npm >/dev/null || pkgs+=(nodejs npm)
+fi
+if [ "$mode" = "--bench" ]; then
+  pkgs+=(nginx-light wrk valgrind)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "setup: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+  else
+    echo "setup: missing Debian packages. Run:"
+    echo "  sudo apt-get install -y --no-install-recommends ${missing[*]}"
+    exit 1
+  fi
+fi
+
+if ! command -v cargo >/dev/null; then
+  echo "setup: cargo not found; install Rust (https://rustup.rs) and run again" >&2
+  exit 1
+fi
+
+if [ "$mode" != "--demo" ]; then
+  if ! cargo nextest --version >/dev/null 2>&1; then
+    echo "setup: installing cargo-nextest"
+    cargo install cargo-nextest --locked
+  fi
+  # The browser harness: playwright-core drives Debian's Chromium; the
+  # players come from npm at the versions pinned in package-lock.json.
+  if [ ! -d tests/players/node_modules ] || [ tests/players/package-lock.json -nt tests/players/node_modules ]; then
+    echo "setup: installing the player harness (npm ci)"
+    (cd tests/players && npm ci --no-audit --no-fund --loglevel=error)
+    touch tests/players/node_modules
+  fi
+fi
+echo "setup: ok"
