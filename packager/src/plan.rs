@@ -137,6 +137,11 @@ fn cut_nearest(t: &PlanTrack<'_>, bounds: &[i64], bounds_scale: Timescale) -> Ve
     let s = &t.track.samples;
     let n = s.len();
     let mut starts: Vec<(i64, u32)> = Vec::with_capacity(bounds.len());
+    let pts = |i: usize| t.timing.presentation(t.track, i);
+    // Whether sample i's midpoint lies at or before time b. Without
+    // composition offsets presentation order is decode order, so this is
+    // monotonic and can be binary searched.
+    let before = |i: usize, b: i64| pts(i) + i64::from(s.duration(i)) / 2 <= b;
     let mut i = 0usize;
     for (k, &b) in bounds.iter().enumerate() {
         let b = rescale(b, bounds_scale, t.scale());
@@ -145,14 +150,27 @@ fn cut_nearest(t: &PlanTrack<'_>, bounds: &[i64], bounds_scale: Timescale) -> Ve
             continue;
         }
         // First sample whose midpoint lies after the boundary.
-        while i < n && t.timing.presentation(t.track, i) + i64::from(s.duration(i)) / 2 <= b {
-            i += 1;
+        if s.has_cts() {
+            while i < n && before(i, b) {
+                i += 1;
+            }
+        } else {
+            let (mut lo, mut hi) = (i, n);
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                if before(mid, b) {
+                    lo = mid + 1
+                } else {
+                    hi = mid
+                }
+            }
+            i = lo;
         }
         if i >= n {
             break;
         }
         if starts.last().is_none_or(|&(_, last)| i as u32 > last) {
-            starts.push((t.timing.presentation(t.track, i), i as u32));
+            starts.push((pts(i), i as u32));
         }
     }
     segments_from_starts(&starts, n as u32, t.timing.end)
@@ -175,8 +193,11 @@ pub(crate) fn plan(
     let Some(&reference) = video.first() else {
         // Audio only: boundaries from the first track's own frames.
         let r = &tracks[0];
-        let times: Vec<i64> = (0..r.track.samples.len())
-            .map(|i| r.timing.presentation(r.track, i))
+        let s = &r.track.samples;
+        let times: Vec<i64> = s
+            .times_from(0)
+            .enumerate()
+            .map(|(i, (dts, _))| dts as i64 + i64::from(s.cts_offset(i)) + r.timing.shift)
             .collect();
         let bounds = choose(&times, r.timing.end, target_in(r.scale()));
         for (t, seg) in tracks.iter().zip(out.iter_mut()) {

@@ -285,8 +285,7 @@ fn bitrates(track: &Track, timing: &TrackTiming, segments: &[Segment], target: f
 fn frame_rate(track: &Track) -> Option<(u32, u32)> {
     let s = &track.samples;
     let mut counts: Vec<(u32, u32)> = Vec::new();
-    for i in 0..s.len().min(4096) {
-        let d = s.duration(i);
+    for (_, d) in s.times_from(0).take(4096) {
         if let Some(c) = counts.iter_mut().find(|(x, _)| *x == d) {
             c.1 += 1;
         } else if counts.len() < 64 {

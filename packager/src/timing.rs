@@ -57,7 +57,9 @@ impl TrackTiming {
         let shift = empty - media_time;
 
         let presented = |i: usize| s.cts(i) + shift;
-        let natural_end = (0..s.len())
+        // Reordering reaches back a few frames at most, so the latest
+        // presentation end is among the last samples in decode order.
+        let natural_end = (s.len().saturating_sub(256)..s.len())
             .map(|i| presented(i) + i64::from(s.duration(i)))
             .max()
             .unwrap_or(empty);

@@ -61,9 +61,8 @@ impl Layout {
         let s = &track.samples;
         let (first, end) = (seg.first as usize, seg.end as usize);
         let d0 = s.duration(first);
-        let uniform = (first..end).all(|i| s.duration(i) == d0);
-        let per_sample_flags =
-            track.kind == TrackKind::Video && (first + 1..end).any(|i| s.is_sync(i));
+        let uniform = s.times_from(first).take(end - first).all(|(_, d)| d == d0);
+        let per_sample_flags = track.kind == TrackKind::Video && s.sync_count(first + 1..end) > 0;
         let cts = s.has_cts() || timing.cts_adjust != 0;
         let signed_cts =
             cts && (first..end).any(|i| i64::from(s.cts_offset(i)) + timing.cts_adjust < 0);
@@ -156,9 +155,9 @@ pub fn media_segment(
                 if trun_flags & 0x004 != 0 {
                     b.put_u32(flags_for(s.is_sync(first)));
                 }
-                for i in first..end {
+                for (i, (_, duration)) in (first..end).zip(s.times_from(first)) {
                     if layout.default_duration.is_none() {
-                        b.put_u32(s.duration(i));
+                        b.put_u32(duration);
                     }
                     b.put_u32(s.size(i));
                     if layout.per_sample_flags {
@@ -190,14 +189,9 @@ pub fn media_segment(
         h.put(&types::MDAT.0);
     }
 
-    for i in first..end {
-        let (offset, len) = (s.offset(i), u64::from(s.size(i)));
-        match out.ranges.last_mut() {
-            Some(r) if r.offset + r.len == offset => r.len += len,
-            _ if len > 0 => out.ranges.push(ByteRange { offset, len }),
-            _ => {}
-        }
-    }
+    s.byte_ranges(first..end, |offset, len| {
+        out.ranges.push(ByteRange { offset, len })
+    });
 }
 
 /// Size of the segment [`media_segment`] would produce, without writing it.

@@ -40,7 +40,6 @@ pub(crate) struct FragmentedTrack {
     index: SampleIndex,
     sync: Vec<u32>,
     next_dts: u64,
-    last_duration: u32,
 }
 
 impl FragmentedTrack {
@@ -53,7 +52,6 @@ impl FragmentedTrack {
 
     /// Finishes the index once every fragment has been added.
     pub(crate) fn finish(mut self) -> SampleIndex {
-        self.index.last_duration = self.last_duration;
         self.index.sync = Some(self.sync);
         self.index
     }
@@ -156,6 +154,11 @@ fn add_traf(
             data_end
         };
         let first_flags = (tflags & 0x04 != 0).then(|| c.u32()).transpose()?;
+        if count > 0 {
+            track
+                .index
+                .push_chunk(track.index.sizes.len() as u32, offset);
+        }
         let fields = [0x100, 0x200, 0x400, 0x800]
             .iter()
             .filter(|&&f| tflags & f != 0)
@@ -206,11 +209,9 @@ fn add_traf(
             if sflags & NON_SYNC == 0 {
                 track.sync.push(idx);
             }
-            track.index.offsets.push(offset);
+            track.index.push_time(idx, track.next_dts, duration);
             track.index.sizes.push(size);
-            track.index.dts.push(track.next_dts);
             track.index.cts.push(cts);
-            track.last_duration = duration;
             track.next_dts = track.next_dts.saturating_add(u64::from(duration));
             offset = offset.saturating_add(u64::from(size));
         }

@@ -50,31 +50,26 @@ pub(crate) fn index_from_stbl(
         }
     }
     let missing = |what| malformed(types::STBL, what);
-    let sizes = read_sizes(
-        &stsz.ok_or_else(|| missing("no stsz/stz2"))?,
-        limits,
-        file_size,
-    )?;
-    let n = sizes.len();
-    let (dts, last_duration) = read_decode_times(&stts.ok_or_else(|| missing("no stts"))?, n)?;
-    let cts = match ctts {
-        Some(b) => read_composition_offsets(&b, n)?,
-        None => Vec::new(),
+    let mut index = SampleIndex {
+        sizes: read_sizes(
+            &stsz.ok_or_else(|| missing("no stsz/stz2"))?,
+            limits,
+            file_size,
+        )?,
+        ..SampleIndex::default()
     };
-    let sync = stss.map(|b| read_sync(&b, n)).transpose()?;
-    let offsets = read_offsets(
+    let n = index.sizes.len();
+    read_decode_times(&stts.ok_or_else(|| missing("no stts"))?, &mut index)?;
+    if let Some(b) = ctts {
+        index.cts = read_composition_offsets(&b, n)?;
+    }
+    index.sync = stss.map(|b| read_sync(&b, n)).transpose()?;
+    read_chunks(
         &stsc.ok_or_else(|| missing("no stsc"))?,
         &stco.ok_or_else(|| missing("no stco/co64"))?,
-        &sizes,
+        &mut index,
     )?;
-    Ok(SampleIndex {
-        offsets,
-        sizes,
-        dts,
-        last_duration,
-        cts,
-        sync,
-    })
+    Ok(index)
 }
 
 fn read_sizes(b: &RawBox<'_>, limits: &Limits, file_size: u64) -> Result<Vec<u32>> {
@@ -104,7 +99,11 @@ fn read_sizes(b: &RawBox<'_>, limits: &Limits, file_size: u64) -> Result<Vec<u32
             return Ok(vec![fixed; count]);
         }
         let count = checked_count(&c, count as u32, 4, b.fourcc)?;
-        (0..count).map(|_| c.u32()).collect()
+        let table = &c.rest()[..count * 4];
+        Ok(table
+            .chunks_exact(4)
+            .map(|e| u32::from_be_bytes([e[0], e[1], e[2], e[3]]))
+            .collect())
     } else {
         // stz2: 24 reserved bits, field_size (4, 8 or 16), sample_count.
         c.skip(3)?;
@@ -135,32 +134,33 @@ fn read_sizes(b: &RawBox<'_>, limits: &Limits, file_size: u64) -> Result<Vec<u32
     }
 }
 
-fn read_decode_times(b: &RawBox<'_>, n: usize) -> Result<(Vec<u64>, u32)> {
+fn read_decode_times(b: &RawBox<'_>, index: &mut SampleIndex) -> Result<()> {
+    let n = index.sizes.len() as u64;
     let mut c = b.cursor();
     c.version_flags()?;
     let entries = c.u32()?;
     let entries = checked_count(&c, entries, 8, b.fourcc)?;
-    let mut dts = Vec::with_capacity(n);
-    let mut t = 0u64;
-    let mut last = 0u32;
+    let (mut first, mut t) = (0u64, 0u64);
     for _ in 0..entries {
-        let count = c.u32()?;
-        let delta = c.u32()?;
-        for _ in 0..count {
-            if dts.len() == n {
-                break;
-            }
-            dts.push(t);
-            t = t
-                .checked_add(u64::from(delta))
-                .ok_or_else(|| malformed(b.fourcc, "decode time overflows"))?;
-            last = delta;
+        if first == n {
+            break;
         }
+        let count = u64::from(c.u32()?).min(n - first);
+        let delta = c.u32()?;
+        if count == 0 {
+            continue;
+        }
+        index.push_time(first as u32, t, delta);
+        first += count;
+        t = count
+            .checked_mul(u64::from(delta))
+            .and_then(|d| t.checked_add(d))
+            .ok_or_else(|| malformed(b.fourcc, "decode time overflows"))?;
     }
-    if dts.len() != n {
+    if first != n {
         return Err(malformed(b.fourcc, "fewer decode times than samples"));
     }
-    Ok((dts, last))
+    Ok(())
 }
 
 fn read_composition_offsets(b: &RawBox<'_>, n: usize) -> Result<Vec<i32>> {
@@ -198,7 +198,7 @@ fn read_sync(b: &RawBox<'_>, n: usize) -> Result<Vec<u32>> {
     Ok(out)
 }
 
-fn read_offsets(stsc: &RawBox<'_>, stco: &RawBox<'_>, sizes: &[u32]) -> Result<Vec<u64>> {
+fn read_chunks(stsc: &RawBox<'_>, stco: &RawBox<'_>, index: &mut SampleIndex) -> Result<()> {
     let mut c = stco.cursor();
     c.version_flags()?;
     let chunk_count = c.u32()?;
@@ -224,11 +224,11 @@ fn read_offsets(stsc: &RawBox<'_>, stco: &RawBox<'_>, sizes: &[u32]) -> Result<V
         ));
     }
 
-    let n = sizes.len();
-    let mut offsets = Vec::with_capacity(n);
+    let n = index.sizes.len() as u64;
+    let mut sample = 0u64;
     let mut run = 0;
     for chunk in 1..=chunk_count as u64 {
-        let mut off = if wide {
+        let offset = if wide {
             chunks.u64()?
         } else {
             u64::from(chunks.u32()?)
@@ -239,22 +239,20 @@ fn read_offsets(stsc: &RawBox<'_>, stco: &RawBox<'_>, sizes: &[u32]) -> Result<V
         let Some(&(_, per_chunk)) = runs.get(run) else {
             break;
         };
-        for _ in 0..per_chunk {
-            if offsets.len() == n {
-                break;
-            }
-            offsets.push(off);
-            off = off.saturating_add(u64::from(sizes[offsets.len() - 1]));
+        if per_chunk == 0 {
+            continue;
         }
-        if offsets.len() == n {
+        index.push_chunk(sample as u32, offset);
+        sample += u64::from(per_chunk).min(n - sample);
+        if sample == n {
             break;
         }
     }
-    if offsets.len() != n {
+    if sample != n {
         return Err(malformed(
             stsc.fourcc,
             "chunks hold fewer samples than stsz lists",
         ));
     }
-    Ok(offsets)
+    Ok(())
 }
