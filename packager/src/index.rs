@@ -1,23 +1,59 @@
 //! The per-track sample index: where every sample is and when it plays.
 //!
 //! Built once per file from `stbl` tables or `moof` fragments, then shared
-//! read-only. Compact by construction: per sample only its size (4 bytes)
-//! and, for tracks that have them, its composition offset (4 bytes);
-//! offsets are kept per chunk (a run of contiguous samples) and decode
-//! times per run of equal durations, as the file itself stores them. A
-//! one-hour 15 fps + 48 kHz AAC file (223 k samples) takes about 1.2 MB.
+//! read-only. Per sample: its size and file offset (4 bytes each; offsets
+//! take 8 in files of 4 GiB and more) and, for tracks that have them, its
+//! composition offset; decode times are kept per run of equal durations,
+//! as `stts` stores them. A one-hour 15 fps + 48 kHz AAC file (223 k
+//! samples) takes about 2 MB.
 
 use std::ops::Range;
 
 use crate::error::{Error, Result};
 
-/// A run of samples stored contiguously in the file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Chunk {
-    /// File offset of the chunk's first sample.
-    pub(crate) offset: u64,
-    /// Index of the chunk's first sample.
-    pub(crate) first: u32,
+/// File offsets of samples: 32 bits while the file is below 4 GiB.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Offsets {
+    Narrow(Vec<u32>),
+    Wide(Vec<u64>),
+}
+
+impl Default for Offsets {
+    fn default() -> Self {
+        Offsets::Narrow(Vec::new())
+    }
+}
+
+impl Offsets {
+    /// Storage fit for a file of `file_size` bytes.
+    pub(crate) fn for_file(file_size: u64, capacity: usize) -> Self {
+        if file_size <= u64::from(u32::MAX) {
+            Offsets::Narrow(Vec::with_capacity(capacity))
+        } else {
+            Offsets::Wide(Vec::with_capacity(capacity))
+        }
+    }
+
+    fn get(&self, i: usize) -> u64 {
+        match self {
+            Offsets::Narrow(v) => u64::from(v[i]),
+            Offsets::Wide(v) => v[i],
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Offsets::Narrow(v) => v.len(),
+            Offsets::Wide(v) => v.len(),
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Offsets::Narrow(v) => v.capacity() * 4,
+            Offsets::Wide(v) => v.capacity() * 8,
+        }
+    }
 }
 
 /// A run of samples with equal decode durations.
@@ -35,8 +71,7 @@ pub(crate) struct TimeRun {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SampleIndex {
     pub(crate) sizes: Vec<u32>,
-    /// Chunks by ascending `first`; the first chunk starts at sample 0.
-    pub(crate) chunks: Vec<Chunk>,
+    pub(crate) offsets: Offsets,
     /// Time runs by ascending `first`; the first run starts at sample 0.
     pub(crate) times: Vec<TimeRun>,
     /// Composition offsets; empty when every offset is zero.
@@ -114,6 +149,37 @@ impl SampleIndex {
         }
     }
 
+    /// Whether every sample in `range` has the same duration.
+    pub fn uniform_durations(&self, range: Range<usize>) -> bool {
+        if range.len() <= 1 {
+            return true;
+        }
+        // Within one time run every duration is the run's delta; only a run
+        // starting inside the range (or right after it) can differ.
+        let runs = self
+            .times
+            .partition_point(|r| r.first as usize <= range.start);
+        let boundary = self
+            .times
+            .get(runs)
+            .is_some_and(|r| (r.first as usize) <= range.end);
+        if !boundary {
+            return true;
+        }
+        let d0 = self.duration(range.start);
+        self.times_from(range.start)
+            .take(range.len())
+            .all(|(_, d)| d == d0)
+    }
+
+    /// The smallest composition offset in `range` (0 without offsets).
+    pub fn min_cts_offset(&self, range: Range<usize>) -> i64 {
+        self.cts
+            .get(range)
+            .and_then(|c| c.iter().min())
+            .map_or(0, |&c| i64::from(c))
+    }
+
     /// Composition offset of sample `i`.
     pub fn cts_offset(&self, i: usize) -> i32 {
         self.cts.get(i).copied().unwrap_or(0)
@@ -164,38 +230,22 @@ impl SampleIndex {
 
     /// File offset of sample `i`.
     pub fn offset(&self, i: usize) -> u64 {
-        let c = self.chunks.partition_point(|c| c.first as usize <= i) - 1;
-        let chunk = self.chunks[c];
-        chunk.offset + self.bytes(chunk.first as usize..i)
+        self.offsets.get(i)
     }
 
     /// The file byte ranges holding samples `range`, in order, contiguous
     /// ranges merged: `(offset, length)`.
     pub fn byte_ranges(&self, range: Range<usize>, mut out: impl FnMut(u64, u64)) {
-        if range.is_empty() {
-            return;
-        }
-        let mut c = self
-            .chunks
-            .partition_point(|c| c.first as usize <= range.start)
-            - 1;
-        let (mut start, mut len) = (self.offset(range.start), 0u64);
+        let (mut start, mut len) = (0u64, 0u64);
         for i in range {
-            if self
-                .chunks
-                .get(c + 1)
-                .is_some_and(|next| next.first as usize == i)
-            {
-                c += 1;
-                let offset = self.chunks[c].offset;
-                if offset != start + len {
-                    if len > 0 {
-                        out(start, len);
-                    }
-                    (start, len) = (offset, 0);
+            let (offset, size) = (self.offsets.get(i), u64::from(self.sizes[i]));
+            if offset != start + len {
+                if len > 0 {
+                    out(start, len);
                 }
+                (start, len) = (offset, 0);
             }
-            len += u64::from(self.sizes[i]);
+            len += size;
         }
         if len > 0 {
             out(start, len);
@@ -205,7 +255,7 @@ impl SampleIndex {
     /// Approximate heap size, for cache weighing.
     pub fn heap_bytes(&self) -> usize {
         self.sizes.capacity() * 4
-            + self.chunks.capacity() * std::mem::size_of::<Chunk>()
+            + self.offsets.heap_bytes()
             + self.times.capacity() * std::mem::size_of::<TimeRun>()
             + self.cts.capacity() * 4
             + self.sync.as_ref().map_or(0, |s| s.capacity() * 4)
@@ -224,20 +274,52 @@ impl SampleIndex {
         self.times.push(TimeRun { first, dts, delta });
     }
 
-    /// Starts a chunk at sample `first`, merging it into the previous chunk
-    /// when it directly follows it in the file.
-    pub(crate) fn push_chunk(&mut self, first: u32, offset: u64) {
-        if let Some(last) = self.chunks.last() {
-            if last.offset + self.bytes(last.first as usize..first as usize) == offset {
-                return;
-            }
+    /// Appends the offsets of `count` samples stored contiguously from
+    /// `offset` (a chunk or a track run), starting at sample `first`,
+    /// checking that they lie inside a file of `file_size` bytes.
+    pub(crate) fn push_offsets(
+        &mut self,
+        first: usize,
+        count: usize,
+        offset: u64,
+        file_size: u64,
+    ) -> Result<()> {
+        let truncated = Error::Truncated {
+            what: "sample data (file shorter than its sample table)",
+        };
+        let sizes = self
+            .sizes
+            .get(first..first + count)
+            .ok_or(Error::Truncated {
+                what: "sample table",
+            })?;
+        if offset > file_size {
+            return Err(truncated);
         }
-        self.chunks.push(Chunk { offset, first });
+        // No overflow: offset <= file_size < 2^63 and the sizes add at most
+        // 2^32 each for a bounded number of samples.
+        let mut next = offset;
+        match &mut self.offsets {
+            Offsets::Narrow(v) => v.extend(sizes.iter().map(|&size| {
+                let at = next;
+                next += u64::from(size);
+                // Truncation only for samples past a 4 GiB file end: refused below.
+                at as u32
+            })),
+            Offsets::Wide(v) => v.extend(sizes.iter().map(|&size| {
+                let at = next;
+                next += u64::from(size);
+                at
+            })),
+        }
+        if next > file_size {
+            return Err(truncated);
+        }
+        Ok(())
     }
 
-    /// Checks the invariants the rest of the crate relies on and that every
-    /// sample lies inside a file of `file_size` bytes.
-    pub(crate) fn validate(&mut self, file_size: u64) -> Result<()> {
+    /// Checks the invariants the rest of the crate relies on.
+    pub(crate) fn validate(&mut self) -> Result<()> {
         let n = self.sizes.len();
         let bad = |reason| {
             Err(Error::Malformed {
@@ -246,7 +328,7 @@ impl SampleIndex {
             })
         };
         if n == 0 {
-            self.chunks.clear();
+            self.offsets = Offsets::default();
             self.times.clear();
             self.cts.clear();
             self.sync = None;
@@ -255,10 +337,8 @@ impl SampleIndex {
         if !self.cts.is_empty() && self.cts.len() != n {
             return bad("sample tables disagree on the number of samples");
         }
-        if self.chunks.first().is_none_or(|c| c.first != 0)
-            || self.times.first().is_none_or(|t| t.first != 0)
-        {
-            return bad("sample tables do not start at the first sample");
+        if self.offsets.len() != n || self.times.first().is_none_or(|t| t.first != 0) {
+            return bad("sample tables disagree on the number of samples");
         }
         for (k, t) in self.times.iter().enumerate() {
             let end = self.times.get(k + 1).map_or(n as u32, |next| next.first);
@@ -277,18 +357,6 @@ impl SampleIndex {
                 if next.dts < last || next.dts - last > u64::from(u32::MAX) {
                     return bad("decode times go backwards or jump by more than 2^32");
                 }
-            }
-        }
-        for (k, c) in self.chunks.iter().enumerate() {
-            let end = self.chunks.get(k + 1).map_or(n, |next| next.first as usize);
-            if end <= c.first as usize {
-                return bad("chunks out of order");
-            }
-            let bytes = self.bytes(c.first as usize..end);
-            if c.offset.checked_add(bytes).is_none_or(|e| e > file_size) {
-                return Err(Error::Truncated {
-                    what: "sample data (file shorter than its sample table)",
-                });
             }
         }
         if self.cts.iter().all(|&c| c == 0) {
@@ -344,18 +412,22 @@ impl Iterator for Times<'_> {
 mod tests {
     use super::*;
 
-    fn index(sizes: &[u32], chunks: &[(u32, u64)], times: &[(u32, u64, u32)]) -> SampleIndex {
+    fn index(
+        sizes: &[u32],
+        chunks: &[(usize, usize, u64)],
+        times: &[(u32, u64, u32)],
+    ) -> SampleIndex {
         let mut s = SampleIndex {
             sizes: sizes.to_vec(),
             ..Default::default()
         };
-        for &(first, offset) in chunks {
-            s.push_chunk(first, offset);
+        for &(first, count, offset) in chunks {
+            s.push_offsets(first, count, offset, 1 << 20).unwrap();
         }
         for &(first, dts, delta) in times {
             s.push_time(first, dts, delta);
         }
-        s.validate(1 << 20).unwrap();
+        s.validate().unwrap();
         s
     }
 
@@ -364,13 +436,8 @@ mod tests {
         // Samples 0-1 at 100, 2-3 at 1000 (a gap), 4 right after 3.
         let s = index(
             &[10, 20, 30, 40, 50],
-            &[(0, 100), (2, 1000), (4, 1070)],
+            &[(0, 2, 100), (2, 2, 1000), (4, 1, 1070)],
             &[(0, 0, 1)],
-        );
-        assert_eq!(
-            s.chunks.len(),
-            2,
-            "a chunk that continues the previous one merges"
         );
         assert_eq!(
             (0..5).map(|i| s.offset(i)).collect::<Vec<_>>(),
@@ -382,9 +449,22 @@ mod tests {
     }
 
     #[test]
+    fn samples_past_the_end_of_the_file_are_refused() {
+        let mut s = SampleIndex {
+            sizes: vec![10, 10],
+            ..Default::default()
+        };
+        assert!(s.push_offsets(0, 2, (1 << 20) - 15, 1 << 20).is_err());
+    }
+
+    #[test]
     fn times_follow_runs() {
         // Three samples of 10, then a jump, then two of 5.
-        let s = index(&[1; 5], &[(0, 0)], &[(0, 0, 10), (1, 10, 10), (3, 40, 5)]);
+        let s = index(
+            &[1; 5],
+            &[(0, 5, 0)],
+            &[(0, 0, 10), (1, 10, 10), (3, 40, 5)],
+        );
         assert_eq!(
             s.times.len(),
             2,

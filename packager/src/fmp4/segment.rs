@@ -61,11 +61,10 @@ impl Layout {
         let s = &track.samples;
         let (first, end) = (seg.first as usize, seg.end as usize);
         let d0 = s.duration(first);
-        let uniform = s.times_from(first).take(end - first).all(|(_, d)| d == d0);
+        let uniform = s.uniform_durations(first..end);
         let per_sample_flags = track.kind == TrackKind::Video && s.sync_count(first + 1..end) > 0;
         let cts = s.has_cts() || timing.cts_adjust != 0;
-        let signed_cts =
-            cts && (first..end).any(|i| i64::from(s.cts_offset(i)) + timing.cts_adjust < 0);
+        let signed_cts = cts && s.min_cts_offset(first..end) + timing.cts_adjust < 0;
         Layout {
             default_duration: uniform.then_some(d0),
             per_sample_flags,

@@ -6,7 +6,7 @@ use super::fourcc::types;
 use super::{Cursor, RawBox};
 use crate::Limits;
 use crate::error::{Error, Result, malformed};
-use crate::index::SampleIndex;
+use crate::index::{Offsets, SampleIndex};
 
 /// Per-track defaults from `trex` (§8.8.3).
 #[derive(Clone, Copy, Debug, Default)]
@@ -43,9 +43,14 @@ pub(crate) struct FragmentedTrack {
 }
 
 impl FragmentedTrack {
-    pub(crate) fn new(trex: Trex) -> Self {
+    pub(crate) fn new(trex: Trex, file_size: u64) -> Self {
+        let index = SampleIndex {
+            offsets: Offsets::for_file(file_size, 0),
+            ..SampleIndex::default()
+        };
         Self {
             trex,
+            index,
             ..Self::default()
         }
     }
@@ -147,18 +152,14 @@ fn add_traf(
         let mut c = trun.cursor();
         let (_, tflags) = c.version_flags()?;
         let count = c.u32()?;
-        let mut offset = if tflags & 0x01 != 0 {
+        let mut offset: u64 = if tflags & 0x01 != 0 {
             base.checked_add_signed(i64::from(c.i32()?))
                 .ok_or(malformed(types::TRUN, "data offset before the file start"))?
         } else {
             data_end
         };
         let first_flags = (tflags & 0x04 != 0).then(|| c.u32()).transpose()?;
-        if count > 0 {
-            track
-                .index
-                .push_chunk(track.index.sizes.len() as u32, offset);
-        }
+        let (first, run_offset) = (track.index.sizes.len(), offset);
         let fields = [0x100, 0x200, 0x400, 0x800]
             .iter()
             .filter(|&&f| tflags & f != 0)
@@ -215,6 +216,9 @@ fn add_traf(
             track.next_dts = track.next_dts.saturating_add(u64::from(duration));
             offset = offset.saturating_add(u64::from(size));
         }
+        track
+            .index
+            .push_offsets(first, count as usize, run_offset, file_size)?;
         data_end = offset;
     }
     Ok(data_end)

@@ -175,7 +175,15 @@ pub(crate) fn scan(src: &dyn ReadAt, size: u64, limits: &Limits) -> Result<TopLe
                         limit,
                     });
                 }
-                let bytes = w.get(offset, box_size as usize, "metadata box")?.to_vec();
+                let bytes = if box_size as usize > WINDOW {
+                    // Large boxes (a moov) go straight into their own buffer.
+                    let mut buf = vec![0; box_size as usize];
+                    w.reads += 1;
+                    read_exact(src, offset, &mut buf, "metadata box")?;
+                    buf
+                } else {
+                    w.get(offset, box_size as usize, "metadata box")?.to_vec()
+                };
                 match fourcc {
                     types::MOOV if out.moov.is_empty() => out.moov = bytes,
                     types::MOOV => {}

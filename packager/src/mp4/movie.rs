@@ -126,10 +126,13 @@ impl Movie {
                 .iter()
                 .map(|t: &Track| {
                     let defaults = trex.iter().find(|x| x.track_id == t.id).copied();
-                    FragmentedTrack::new(defaults.unwrap_or(Trex {
-                        track_id: t.id,
-                        ..Trex::default()
-                    }))
+                    FragmentedTrack::new(
+                        defaults.unwrap_or(Trex {
+                            track_id: t.id,
+                            ..Trex::default()
+                        }),
+                        file_size,
+                    )
                 })
                 .collect();
             for (offset, moof) in moofs {
@@ -140,7 +143,7 @@ impl Movie {
             }
         }
         for track in &mut tracks {
-            track.samples.validate(file_size)?;
+            track.samples.validate()?;
             if track.kind == TrackKind::Audio {
                 // Every audio frame is a random-access point, whatever the flags say.
                 track.samples.sync = None;

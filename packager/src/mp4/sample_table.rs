@@ -9,7 +9,7 @@ use super::fourcc::types;
 use super::{Cursor, RawBox};
 use crate::Limits;
 use crate::error::{Error, Result, malformed};
-use crate::index::SampleIndex;
+use crate::index::{Offsets, SampleIndex};
 
 /// Checks that `count` entries of `entry_size` bytes are present and within limits
 /// before anything is allocated for them.
@@ -59,6 +59,7 @@ pub(crate) fn index_from_stbl(
         ..SampleIndex::default()
     };
     let n = index.sizes.len();
+    index.offsets = Offsets::for_file(file_size, n);
     read_decode_times(&stts.ok_or_else(|| missing("no stts"))?, &mut index)?;
     if let Some(b) = ctts {
         index.cts = read_composition_offsets(&b, n)?;
@@ -68,6 +69,7 @@ pub(crate) fn index_from_stbl(
         &stsc.ok_or_else(|| missing("no stsc"))?,
         &stco.ok_or_else(|| missing("no stco/co64"))?,
         &mut index,
+        file_size,
     )?;
     Ok(index)
 }
@@ -171,9 +173,9 @@ fn read_composition_offsets(b: &RawBox<'_>, n: usize) -> Result<Vec<i32>> {
     let entries = c.u32()?;
     let entries = checked_count(&c, entries, 8, b.fourcc)?;
     let mut out = Vec::with_capacity(n);
-    for _ in 0..entries {
-        let count = c.u32()?;
-        let offset = c.i32()?;
+    for e in c.rest()[..entries * 8].chunks_exact(8) {
+        let count = u32::from_be_bytes([e[0], e[1], e[2], e[3]]);
+        let offset = i32::from_be_bytes([e[4], e[5], e[6], e[7]]);
         let take = (count as usize).min(n - out.len());
         out.extend(std::iter::repeat_n(offset, take));
     }
@@ -198,25 +200,33 @@ fn read_sync(b: &RawBox<'_>, n: usize) -> Result<Vec<u32>> {
     Ok(out)
 }
 
-fn read_chunks(stsc: &RawBox<'_>, stco: &RawBox<'_>, index: &mut SampleIndex) -> Result<()> {
+fn read_chunks(
+    stsc: &RawBox<'_>,
+    stco: &RawBox<'_>,
+    index: &mut SampleIndex,
+    file_size: u64,
+) -> Result<()> {
     let mut c = stco.cursor();
     c.version_flags()?;
     let chunk_count = c.u32()?;
-    let wide = stco.fourcc == types::CO64;
-    let chunk_count = checked_count(&c, chunk_count, if wide { 8 } else { 4 }, stco.fourcc)?;
-    let mut chunks = c;
+    let width = if stco.fourcc == types::CO64 { 8 } else { 4 };
+    let chunk_count = checked_count(&c, chunk_count, width, stco.fourcc)?;
+    let table = &c.rest()[..chunk_count * width];
 
     let mut s = stsc.cursor();
     s.version_flags()?;
     let entries = s.u32()?;
     let entries = checked_count(&s, entries, 12, stsc.fourcc)?;
-    let mut runs = Vec::with_capacity(entries);
-    for _ in 0..entries {
-        let first_chunk = s.u32()?;
-        let per_chunk = s.u32()?;
-        s.u32()?; // sample_description_index
-        runs.push((first_chunk, per_chunk));
-    }
+    // (first_chunk, samples_per_chunk); the sample description index is unused.
+    let runs: Vec<(u32, u32)> = s.rest()[..entries * 12]
+        .chunks_exact(12)
+        .map(|e| {
+            (
+                u32::from_be_bytes([e[0], e[1], e[2], e[3]]),
+                u32::from_be_bytes([e[4], e[5], e[6], e[7]]),
+            )
+        })
+        .collect();
     if runs.first().is_some_and(|r| r.0 != 1) || runs.windows(2).any(|w| w[1].0 <= w[0].0) {
         return Err(malformed(
             stsc.fourcc,
@@ -224,26 +234,27 @@ fn read_chunks(stsc: &RawBox<'_>, stco: &RawBox<'_>, index: &mut SampleIndex) ->
         ));
     }
 
-    let n = index.sizes.len() as u64;
-    let mut sample = 0u64;
+    let n = index.sizes.len();
+    let mut sample = 0usize;
     let mut run = 0;
-    for chunk in 1..=chunk_count as u64 {
-        let offset = if wide {
-            chunks.u64()?
+    for (k, entry) in table.chunks_exact(width).enumerate() {
+        let offset = if width == 8 {
+            u64::from_be_bytes([
+                entry[0], entry[1], entry[2], entry[3], entry[4], entry[5], entry[6], entry[7],
+            ])
         } else {
-            u64::from(chunks.u32()?)
+            u64::from(u32::from_be_bytes([entry[0], entry[1], entry[2], entry[3]]))
         };
+        let chunk = k as u64 + 1;
         while run + 1 < runs.len() && u64::from(runs[run + 1].0) <= chunk {
             run += 1;
         }
         let Some(&(_, per_chunk)) = runs.get(run) else {
             break;
         };
-        if per_chunk == 0 {
-            continue;
-        }
-        index.push_chunk(sample as u32, offset);
-        sample += u64::from(per_chunk).min(n - sample);
+        let count = (per_chunk as usize).min(n - sample);
+        index.push_offsets(sample, count, offset, file_size)?;
+        sample += count;
         if sample == n {
             break;
         }
