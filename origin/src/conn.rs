@@ -174,9 +174,10 @@ impl Conn {
         let mut unsatisfied = None;
         if status == Status::OK {
             if let Some(tag) = reply.etag {
-                let etag = etag_string(tag);
+                // Formatted only when a conditional header needs it.
+                let etag = || etag_string(tag);
                 let not_modified = match (&self.head.if_none_match, &self.head.if_modified_since) {
-                    (Some(inm), _) => etag_matches(inm, &etag),
+                    (Some(inm), _) => etag_matches(inm, &etag()),
                     (None, Some(ims)) => {
                         match (date::parse(ims), last_modified.and_then(date::parse)) {
                             (Some(since), Some(lm)) => lm <= since,
@@ -190,7 +191,7 @@ impl Conn {
                 } else if self.head.method == Some(Method::Get) {
                     let range_applies = match &self.head.if_range {
                         None => true,
-                        Some(v) if v.starts_with('"') || v.starts_with("W/") => *v == etag,
+                        Some(v) if v.starts_with('"') || v.starts_with("W/") => *v == etag(),
                         Some(v) => last_modified.is_some_and(|lm| lm == v),
                     };
                     if let Some(value) = self.head.range.as_deref().filter(|_| range_applies) {
@@ -273,9 +274,20 @@ impl Conn {
                     self.output
                         .extend_from_slice(&header[start as usize..end.min(hlen) as usize]);
                 }
-                io::cork(&self.stream, true);
+                // One payload range: MSG_MORE on the head is enough to send
+                // full packets. Several: cork around all of them.
+                let cork = self.segment.ranges.len() > 1 && end > hlen;
+                // MSG_MORE only when payload follows, or the head would wait.
+                let more = !cork && end > hlen;
+                if cork {
+                    io::cork(&self.stream, true);
+                }
                 let result = async {
-                    io::write_all(&mut self.stream, &self.output, timeout).await?;
+                    if more {
+                        io::write_all_more(&self.stream, &self.output, timeout).await?;
+                    } else {
+                        io::write_all(&mut self.stream, &self.output, timeout).await?;
+                    }
                     let mut pos = hlen;
                     for r in &self.segment.ranges {
                         let (a, b) = (pos, pos + r.len);
@@ -292,7 +304,9 @@ impl Conn {
                     Ok(())
                 }
                 .await;
-                io::cork(&self.stream, false);
+                if cork {
+                    io::cork(&self.stream, false);
+                }
                 result
             }
         }

@@ -74,3 +74,35 @@ pub(crate) async fn send_file(
     }
     Ok(())
 }
+
+/// Writes `buf` completely with `MSG_MORE`: the kernel holds a partial
+/// packet back for the data that follows (the `sendfile` payload), which
+/// saves the two `TCP_CORK` calls when one `sendfile` follows.
+pub(crate) async fn write_all_more(
+    stream: &TcpStream,
+    mut buf: &[u8],
+    timeout: Duration,
+) -> io::Result<()> {
+    while !buf.is_empty() {
+        let ready = tokio::time::timeout(timeout, stream.ready(Interest::WRITABLE)).await;
+        match ready {
+            Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "send timeout")),
+            Ok(r) => {
+                r?;
+            }
+        }
+        match stream.try_io(Interest::WRITABLE, || {
+            rustix::net::send(
+                stream,
+                buf,
+                rustix::net::SendFlags::MORE | rustix::net::SendFlags::NOSIGNAL,
+            )
+            .map_err(io::Error::from)
+        }) {
+            Ok(n) => buf = &buf[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
