@@ -288,20 +288,25 @@ impl Conn {
                     } else {
                         io::write_all(&mut self.stream, &self.output, timeout).await?;
                     }
+                    // The payload ranges clipped to the requested window.
                     let mut pos = hlen;
-                    for r in &self.segment.ranges {
+                    let pieces = self.segment.ranges.iter().filter_map(|r| {
                         let (a, b) = (pos, pos + r.len);
                         pos = b;
                         let (from, to) = (a.max(start), b.min(end));
-                        if from < to {
-                            let piece = ByteRange {
-                                offset: r.offset + (from - a),
-                                len: to - from,
-                            };
+                        (from < to).then(|| ByteRange {
+                            offset: r.offset + (from - a),
+                            len: to - from,
+                        })
+                    });
+                    if cork {
+                        io::send_ranges(&self.stream, &file.file, pieces, timeout).await
+                    } else {
+                        for piece in pieces {
                             io::send_file(&self.stream, &file.file, piece, timeout).await?;
                         }
+                        Ok(())
                     }
-                    Ok(())
                 }
                 .await;
                 if cork {

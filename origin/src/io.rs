@@ -6,8 +6,10 @@
 //! needs no `unsafe`: rustix's wrappers are safe, and they take borrowed
 //! file descriptors, so a descriptor cannot outlive its file.
 
+use std::cell::RefCell;
 use std::fs::File;
 use std::io;
+use std::os::fd::OwnedFd;
 use std::time::Duration;
 
 use headwater_packager::ByteRange;
@@ -101,6 +103,119 @@ pub(crate) async fn write_all_more(
         }) {
             Ok(n) => buf = &buf[n..],
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// A pipe used to gather many small file ranges before handing them to
+/// the socket in large `splice` calls.
+struct Pipe {
+    read: OwnedFd,
+    write: OwnedFd,
+}
+
+/// Idle pipes kept per worker thread.
+const POOL: usize = 64;
+
+thread_local! {
+    static PIPES: RefCell<Vec<Pipe>> = const { RefCell::new(Vec::new()) };
+}
+
+fn take_pipe() -> io::Result<Pipe> {
+    if let Some(p) = PIPES.with(|p| p.borrow_mut().pop()) {
+        return Ok(p);
+    }
+    let (read, write) = rustix::pipe::pipe_with(
+        rustix::pipe::PipeFlags::NONBLOCK | rustix::pipe::PipeFlags::CLOEXEC,
+    )?;
+    // A larger pipe means fewer socket-side calls; the default (64 KiB)
+    // still works if the system refuses.
+    let _ = rustix::pipe::fcntl_setpipe_size(&write, 1 << 20);
+    Ok(Pipe { read, write })
+}
+
+fn give_back(pipe: Pipe) {
+    PIPES.with(|p| {
+        let mut p = p.borrow_mut();
+        if p.len() < POOL {
+            p.push(pipe);
+        }
+    });
+}
+
+/// Sends several byte ranges of `file` with `splice(2)`: each range goes
+/// from the page cache into a pipe (page references, no copy), and the
+/// pipe goes to the socket in large batches. One `sendfile` per range
+/// would pay the socket-side cost (lock, packet building) per range; a
+/// muxed source has about one range per video frame.
+pub(crate) async fn send_ranges(
+    stream: &TcpStream,
+    file: &File,
+    ranges: impl Iterator<Item = ByteRange>,
+    timeout: Duration,
+) -> io::Result<()> {
+    use rustix::pipe::{SpliceFlags, splice};
+    let pipe = take_pipe()?;
+    let mut pending = 0usize;
+    for range in ranges {
+        let mut offset = range.offset;
+        let end = range.offset + range.len;
+        while offset < end {
+            let want = usize::try_from(end - offset).unwrap_or(usize::MAX);
+            match splice(
+                file,
+                Some(&mut offset),
+                &pipe.write,
+                None,
+                want,
+                SpliceFlags::NONBLOCK,
+            ) {
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "source file shorter than planned",
+                    ));
+                }
+                Ok(n) => pending += n,
+                Err(e) if e == rustix::io::Errno::AGAIN => {
+                    // The pipe is full: empty it into the socket.
+                    drain(stream, &pipe, &mut pending, true, timeout).await?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    drain(stream, &pipe, &mut pending, false, timeout).await?;
+    give_back(pipe);
+    Ok(())
+}
+
+/// Moves everything in the pipe to the socket.
+async fn drain(
+    stream: &TcpStream,
+    pipe: &Pipe,
+    pending: &mut usize,
+    more: bool,
+    timeout: Duration,
+) -> io::Result<()> {
+    use rustix::pipe::{SpliceFlags, splice};
+    let flags = if more {
+        SpliceFlags::NONBLOCK | SpliceFlags::MORE
+    } else {
+        SpliceFlags::NONBLOCK
+    };
+    while *pending > 0 {
+        match stream.try_io(Interest::WRITABLE, || {
+            splice(&pipe.read, None, stream, None, *pending, flags).map_err(io::Error::from)
+        }) {
+            Ok(n) => *pending -= n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                tokio::time::timeout(timeout, stream.ready(Interest::WRITABLE))
+                    .await
+                    .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "send timeout"))??;
+            }
             Err(e) => return Err(e),
         }
     }
