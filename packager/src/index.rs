@@ -154,22 +154,65 @@ impl SampleIndex {
         if range.len() <= 1 {
             return true;
         }
-        // Within one time run every duration is the run's delta; only a run
-        // starting inside the range (or right after it) can differ.
-        let runs = self
+        // Durations change only where a time run starts: at each such
+        // start inside the range (or right after it), the new run must keep
+        // the delta and follow on without a jump.
+        let d0 = u64::from(self.duration(range.start));
+        let mut r = self
             .times
             .partition_point(|r| r.first as usize <= range.start);
-        let boundary = self
-            .times
-            .get(runs)
-            .is_some_and(|r| (r.first as usize) <= range.end);
-        if !boundary {
-            return true;
+        while let Some(next) = self.times.get(r) {
+            if next.first as usize >= range.end {
+                break;
+            }
+            let prev = &self.times[r - 1];
+            let last = prev.dts + u64::from(next.first - 1 - prev.first) * u64::from(prev.delta);
+            if u64::from(next.delta) != d0 || next.dts - last != d0 {
+                return false;
+            }
+            r += 1;
         }
-        let d0 = self.duration(range.start);
-        self.times_from(range.start)
-            .take(range.len())
-            .all(|(_, d)| d == d0)
+        // The range's last sample may end its run: check its own duration.
+        // (Runs starting inside the range were checked above; a false "no"
+        // only costs per-sample durations in the trun.)
+        u64::from(self.duration(range.end - 1)) == d0
+    }
+
+    /// The first sample at or after `from` whose midpoint lies after decode
+    /// time `t` (durations in `from..` are split at their middle), or
+    /// `len()` if none: the sample nearest to `t` to start a cut at.
+    pub fn first_after_midpoint(&self, from: usize, t: i64) -> usize {
+        let n = self.len();
+        if from >= n {
+            return n;
+        }
+        let after = |i: usize| self.dts(i) as i64 + i64::from(self.duration(i)) / 2 > t;
+        // Find the run holding the answer, then the sample within it.
+        let mut r = self
+            .times
+            .partition_point(|r| (r.dts as i64) <= t)
+            .saturating_sub(1);
+        r = r.max(
+            self.times
+                .partition_point(|r| r.first as usize <= from)
+                .saturating_sub(1),
+        );
+        let run = &self.times[r];
+        let start = (run.first as usize).max(from);
+        let guess = if run.delta == 0 {
+            start
+        } else {
+            let k = (t - run.dts as i64 - i64::from(run.delta) / 2).max(0) / i64::from(run.delta);
+            (run.first as usize + k as usize).max(start).min(n)
+        };
+        let mut i = guess;
+        while i > start && after(i - 1) {
+            i -= 1;
+        }
+        while i < n && !after(i) {
+            i += 1;
+        }
+        i
     }
 
     /// The smallest composition offset in `range` (0 without offsets).
@@ -455,6 +498,44 @@ mod tests {
             ..Default::default()
         };
         assert!(s.push_offsets(0, 2, (1 << 20) - 15, 1 << 20).is_err());
+    }
+
+    #[test]
+    fn first_after_midpoint_matches_a_scan() {
+        // Runs with equal deltas, a jump, a different delta, a short sample.
+        let s = index(
+            &[1; 40],
+            &[(0, 40, 0)],
+            &[
+                (0, 0, 1024),
+                (10, 10 * 1024 + 300, 1024),
+                (20, 30000, 960),
+                (30, 39600, 500),
+                (31, 40100, 1024),
+            ],
+        );
+        let scan = |from: usize, t: i64| {
+            (from..s.len())
+                .find(|&i| s.dts(i) as i64 + i64::from(s.duration(i)) / 2 > t)
+                .unwrap_or(s.len())
+        };
+        for from in [0, 5, 10, 19, 25, 39] {
+            for t in (-2000..60000).step_by(97) {
+                assert_eq!(
+                    s.first_after_midpoint(from, t),
+                    scan(from, t),
+                    "from {from} t {t}"
+                );
+            }
+        }
+        for range in [0..40, 0..10, 5..15, 10..20, 20..30, 29..32, 31..40] {
+            let d0 = s.duration(range.start);
+            assert_eq!(
+                s.uniform_durations(range.clone()),
+                range.clone().all(|i| s.duration(i) == d0),
+                "{range:?}"
+            );
+        }
     }
 
     #[test]

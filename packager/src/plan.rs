@@ -139,8 +139,8 @@ fn cut_nearest(t: &PlanTrack<'_>, bounds: &[i64], bounds_scale: Timescale) -> Ve
     let mut starts: Vec<(i64, u32)> = Vec::with_capacity(bounds.len());
     let pts = |i: usize| t.timing.presentation(t.track, i);
     // Whether sample i's midpoint lies at or before time b. Without
-    // composition offsets presentation order is decode order, so this is
-    // monotonic and can be binary searched.
+    // composition offsets presentation order is decode order, and the
+    // index finds the sample from its time runs directly.
     let before = |i: usize, b: i64| pts(i) + i64::from(s.duration(i)) / 2 <= b;
     let mut i = 0usize;
     for (k, &b) in bounds.iter().enumerate() {
@@ -155,16 +155,7 @@ fn cut_nearest(t: &PlanTrack<'_>, bounds: &[i64], bounds_scale: Timescale) -> Ve
                 i += 1;
             }
         } else {
-            let (mut lo, mut hi) = (i, n);
-            while lo < hi {
-                let mid = lo + (hi - lo) / 2;
-                if before(mid, b) {
-                    lo = mid + 1
-                } else {
-                    hi = mid
-                }
-            }
-            i = lo;
+            i = s.first_after_midpoint(i, b - t.timing.shift);
         }
         if i >= n {
             break;

@@ -234,11 +234,39 @@ fn read_chunks(
         ));
     }
 
-    let n = index.sizes.len();
+    let sizes = &index.sizes;
+    let sample = match &mut index.offsets {
+        // Offsets below 2^32 are checked against the file size by `walk_chunks`.
+        Offsets::Narrow(v) => {
+            walk_chunks(table, width, &runs, sizes, file_size, |o| v.push(o as u32))?
+        }
+        Offsets::Wide(v) => walk_chunks(table, width, &runs, sizes, file_size, |o| v.push(o))?,
+    };
+    let n = sizes.len();
+    if sample != n {
+        return Err(malformed(
+            stsc.fourcc,
+            "chunks hold fewer samples than stsz lists",
+        ));
+    }
+    Ok(())
+}
+
+/// Walks the chunk table, handing the offset of every sample to `push` and
+/// returning how many samples the chunks hold (at most `sizes.len()`).
+fn walk_chunks(
+    table: &[u8],
+    width: usize,
+    runs: &[(u32, u32)],
+    sizes: &[u32],
+    file_size: u64,
+    mut push: impl FnMut(u64),
+) -> Result<usize> {
+    let n = sizes.len();
     let mut sample = 0usize;
     let mut run = 0;
     for (k, entry) in table.chunks_exact(width).enumerate() {
-        let offset = if width == 8 {
+        let mut offset = if width == 8 {
             u64::from_be_bytes([
                 entry[0], entry[1], entry[2], entry[3], entry[4], entry[5], entry[6], entry[7],
             ])
@@ -253,17 +281,25 @@ fn read_chunks(
             break;
         };
         let count = (per_chunk as usize).min(n - sample);
-        index.push_offsets(sample, count, offset, file_size)?;
+        if offset > file_size {
+            return Err(Error::Truncated {
+                what: "sample data (file shorter than its sample table)",
+            });
+        }
+        // No overflow: offset <= file_size and each size adds < 2^32.
+        for &size in &sizes[sample..sample + count] {
+            push(offset);
+            offset += u64::from(size);
+        }
+        if offset > file_size {
+            return Err(Error::Truncated {
+                what: "sample data (file shorter than its sample table)",
+            });
+        }
         sample += count;
         if sample == n {
             break;
         }
     }
-    if sample != n {
-        return Err(malformed(
-            stsc.fourcc,
-            "chunks hold fewer samples than stsz lists",
-        ));
-    }
-    Ok(())
+    Ok(sample)
 }
