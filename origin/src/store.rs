@@ -159,37 +159,32 @@ impl Store {
         self.started.elapsed().as_millis() as u64
     }
 
-    /// Returns the cached asset if it is fresh enough, without blocking.
-    /// `None` means the caller must call [`Store::load`] on a blocking thread.
+    /// Returns the cached asset without blocking, unless the caller must
+    /// call [`Store::load`] on a blocking thread: when there is no entry, or
+    /// when the entry is due for a check and this caller won the right to
+    /// do it (the others keep using the entry meanwhile).
     pub(crate) fn get_cached(&self, name: &str) -> Option<Result<Arc<Asset>, AssetError>> {
         let entry = self.assets.get(name)?;
         let now = self.now_ms();
         let checked = entry.checked_at_ms.load(Ordering::Relaxed);
-        if now.saturating_sub(checked) < self.check_interval.as_millis() as u64 {
-            return Some(entry.outcome.clone());
+        let due = now.saturating_sub(checked) >= self.check_interval.as_millis() as u64;
+        if due
+            && entry
+                .checked_at_ms
+                .compare_exchange(checked, now, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        {
+            return None;
         }
-        None
+        Some(entry.outcome.clone())
     }
 
-    /// Loads (or revalidates) an asset. Blocking: reads the file system.
+    /// Loads an asset, or revalidates the cached entry against the file
+    /// system. Blocking: reads the file system.
     pub(crate) fn load(&self, name: &str) -> Result<Arc<Asset>, AssetError> {
         debug_assert!(is_name(name));
         if let Some(entry) = self.assets.get(name) {
-            let now = self.now_ms();
-            let checked = entry.checked_at_ms.load(Ordering::Relaxed);
-            if now.saturating_sub(checked) < self.check_interval.as_millis() as u64 {
-                return entry.outcome.clone();
-            }
-            // One thread revalidates; others keep serving the current entry.
-            if entry
-                .checked_at_ms
-                .compare_exchange(checked, now, Ordering::AcqRel, Ordering::Relaxed)
-                .is_err()
-            {
-                return entry.outcome.clone();
-            }
-            let current = self.snapshot(name);
-            match current {
+            match self.snapshot(name) {
                 Ok(s) if s == entry.snapshot => return entry.outcome.clone(),
                 _ => {
                     tracing::info!(asset = name, "asset changed on disk; re-indexing");

@@ -348,3 +348,30 @@ fn sigterm_exits_cleanly() {
     let status = s.terminate();
     assert!(status.success(), "exit status {status:?}");
 }
+
+#[test]
+fn cors_and_cache_lifetimes_are_configurable() {
+    let dir = headwater_testkit::TempDir::new("cors");
+    let conf = dir.path().join("h.toml");
+    std::fs::write(
+        &conf,
+        "[http]\ncors_allow_origin = \"\"\nmanifest_max_age_secs = 5\nsegment_max_age_secs = 600\nnot_found_max_age_secs = 0\n",
+    )
+    .unwrap();
+    let s = Server::start(
+        env!("CARGO_BIN_EXE_headwater").as_ref(),
+        &headwater_testkit::media(),
+        &["--config", conf.to_str().unwrap()],
+    );
+    let m = get(s.addr, "/vod/bframes/hls/master.m3u8");
+    assert_eq!(m.header("access-control-allow-origin"), None);
+    assert_eq!(m.header("cache-control"), Some("public, max-age=5"));
+    assert_eq!(
+        get(s.addr, SEG).header("cache-control"),
+        Some("public, max-age=600, immutable")
+    );
+    assert_eq!(
+        get(s.addr, "/vod/nope/hls/master.m3u8").header("cache-control"),
+        Some("no-store")
+    );
+}
