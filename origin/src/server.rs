@@ -125,10 +125,14 @@ impl Server {
             let handle = std::thread::Builder::new()
                 .name(format!("headwater-w{i}"))
                 .spawn(move || -> anyhow::Result<()> {
+                    // Blocking threads index files; keep one around so a
+                    // first request does not also pay for creating it.
                     let rt = tokio::runtime::Builder::new_current_thread()
                         .enable_all()
+                        .thread_keep_alive(Duration::from_secs(3600))
                         .build()?;
                     rt.block_on(async move {
+                        let _ = tokio::task::spawn_blocking(|| {}).await;
                         let listener = TcpListener::from_std(listener)?;
                         worker(listener, shared, &mut rx).await;
                         Ok(())

@@ -259,6 +259,17 @@ impl Store {
     }
 
     fn build(&self, name: &str) -> Entry {
+        let started = Instant::now();
+        let entry = self.build_entry(name);
+        tracing::debug!(
+            asset = name,
+            micros = started.elapsed().as_micros() as u64,
+            "asset built"
+        );
+        entry
+    }
+
+    fn build_entry(&self, name: &str) -> Entry {
         let now = self.now_ms();
         let snapshot = match self.snapshot(name) {
             Ok(s) => s,
