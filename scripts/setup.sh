@@ -5,7 +5,7 @@
 #
 #   scripts/setup.sh            everything (demo + tests)
 #   scripts/setup.sh --demo     only what the demo needs (no browser)
-#   scripts/setup.sh --bench    also nginx and wrk for benches/
+#   scripts/setup.sh --bench    also wrk, valgrind and perf for benches/
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,11 +13,12 @@ mode=${1:-all}
 pkgs=(ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
       gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav util-linux curl)
 if [ "$mode" != "--demo" ]; then
-  pkgs+=(chromium)
+  # nginx is the static reference loadtest's tests and benches/ compare against.
+  pkgs+=(chromium nginx-light)
   command -v node >/dev/null && command -v npm >/dev/null || pkgs+=(nodejs npm)
 fi
 if [ "$mode" = "--bench" ]; then
-  pkgs+=(nginx-light wrk valgrind)
+  pkgs+=(wrk valgrind linux-perf)
 fi
 
 missing=()

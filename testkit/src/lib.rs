@@ -9,6 +9,7 @@
 pub mod boxes;
 pub mod ffmpeg;
 pub mod http;
+pub mod nginx;
 pub mod server;
 
 use std::path::{Path, PathBuf};
@@ -40,6 +41,26 @@ pub fn media() -> PathBuf {
         );
     assert!(status.success(), "generating test media failed");
     dir
+}
+
+/// A binary of the workspace built beside the running test (`target/{profile}/NAME`), for
+/// tests of one crate that need another crate's binary (`CARGO_BIN_EXE_*` names only the
+/// test's own package). `cargo build --workspace` / `cargo nextest run --workspace`
+/// build it.
+pub fn workspace_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current test executable");
+    // target/{profile}/deps/test-hash -> target/{profile}/NAME
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("tests run from target/{profile}/deps");
+    let bin = dir.join(name);
+    assert!(
+        bin.exists(),
+        "{} is not built (run `cargo build --workspace`)",
+        bin.display()
+    );
+    bin
 }
 
 /// A fresh temporary directory under `target/tmp`, removed on drop.
