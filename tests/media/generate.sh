@@ -13,7 +13,9 @@ have() { [ -s "$1" ]; }
 
 # 10 s of 320x180 25 fps video with B-frames and a 2 s GOP, plus 48 kHz AAC.
 src=(-f lavfi -i "testsrc2=size=320x180:rate=25:duration=10" -f lavfi -i "sine=frequency=440:sample_rate=48000:duration=10")
-x264=(-c:v libx264 -threads 1 -preset veryfast -profile:v high -bf 3 -g 50 -keyint_min 50 -sc_threshold 0 -pix_fmt yuv420p)
+# x264's assembly differs from its C code (and between CPU generations) in
+# the bits it picks, so asm=0: the same bytes on every CPU, for the goldens.
+x264=(-c:v libx264 -threads 1 -preset veryfast -profile:v high -bf 3 -g 50 -keyint_min 50 -sc_threshold 0 -pix_fmt yuv420p -x264-params asm=0)
 aac=(-c:a aac -b:a 96k -ac 2)
 
 # moov after mdat (ffmpeg's default) and B-frames (so an edit list for the reorder delay).
