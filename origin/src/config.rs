@@ -73,6 +73,9 @@ pub struct MediaConfig {
     pub index_cache_mb: u64,
     /// Largest `moov` (and total of `moof` boxes) read from a file, in MiB.
     pub max_metadata_mb: u64,
+    /// Memory for gathered payloads of many-range segments (muxed sources), in MiB;
+    /// 0 sends them straight from the source.
+    pub segment_cache_mb: u64,
 }
 
 impl Default for MediaConfig {
@@ -82,6 +85,7 @@ impl Default for MediaConfig {
             check_interval_ms: 1000,
             index_cache_mb: 256,
             max_metadata_mb: 256,
+            segment_cache_mb: 256,
         }
     }
 }
@@ -249,6 +253,9 @@ impl Config {
         }
         if self.media.index_cache_mb == 0 {
             return bad("media.index_cache_mb", "must be at least 1");
+        }
+        if self.media.segment_cache_mb > 1 << 20 {
+            return bad("media.segment_cache_mb", "must be at most 1048576 (1 TiB)");
         }
         if !(1..=4096).contains(&self.media.max_metadata_mb) {
             return bad("media.max_metadata_mb", "must be between 1 and 4096");

@@ -165,7 +165,7 @@ impl Conn {
         let total = match &reply.body {
             Body::Empty => 0,
             Body::Text(b) => b.len() as u64,
-            Body::Segment(_) => self.segment.len(),
+            Body::Segment(_) | Body::Gathered(_) => self.segment.len(),
         };
         let last_modified = reply.asset.as_ref().map(|a| a.last_modified.as_str());
         let mut status = reply.status;
@@ -266,6 +266,26 @@ impl Conn {
                 self.output
                     .extend_from_slice(&bytes[start as usize..end as usize]);
                 io::write_all(&mut self.stream, &self.output, timeout).await
+            }
+            Body::Gathered(payload) => {
+                let header = &self.segment.header;
+                let hlen = header.len() as u64;
+                if start < hlen {
+                    self.output
+                        .extend_from_slice(&header[start as usize..end.min(hlen) as usize]);
+                }
+                if end <= hlen {
+                    return io::write_all(&mut self.stream, &self.output, timeout).await;
+                }
+                // Head and header with MSG_MORE, then the payload window in one sendfile.
+                io::write_all_more(&self.stream, &self.output, timeout).await?;
+                let from = start.max(hlen) - hlen;
+                let piece = ByteRange {
+                    offset: from,
+                    len: end - hlen - from,
+                };
+                debug_assert!(piece.offset + piece.len <= payload.len);
+                io::send_file(&self.stream, &payload.file, piece, timeout).await
             }
             Body::Segment(file) => {
                 let header = &self.segment.header;

@@ -8,6 +8,7 @@ use headwater_packager::manifest::{ManifestOptions, dash, hls};
 use headwater_packager::mp4::TrackKind;
 
 use crate::error::OriginError;
+use crate::gather::{self, Gathered};
 use crate::http::request::{Method, RequestHead};
 use crate::http::response::Status;
 use crate::route::{self, Route, RouteError};
@@ -29,6 +30,8 @@ pub(crate) enum Body {
     Text(Bytes),
     /// The header is in the connection's [`MediaSegment`]; payload from this file.
     Segment(Arc<IndexedFile>),
+    /// The header is in the connection's [`MediaSegment`]; payload gathered, contiguous.
+    Gathered(Arc<Gathered>),
 }
 
 /// A reply before conditional and range handling.
@@ -202,11 +205,20 @@ async fn handle_inner(
             let r = &p.renditions[i];
             p.media_segment(r, number, seg)
                 .map_err(|_| OriginError::NotFound)?;
-            let file = asset.files[r.source].clone();
+            let file = &asset.files[r.source];
+            let key = gather::Key {
+                asset: asset.id,
+                rendition: i as u32,
+                number,
+            };
+            let body = match shared.gather.get(key, &file.file, &seg.ranges) {
+                Some(g) => Body::Gathered(g),
+                None => Body::Segment(file.clone()),
+            };
             (
                 mime(r.kind),
                 Caching::Segment,
-                Body::Segment(file),
+                body,
                 (u64::from(number) << 16) | (i as u64) << 8 | 5,
             )
         }

@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::Config;
+use crate::gather::GatherCache;
 use crate::http::response::FixedHeaders;
 use crate::store::Store;
 
@@ -23,6 +24,7 @@ pub struct Shared {
     pub(crate) config: Config,
     pub(crate) store: Arc<Store>,
     pub(crate) headers: FixedHeaders,
+    pub(crate) gather: GatherCache,
     shutdown: AtomicBool,
 }
 
@@ -43,10 +45,12 @@ impl Shared {
             config.media.index_cache_mb << 20,
         );
         let headers = FixedHeaders::new(&config.http);
+        let gather = GatherCache::new(config.media.segment_cache_mb << 20);
         Shared {
             config,
             store: Arc::new(store),
             headers,
+            gather,
             shutdown: AtomicBool::new(false),
         }
     }

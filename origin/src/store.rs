@@ -63,6 +63,8 @@ pub(crate) struct IndexedFile {
 
 /// A packaged asset and everything derived from it that is worth keeping.
 pub(crate) struct Asset {
+    /// Unique to this build of the asset in this process: names its gathered payloads.
+    pub(crate) id: u64,
     pub(crate) presentation: Presentation,
     /// Open files, aligned with `presentation.sources`.
     pub(crate) files: Vec<Arc<IndexedFile>>,
@@ -109,6 +111,9 @@ pub(crate) struct Store {
     sources: moka::sync::Cache<(PathBuf, FileId), Arc<IndexedFile>>,
     assets: moka::sync::Cache<String, Arc<Entry>>,
 }
+
+/// Ids of asset builds; never reused within a process.
+static NEXT_ASSET_ID: AtomicU64 = AtomicU64::new(1);
 
 struct FileRead<'a>(&'a File);
 
@@ -320,6 +325,7 @@ impl Store {
         let n = presentation.renditions.len();
         let fingerprint = presentation.fingerprint();
         Ok(Arc::new(Asset {
+            id: NEXT_ASSET_ID.fetch_add(1, Ordering::Relaxed),
             presentation,
             files,
             last_modified: crate::http::date::format(

@@ -1,0 +1,203 @@
+//! Gathered payloads: the sample payload of a media segment that lies in many separate
+//! ranges of its source, copied once, inside the kernel, into one contiguous anonymous
+//! file (a sealed `memfd`), so that every request for it is one `sendfile`.
+//!
+//! Why: a muxed mezzanine interleaves audio and video chunk by chunk, so a 4 s video
+//! segment is about a hundred ranges (one per frame) and its audio segment as many again.
+//! Splicing a hundred page-unaligned ranges to a TCP socket builds packets of many small
+//! page fragments; `benches/README.md` measured it at about twice the CPU per segment of
+//! one `sendfile` of the same bytes. Copying the ranges once costs about one `memcpy` of
+//! the payload, and the copy is made by `sendfile(memfd, source)`, so the payload still
+//! never passes through user space.
+//!
+//! The copy belongs to one build of one asset (its [`Asset::id`]), so a file replaced on
+//! disk can never be answered from an old copy: the rebuilt asset has a new id and the
+//! old copies age out. The cache is bounded by `media.segment_cache_mb` (weighed by
+//! payload bytes, which live in shared memory, not in the process's heap); `0` turns
+//! gathering off and many-range segments are spliced straight from the source.
+//!
+//! [`Asset::id`]: crate::store::Asset::id
+
+use std::fs::File;
+use std::io;
+use std::sync::Arc;
+
+use headwater_packager::ByteRange;
+use rustix::fs::{MemfdFlags, SealFlags};
+
+/// Segments with fewer ranges are sent straight from the source: one or two `sendfile`
+/// calls of long runs cost no more than the gathered copy would.
+const MIN_RANGES: usize = 3;
+
+/// A segment's payload, contiguous.
+pub(crate) struct Gathered {
+    /// Sealed against writes and size changes once filled.
+    pub(crate) file: File,
+    /// Its length: the sum of the plan's range lengths.
+    pub(crate) len: u64,
+}
+
+/// Which segment of which asset build.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub(crate) struct Key {
+    /// [`crate::store::Asset::id`].
+    pub(crate) asset: u64,
+    /// Rendition index in the presentation.
+    pub(crate) rendition: u32,
+    /// Segment number.
+    pub(crate) number: u32,
+}
+
+/// The bounded cache of gathered payloads, shared by every worker.
+pub(crate) struct GatherCache {
+    cache: Option<moka::sync::Cache<Key, Arc<Gathered>>>,
+}
+
+impl GatherCache {
+    /// A cache of at most `bytes` of payload; `0` disables gathering.
+    pub(crate) fn new(bytes: u64) -> Self {
+        let cache = (bytes > 0).then(|| {
+            moka::sync::Cache::builder()
+                .max_capacity(bytes)
+                .weigher(|_, g: &Arc<Gathered>| u32::try_from(g.len).unwrap_or(u32::MAX))
+                .build()
+        });
+        GatherCache { cache }
+    }
+
+    /// The gathered payload of the segment `key` planned as `ranges` of `source`, built
+    /// on first use (concurrent first requests share one build). `None` when the segment
+    /// is better sent from the source directly, gathering is off, or the copy failed
+    /// (logged; the caller splices from the source instead).
+    pub(crate) fn get(
+        &self,
+        key: Key,
+        source: &File,
+        ranges: &[ByteRange],
+    ) -> Option<Arc<Gathered>> {
+        let cache = self.cache.as_ref()?;
+        if ranges.len() < MIN_RANGES {
+            return None;
+        }
+        let len: u64 = ranges.iter().map(|r| r.len).sum();
+        let gathered = cache
+            .try_get_with(key, || gather(source, ranges).map(Arc::new))
+            .map_err(|e| tracing::warn!(error = %e, "cannot gather a segment payload"))
+            .ok()?;
+        // The key names one build of one asset, whose plans never change.
+        (gathered.len == len).then_some(gathered)
+    }
+}
+
+/// Copies `ranges` of `source`, in order, into a new sealed memfd.
+fn gather(source: &File, ranges: &[ByteRange]) -> io::Result<Gathered> {
+    let fd = rustix::fs::memfd_create(
+        "headwater-segment",
+        MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING,
+    )?;
+    let file = File::from(fd);
+    let mut len = 0u64;
+    for range in ranges {
+        let mut offset = range.offset;
+        let end = range.offset + range.len;
+        while offset < end {
+            let want = usize::try_from(end - offset)
+                .unwrap_or(usize::MAX)
+                .min(1 << 30);
+            // sendfile(2) to a regular file: a page-cache to page-cache copy in the kernel.
+            let n = rustix::fs::sendfile(&file, source, Some(&mut offset), want)?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "source file shorter than planned",
+                ));
+            }
+            len += n as u64;
+        }
+    }
+    rustix::fs::fcntl_add_seals(
+        &file,
+        SealFlags::WRITE | SealFlags::GROW | SealFlags::SHRINK | SealFlags::SEAL,
+    )?;
+    Ok(Gathered { file, len })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    fn source(bytes: &[u8]) -> File {
+        let fd = rustix::fs::memfd_create("test-source", MemfdFlags::CLOEXEC).unwrap();
+        let mut f = File::from(fd);
+        f.write_all(bytes).unwrap();
+        f
+    }
+
+    fn contents(g: &Gathered) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut f = g.file.try_clone().unwrap();
+        std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(0)).unwrap();
+        f.read_to_end(&mut out).unwrap();
+        out
+    }
+
+    fn r(offset: u64, len: u64) -> ByteRange {
+        ByteRange { offset, len }
+    }
+
+    #[test]
+    fn gathers_ranges_in_plan_order() {
+        let src = source(b"0123456789abcdefghij");
+        let cache = GatherCache::new(1 << 20);
+        let key = Key {
+            asset: 1,
+            rendition: 0,
+            number: 1,
+        };
+        let g = cache
+            .get(key, &src, &[r(10, 3), r(0, 2), r(18, 2)])
+            .unwrap();
+        assert_eq!(g.len, 7);
+        assert_eq!(contents(&g), b"abc01ij");
+        // Sealed: the copy cannot be changed behind a response.
+        assert!(g.file.try_clone().unwrap().write_all(b"x").is_err());
+        // The second request gets the same copy.
+        let again = cache
+            .get(key, &src, &[r(10, 3), r(0, 2), r(18, 2)])
+            .unwrap();
+        assert!(Arc::ptr_eq(&g, &again));
+    }
+
+    #[test]
+    fn few_ranges_or_disabled_are_sent_from_the_source() {
+        let src = source(b"0123456789");
+        let key = Key {
+            asset: 1,
+            rendition: 0,
+            number: 1,
+        };
+        assert!(
+            GatherCache::new(1 << 20)
+                .get(key, &src, &[r(0, 2), r(4, 2)])
+                .is_none()
+        );
+        assert!(
+            GatherCache::new(0)
+                .get(key, &src, &[r(0, 2), r(4, 2), r(8, 2)])
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_truncated_source_is_not_gathered() {
+        let src = source(b"0123456789");
+        let key = Key {
+            asset: 1,
+            rendition: 0,
+            number: 1,
+        };
+        let cache = GatherCache::new(1 << 20);
+        assert!(cache.get(key, &src, &[r(0, 2), r(4, 2), r(8, 5)]).is_none());
+    }
+}
