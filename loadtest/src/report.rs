@@ -297,31 +297,8 @@ fn run_block(out: &mut String, r: &RunRecord) {
     );
     let _ = writeln!(out, "  latency ms   {}", percentiles(&s.latency_ms, 3));
     let _ = writeln!(out, "  ttfb ms      {}", percentiles(&s.ttfb_ms, 3));
-    let status: Vec<String> = s.status.iter().map(|(k, v)| format!("{k}: {v}")).collect();
-    let _ = writeln!(
-        out,
-        "  status       {}",
-        if status.is_empty() {
-            "none".into()
-        } else {
-            status.join(", ")
-        }
-    );
-    let errors: Vec<String> = s
-        .errors
-        .iter()
-        .filter(|(_, v)| **v > 0)
-        .map(|(k, v)| format!("{k}: {v}"))
-        .collect();
-    let _ = writeln!(
-        out,
-        "  errors       {}",
-        if errors.is_empty() {
-            "none".into()
-        } else {
-            errors.join(", ")
-        }
-    );
+    let _ = writeln!(out, "  status       {}", counts(&s.status));
+    let _ = writeln!(out, "  errors       {}", counts(&s.errors));
     if let Some(v) = &r.viewers {
         let _ = writeln!(
             out,
@@ -335,6 +312,20 @@ fn run_block(out: &mut String, r: &RunRecord) {
             "  stalls       {} in {} players, {:.2} s stalled",
             v.stalls, v.viewers_stalled, v.stall_s
         );
+    }
+}
+
+/// `k: v, k: v` for the non-zero counts, or `none`.
+fn counts<K: std::fmt::Display>(map: &std::collections::BTreeMap<K, u64>) -> String {
+    let parts: Vec<String> = map
+        .iter()
+        .filter(|(_, v)| **v > 0)
+        .map(|(k, v)| format!("{k}: {v}"))
+        .collect();
+    if parts.is_empty() {
+        "none".into()
+    } else {
+        parts.join(", ")
     }
 }
 
@@ -363,21 +354,7 @@ pub(crate) fn idle_table(url: &str, s: &IdleSummary) -> String {
     let _ = writeln!(out, "  held         {:.1} s", s.hold_s);
     let _ = writeln!(out, "  closed early {}", s.closed_early);
     let _ = writeln!(out, "  open at end  {}", s.open_at_end);
-    let errors: Vec<String> = s
-        .errors
-        .iter()
-        .filter(|(_, v)| **v > 0)
-        .map(|(k, v)| format!("{k}: {v}"))
-        .collect();
-    let _ = writeln!(
-        out,
-        "  errors       {}",
-        if errors.is_empty() {
-            "none".into()
-        } else {
-            errors.join(", ")
-        }
-    );
+    let _ = writeln!(out, "  errors       {}", counts(&s.errors));
     out
 }
 

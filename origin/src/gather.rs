@@ -142,6 +142,12 @@ mod tests {
         out
     }
 
+    const KEY: Key = Key {
+        asset: 1,
+        rendition: 0,
+        number: 1,
+    };
+
     fn r(offset: u64, len: u64) -> ByteRange {
         ByteRange { offset, len }
     }
@@ -150,11 +156,7 @@ mod tests {
     fn gathers_ranges_in_plan_order() {
         let src = source(b"0123456789abcdefghij");
         let cache = GatherCache::new(1 << 20);
-        let key = Key {
-            asset: 1,
-            rendition: 0,
-            number: 1,
-        };
+        let key = KEY;
         let g = cache
             .get(key, &src, &[r(10, 3), r(0, 2), r(18, 2)])
             .unwrap();
@@ -172,11 +174,7 @@ mod tests {
     #[test]
     fn few_ranges_or_disabled_are_sent_from_the_source() {
         let src = source(b"0123456789");
-        let key = Key {
-            asset: 1,
-            rendition: 0,
-            number: 1,
-        };
+        let key = KEY;
         assert!(
             GatherCache::new(1 << 20)
                 .get(key, &src, &[r(0, 2), r(4, 2)])
@@ -192,11 +190,7 @@ mod tests {
     #[test]
     fn a_truncated_source_is_not_gathered() {
         let src = source(b"0123456789");
-        let key = Key {
-            asset: 1,
-            rendition: 0,
-            number: 1,
-        };
+        let key = KEY;
         let cache = GatherCache::new(1 << 20);
         assert!(cache.get(key, &src, &[r(0, 2), r(4, 2), r(8, 5)]).is_none());
     }
