@@ -268,12 +268,7 @@ impl Conn {
                 io::write_all(&mut self.stream, &self.output, timeout).await
             }
             Body::Gathered(payload) => {
-                let header = &self.segment.header;
-                let hlen = header.len() as u64;
-                if start < hlen {
-                    self.output
-                        .extend_from_slice(&header[start as usize..end.min(hlen) as usize]);
-                }
+                let hlen = self.push_header_window(start, end);
                 if end <= hlen {
                     return io::write_all(&mut self.stream, &self.output, timeout).await;
                 }
@@ -288,12 +283,7 @@ impl Conn {
                 io::send_file(&self.stream, &payload.file, piece, timeout).await
             }
             Body::Segment(file) => {
-                let header = &self.segment.header;
-                let hlen = header.len() as u64;
-                if start < hlen {
-                    self.output
-                        .extend_from_slice(&header[start as usize..end.min(hlen) as usize]);
-                }
+                let hlen = self.push_header_window(start, end);
                 // One payload range: MSG_MORE on the head is enough to send
                 // full packets. Several: cork around all of them.
                 let cork = self.segment.ranges.len() > 1 && end > hlen;
@@ -335,5 +325,17 @@ impl Conn {
                 result
             }
         }
+    }
+
+    /// Appends the part of the segment's generated header inside the window
+    /// `start..end` to the output; returns the header's length.
+    fn push_header_window(&mut self, start: u64, end: u64) -> u64 {
+        let header = &self.segment.header;
+        let hlen = header.len() as u64;
+        if start < hlen {
+            self.output
+                .extend_from_slice(&header[start as usize..end.min(hlen) as usize]);
+        }
+        hlen
     }
 }
