@@ -207,3 +207,21 @@ fn ladder_every_rendition() {
         same_frames(source, &mpd, stream, &dash_stream);
     }
 }
+
+/// HEVC (`hvc1`) with 5.1 AC-3.
+#[test]
+fn hevc_and_ac3() {
+    check_asset("hevc", "hevc.mp4", &["v", "a"]);
+}
+
+/// HEVC (`hev1`) Main 10 with PQ, and E-AC-3.
+#[test]
+fn hevc_main10_and_eac3() {
+    check_asset("hdr10", "hdr10.mp4", &["v", "a"]);
+}
+
+/// AV1 with Opus.
+#[test]
+fn av1_and_opus() {
+    check_asset("av1", "av1.mp4", &["v", "a"]);
+}

@@ -54,8 +54,15 @@ pub enum Error {
     #[error("no audio or video track")]
     NoTracks,
     /// A track uses a sample entry the packager cannot pass through.
-    #[error("unsupported codec: sample entry '{0}'")]
-    UnsupportedCodec(FourCc),
+    #[error("unsupported codec in '{source_name}' track {track}: sample entry '{fourcc}'")]
+    UnsupportedCodec {
+        /// The source's name (its file stem).
+        source_name: String,
+        /// The track's `track_ID`.
+        track: u32,
+        /// The sample entry type.
+        fourcc: FourCc,
+    },
     /// A request names a rendition, segment or time that does not exist.
     #[error("not found: {0}")]
     NotFound(&'static str),

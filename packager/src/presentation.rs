@@ -96,7 +96,11 @@ impl Presentation {
                     continue;
                 }
                 if !track.sample_entry.is_supported() {
-                    return Err(Error::UnsupportedCodec(track.sample_entry.fourcc));
+                    return Err(Error::UnsupportedCodec {
+                        source_name: s.name.clone(),
+                        track: track.id,
+                        fourcc: track.sample_entry.fourcc,
+                    });
                 }
                 // The same audio muxed into several rendition files is listed once.
                 let duplicate = track.kind == TrackKind::Audio

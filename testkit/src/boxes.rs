@@ -45,8 +45,23 @@ fn walk(data: &[u8], depth: usize, out: &mut String) {
             walk(body, depth + 1, out);
         } else if &kind == b"stsd" && body.len() > 8 {
             walk(&body[8..], depth + 1, out);
+        } else if let Some(fixed) = sample_entry_size(&kind) {
+            // The configuration boxes after the entry's fixed fields.
+            if body.len() > fixed {
+                walk(&body[fixed..], depth + 1, out);
+            }
         }
         pos = end;
+    }
+}
+
+/// The fixed part of a visual (ISO/IEC 14496-12 §12.1.3) or version-0
+/// audio (§12.2.3) sample entry, for the entry types the packager writes.
+fn sample_entry_size(kind: &[u8; 4]) -> Option<usize> {
+    match kind {
+        b"avc1" | b"avc3" | b"hvc1" | b"hev1" | b"av01" => Some(78),
+        b"mp4a" | b"ac-3" | b"ec-3" | b"Opus" => Some(28),
+        _ => None,
     }
 }
 
@@ -108,7 +123,7 @@ fn describe(kind: &[u8; 4], b: &[u8], out: &mut String) {
         b"hdlr" => {
             let _ = write!(out, " handler={}", String::from_utf8_lossy(&b[8..12]));
         }
-        b"avc1" | b"avc3" | b"mp4a" => {
+        b"avc1" | b"avc3" | b"hvc1" | b"hev1" | b"av01" | b"mp4a" | b"ac-3" | b"ec-3" | b"Opus" => {
             let _ = write!(out, " entry-bytes={}", b.len() + 8);
         }
         b"trex" => {

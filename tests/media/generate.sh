@@ -35,6 +35,20 @@ have delayed-audio.mp4 || ff -i bframes.mp4 -itsoffset 0.5 -i bframes.mp4 -map 0
 have video-only.mp4 || ff -i bframes.mp4 -map 0:v -c copy video-only.mp4
 have audio-only.m4a || ff -i bframes.mp4 -map 0:a -c copy audio-only.m4a
 
+# Codecs beyond H.264/AAC, 6 s each (two segments), same test source. x265 without
+# assembly for the same reason as x264; the masked goldens do not depend
+# on the bytes of the others. Audio is upmixed so channel counts show.
+short=(-f lavfi -i "testsrc2=size=320x180:rate=25:duration=6" -f lavfi -i "sine=frequency=440:sample_rate=48000:duration=6")
+x265() { echo -c:v libx265 -preset ultrafast -x265-params "asm=0:keyint=50:min-keyint=50:scenecut=0:bframes=3:pools=none:frame-threads=1:log-level=error"; }
+# HEVC as hvc1 (parameter sets only in hvcC), 8-bit, with 5.1 AC-3 (fixed-point encoder: the same bits everywhere).
+have hevc.mp4 || ff "${short[@]}" $(x265) -tag:v hvc1 -pix_fmt yuv420p -c:a ac3_fixed -b:a 192k -ac 6 hevc.mp4
+# HEVC as hev1, Main 10 with PQ (HDR10 signalling in colr), with stereo E-AC-3.
+have hdr10.mp4 || ff "${short[@]}" $(x265) -pix_fmt yuv420p10le -color_primaries bt2020 -color_trc smpte2084 -colorspace bt2020nc -c:a eac3 -b:a 96k -ac 2 hdr10.mp4
+# AV1 (libaom, fastest preset) with stereo Opus.
+have av1.mp4 || ff "${short[@]}" -c:v libaom-av1 -cpu-used 8 -threads 1 -row-mt 0 -g 50 -keyint_min 50 -b:v 200k -c:a libopus -b:a 64k -ac 2 av1.mp4
+# A codec headwater does not package (MPEG-4 Part 2 video): a clear 422.
+have corrupt/mpeg4-part2.mp4 || ff -f lavfi -i "testsrc2=size=320x180:rate=25:duration=1" -c:v mpeg4 corrupt/mpeg4-part2.mp4
+
 # A 20 s 3-rendition ladder made by GStreamer: one decode of the test source,
 # scaled three ways, x264enc with the same fixed GOP so keyframes align,
 # and AAC audio in a file of its own.

@@ -150,14 +150,14 @@ fn adaptation_set(
                 let _ = write!(out, " audioSamplingRate=\"{rate}\"");
             }
         }
-        let channels = track.sample_entry.channels;
-        let needs_children = !shared || (!video && channels > 0);
+        let channels = channel_configuration(track.sample_entry.channels);
+        let needs_children = !shared || (!video && channels.is_some());
         if !needs_children {
             out.push_str("/>\n");
             continue;
         }
         out.push_str(">\n");
-        if !video && channels > 0 {
+        if let Some(channels) = channels.filter(|_| !video) {
             let _ = writeln!(
                 out,
                 "        <AudioChannelConfiguration schemeIdUri=\"urn:mpeg:mpegB:cicp:ChannelConfiguration\" value=\"{channels}\"/>"
@@ -169,6 +169,18 @@ fn adaptation_set(
         out.push_str("      </Representation>\n");
     }
     out.push_str("    </AdaptationSet>\n");
+}
+
+/// The ISO/IEC 23091-3 `ChannelConfiguration` for a channel count: the
+/// same number for 1–6 channels, 6.1 and 7.1 for 7 and 8, and nothing for
+/// layouts the count alone does not name.
+fn channel_configuration(channels: u16) -> Option<u16> {
+    match channels {
+        1..=6 => Some(channels),
+        7 => Some(11),
+        8 => Some(12),
+        _ => None,
+    }
 }
 
 fn segment_template(

@@ -4,6 +4,7 @@
 use std::fmt::Write;
 
 use super::{ManifestOptions, language_tag, write_seconds};
+use crate::codec::VideoRange;
 use crate::mp4::TrackKind;
 use crate::presentation::{Presentation, Rendition};
 
@@ -112,10 +113,14 @@ pub fn multivariant(p: &Presentation, opts: &ManifestOptions<'_>, out: &mut Stri
             if let Some((num, den)) = r.frame_rate {
                 let _ = write!(out, ",FRAME-RATE={:.3}", f64::from(num) / f64::from(den));
             }
+            // RFC 8216bis §4.4.6.2: SDR is the default, so only PQ/HLG are said.
+            let range = track.sample_entry.video_range;
+            if range != VideoRange::Sdr {
+                let _ = write!(out, ",VIDEO-RANGE={}", range.as_str());
+            }
             if let Some(g) = g {
                 let _ = write!(out, ",AUDIO=\"{}\"", g.0);
             }
-            let _ = track;
             out.push('\n');
             media_uri(r, opts, out);
         }

@@ -2,8 +2,12 @@
 //!
 //! The entry's bytes pass through to the init segment untouched; only what
 //! manifests need is parsed out of it: the RFC 6381 `CODECS` string,
-//! dimensions, channels and sample rate. Adding a codec means adding a case
-//! to [`SampleEntry::parse`] and a configuration-box reader here.
+//! dimensions, channels, sample rate and the video range. Adding a codec
+//! means adding a case to [`SampleEntry::parse`] and a configuration-box
+//! reader in `video.rs` or `audio.rs`.
+
+mod audio;
+mod video;
 
 use crate::error::{Result, malformed};
 use crate::mp4::fourcc::types;
@@ -22,6 +26,32 @@ pub enum Codec {
         /// `AVCLevelIndication`.
         level: u8,
     },
+    /// H.265/HEVC (`hvc1`, `hev1`) with its `hvcC` (ISO/IEC 14496-15 §8.3.3).
+    Hevc {
+        /// `general_profile_space` (0–3).
+        profile_space: u8,
+        /// `general_tier_flag`: high tier.
+        high_tier: bool,
+        /// `general_profile_idc`.
+        profile_idc: u8,
+        /// `general_profile_compatibility_flags`.
+        compatibility: u32,
+        /// `general_constraint_indicator_flags`, six bytes.
+        constraints: [u8; 6],
+        /// `general_level_idc`.
+        level: u8,
+    },
+    /// AV1 (`av01`) with its `av1C` (AV1 in ISO BMFF §2.3).
+    Av1 {
+        /// `seq_profile`.
+        profile: u8,
+        /// `seq_level_idx_0`.
+        level: u8,
+        /// `seq_tier_0`: high tier.
+        high_tier: bool,
+        /// Bit depth (8, 10 or 12).
+        bit_depth: u8,
+    },
     /// MPEG-4 audio (`mp4a`) with its `esds` (ISO/IEC 14496-1 §7.2.6).
     Mpeg4Audio {
         /// `objectTypeIndication` of the decoder config (0x40 for AAC).
@@ -31,8 +61,38 @@ pub enum Codec {
         /// Channel configuration from the `AudioSpecificConfig`.
         channel_config: u8,
     },
+    /// AC-3 (`ac-3`) with its `dac3` (ETSI TS 102 366 Annex F).
+    Ac3,
+    /// E-AC-3 (`ec-3`) with its `dec3` (ETSI TS 102 366 Annex F).
+    Eac3,
+    /// Opus (`Opus`) with its `dOps` (Opus in ISO BMFF §4.3).
+    Opus,
     /// A sample entry this version cannot package.
     Unsupported,
+}
+
+/// The transfer function a video track signals in its `colr` box, as HLS
+/// `VIDEO-RANGE` names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum VideoRange {
+    /// Not signalled, or a standard-dynamic-range transfer.
+    #[default]
+    Sdr,
+    /// SMPTE ST 2084 (transfer characteristics 16).
+    Pq,
+    /// ARIB STD-B67 hybrid log-gamma (transfer characteristics 18).
+    Hlg,
+}
+
+impl VideoRange {
+    /// The `VIDEO-RANGE` attribute value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VideoRange::Sdr => "SDR",
+            VideoRange::Pq => "PQ",
+            VideoRange::Hlg => "HLG",
+        }
+    }
 }
 
 /// A track's sample entry: its raw bytes and what was parsed from them.
@@ -48,10 +108,13 @@ pub struct SampleEntry {
     pub width: u16,
     /// Coded height from a visual sample entry.
     pub height: u16,
-    /// Channel count from an audio sample entry.
+    /// Channel count: from the codec configuration where it has one (the
+    /// sample entry's own field is fixed at 2 for several codecs).
     pub channels: u16,
     /// Sample rate from an audio sample entry (integer part).
     pub sample_rate: u32,
+    /// Video range from a `colr` box of type `nclx`/`nclc`.
+    pub video_range: VideoRange,
 }
 
 /// Size of the fixed part of a `VisualSampleEntry` (§12.1.3).
@@ -83,9 +146,10 @@ impl SampleEntry {
             height: 0,
             channels: 0,
             sample_rate: 0,
+            video_range: VideoRange::Sdr,
         };
         match fourcc {
-            types::AVC1 | types::AVC3 => {
+            types::AVC1 | types::AVC3 | types::HVC1 | types::HEV1 | types::AV01 => {
                 let mut c = Cursor::new(body, "visual sample entry");
                 c.skip(24)?;
                 entry.width = c.u16()?;
@@ -93,18 +157,21 @@ impl SampleEntry {
                 let children = body
                     .get(VISUAL_FIXED..)
                     .ok_or(malformed(fourcc, "shorter than a visual sample entry"))?;
-                let avcc = BoxIter::new(children)
-                    .find(types::AVCC)?
-                    .ok_or(malformed(fourcc, "no avcC"))?;
-                let mut a = avcc.cursor();
-                a.u8()?; // configurationVersion
-                entry.codec = Codec::Avc {
-                    profile: a.u8()?,
-                    compatibility: a.u8()?,
-                    level: a.u8()?,
+                let config = |kind| {
+                    BoxIter::new(children)
+                        .find(kind)?
+                        .ok_or(malformed(fourcc, "no codec configuration box"))
                 };
+                entry.codec = match fourcc {
+                    types::AVC1 | types::AVC3 => video::avcc(config(types::AVCC)?.body)?,
+                    types::AV01 => video::av1c(config(types::AV1C)?.body)?,
+                    _ => video::hvcc(config(types::HVCC)?.body)?,
+                };
+                if let Some(colr) = BoxIter::new(children).find(types::COLR)? {
+                    entry.video_range = video::colr(colr.body);
+                }
             }
-            types::MP4A => {
+            types::MP4A | types::AC_3 | types::EC_3 | types::OPUS => {
                 let mut c = Cursor::new(body, "audio sample entry");
                 c.skip(8)?;
                 // QuickTime sound description versions 1 and 2 extend the entry.
@@ -122,24 +189,28 @@ impl SampleEntry {
                 let children = body
                     .get(AUDIO_FIXED + extra..)
                     .ok_or(malformed(fourcc, "shorter than an audio sample entry"))?;
-                let esds = BoxIter::new(children)
-                    .find(types::ESDS)?
-                    .ok_or(malformed(fourcc, "no esds"))?;
-                let (object_type, asc) = parse_esds(esds.body)?;
-                let (audio_object_type, rate, channel_config) = parse_audio_specific_config(asc);
-                if let Some(rate) = rate {
-                    if entry.sample_rate == 0 || version == 2 {
+                let config = |kind| {
+                    BoxIter::new(children)
+                        .find(kind)?
+                        .ok_or(malformed(fourcc, "no codec configuration box"))
+                };
+                let facts = match fourcc {
+                    types::MP4A => audio::esds(config(types::ESDS)?.body)?,
+                    types::AC_3 => audio::dac3(config(types::DAC3)?.body)?,
+                    types::EC_3 => audio::dec3(config(types::DEC3)?.body)?,
+                    _ => audio::dops(config(types::DOPS)?.body)?,
+                };
+                if let Some(rate) = facts.sample_rate {
+                    if entry.sample_rate == 0 || version == 2 || fourcc == types::OPUS {
                         entry.sample_rate = rate;
                     }
                 }
-                if entry.channels == 0 && channel_config > 0 {
-                    entry.channels = u16::from(channel_config);
+                // The configuration box knows the channels; the entry's
+                // field is a fixed 2 for AC-3/E-AC-3 in some muxers.
+                if facts.channels > 0 && (entry.channels == 0 || fourcc != types::MP4A) {
+                    entry.channels = facts.channels;
                 }
-                entry.codec = Codec::Mpeg4Audio {
-                    object_type,
-                    audio_object_type,
-                    channel_config,
-                };
+                entry.codec = facts.codec;
             }
             _ => {}
         }
@@ -157,6 +228,31 @@ impl SampleEntry {
                 "{}.{profile:02x}{compatibility:02x}{level:02x}",
                 self.fourcc
             )),
+            Codec::Hevc {
+                profile_space,
+                high_tier,
+                profile_idc,
+                compatibility,
+                constraints,
+                level,
+            } => Some(video::hevc_codecs(
+                self.fourcc,
+                profile_space,
+                high_tier,
+                profile_idc,
+                compatibility,
+                constraints,
+                level,
+            )),
+            Codec::Av1 {
+                profile,
+                level,
+                high_tier,
+                bit_depth,
+            } => Some(format!(
+                "av01.{profile}.{level:02}{}.{bit_depth:02}",
+                if high_tier { 'H' } else { 'M' }
+            )),
             Codec::Mpeg4Audio {
                 object_type,
                 audio_object_type,
@@ -168,6 +264,9 @@ impl SampleEntry {
                     Some(format!("mp4a.{object_type:02x}"))
                 }
             }
+            Codec::Ac3 => Some("ac-3".to_owned()),
+            Codec::Eac3 => Some("ec-3".to_owned()),
+            Codec::Opus => Some("opus".to_owned()),
             Codec::Unsupported => None,
         }
     }
@@ -178,83 +277,19 @@ impl SampleEntry {
     }
 }
 
-/// Reads an MPEG-4 descriptor header (ISO/IEC 14496-1 §8.3.3): tag and size.
-fn descriptor<'a>(c: &mut Cursor<'a>) -> Result<(u8, Cursor<'a>)> {
-    let tag = c.u8()?;
-    let mut len = 0usize;
-    for _ in 0..4 {
-        let b = c.u8()?;
-        len = (len << 7) | usize::from(b & 0x7f);
-        if b & 0x80 == 0 {
-            break;
-        }
-    }
-    Ok((
-        tag,
-        Cursor::new(c.bytes(len.min(c.remaining()))?, "descriptor"),
-    ))
-}
-
-/// Returns the `objectTypeIndication` and the `DecoderSpecificInfo` bytes.
-fn parse_esds(body: &[u8]) -> Result<(u8, &[u8])> {
-    let mut c = Cursor::new(body, "esds");
-    c.version_flags()?;
-    let (tag, mut es) = descriptor(&mut c)?;
-    if tag != 0x03 {
-        return Err(malformed(types::ESDS, "no ES_Descriptor"));
-    }
-    es.u16()?; // ES_ID
-    let flags = es.u8()?;
-    if flags & 0x80 != 0 {
-        es.u16()?; // dependsOn_ES_ID
-    }
-    if flags & 0x40 != 0 {
-        let len = es.u8()?;
-        es.skip(usize::from(len))?; // URL
-    }
-    if flags & 0x20 != 0 {
-        es.u16()?; // OCR_ES_Id
-    }
-    let (tag, mut dc) = descriptor(&mut es)?;
-    if tag != 0x04 {
-        return Err(malformed(types::ESDS, "no DecoderConfigDescriptor"));
-    }
-    let object_type = dc.u8()?;
-    dc.skip(12)?; // streamType, bufferSizeDB, maxBitrate, avgBitrate
-    if dc.remaining() == 0 {
-        return Ok((object_type, &[]));
-    }
-    let (tag, dsi) = descriptor(&mut dc)?;
-    Ok((object_type, if tag == 0x05 { dsi.rest() } else { &[] }))
-}
-
-/// Reads audio object type, sampling frequency and channel configuration
-/// from an `AudioSpecificConfig` (ISO/IEC 14496-3 §1.6.2.1).
-fn parse_audio_specific_config(asc: &[u8]) -> (u8, Option<u32>, u8) {
-    const RATES: [u32; 13] = [
-        96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350,
-    ];
-    let mut bits = Bits { data: asc, pos: 0 };
-    let mut aot = bits.take(5).unwrap_or(0);
-    if aot == 31 {
-        aot = 32 + bits.take(6).unwrap_or(0);
-    }
-    let rate = match bits.take(4) {
-        Some(15) => bits.take(24),
-        Some(i) => RATES.get(i as usize).copied(),
-        None => None,
-    };
-    let channels = bits.take(4).unwrap_or(0) as u8;
-    (aot.min(255) as u8, rate, channels)
-}
-
-struct Bits<'a> {
+/// A most-significant-bit-first reader over a byte slice.
+pub(crate) struct Bits<'a> {
     data: &'a [u8],
     pos: usize,
 }
 
-impl Bits<'_> {
-    fn take(&mut self, n: usize) -> Option<u32> {
+impl<'a> Bits<'a> {
+    pub(crate) fn new(data: &'a [u8]) -> Self {
+        Self { data, pos: 0 }
+    }
+
+    /// The next `n` (≤ 32) bits, or `None` past the end.
+    pub(crate) fn take(&mut self, n: usize) -> Option<u32> {
         let mut v = 0u32;
         for _ in 0..n {
             let byte = *self.data.get(self.pos / 8)?;
@@ -262,28 +297,5 @@ impl Bits<'_> {
             self.pos += 1;
         }
         Some(v)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn aac_lc_config() {
-        // AAC-LC, 48 kHz, stereo: 00010 0011 0010 000
-        assert_eq!(
-            parse_audio_specific_config(&[0x11, 0x90]),
-            (2, Some(48000), 2)
-        );
-    }
-
-    #[test]
-    fn he_aac_escape() {
-        // Object type 5 (SBR), 44.1 kHz index 4, stereo.
-        assert_eq!(
-            parse_audio_specific_config(&[0x2a, 0x10]),
-            (5, Some(44100), 2)
-        );
     }
 }
