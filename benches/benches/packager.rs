@@ -34,10 +34,7 @@ fn benches(c: &mut Criterion) {
     });
 
     let source = Arc::new(Source::index(&bytes, size, &limits).unwrap());
-    let named = vec![NamedSource {
-        name: "hour".into(),
-        source,
-    }];
+    let named = vec![NamedSource::new("hour", source)];
     c.bench_function("plan_1h", |b| {
         b.iter(|| Presentation::new(black_box(named.clone()), PackagingConfig::default()).unwrap())
     });

@@ -103,15 +103,15 @@ pub fn describe(files: &[&Path], config: &PackagingConfig) -> anyhow::Result<Str
             }
             out.push('\n');
         }
-        let name = path
+        let stem = path
             .file_stem()
             .and_then(|s| s.to_str())
-            .unwrap_or("source")
-            .to_owned();
-        sources.push(NamedSource {
-            name,
-            source: Arc::new(source),
-        });
+            .unwrap_or("source");
+        let source = Arc::new(source);
+        sources.push(
+            NamedSource::from_file_stem(stem, source.clone())
+                .unwrap_or_else(|| NamedSource::new("source", source)),
+        );
     }
     let p = Presentation::new(sources, config.clone())
         .map_err(|e| anyhow::anyhow!("cannot package: {e}"))?;

@@ -240,7 +240,7 @@ impl Store {
                 && path
                     .file_stem()
                     .and_then(|s| s.to_str())
-                    .is_some_and(is_name);
+                    .is_some_and(is_source_stem);
             if !usable {
                 continue;
             }
@@ -306,18 +306,14 @@ impl Store {
         let mut newest = UNIX_EPOCH;
         for (path, id) in &snapshot.files {
             let indexed = self.index_file(path, *id)?;
-            let stem = path
-                .file_stem()
-                .and_then(|s| s.to_str())
-                .unwrap_or(name)
-                .to_owned();
+            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or(name);
             if let Ok(m) = indexed.file.metadata() {
                 newest = newest.max(m.modified().unwrap_or(UNIX_EPOCH));
             }
-            named.push(NamedSource {
-                name: stem,
-                source: indexed.source.clone(),
-            });
+            named.push(
+                NamedSource::from_file_stem(stem, indexed.source.clone())
+                    .unwrap_or_else(|| NamedSource::new(name, indexed.source.clone())),
+            );
             files.push(indexed);
         }
         let presentation = Presentation::new(named, self.packaging.clone())
@@ -387,5 +383,14 @@ impl Asset {
             .map(|r| r.segments.len() * 32 + 256)
             .sum();
         sources + segments + 4096
+    }
+}
+
+/// A file stem a multi-file asset takes: a URL-safe name, optionally
+/// followed by `.lang` (`audio.fr`), which gives its tracks a language.
+fn is_source_stem(stem: &str) -> bool {
+    match stem.split_once('.') {
+        Some((base, lang)) => is_name(base) && headwater_packager::is_language_tag(lang),
+        None => is_name(stem),
     }
 }

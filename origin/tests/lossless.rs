@@ -225,3 +225,16 @@ fn hevc_main10_and_eac3() {
 fn av1_and_opus() {
     check_asset("av1", "av1.mp4", &["v", "a"]);
 }
+
+/// Each of three audio tracks of one file, through its own media playlist.
+#[test]
+fn every_audio_track_of_a_file() {
+    let s = server();
+    let source = headwater_testkit::media().join("multi-audio.mp4");
+    let source = source.to_str().unwrap();
+    same_frames(source, &s.url("/vod/multi-audio/hls/v1.m3u8"), "v", "v");
+    for (i, id) in ["a2", "a3", "a4"].into_iter().enumerate() {
+        let url = s.url(&format!("/vod/multi-audio/hls/{id}.m3u8"));
+        same_frames(source, &url, &format!("a:{i}"), "a");
+    }
+}

@@ -129,7 +129,8 @@ fn dash_urls(s: &Server, asset: &str) -> BTreeSet<String> {
     urls
 }
 
-const ASSETS: [&str; 10] = [
+/// Assets with golden files: made by encoders whose bytes are stable.
+const GOLDEN: [&str; 9] = [
     "bframes",
     "fragmented",
     "editlist",
@@ -137,15 +138,18 @@ const ASSETS: [&str; 10] = [
     "audio-only",
     "video-only",
     "ladder",
-    "hevc",
-    "hdr10",
-    "av1",
+    "multi-audio",
+    "multi-lang",
 ];
+
+/// The codec corpus is not byte-stable across encoders' SIMD paths;
+/// `codec_attributes` covers it with bit rates masked.
+const CODECS: [&str; 3] = ["hevc", "hdr10", "av1"];
 
 #[test]
 fn hls_and_dash_share_every_segment_url() {
     let s = server();
-    for asset in ASSETS {
+    for asset in GOLDEN.into_iter().chain(CODECS) {
         let hls = hls_urls(&s, asset);
         let dash = dash_urls(&s, asset);
         assert_eq!(
@@ -240,9 +244,7 @@ fn dump_asset(s: &Server, asset: &str) -> String {
 fn golden_manifests_and_box_trees() {
     let s = server();
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
-    // The codec corpus is not byte-stable across encoders' SIMD paths;
-    // `codec_attributes` covers it with bit rates masked.
-    for asset in &ASSETS[..7] {
+    for asset in GOLDEN {
         headwater_testkit::golden(&dir.join(format!("{asset}.txt")), &dump_asset(&s, asset));
     }
 }
@@ -329,4 +331,89 @@ fn codec_attributes() {
     }
     let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/codecs.txt");
     headwater_testkit::golden(&golden, &dump);
+}
+
+/// Several audio tracks: languages from `mdhd` or from file names, names
+/// from `hdlr`, the first the default, two English tracks kept apart (in
+/// HLS and as DASH adaptation sets of their own with `lang`, `Role`, `Label`).
+#[test]
+fn several_audio_tracks() {
+    let s = server();
+    for (asset, want) in [
+        (
+            "multi-audio",
+            vec![
+                ("a2", "English", Some("en")),
+                ("a3", "Commentary", Some("en")),
+                ("a4", "French", Some("fr")),
+            ],
+        ),
+        (
+            "multi-lang",
+            vec![
+                ("audio-de-a1", "German", Some("de")),
+                ("audio-en-a1", "English", Some("en")),
+            ],
+        ),
+    ] {
+        let body = get(s.addr, &format!("/vod/{asset}/hls/master.m3u8")).body;
+        let Playlist::MasterPlaylist(m) = m3u8_rs::parse_playlist_res(&body).unwrap() else {
+            panic!("{asset}: not a multivariant playlist")
+        };
+        let got: Vec<(String, String, Option<String>)> = m
+            .alternatives
+            .iter()
+            .map(|a| {
+                assert_eq!(a.media_type, m3u8_rs::AlternativeMediaType::Audio);
+                assert!(a.autoselect, "{asset}: AUTOSELECT");
+                assert_eq!(a.channels.as_deref(), Some("2"));
+                (
+                    a.uri.clone().unwrap().trim_end_matches(".m3u8").to_owned(),
+                    a.name.clone(),
+                    a.language.clone(),
+                )
+            })
+            .collect();
+        let expected: Vec<(String, String, Option<String>)> = want
+            .iter()
+            .map(|(id, name, lang)| {
+                (
+                    (*id).to_owned(),
+                    (*name).to_owned(),
+                    lang.map(str::to_owned),
+                )
+            })
+            .collect();
+        assert_eq!(got, expected, "{asset}");
+        let defaults: Vec<bool> = m.alternatives.iter().map(|a| a.default).collect();
+        assert!(defaults[0], "{asset}: the first is the default");
+        assert!(defaults[1..].iter().all(|d| !d), "{asset}: one default");
+
+        let mpd =
+            dash_mpd_core::parse(&get(s.addr, &format!("/vod/{asset}/dash/manifest.mpd")).text())
+                .expect("valid MPD");
+        let audio: Vec<_> = mpd.periods[0]
+            .adaptations
+            .iter()
+            .filter(|a| a.contentType.as_deref() == Some("audio"))
+            .collect();
+        assert_eq!(
+            audio.len(),
+            want.len(),
+            "{asset}: one adaptation set per track"
+        );
+        for (i, (set, (id, name, lang))) in audio.iter().zip(&want).enumerate() {
+            assert_eq!(set.representations.len(), 1);
+            assert_eq!(set.representations[0].id.as_deref(), Some(*id));
+            assert_eq!(set.lang.as_deref(), *lang);
+            let role = set.Role.first().and_then(|r| r.value.as_deref());
+            assert_eq!(
+                role,
+                Some(if i == 0 { "main" } else { "alternate" }),
+                "{asset} {id}"
+            );
+            let label = set.Label.first().map(|l| l.content.as_str());
+            assert_eq!(label, Some(*name), "{asset} {id}");
+        }
+    }
 }

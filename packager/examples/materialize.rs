@@ -38,10 +38,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .unwrap()
             .to_string_lossy()
             .into_owned();
-        sources.push(NamedSource {
-            name,
-            source: Arc::new(source),
-        });
+        sources.push(NamedSource::new(name, Arc::new(source)));
         handles.push(src);
     }
     let p = Presentation::new(sources, PackagingConfig::default())?;

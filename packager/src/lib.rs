@@ -41,7 +41,7 @@ pub use fmp4::{ByteRange, MediaSegment};
 pub use index::SampleIndex;
 pub use mp4::ReadAt;
 pub use plan::Segment;
-pub use presentation::{NamedSource, PackagingConfig, Presentation, Rendition};
+pub use presentation::{NamedSource, PackagingConfig, Presentation, Rendition, is_language_tag};
 pub use source::Source;
 
 /// Bounds on what a file may make the packager allocate.

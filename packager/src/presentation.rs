@@ -37,6 +37,59 @@ pub struct NamedSource {
     pub name: String,
     /// The indexed file.
     pub source: Arc<Source>,
+    /// A BCP 47 language for its tracks whose `mdhd` says `und`.
+    pub language: Option<String>,
+}
+
+impl NamedSource {
+    /// A source named `name`, with no language of its own.
+    pub fn new(name: impl Into<String>, source: Arc<Source>) -> Self {
+        Self {
+            name: name.into(),
+            source,
+            language: None,
+        }
+    }
+
+    /// A source named after a file stem. A stem `base.lang` (`audio.fr`,
+    /// `dub.pt-BR`) names the language of its tracks, as subtitle sidecars
+    /// do; its rendition ids use `base-lang`. `None` when the stem is not
+    /// `[A-Za-z0-9_-]{1,128}` with an optional `.lang`.
+    pub fn from_file_stem(stem: &str, source: Arc<Source>) -> Option<Self> {
+        let (base, language) = match stem.split_once('.') {
+            Some((base, lang)) if is_language_tag(lang) => (base, Some(lang)),
+            Some(_) => return None,
+            None => (stem, None),
+        };
+        if !is_url_name(base) {
+            return None;
+        }
+        Some(Self {
+            name: match language {
+                Some(l) => format!("{base}-{l}"),
+                None => base.to_owned(),
+            },
+            source,
+            language: language.map(str::to_owned),
+        })
+    }
+}
+
+fn is_url_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// A BCP 47 tag of the simple shape `ll[l](-xxxx)*` (RFC 5646 §2.1).
+pub fn is_language_tag(s: &str) -> bool {
+    let mut parts = s.split('-');
+    let primary = parts.next().unwrap_or("");
+    s.len() <= 35
+        && (2..=3).contains(&primary.len())
+        && primary.bytes().all(|b| b.is_ascii_alphabetic())
+        && parts.all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
 /// One CMAF track of a presentation.
@@ -62,6 +115,13 @@ pub struct Rendition {
     pub average_bitrate: u64,
     /// Frame rate as a fraction, for video.
     pub frame_rate: Option<(u32, u32)>,
+    /// BCP 47 language: from `mdhd`, else from the source's file name.
+    pub language: Option<String>,
+    /// A name for players' track menus, unique among the presentation's
+    /// audio renditions: the `hdlr` name, else the language's English
+    /// name, else `audio`;
+    /// repeats get ` 2`, ` 3`, ... Two tracks in one language stay two.
+    pub name: String,
 }
 
 /// An asset ready to be packaged.
@@ -69,7 +129,7 @@ pub struct Rendition {
 pub struct Presentation {
     /// The sources, in the order given.
     pub sources: Vec<NamedSource>,
-    /// Renditions: video ones by ascending bit rate, then audio ones.
+    /// Renditions: video ones by ascending bit rate, then audio ones in source order.
     pub renditions: Vec<Rendition>,
     /// Whether all video renditions share segment boundaries.
     pub aligned: bool,
@@ -174,8 +234,26 @@ impl Presentation {
                 let frame_rate = (c.track.kind == TrackKind::Video)
                     .then(|| frame_rate(c.track))
                     .flatten();
+                let language = crate::manifest::language_tag(&c.track.language)
+                    .map(str::to_owned)
+                    .or_else(|| sources[c.source].language.clone());
+                let name = c
+                    .track
+                    .name
+                    .clone()
+                    .or_else(|| language.as_deref().map(crate::manifest::language_name))
+                    .unwrap_or_else(|| {
+                        if c.track.kind == TrackKind::Video {
+                            "video"
+                        } else {
+                            "audio"
+                        }
+                        .to_owned()
+                    });
                 Rendition {
                     id,
+                    language,
+                    name,
                     source: c.source,
                     track: c.track_index,
                     kind: c.track.kind,
@@ -188,12 +266,35 @@ impl Presentation {
                 }
             })
             .collect();
+        // Video by bit rate (the ladder's order); audio in source order
+        // (files by name, tracks as stored): the first is the default.
         renditions.sort_by(|a, b| {
-            a.kind
-                .cmp(&b.kind)
-                .then(a.peak_bitrate.cmp(&b.peak_bitrate))
-                .then(a.id.cmp(&b.id))
+            a.kind.cmp(&b.kind).then_with(|| {
+                if a.kind == TrackKind::Video {
+                    a.peak_bitrate.cmp(&b.peak_bitrate).then(a.id.cmp(&b.id))
+                } else {
+                    std::cmp::Ordering::Equal
+                }
+            })
         });
+        // Audio names are unique: players list them side by side.
+        for i in 0..renditions.len() {
+            if renditions[i].kind != TrackKind::Audio {
+                continue;
+            }
+            let same = renditions[..i]
+                .iter()
+                .filter(|r| r.kind == TrackKind::Audio && r.name == renditions[i].name)
+                .count();
+            if same > 0 {
+                let base = renditions[i].name.clone();
+                let mut n = same + 1;
+                while renditions.iter().any(|r| r.name == format!("{base} {n}")) {
+                    n += 1;
+                }
+                renditions[i].name = format!("{base} {n}");
+            }
+        }
         let duration = renditions
             .iter()
             .map(|r| {

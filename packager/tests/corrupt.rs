@@ -15,10 +15,7 @@ fn exercise(bytes: &[u8]) {
     let Ok(source) = Source::index(&bytes.to_vec(), bytes.len() as u64, &Limits::default()) else {
         return;
     };
-    let named = vec![NamedSource {
-        name: "x".into(),
-        source: Arc::new(source),
-    }];
+    let named = vec![NamedSource::new("x", Arc::new(source))];
     let Ok(p) = Presentation::new(named, PackagingConfig::default()) else {
         return;
     };

@@ -49,6 +49,19 @@ have av1.mp4 || ff "${short[@]}" -c:v libaom-av1 -cpu-used 8 -threads 1 -row-mt 
 # A codec headwater does not package (MPEG-4 Part 2 video): a clear 422.
 have corrupt/mpeg4-part2.mp4 || ff -f lavfi -i "testsrc2=size=320x180:rate=25:duration=1" -c:v mpeg4 corrupt/mpeg4-part2.mp4
 
+# Three audio tracks in one file: English, an English commentary (named in
+# hdlr, the same language: it must stay a track of its own) and French.
+mkdir -p multi-lang
+have multi-audio.mp4 || ff -f lavfi -i "testsrc2=size=320x180:rate=25:duration=6" \
+  -f lavfi -i "sine=frequency=440:sample_rate=48000:duration=6" -f lavfi -i "sine=frequency=660:sample_rate=48000:duration=6" \
+  -f lavfi -i "sine=frequency=880:sample_rate=48000:duration=6" -map 0 -map 1 -map 2 -map 3 "${x264[@]}" "${aac[@]}" \
+  -metadata:s:a:0 language=eng -metadata:s:a:1 language=eng -metadata:s:a:1 handler_name=Commentary \
+  -metadata:s:a:2 language=fra multi-audio.mp4
+# Languages from file names: audio.en.m4a and audio.de.m4a beside the video (mdhd says und).
+have multi-lang/video.mp4 || ff -i multi-audio.mp4 -map 0:v -c copy multi-lang/video.mp4
+have multi-lang/audio.en.m4a || ff -i multi-audio.mp4 -map 0:a:0 -c copy -metadata:s:a:0 language=und multi-lang/audio.en.m4a
+have multi-lang/audio.de.m4a || ff -i multi-audio.mp4 -map 0:a:2 -c copy -metadata:s:a:0 language=und multi-lang/audio.de.m4a
+
 # A 20 s 3-rendition ladder made by GStreamer: one decode of the test source,
 # scaled three ways, x264enc with the same fixed GOP so keyframes align,
 # and AAC audio in a file of its own.

@@ -6,8 +6,8 @@
 
 use std::fmt::Write;
 
+use super::ManifestOptions;
 use super::hls::display_size;
-use super::{ManifestOptions, language_tag};
 use crate::mp4::TrackKind;
 use crate::presentation::{Presentation, Rendition};
 
@@ -47,29 +47,22 @@ pub fn mpd(p: &Presentation, opts: &ManifestOptions<'_>, out: &mut String) {
     duration(out, max_segment.max(1.0));
     out.push_str("\">\n  <Period id=\"0\" start=\"PT0S\">\n");
 
-    // Adaptation sets: video together, audio by (language, codecs).
-    let mut sets: Vec<(TrackKind, Option<&str>, &str, Vec<&Rendition>)> = Vec::new();
-    for r in &p.renditions {
-        let lang = if r.kind == TrackKind::Audio {
-            language_tag(&p.track(r).language)
-        } else {
-            None
-        };
-        let key_codecs = if r.kind == TrackKind::Audio {
-            r.codecs.as_str()
-        } else {
-            ""
-        };
-        match sets
-            .iter_mut()
-            .find(|s| s.0 == r.kind && s.1 == lang && s.2 == key_codecs)
-        {
-            Some(s) => s.3.push(r),
-            None => sets.push((r.kind, lang, key_codecs, vec![r])),
-        }
+    // Adaptation sets: video together (one switching set); every audio
+    // rendition on its own, as in the HLS `EXT-X-MEDIA` list, so two tracks
+    // in one language stay two choices for the viewer.
+    let video: Vec<&Rendition> = p
+        .renditions
+        .iter()
+        .filter(|r| r.kind == TrackKind::Video)
+        .collect();
+    let mut id = 0;
+    if !video.is_empty() {
+        adaptation_set(p, id, &video, opts, out);
+        id += 1;
     }
-    for (id, (kind, lang, _, members)) in sets.iter().enumerate() {
-        adaptation_set(p, id, *kind, *lang, members, opts, out);
+    for r in p.renditions.iter().filter(|r| r.kind == TrackKind::Audio) {
+        adaptation_set(p, id, &[r], opts, out);
+        id += 1;
     }
     out.push_str("  </Period>\n</MPD>\n");
 }
@@ -77,13 +70,16 @@ pub fn mpd(p: &Presentation, opts: &ManifestOptions<'_>, out: &mut String) {
 fn adaptation_set(
     p: &Presentation,
     id: usize,
-    kind: TrackKind,
-    lang: Option<&str>,
     members: &[&Rendition],
     opts: &ManifestOptions<'_>,
     out: &mut String,
 ) {
-    let video = kind == TrackKind::Video;
+    let video = members[0].kind == TrackKind::Video;
+    let lang = if video {
+        None
+    } else {
+        members[0].language.as_deref()
+    };
     let (content, mime) = if video {
         ("video", "video/mp4")
     } else {
@@ -122,7 +118,17 @@ fn adaptation_set(
     }
     out.push_str(">\n");
     if !video {
-        out.push_str("      <Role schemeIdUri=\"urn:mpeg:dash:role:2011\" value=\"main\"/>\n");
+        // The first audio rendition is the default, as in HLS.
+        let first_audio = p.renditions.iter().find(|r| r.kind == TrackKind::Audio);
+        let main = first_audio.is_some_and(|a| a.id == members[0].id);
+        let role = if main { "main" } else { "alternate" };
+        let _ = writeln!(
+            out,
+            "      <Role schemeIdUri=\"urn:mpeg:dash:role:2011\" value=\"{role}\"/>"
+        );
+        out.push_str("      <Label>");
+        xml_escape(&members[0].name, out);
+        out.push_str("</Label>\n");
     }
     if shared {
         segment_template(p, members[0], opts, "      ", out);

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{ManifestOptions, language_tag, write_seconds};
+use super::{ManifestOptions, write_seconds};
 use crate::codec::VideoRange;
 use crate::mp4::TrackKind;
 use crate::presentation::{Presentation, Rendition};
@@ -55,20 +55,12 @@ pub fn multivariant(p: &Presentation, opts: &ManifestOptions<'_>, out: &mut Stri
         out.push('\n');
         for (i, r) in members.iter().enumerate() {
             let track = p.track(r);
-            let lang = language_tag(&track.language);
-            let _ = write!(out, "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"{group}\",NAME=\"");
-            match lang {
-                Some(l) if members.len() == 1 => out.push_str(l),
-                Some(l) => {
-                    let _ = write!(out, "{l} {}", i + 1);
-                }
-                None if members.len() == 1 => out.push_str("audio"),
-                None => {
-                    let _ = write!(out, "audio {}", i + 1);
-                }
-            }
-            out.push('"');
-            if let Some(l) = lang {
+            let _ = write!(
+                out,
+                "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"{group}\",NAME=\"{}\"",
+                quoted(&r.name)
+            );
+            if let Some(l) = &r.language {
                 let _ = write!(out, ",LANGUAGE=\"{l}\"");
             }
             let default = if i == 0 { "YES" } else { "NO" };
@@ -125,6 +117,19 @@ pub fn multivariant(p: &Presentation, opts: &ManifestOptions<'_>, out: &mut Stri
             media_uri(r, opts, out);
         }
     }
+}
+
+/// A quoted-string attribute value (RFC 8216bis §4.2): no `"`, CR or LF.
+fn quoted(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if matches!(c, '"' | '\r' | '\n') {
+                '\''
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 /// Display size of a video rendition: `tkhd` dimensions, else the coded ones.

@@ -47,6 +47,9 @@ pub struct Track {
     pub media_duration: u64,
     /// ISO 639-2/T language code from `mdhd` (`und` when unset).
     pub language: String,
+    /// A human name from the `hdlr` box, unless it is a muxer's default
+    /// (`SoundHandler`, ...) or empty.
+    pub name: Option<String>,
     /// Presentation width from `tkhd` (integer part of the 16.16 value).
     pub width: u32,
     /// Presentation height from `tkhd`.
@@ -216,6 +219,7 @@ fn parse_trak(
         types::SOUN => TrackKind::Audio,
         _ => TrackKind::Other,
     };
+    let name = handler_name(c.rest());
 
     let minf = mdia
         .children()
@@ -243,6 +247,7 @@ fn parse_trak(
         timescale,
         media_duration,
         language,
+        name,
         width,
         height,
         matrix,
@@ -250,6 +255,32 @@ fn parse_trak(
         edits,
         samples,
     })
+}
+
+/// The `name` of an `hdlr` after `handler_type` (§8.4.3): reserved bytes,
+/// then a UTF-8 string, null-terminated (or, from QuickTime, a Pascal
+/// string). Names muxers write by default say nothing and are dropped.
+fn handler_name(rest: &[u8]) -> Option<String> {
+    const DEFAULTS: [&str; 8] = [
+        "SoundHandler",
+        "VideoHandler",
+        "Core Media Audio",
+        "Core Media Video",
+        "GPAC ISO Audio Handler",
+        "GPAC ISO Video Handler",
+        "Apple Sound Media Handler",
+        "Apple Video Media Handler",
+    ];
+    let raw = rest.get(12..)?;
+    let raw = match raw.first() {
+        // A Pascal string: a length byte that matches the rest.
+        Some(&n) if usize::from(n) + 1 == raw.len() && n > 0 => &raw[1..],
+        _ => raw,
+    };
+    let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
+    let name = std::str::from_utf8(&raw[..end.min(256)]).ok()?.trim();
+    let printable = name.chars().all(|c| !c.is_control());
+    (!name.is_empty() && printable && !DEFAULTS.contains(&name)).then(|| name.to_owned())
 }
 
 fn parse_elst(elst: &RawBox<'_>, limits: &Limits) -> Result<Vec<Edit>> {
