@@ -20,6 +20,10 @@ pub enum OriginError {
     /// The request is malformed.
     #[error("bad request: {0}")]
     BadRequest(&'static str),
+    /// The query string is refused (a manifest filter, a clip), on a
+    /// request that is otherwise well-formed: the connection stays open.
+    #[error("bad request: {0}")]
+    BadQuery(String),
     /// Nothing at that URL.
     #[error("not found")]
     NotFound,
@@ -45,6 +49,7 @@ impl OriginError {
     pub fn source_kind(&self) -> ErrorSource {
         match self {
             OriginError::BadRequest(_)
+            | OriginError::BadQuery(_)
             | OriginError::NotFound
             | OriginError::MethodNotAllowed { .. } => ErrorSource::Client,
             OriginError::Unprocessable(_) | OriginError::Storage(_) => ErrorSource::Storage,
@@ -54,7 +59,7 @@ impl OriginError {
 
     pub(crate) fn status(&self) -> Status {
         match self {
-            OriginError::BadRequest(_) => Status::BAD_REQUEST,
+            OriginError::BadRequest(_) | OriginError::BadQuery(_) => Status::BAD_REQUEST,
             OriginError::NotFound => Status::NOT_FOUND,
             OriginError::MethodNotAllowed { .. } => Status::METHOD_NOT_ALLOWED,
             OriginError::Unprocessable(_) => Status::UNPROCESSABLE,

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use headwater_packager::MediaSegment;
-use headwater_packager::manifest::{ManifestOptions, dash, hls};
+use headwater_packager::manifest::{Filter, ManifestOptions, dash, hls};
 use headwater_packager::mp4::TrackKind;
 
 use crate::error::OriginError;
@@ -118,7 +118,7 @@ async fn handle_inner(
     if head.http11 && !head.host {
         return Err(OriginError::BadRequest("HTTP/1.1 request without Host"));
     }
-    let (path, _query) = route::split_target(&head.target);
+    let (path, query) = route::split_target(&head.target);
     let route = route::route(path).map_err(|e| match e {
         RouteError::Malformed => OriginError::BadRequest("malformed path"),
         RouteError::NotFound => OriginError::NotFound,
@@ -151,6 +151,44 @@ async fn handle_inner(
             .ok_or(OriginError::NotFound)
     };
     let opts = ManifestOptions::default();
+    // A filter makes a manifest of its own, rendered per request; the
+    // children it lists are the shared ones.
+    let filter = match (&route, query) {
+        (Route::HlsMultivariant { .. } | Route::DashManifest { .. }, Some(q)) => {
+            let pairs = route::query_pairs(q);
+            let f = Filter::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .and_then(|f| f.check(p).map(|()| f))
+                .map_err(|e| OriginError::BadQuery(e.to_string()))?;
+            (!f.is_empty()).then_some(f)
+        }
+        _ => None,
+    };
+    if let Some(f) = &filter {
+        let opts = ManifestOptions {
+            filter: Some(f),
+            ..opts
+        };
+        let mut s = String::new();
+        let (content_type, tag) = if matches!(route, Route::DashManifest { .. }) {
+            dash::mpd(p, &opts, &mut s);
+            (MPD, 3)
+        } else {
+            hls::multivariant(p, &opts, &mut s);
+            (M3U8, 1)
+        };
+        let etag = xxhash_rust::xxh3::xxh3_64_with_seed(s.as_bytes(), asset.fingerprint ^ tag);
+        return Ok(Reply {
+            status: Status::OK,
+            content_type,
+            caching: Caching::Manifest,
+            etag: Some(etag),
+            asset: Some(asset.clone()),
+            body: Body::Text(Bytes::from(s)),
+            allow: false,
+            close: false,
+            preflight: false,
+        });
+    }
     let (content_type, caching, body, tag): (&'static str, Caching, Body, u64) = match route {
         Route::HlsMultivariant { .. } => {
             let text = asset.rendered.hls_multivariant.get_or_init(|| {

@@ -46,6 +46,43 @@ pub fn is_name(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
+/// The `key=value` pairs of a query string, percent-decoded (`+` is a
+/// space). Pairs that do not decode to UTF-8 are kept as `\u{fffd}` text,
+/// which no filter accepts.
+pub fn query_pairs(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .take(64)
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let hex = |c: u8| (c as char).to_digit(16);
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' => out.push(b' '),
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Splits a request target into path and query (without `?`).
 pub fn split_target(target: &str) -> (&str, Option<&str>) {
     match target.split_once('?') {
@@ -141,6 +178,22 @@ fn segment_ok(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn query_pairs_decode() {
+        assert_eq!(
+            query_pairs("a=1&audio_language=en%2Cfr&&b&c=%zz&d=x+y&e=%4"),
+            [
+                ("a", "1"),
+                ("audio_language", "en,fr"),
+                ("b", ""),
+                ("c", "%zz"),
+                ("d", "x y"),
+                ("e", "%4"),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        );
+    }
 
     #[test]
     fn routes() {

@@ -417,3 +417,125 @@ fn several_audio_tracks() {
         }
     }
 }
+
+fn variants(s: &Server, target: &str) -> m3u8_rs::MasterPlaylist {
+    let r = get(s.addr, target);
+    assert_eq!(r.status, 200, "{target}: {}", r.text());
+    match m3u8_rs::parse_playlist_res(&r.body).expect("valid HLS") {
+        Playlist::MasterPlaylist(m) => m,
+        Playlist::MediaPlaylist(_) => panic!("{target}: not a multivariant playlist"),
+    }
+}
+
+/// Manifest filters keep a subset of renditions and point at the same
+/// shared children; garbage is a 400 naming the parameter.
+#[test]
+fn manifest_filters() {
+    let s = server();
+    let all = variants(&s, "/vod/ladder/hls/master.m3u8");
+    let uris =
+        |m: &m3u8_rs::MasterPlaylist| m.variants.iter().map(|v| v.uri.clone()).collect::<Vec<_>>();
+    assert_eq!(uris(&all), ["180p-v1.m3u8", "270p-v1.m3u8", "360p-v1.m3u8"]);
+    let bitrates: Vec<u64> = all.variants.iter().map(|v| v.bandwidth).collect();
+    for (query, want) in [
+        ("video_height=200-300", vec!["270p-v1.m3u8"]),
+        ("video_height=270-", vec!["270p-v1.m3u8", "360p-v1.m3u8"]),
+        ("video_height=-180", vec!["180p-v1.m3u8"]),
+        (
+            "video_codec=avc1&audio_codec=mp4a",
+            uris(&all).iter().map(String::as_str).collect(),
+        ),
+        // Peak bit rates include the audio in BANDWIDTH; the filter is on the video rendition's own.
+        ("video_bitrate=0-1", vec![]),
+        ("token=abc&video_height=360", vec!["360p-v1.m3u8"]),
+    ] {
+        let target = format!("/vod/ladder/hls/master.m3u8?{query}");
+        if want.is_empty() {
+            let r = get(s.addr, &target);
+            assert_eq!(r.status, 400, "{target}");
+            assert!(
+                r.text().contains("leaves no video rendition"),
+                "{}",
+                r.text()
+            );
+            continue;
+        }
+        let m = variants(&s, &target);
+        assert_eq!(uris(&m), want, "{query}");
+        for v in &m.variants {
+            assert!(
+                bitrates.contains(&v.bandwidth),
+                "{query}: variant attributes unchanged"
+            );
+        }
+    }
+    // Below the lowest and above the highest bit rate.
+    let lowest = all.variants[0].bandwidth;
+    let m = variants(
+        &s,
+        &format!("/vod/ladder/hls/master.m3u8?video_bitrate={lowest}-"),
+    );
+    assert_eq!(
+        uris(&m),
+        ["270p-v1.m3u8", "360p-v1.m3u8"],
+        "video alone is below BANDWIDTH"
+    );
+
+    // Audio language, HLS and DASH; the filtered MPD's templates are the shared ones.
+    let m = variants(&s, "/vod/multi-audio/hls/master.m3u8?audio_language=fr");
+    let names: Vec<&str> = m.alternatives.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, ["French"]);
+    assert!(m.alternatives[0].default, "the one left is the default");
+    let m = variants(&s, "/vod/multi-audio/hls/master.m3u8?audio_language=en");
+    let names: Vec<&str> = m.alternatives.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, ["English", "Commentary"]);
+    let full = get(s.addr, "/vod/multi-audio/dash/manifest.mpd").text();
+    let fr = get(
+        s.addr,
+        "/vod/multi-audio/dash/manifest.mpd?audio_language=fr",
+    )
+    .text();
+    let mpd = dash_mpd_core::parse(&fr).expect("valid MPD");
+    let langs: Vec<Option<&str>> = mpd.periods[0]
+        .adaptations
+        .iter()
+        .map(|a| a.lang.as_deref())
+        .collect();
+    assert_eq!(langs, [None, Some("fr")]);
+    let template = |t: &str| {
+        t.lines()
+            .find(|l| l.contains("<SegmentTemplate"))
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(template(&fr), template(&full));
+    assert!(
+        fr.contains("value=\"main\""),
+        "the French set is now the main one"
+    );
+
+    // Garbage is refused, naming the parameter; the connection stays usable.
+    let mut c = Conn::open(s.addr);
+    for (query, needle) in [
+        ("video_height=tall", "video_height"),
+        ("video_bitrate=5-1", "video_bitrate"),
+        ("audio_language=en%3Cscript%3E", "audio_language"),
+        ("audio_language=de", "leaves no audio"),
+        ("video_codec=hvc1", "leaves no video"),
+        ("video_height=1-2&video_height=3-4", "more than once"),
+    ] {
+        for path in [
+            "/vod/multi-audio/hls/master.m3u8",
+            "/vod/multi-audio/dash/manifest.mpd",
+        ] {
+            let r = c.request("GET", &format!("{path}?{query}"), &[]);
+            assert_eq!(r.status, 400, "{path}?{query}");
+            assert!(r.text().contains(needle), "{query}: {}", r.text());
+        }
+    }
+    assert_eq!(
+        c.request("GET", "/vod/multi-audio/hls/master.m3u8", &[])
+            .status,
+        200
+    );
+}

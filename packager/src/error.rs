@@ -63,6 +63,9 @@ pub enum Error {
         /// The sample entry type.
         fourcc: FourCc,
     },
+    /// A manifest filter's parameters are malformed or select nothing.
+    #[error("{0}")]
+    BadFilter(String),
     /// A request names a rendition, segment or time that does not exist.
     #[error("not found: {0}")]
     NotFound(&'static str),

@@ -30,9 +30,8 @@ fn duration(out: &mut String, seconds: f64) {
 
 /// Writes the MPD of `p`.
 pub fn mpd(p: &Presentation, opts: &ManifestOptions<'_>, out: &mut String) {
-    let max_segment = p
-        .renditions
-        .iter()
+    let max_segment = opts
+        .renditions(p)
         .flat_map(|r| {
             let scale = f64::from(p.timescale(r).get());
             r.segments.iter().map(move |s| s.duration as f64 / scale)
@@ -50,9 +49,8 @@ pub fn mpd(p: &Presentation, opts: &ManifestOptions<'_>, out: &mut String) {
     // Adaptation sets: video together (one switching set); every audio
     // rendition on its own, as in the HLS `EXT-X-MEDIA` list, so two tracks
     // in one language stay two choices for the viewer.
-    let video: Vec<&Rendition> = p
-        .renditions
-        .iter()
+    let video: Vec<&Rendition> = opts
+        .renditions(p)
         .filter(|r| r.kind == TrackKind::Video)
         .collect();
     let mut id = 0;
@@ -60,7 +58,7 @@ pub fn mpd(p: &Presentation, opts: &ManifestOptions<'_>, out: &mut String) {
         adaptation_set(p, id, &video, opts, out);
         id += 1;
     }
-    for r in p.renditions.iter().filter(|r| r.kind == TrackKind::Audio) {
+    for r in opts.renditions(p).filter(|r| r.kind == TrackKind::Audio) {
         adaptation_set(p, id, &[r], opts, out);
         id += 1;
     }
@@ -119,7 +117,7 @@ fn adaptation_set(
     out.push_str(">\n");
     if !video {
         // The first audio rendition is the default, as in HLS.
-        let first_audio = p.renditions.iter().find(|r| r.kind == TrackKind::Audio);
+        let first_audio = opts.renditions(p).find(|r| r.kind == TrackKind::Audio);
         let main = first_audio.is_some_and(|a| a.id == members[0].id);
         let role = if main { "main" } else { "alternate" };
         let _ = writeln!(

@@ -9,9 +9,12 @@ use crate::mp4::TrackKind;
 use crate::presentation::{Presentation, Rendition};
 
 /// Audio renditions grouped by codec: `(group id, codecs, members)`.
-fn audio_groups(p: &Presentation) -> Vec<(String, &str, Vec<&Rendition>)> {
+fn audio_groups<'p>(
+    p: &'p Presentation,
+    opts: &ManifestOptions<'_>,
+) -> Vec<(String, &'p str, Vec<&'p Rendition>)> {
     let mut groups: Vec<(String, &str, Vec<&Rendition>)> = Vec::new();
-    for r in p.renditions.iter().filter(|r| r.kind == TrackKind::Audio) {
+    for r in opts.renditions(p).filter(|r| r.kind == TrackKind::Audio) {
         match groups.iter_mut().find(|g| g.1 == r.codecs) {
             Some(g) => g.2.push(r),
             None => groups.push((String::new(), &r.codecs, vec![r])),
@@ -31,16 +34,15 @@ fn audio_groups(p: &Presentation) -> Vec<(String, &str, Vec<&Rendition>)> {
 /// Writes the multivariant playlist.
 pub fn multivariant(p: &Presentation, opts: &ManifestOptions<'_>, out: &mut String) {
     out.push_str("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n");
-    let groups = audio_groups(p);
-    let video: Vec<&Rendition> = p
-        .renditions
-        .iter()
+    let groups = audio_groups(p, opts);
+    let video: Vec<&Rendition> = opts
+        .renditions(p)
         .filter(|r| r.kind == TrackKind::Video)
         .collect();
 
     if video.is_empty() {
         // Audio only: every audio rendition is a variant of its own.
-        for r in p.renditions.iter().filter(|r| r.kind == TrackKind::Audio) {
+        for r in opts.renditions(p).filter(|r| r.kind == TrackKind::Audio) {
             let _ = write!(
                 out,
                 "\n#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={},CODECS=\"{}\"\n",

@@ -4,7 +4,12 @@
 //! manifest: `../cmaf/{rendition}/init.mp4` and `../cmaf/{rendition}/{n}.m4s`.
 
 pub mod dash;
+pub mod filter;
 pub mod hls;
+
+pub use filter::Filter;
+
+use crate::presentation::{Presentation, Rendition};
 
 use std::fmt::Write;
 
@@ -14,9 +19,22 @@ pub struct ManifestOptions<'a> {
     /// A query string (without `?`) appended to every child URI, so that
     /// per-request credentials survive relative URL resolution.
     pub query: Option<&'a str>,
+    /// Keeps a subset of the renditions (multivariant playlists and MPDs).
+    pub filter: Option<&'a Filter>,
 }
 
-impl ManifestOptions<'_> {
+impl<'a> ManifestOptions<'a> {
+    /// The renditions the manifest lists, in order.
+    pub(crate) fn renditions<'p>(
+        self,
+        p: &'p Presentation,
+    ) -> impl Iterator<Item = &'p Rendition> + use<'p, 'a> {
+        let filter = self.filter;
+        p.renditions
+            .iter()
+            .filter(move |r| filter.is_none_or(|f| f.keeps(p, r)))
+    }
+
     pub(crate) fn suffix(&self, out: &mut String) {
         if let Some(q) = self.query.filter(|q| !q.is_empty()) {
             out.push('?');
