@@ -6,6 +6,7 @@ use bytes::Bytes;
 use headwater_packager::MediaSegment;
 use headwater_packager::manifest::{Filter, ManifestOptions, dash, hls};
 use headwater_packager::mp4::TrackKind;
+use headwater_packager::trick;
 
 use crate::error::OriginError;
 use crate::gather::{self, Gathered};
@@ -138,7 +139,9 @@ async fn handle_inner(
         }
         Route::HlsMultivariant { asset }
         | Route::HlsMedia { asset, .. }
+        | Route::HlsIframes { asset, .. }
         | Route::DashManifest { asset }
+        | Route::Keyframe { asset, .. }
         | Route::Init { asset, .. }
         | Route::Segment { asset, .. } => asset,
     };
@@ -210,6 +213,38 @@ async fn handle_inner(
                 Caching::Manifest,
                 Body::Text(text.clone()),
                 2 + i as u64,
+            )
+        }
+        Route::HlsIframes { rendition: id, .. } => {
+            let i = rendition(id)?;
+            if p.renditions[i].kind != TrackKind::Video {
+                return Err(OriginError::NotFound);
+            }
+            let text = asset.rendered.hls_iframes[i].get_or_init(|| {
+                let mut s = String::new();
+                hls::iframes(p, &p.renditions[i], &opts, &mut s);
+                Bytes::from(s)
+            });
+            (
+                M3U8,
+                Caching::Manifest,
+                Body::Text(text.clone()),
+                (i as u64) << 8 | 6,
+            )
+        }
+        Route::Keyframe {
+            rendition: id,
+            number,
+            ..
+        } => {
+            let i = rendition(id)?;
+            let r = &p.renditions[i];
+            trick::keyframe_segment(p, r, number, seg).map_err(|_| OriginError::NotFound)?;
+            (
+                mime(r.kind),
+                Caching::Segment,
+                Body::Segment(asset.files[r.source].clone()),
+                (u64::from(number) << 16) | (i as u64) << 8 | 7,
             )
         }
         Route::DashManifest { .. } => {

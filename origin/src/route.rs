@@ -17,12 +17,20 @@ pub enum Route<'a> {
     HlsMultivariant { asset: &'a str },
     /// `/vod/{asset}/hls/{rendition}.m3u8`
     HlsMedia { asset: &'a str, rendition: &'a str },
+    /// `/vod/{asset}/hls/{rendition}.iframes.m3u8`
+    HlsIframes { asset: &'a str, rendition: &'a str },
     /// `/vod/{asset}/dash/manifest.mpd`
     DashManifest { asset: &'a str },
     /// `/vod/{asset}/cmaf/{rendition}/init.mp4`
     Init { asset: &'a str, rendition: &'a str },
     /// `/vod/{asset}/cmaf/{rendition}/{n}.m4s`
     Segment {
+        asset: &'a str,
+        rendition: &'a str,
+        number: u32,
+    },
+    /// `/vod/{asset}/cmaf/{rendition}/k{n}.m4s`: keyframe `n` alone.
+    Keyframe {
         asset: &'a str,
         rendition: &'a str,
         number: u32,
@@ -134,6 +142,10 @@ fn vod<'a>(asset: &'a str, rest: &[&'a str]) -> Result<Route<'a>, RouteError> {
     };
     match rest {
         ["hls", "master.m3u8"] => Ok(Route::HlsMultivariant { asset }),
+        ["hls", file] if file.ends_with(".iframes.m3u8") => Ok(Route::HlsIframes {
+            asset,
+            rendition: named(file, ".iframes.m3u8")?,
+        }),
         ["hls", file] => Ok(Route::HlsMedia {
             asset,
             rendition: named(file, ".m3u8")?,
@@ -146,7 +158,11 @@ fn vod<'a>(asset: &'a str, rest: &[&'a str]) -> Result<Route<'a>, RouteError> {
             if *file == "init.mp4" {
                 return Ok(Route::Init { asset, rendition });
             }
-            let digits = file.strip_suffix(".m4s").ok_or(RouteError::NotFound)?;
+            let stem = file.strip_suffix(".m4s").ok_or(RouteError::NotFound)?;
+            let (keyframe, digits) = match stem.strip_prefix('k') {
+                Some(d) => (true, d),
+                None => (false, stem),
+            };
             if digits.is_empty()
                 || digits.len() > 9
                 || !digits.bytes().all(|b| b.is_ascii_digit())
@@ -155,10 +171,18 @@ fn vod<'a>(asset: &'a str, rest: &[&'a str]) -> Result<Route<'a>, RouteError> {
                 return Err(RouteError::NotFound);
             }
             let number = digits.parse().map_err(|_| RouteError::NotFound)?;
-            Ok(Route::Segment {
-                asset,
-                rendition,
-                number,
+            Ok(if keyframe {
+                Route::Keyframe {
+                    asset,
+                    rendition,
+                    number,
+                }
+            } else {
+                Route::Segment {
+                    asset,
+                    rendition,
+                    number,
+                }
             })
         }
         _ => Err(RouteError::NotFound),

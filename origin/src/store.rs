@@ -81,6 +81,7 @@ pub(crate) struct Rendered {
     pub(crate) hls_multivariant: OnceLock<Bytes>,
     pub(crate) dash: OnceLock<Bytes>,
     pub(crate) hls_media: Vec<OnceLock<Bytes>>,
+    pub(crate) hls_iframes: Vec<OnceLock<Bytes>>,
     pub(crate) init: Vec<OnceLock<Bytes>>,
 }
 
@@ -332,6 +333,7 @@ impl Store {
             fingerprint,
             rendered: Rendered {
                 hls_media: (0..n).map(|_| OnceLock::new()).collect(),
+                hls_iframes: (0..n).map(|_| OnceLock::new()).collect(),
                 init: (0..n).map(|_| OnceLock::new()).collect(),
                 ..Rendered::default()
             },

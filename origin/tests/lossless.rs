@@ -11,7 +11,7 @@
 //! edit-list-aware presented durations, and — where the edit list drops no
 //! frames — the span of the frames ffmpeg decodes from the output.
 
-use headwater_testkit::ffmpeg::{decoded_span, frame_hashes};
+use headwater_testkit::ffmpeg::{decoded_span, frame_hashes, keyframe_hashes};
 use headwater_testkit::http;
 use headwater_testkit::server::Server;
 
@@ -47,7 +47,12 @@ fn declared(s: &Server, asset: &str) -> Vec<(String, f64, f64)> {
     else {
         panic!("not a multivariant playlist");
     };
-    let mut uris: Vec<String> = master.variants.iter().map(|v| v.uri.clone()).collect();
+    let mut uris: Vec<String> = master
+        .variants
+        .iter()
+        .filter(|v| !v.is_i_frame)
+        .map(|v| v.uri.clone())
+        .collect();
     uris.extend(master.alternatives.iter().filter_map(|a| a.uri.clone()));
     uris.sort();
     uris.dedup();
@@ -236,5 +241,48 @@ fn every_audio_track_of_a_file() {
     for (i, id) in ["a2", "a3", "a4"].into_iter().enumerate() {
         let url = s.url(&format!("/vod/multi-audio/hls/{id}.m3u8"));
         same_frames(source, &url, &format!("a:{i}"), "a");
+    }
+}
+
+/// I-frame playlists and the DASH trick-mode set decode to exactly the
+/// source's keyframes, in order, and last as long as the rendition.
+#[test]
+fn iframe_playlists_are_the_keyframes() {
+    let s = server();
+    let media = headwater_testkit::media();
+    for (asset, file, rendition) in [
+        ("bframes", "bframes.mp4", "v1"),
+        ("editlist", "editlist.mp4", "v1"),
+        ("hevc", "hevc.mp4", "v1"),
+        ("av1", "av1.mp4", "v1"),
+        ("ladder", "ladder/270p.mp4", "270p-v1"),
+    ] {
+        let source = media.join(file);
+        let source = source.to_str().unwrap();
+        let want = keyframe_hashes(source, &["-ignore_editlist", "1"]);
+        assert!(want.len() >= 2, "{file}: {} keyframes", want.len());
+        let url = s.url(&format!("/vod/{asset}/hls/{rendition}.iframes.m3u8"));
+        assert_eq!(frame_hashes(&url, "v", &[]), want, "{url}");
+
+        let body = http::get(
+            s.addr,
+            &format!("/vod/{asset}/hls/{rendition}.iframes.m3u8"),
+        )
+        .body;
+        let m3u8_rs::Playlist::MediaPlaylist(p) = m3u8_rs::parse_playlist_res(&body).unwrap()
+        else {
+            panic!("not a media playlist")
+        };
+        assert!(p.i_frames_only, "{url}: EXT-X-I-FRAMES-ONLY");
+        assert_eq!(p.segments.len(), want.len());
+        for seg in &p.segments {
+            assert!((seg.duration.round() as u64) <= p.target_duration, "{url}");
+        }
+        let total: f64 = p.segments.iter().map(|s| f64::from(s.duration)).sum();
+        let span = decoded_span(source, "v", &[]);
+        assert!(
+            (total - span).abs() < 0.045,
+            "{url}: {total} s of keyframes, {span} s of video"
+        );
     }
 }

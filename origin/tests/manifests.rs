@@ -169,9 +169,10 @@ fn hls_and_dash_share_every_segment_url() {
 fn multivariant_attributes() {
     let s = server();
     let body = get(s.addr, "/vod/ladder/hls/master.m3u8").body;
-    let Playlist::MasterPlaylist(m) = m3u8_rs::parse_playlist_res(&body).unwrap() else {
+    let Playlist::MasterPlaylist(mut m) = m3u8_rs::parse_playlist_res(&body).unwrap() else {
         panic!()
     };
+    m.variants.retain(|v| !v.is_i_frame);
     assert_eq!(m.variants.len(), 3);
     assert_eq!(m.alternatives.len(), 1);
     let audio = &m.alternatives[0];
@@ -221,6 +222,7 @@ fn dump_asset(s: &Server, asset: &str) -> String {
     );
     let ids: Vec<String> = media_playlist_uris(s, asset)
         .iter()
+        .filter(|u| !u.ends_with(".iframes.m3u8"))
         .map(|u| u.trim_end_matches(".m3u8").to_owned())
         .collect();
     for id in ids {
@@ -276,9 +278,10 @@ fn codec_attributes() {
         ("av1", "av01.0.00M.08", "opus", "2", None),
     ] {
         let body = get(s.addr, &format!("/vod/{asset}/hls/master.m3u8")).body;
-        let Playlist::MasterPlaylist(m) = m3u8_rs::parse_playlist_res(&body).unwrap() else {
+        let Playlist::MasterPlaylist(mut m) = m3u8_rs::parse_playlist_res(&body).unwrap() else {
             panic!("{asset}: not a multivariant playlist")
         };
+        m.variants.retain(|v| !v.is_i_frame);
         assert_eq!(m.variants.len(), 1, "{asset}");
         let v = &m.variants[0];
         assert_eq!(
@@ -297,6 +300,7 @@ fn codec_attributes() {
         let codecs: Vec<&str> = mpd.periods[0]
             .adaptations
             .iter()
+            .filter(|a| a.essential_property.is_empty())
             .flat_map(|a| &a.representations)
             .filter_map(|r| r.codecs.as_deref())
             .collect();
@@ -418,11 +422,25 @@ fn several_audio_tracks() {
     }
 }
 
-fn variants(s: &Server, target: &str) -> m3u8_rs::MasterPlaylist {
+/// The multivariant playlist at `target`, I-frame streams included.
+fn multivariant(s: &Server, target: &str) -> m3u8_rs::MasterPlaylist {
     let r = get(s.addr, target);
     assert_eq!(r.status, 200, "{target}: {}", r.text());
     match m3u8_rs::parse_playlist_res(&r.body).expect("valid HLS") {
         Playlist::MasterPlaylist(m) => m,
+        Playlist::MediaPlaylist(_) => panic!("{target}: not a multivariant playlist"),
+    }
+}
+
+/// The multivariant playlist at `target` without its I-frame streams.
+fn variants(s: &Server, target: &str) -> m3u8_rs::MasterPlaylist {
+    let r = get(s.addr, target);
+    assert_eq!(r.status, 200, "{target}: {}", r.text());
+    match m3u8_rs::parse_playlist_res(&r.body).expect("valid HLS") {
+        Playlist::MasterPlaylist(mut m) => {
+            m.variants.retain(|v| !v.is_i_frame);
+            m
+        }
         Playlist::MediaPlaylist(_) => panic!("{target}: not a multivariant playlist"),
     }
 }
@@ -499,9 +517,10 @@ fn manifest_filters() {
     let langs: Vec<Option<&str>> = mpd.periods[0]
         .adaptations
         .iter()
+        .filter(|a| a.contentType.as_deref() == Some("audio"))
         .map(|a| a.lang.as_deref())
         .collect();
-    assert_eq!(langs, [None, Some("fr")]);
+    assert_eq!(langs, [Some("fr")]);
     let template = |t: &str| {
         t.lines()
             .find(|l| l.contains("<SegmentTemplate"))
@@ -538,4 +557,43 @@ fn manifest_filters() {
             .status,
         200
     );
+}
+
+/// Trick play: an I-frame stream per video rendition in HLS, and a DASH
+/// trick-mode set that points at the same keyframe segments.
+#[test]
+fn trick_play_streams() {
+    let s = server();
+    let m = multivariant(&s, "/vod/ladder/hls/master.m3u8");
+    let iframes: Vec<&m3u8_rs::VariantStream> =
+        m.variants.iter().filter(|v| v.is_i_frame).collect();
+    assert_eq!(iframes.len(), 3);
+    for v in &iframes {
+        assert!(v.uri.ends_with(".iframes.m3u8"), "{}", v.uri);
+        assert!(v.codecs.as_deref().unwrap().starts_with("avc1."));
+        assert!(v.resolution.is_some());
+        assert!(v.bandwidth > 0);
+    }
+    let mpd = dash_mpd_core::parse(&get(s.addr, "/vod/ladder/dash/manifest.mpd").text()).unwrap();
+    let trick: Vec<_> = mpd.periods[0]
+        .adaptations
+        .iter()
+        .filter(|a| {
+            a.essential_property
+                .iter()
+                .any(|p| p.schemeIdUri == "http://dashif.org/guidelines/trickmode")
+        })
+        .collect();
+    assert_eq!(trick.len(), 1);
+    let main_id = mpd.periods[0].adaptations[0].id.clone();
+    let value = trick[0].essential_property[0].value.clone();
+    assert_eq!(
+        value.as_deref(),
+        main_id.as_deref(),
+        "points at the main video set"
+    );
+    assert_eq!(trick[0].representations.len(), 3);
+    // Audio-only assets have none.
+    let m = multivariant(&s, "/vod/audio-only/hls/master.m3u8");
+    assert!(m.variants.iter().all(|v| !v.is_i_frame));
 }

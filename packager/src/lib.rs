@@ -35,6 +35,7 @@ mod presentation;
 mod source;
 pub mod time;
 pub mod timing;
+pub mod trick;
 
 pub use error::{Error, Result};
 pub use fmp4::{ByteRange, MediaSegment};

@@ -38,6 +38,28 @@ pub fn frame_hashes(input: &str, stream: &str, input_args: &[&str]) -> Vec<Strin
         .collect()
 }
 
+/// MD5 of every decoded keyframe of the first video stream of `input`
+/// (every decoder honours `select=key`; not all honour `-skip_frame`).
+pub fn keyframe_hashes(input: &str, input_args: &[&str]) -> Vec<String> {
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-hide_banner", "-loglevel", "error"])
+        .args(input_args)
+        .args(["-i", input, "-map", "0:v:0", "-vf", "select=key"])
+        .args(["-fps_mode", "passthrough", "-f", "framemd5", "-"])
+        .output()
+        .expect("run ffmpeg");
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "ffmpeg failed on {input}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit(',').next().map(|h| h.trim().to_owned()))
+        .collect()
+}
+
 /// Values from ffprobe for the streams selected by `select` (`v`, `a`, or
 /// `""` for all), such as `stream=duration`, one line each.
 pub fn probe(input: &str, select: &str, entries: &str) -> Vec<String> {

@@ -56,6 +56,15 @@ pub(crate) fn discover(catalog: &mut Catalog, url: &Url, text: &str) -> anyhow::
         next_start = start + duration.unwrap_or(0.0);
         let period_base = join_first(&base, &period.BaseURL)?;
         for (ai, set) in period.adaptations.iter().enumerate() {
+            // Trick-mode sets (DASH-IF IOP §3.2.9) are not fetched in
+            // normal playback, as HLS I-frame playlists are not.
+            if set
+                .essential_property
+                .iter()
+                .any(|p| p.schemeIdUri == "http://dashif.org/guidelines/trickmode")
+            {
+                continue;
+            }
             let set_base = join_first(&period_base, &set.BaseURL)?;
             for (ri, rep) in set.representations.iter().enumerate() {
                 let rep_base = join_first(&set_base, &rep.BaseURL)?;

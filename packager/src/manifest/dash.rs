@@ -10,6 +10,7 @@ use super::ManifestOptions;
 use super::hls::display_size;
 use crate::mp4::TrackKind;
 use crate::presentation::{Presentation, Rendition};
+use crate::trick;
 
 fn xml_escape(s: &str, out: &mut String) {
     for c in s.chars() {
@@ -57,6 +58,9 @@ pub fn mpd(p: &Presentation, opts: &ManifestOptions<'_>, out: &mut String) {
     if !video.is_empty() {
         adaptation_set(p, id, &video, opts, out);
         id += 1;
+        if trick_set(p, id, &video, opts, out) {
+            id += 1;
+        }
     }
     for r in opts.renditions(p).filter(|r| r.kind == TrackKind::Audio) {
         adaptation_set(p, id, &[r], opts, out);
@@ -175,6 +179,95 @@ fn adaptation_set(
     out.push_str("    </AdaptationSet>\n");
 }
 
+/// The trick-mode adaptation set of the video set `0` (DASH-IF IOP
+/// §3.2.9): every keyframe as a segment of its own. Returns whether there
+/// was anything to write.
+fn trick_set(
+    p: &Presentation,
+    id: usize,
+    video: &[&Rendition],
+    opts: &ManifestOptions<'_>,
+    out: &mut String,
+) -> bool {
+    let keyed: Vec<(&Rendition, Vec<trick::Keyframe>)> = video
+        .iter()
+        .map(|r| (*r, trick::keyframes(p, r)))
+        .filter(|(_, k)| !k.is_empty())
+        .collect();
+    if keyed.is_empty() {
+        return false;
+    }
+    let max_w = keyed
+        .iter()
+        .map(|(r, _)| display_size(p, r).0)
+        .max()
+        .unwrap_or(0);
+    let max_h = keyed
+        .iter()
+        .map(|(r, _)| display_size(p, r).1)
+        .max()
+        .unwrap_or(0);
+    let _ = write!(
+        out,
+        "    <AdaptationSet id=\"{id}\" contentType=\"video\" mimeType=\"video/mp4\" segmentAlignment=\"true\" startWithSAP=\"1\" maxWidth=\"{max_w}\" maxHeight=\"{max_h}\">\n      \
+         <EssentialProperty schemeIdUri=\"http://dashif.org/guidelines/trickmode\" value=\"0\"/>\n"
+    );
+    let mut query = String::new();
+    opts.suffix(&mut query);
+    let query = query.replace('&', "&amp;");
+    for (r, keys) in &keyed {
+        let scale = p.timescale(r).get();
+        let (peak, _) = trick::bitrates(p, keys, r);
+        let (w, h) = display_size(p, r);
+        // Keyframes per second of media: how much faster than real time
+        // the set plays when every keyframe is shown for its frame time.
+        let frames = p.track(r).samples.len() as f64;
+        let rate = (frames / keys.len() as f64).round().max(1.0);
+        let _ = write!(
+            out,
+            "      <Representation id=\"{}-trick\" codecs=\"{}\" bandwidth=\"{peak}\" width=\"{w}\" height=\"{h}\" sar=\"1:1\" maxPlayoutRate=\"{rate}\" codingDependency=\"false\">\n        \
+             <SegmentTemplate timescale=\"{scale}\" initialization=\"../cmaf/{id}/init.mp4{query}\" media=\"../cmaf/{id}/k$Number$.m4s{query}\" startNumber=\"1\">\n          \
+             <SegmentTimeline>\n",
+            r.id,
+            r.codecs,
+            id = r.id,
+        );
+        timeline(
+            keys.iter().map(|k| (k.start, k.duration)),
+            "            ",
+            out,
+        );
+        out.push_str(
+            "          </SegmentTimeline>\n        </SegmentTemplate>\n      </Representation>\n",
+        );
+    }
+    out.push_str("    </AdaptationSet>\n");
+    true
+}
+
+/// `S` elements for `(start, duration)` pairs, repeats folded into `r`.
+fn timeline(items: impl Iterator<Item = (i64, u64)>, indent: &str, out: &mut String) {
+    let items: Vec<(i64, u64)> = items.collect();
+    let mut i = 0;
+    while i < items.len() {
+        let d = items[i].1;
+        let mut repeat = 0;
+        while i + repeat + 1 < items.len() && items[i + repeat + 1].1 == d {
+            repeat += 1;
+        }
+        let _ = write!(out, "{indent}<S ");
+        if i == 0 {
+            let _ = write!(out, "t=\"{}\" ", items[0].0.max(0));
+        }
+        let _ = write!(out, "d=\"{d}\"");
+        if repeat > 0 {
+            let _ = write!(out, " r=\"{repeat}\"");
+        }
+        out.push_str("/>\n");
+        i += repeat + 1;
+    }
+}
+
 /// The ISO/IEC 23091-3 `ChannelConfiguration` for a channel count: the
 /// same number for 1–6 channels, 6.1 and 7.1 for 7 and 8, and nothing for
 /// layouts the count alone does not name.
@@ -203,25 +296,12 @@ fn segment_template(
         "{indent}<SegmentTemplate timescale=\"{scale}\" initialization=\"../cmaf/$RepresentationID$/init.mp4{query}\" \
          media=\"../cmaf/$RepresentationID$/$Number$.m4s{query}\" startNumber=\"1\">\n{indent}  <SegmentTimeline>\n"
     );
-    let segs = &r.segments;
-    let mut i = 0;
-    while i < segs.len() {
-        let d = segs[i].duration;
-        let mut repeat = 0;
-        while i + repeat + 1 < segs.len() && segs[i + repeat + 1].duration == d {
-            repeat += 1;
-        }
-        let _ = write!(out, "{indent}    <S ");
-        if i == 0 {
-            let _ = write!(out, "t=\"{}\" ", segs[0].start.max(0));
-        }
-        let _ = write!(out, "d=\"{d}\"");
-        if repeat > 0 {
-            let _ = write!(out, " r=\"{repeat}\"");
-        }
-        out.push_str("/>\n");
-        i += repeat + 1;
-    }
+    let inner = format!("{indent}    ");
+    timeline(
+        r.segments.iter().map(|s| (s.start, s.duration)),
+        &inner,
+        out,
+    );
     let _ = write!(
         out,
         "{indent}  </SegmentTimeline>\n{indent}</SegmentTemplate>\n"

@@ -7,6 +7,7 @@ use super::{ManifestOptions, write_seconds};
 use crate::codec::VideoRange;
 use crate::mp4::TrackKind;
 use crate::presentation::{Presentation, Rendition};
+use crate::trick;
 
 /// Audio renditions grouped by codec: `(group id, codecs, members)`.
 fn audio_groups<'p>(
@@ -119,6 +120,75 @@ pub fn multivariant(p: &Presentation, opts: &ManifestOptions<'_>, out: &mut Stri
             media_uri(r, opts, out);
         }
     }
+    iframe_streams(p, &video, opts, out);
+}
+
+/// Writes one `EXT-X-I-FRAME-STREAM-INF` per video rendition (§4.4.6.3).
+fn iframe_streams(
+    p: &Presentation,
+    video: &[&Rendition],
+    opts: &ManifestOptions<'_>,
+    out: &mut String,
+) {
+    let mut any = false;
+    for r in video {
+        let keys = trick::keyframes(p, r);
+        if keys.is_empty() {
+            continue;
+        }
+        if !any {
+            out.push('\n');
+            any = true;
+        }
+        let (peak, avg) = trick::bitrates(p, &keys, r);
+        let _ = write!(
+            out,
+            "#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH={peak},AVERAGE-BANDWIDTH={avg},CODECS=\"{}\"",
+            r.codecs
+        );
+        let (w, h) = display_size(p, r);
+        if w > 0 && h > 0 {
+            let _ = write!(out, ",RESOLUTION={w}x{h}");
+        }
+        let range = p.track(r).sample_entry.video_range;
+        if range != VideoRange::Sdr {
+            let _ = write!(out, ",VIDEO-RANGE={}", range.as_str());
+        }
+        out.push_str(",URI=\"");
+        out.push_str(&r.id);
+        out.push_str(".iframes.m3u8");
+        opts.suffix(out);
+        out.push_str("\"\n");
+    }
+}
+
+/// Writes the I-frame playlist of video rendition `r` (§4.4.3.6): every
+/// keyframe as a one-sample segment, lasting until the next keyframe.
+pub fn iframes(p: &Presentation, r: &Rendition, opts: &ManifestOptions<'_>, out: &mut String) {
+    let scale = p.timescale(r).get();
+    let keys = trick::keyframes(p, r);
+    let target = keys
+        .iter()
+        .map(|k| (k.duration + u64::from(scale) / 2) / u64::from(scale))
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let _ = write!(
+        out,
+        "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:1\n\
+         #EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-I-FRAMES-ONLY\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"../cmaf/{}/init.mp4",
+        r.id
+    );
+    opts.suffix(out);
+    out.push_str("\"\n");
+    for (i, k) in keys.iter().enumerate() {
+        out.push_str("#EXTINF:");
+        write_seconds(out, k.duration as i64, scale);
+        let _ = write!(out, ",\n../cmaf/{}/k{}.m4s", r.id, i + 1);
+        opts.suffix(out);
+        out.push('\n');
+    }
+    out.push_str("#EXT-X-ENDLIST\n");
 }
 
 /// A quoted-string attribute value (RFC 8216bis §4.2): no `"`, CR or LF.
