@@ -77,6 +77,7 @@ impl Reply {
 
 const M3U8: &str = "application/vnd.apple.mpegurl";
 const MPD: &str = "application/dash+xml";
+const VTT: &str = "text/vtt; charset=utf-8";
 
 /// Handles one request. `seg` is the connection's reusable segment buffer.
 pub(crate) async fn handle(shared: &Shared, head: &RequestHead, seg: &mut MediaSegment) -> Reply {
@@ -140,6 +141,9 @@ async fn handle_inner(
         Route::HlsMultivariant { asset }
         | Route::HlsMedia { asset, .. }
         | Route::HlsIframes { asset, .. }
+        | Route::HlsSubtitles { asset, .. }
+        | Route::VttSegment { asset, .. }
+        | Route::VttFull { asset, .. }
         | Route::DashManifest { asset }
         | Route::Keyframe { asset, .. }
         | Route::Init { asset, .. }
@@ -151,6 +155,12 @@ async fn handle_inner(
         p.renditions
             .iter()
             .position(|r| r.id == id)
+            .ok_or(OriginError::NotFound)
+    };
+    let subtitle = |id: &str| {
+        p.subtitles
+            .iter()
+            .position(|t| t.id == id)
             .ok_or(OriginError::NotFound)
     };
     let opts = ManifestOptions::default();
@@ -230,6 +240,49 @@ async fn handle_inner(
                 Caching::Manifest,
                 Body::Text(text.clone()),
                 (i as u64) << 8 | 6,
+            )
+        }
+        Route::HlsSubtitles { track, .. } => {
+            let i = subtitle(track)?;
+            let text = asset.rendered.hls_subtitles[i].get_or_init(|| {
+                let mut s = String::new();
+                hls::subtitle_media_playlist(p, &p.subtitles[i], &opts, &mut s);
+                Bytes::from(s)
+            });
+            (
+                M3U8,
+                Caching::Manifest,
+                Body::Text(text.clone()),
+                (i as u64) << 8 | 8,
+            )
+        }
+        Route::VttFull { track, .. } => {
+            let i = subtitle(track)?;
+            let text = asset.rendered.vtt_full[i].get_or_init(|| {
+                let mut s = String::new();
+                p.subtitles[i].write_full(&mut s);
+                Bytes::from(s)
+            });
+            (
+                VTT,
+                Caching::Segment,
+                Body::Text(text.clone()),
+                (i as u64) << 8 | 9,
+            )
+        }
+        Route::VttSegment { track, number, .. } => {
+            let i = subtitle(track)?;
+            let windows = p.text_segments();
+            let &(start, end) = windows
+                .get(number as usize - 1)
+                .ok_or(OriginError::NotFound)?;
+            let mut s = String::new();
+            p.subtitles[i].write_segment(start, end, 0, &mut s);
+            (
+                VTT,
+                Caching::Segment,
+                Body::Text(Bytes::from(s)),
+                (u64::from(number) << 16) | (i as u64) << 8 | 10,
             )
         }
         Route::Keyframe {

@@ -28,6 +28,7 @@ pub mod probe;
 pub mod route;
 mod server;
 mod store;
+mod subs;
 
 pub use config::{Config, ConfigError};
 pub use error::{ErrorSource, OriginError};

@@ -19,6 +19,8 @@ pub enum Route<'a> {
     HlsMedia { asset: &'a str, rendition: &'a str },
     /// `/vod/{asset}/hls/{rendition}.iframes.m3u8`
     HlsIframes { asset: &'a str, rendition: &'a str },
+    /// `/vod/{asset}/hls/{track}.vtt.m3u8`
+    HlsSubtitles { asset: &'a str, track: &'a str },
     /// `/vod/{asset}/dash/manifest.mpd`
     DashManifest { asset: &'a str },
     /// `/vod/{asset}/cmaf/{rendition}/init.mp4`
@@ -29,6 +31,14 @@ pub enum Route<'a> {
         rendition: &'a str,
         number: u32,
     },
+    /// `/vod/{asset}/vtt/{track}/{n}.vtt`: WebVTT segment `n`.
+    VttSegment {
+        asset: &'a str,
+        track: &'a str,
+        number: u32,
+    },
+    /// `/vod/{asset}/vtt/{track}/all.vtt`: the whole track.
+    VttFull { asset: &'a str, track: &'a str },
     /// `/vod/{asset}/cmaf/{rendition}/k{n}.m4s`: keyframe `n` alone.
     Keyframe {
         asset: &'a str,
@@ -142,6 +152,24 @@ fn vod<'a>(asset: &'a str, rest: &[&'a str]) -> Result<Route<'a>, RouteError> {
     };
     match rest {
         ["hls", "master.m3u8"] => Ok(Route::HlsMultivariant { asset }),
+        ["hls", file] if file.ends_with(".vtt.m3u8") => Ok(Route::HlsSubtitles {
+            asset,
+            track: named(file, ".vtt.m3u8")?,
+        }),
+        ["vtt", track, file] => {
+            if !is_name(track) {
+                return Err(RouteError::Malformed);
+            }
+            if *file == "all.vtt" {
+                return Ok(Route::VttFull { asset, track });
+            }
+            let digits = file.strip_suffix(".vtt").ok_or(RouteError::NotFound)?;
+            Ok(Route::VttSegment {
+                asset,
+                track,
+                number: segment_number(digits)?,
+            })
+        }
         ["hls", file] if file.ends_with(".iframes.m3u8") => Ok(Route::HlsIframes {
             asset,
             rendition: named(file, ".iframes.m3u8")?,
@@ -163,14 +191,7 @@ fn vod<'a>(asset: &'a str, rest: &[&'a str]) -> Result<Route<'a>, RouteError> {
                 Some(d) => (true, d),
                 None => (false, stem),
             };
-            if digits.is_empty()
-                || digits.len() > 9
-                || !digits.bytes().all(|b| b.is_ascii_digit())
-                || digits.starts_with('0')
-            {
-                return Err(RouteError::NotFound);
-            }
-            let number = digits.parse().map_err(|_| RouteError::NotFound)?;
+            let number = segment_number(digits)?;
             Ok(if keyframe {
                 Route::Keyframe {
                     asset,
@@ -187,6 +208,18 @@ fn vod<'a>(asset: &'a str, rest: &[&'a str]) -> Result<Route<'a>, RouteError> {
         }
         _ => Err(RouteError::NotFound),
     }
+}
+
+/// A 1-based number without leading zeros, at most nine digits.
+fn segment_number(digits: &str) -> Result<u32, RouteError> {
+    if digits.is_empty()
+        || digits.len() > 9
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+        || digits.starts_with('0')
+    {
+        return Err(RouteError::NotFound);
+    }
+    digits.parse().map_err(|_| RouteError::NotFound)
 }
 
 /// A path segment may hold only `[A-Za-z0-9_.-]` and may not be `.` or `..`.

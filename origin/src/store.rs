@@ -83,6 +83,18 @@ pub(crate) struct Rendered {
     pub(crate) hls_media: Vec<OnceLock<Bytes>>,
     pub(crate) hls_iframes: Vec<OnceLock<Bytes>>,
     pub(crate) init: Vec<OnceLock<Bytes>>,
+    pub(crate) hls_subtitles: Vec<OnceLock<Bytes>>,
+    pub(crate) vtt_full: Vec<OnceLock<Bytes>>,
+}
+
+/// Prefixes an unprocessable-media message with the asset's name.
+fn in_asset(e: AssetError, name: &str) -> AssetError {
+    match e {
+        AssetError::Unprocessable(why) => {
+            AssetError::Unprocessable(format!("asset '{name}': {why}"))
+        }
+        other => other,
+    }
 }
 
 /// Why an asset cannot be served.
@@ -237,7 +249,9 @@ impl Store {
         for item in read {
             let item = item.map_err(storage)?;
             let path = item.path();
-            let usable = path.extension().is_some_and(|e| e == "mp4" || e == "m4a")
+            let usable = path
+                .extension()
+                .is_some_and(|e| e == "mp4" || e == "m4a" || e == "vtt")
                 && path
                     .file_stem()
                     .and_then(|s| s.to_str())
@@ -305,7 +319,15 @@ impl Store {
         let mut named = Vec::with_capacity(snapshot.files.len());
         let mut files = Vec::with_capacity(snapshot.files.len());
         let mut newest = UNIX_EPOCH;
+        let mut sidecars = Vec::new();
         for (path, id) in &snapshot.files {
+            if path.extension().is_some_and(|e| e == "vtt") {
+                sidecars.push(crate::subs::sidecar(path).map_err(|e| in_asset(e, name))?);
+                if let Ok(m) = std::fs::metadata(path) {
+                    newest = newest.max(m.modified().unwrap_or(UNIX_EPOCH));
+                }
+                continue;
+            }
             let indexed = self.index_file(path, *id)?;
             let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or(name);
             if let Ok(m) = indexed.file.metadata() {
@@ -317,9 +339,14 @@ impl Store {
             );
             files.push(indexed);
         }
+        let open: Vec<&File> = files.iter().map(|f| &f.file).collect();
+        let mut subtitles = crate::subs::embedded(&named, &open).map_err(|e| in_asset(e, name))?;
+        subtitles.extend(sidecars);
         let presentation = Presentation::new(named, self.packaging.clone())
-            .map_err(|e| AssetError::Unprocessable(format!("asset '{name}': {e}")))?;
+            .map_err(|e| AssetError::Unprocessable(format!("asset '{name}': {e}")))?
+            .with_subtitles(subtitles);
         let n = presentation.renditions.len();
+        let t = presentation.subtitles.len();
         let fingerprint = presentation.fingerprint();
         Ok(Arc::new(Asset {
             id: NEXT_ASSET_ID.fetch_add(1, Ordering::Relaxed),
@@ -335,6 +362,8 @@ impl Store {
                 hls_media: (0..n).map(|_| OnceLock::new()).collect(),
                 hls_iframes: (0..n).map(|_| OnceLock::new()).collect(),
                 init: (0..n).map(|_| OnceLock::new()).collect(),
+                hls_subtitles: (0..t).map(|_| OnceLock::new()).collect(),
+                vtt_full: (0..t).map(|_| OnceLock::new()).collect(),
                 ..Rendered::default()
             },
         }))

@@ -9,6 +9,86 @@ use std::process::Command;
 
 use headwater_testkit::server::Server;
 
+/// Runs the harness on `manifest` with `args`; returns its JSON report.
+fn run(player: &str, manifest: &str, args: &[&str]) -> serde_json::Value {
+    let root = headwater_testkit::workspace();
+    let harness = root.join("tests/players");
+    assert!(
+        harness.join("node_modules/playwright-core").is_dir(),
+        "tests/players/node_modules is missing: run scripts/setup.sh (npm ci in tests/players)"
+    );
+    let s = Server::start(
+        env!("CARGO_BIN_EXE_headwater").as_ref(),
+        &headwater_testkit::media(),
+        &[],
+    );
+    let url = s.url(manifest);
+    let out = Command::new("node")
+        .arg(harness.join("play.mjs"))
+        .args(["--player", player, "--url", &url])
+        .args(args)
+        .output()
+        .expect("run node");
+    let report = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{player} failed on {url}:\n{report}");
+    serde_json::from_str(report.trim()).unwrap_or_else(|e| panic!("{e}: {report}"))
+}
+
+/// Plays the subtitled asset with two audio languages: switches to each
+/// language, and shows the first subtitle track's cues at their times.
+fn play_languages_and_text(player: &str, manifest: &str) {
+    let v = run(
+        player,
+        manifest,
+        &[
+            "--seconds",
+            "4",
+            "--expect-audio-languages",
+            "en,fr",
+            "--expect-text-cues",
+            "--timeout",
+            "120",
+        ],
+    );
+    assert_eq!(v["ok"], true, "{v:#}");
+    let langs: Vec<&str> = v["audioLanguagesPlayed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["lang"].as_str())
+        .collect();
+    assert!(langs.contains(&"en") && langs.contains(&"fr"), "{v:#}");
+    let cues = v["textCues"].as_array().unwrap();
+    let at = |start: f64, end: f64| {
+        cues.iter().any(|c| {
+            (c["start"].as_f64().unwrap() - start).abs() < 0.01
+                && (c["end"].as_f64().unwrap() - end).abs() < 0.01
+        })
+    };
+    assert!(
+        at(0.5, 2.5) && at(3.0, 5.5),
+        "cues at the wrong times: {cues:#?}"
+    );
+    let texts: Vec<&str> = cues.iter().filter_map(|c| c["text"].as_str()).collect();
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("Hello from headwater") || t.contains("Bonjour de headwater")),
+        "{texts:?}"
+    );
+}
+
+#[test]
+fn players_dashjs_switches_audio_and_shows_subtitles() {
+    play_languages_and_text("dash", "/vod/subs/dash/manifest.mpd");
+}
+
+#[test]
+fn players_hlsjs_switches_audio_and_shows_subtitles() {
+    play_languages_and_text("hls", "/vod/subs/hls/master.m3u8");
+}
+
 fn play(player: &str, manifest: &str) {
     let root = headwater_testkit::workspace();
     let harness = root.join("tests/players");

@@ -63,6 +63,9 @@ pub enum Error {
         /// The sample entry type.
         fourcc: FourCc,
     },
+    /// A subtitle file or track cannot be read.
+    #[error("subtitles: {0}")]
+    BadSubtitles(String),
     /// A manifest filter's parameters are malformed or select nothing.
     #[error("{0}")]
     BadFilter(String),

@@ -33,6 +33,7 @@ pub mod mp4;
 mod plan;
 mod presentation;
 mod source;
+pub mod subtitles;
 pub mod time;
 pub mod timing;
 pub mod trick;

@@ -12,6 +12,7 @@ use crate::fmp4::{self, MediaSegment};
 use crate::mp4::{Track, TrackKind};
 use crate::plan::{self, PlanTrack, Segment};
 use crate::source::Source;
+use crate::subtitles::SubtitleTrack;
 use crate::time::{Timescale, seconds};
 use crate::timing::TrackTiming;
 
@@ -137,6 +138,8 @@ pub struct Presentation {
     pub duration: f64,
     /// The settings it was built with.
     pub config: PackagingConfig,
+    /// Subtitle tracks (sidecar WebVTT files, `tx3g` tracks).
+    pub subtitles: Vec<SubtitleTrack>,
 }
 
 impl Presentation {
@@ -308,7 +311,72 @@ impl Presentation {
             aligned,
             duration,
             config,
+            subtitles: Vec::new(),
         })
+    }
+
+    /// Adds subtitle tracks; ids that repeat get `-2`, `-3`, ... and names
+    /// that repeat get ` 2`, ` 3`, ...
+    pub fn with_subtitles(mut self, tracks: Vec<SubtitleTrack>) -> Self {
+        for mut t in tracks {
+            let taken = |p: &Self, id: &str| p.subtitles.iter().any(|s| s.id == id);
+            if taken(&self, &t.id) {
+                let base = t.id.clone();
+                let mut n = 2;
+                while taken(&self, &format!("{base}-{n}")) {
+                    n += 1;
+                }
+                t.id = format!("{base}-{n}");
+            }
+            if self.subtitles.iter().any(|s| s.name == t.name) {
+                let base = t.name.clone();
+                let mut n = 2;
+                while self
+                    .subtitles
+                    .iter()
+                    .any(|s| s.name == format!("{base} {n}"))
+                {
+                    n += 1;
+                }
+                t.name = format!("{base} {n}");
+            }
+            self.subtitles.push(t);
+        }
+        self
+    }
+
+    /// Finds a subtitle track by id.
+    pub fn subtitle(&self, id: &str) -> Option<&SubtitleTrack> {
+        self.subtitles.iter().find(|t| t.id == id)
+    }
+
+    /// The windows of the WebVTT segments, in milliseconds: those of the
+    /// first video rendition (else the first audio one), so text segments
+    /// line up with media segments; the last one reaches the presentation's end.
+    pub fn text_segments(&self) -> Vec<(u64, u64)> {
+        let Some(r) = self
+            .renditions
+            .iter()
+            .find(|r| r.kind == TrackKind::Video)
+            .or(self.renditions.first())
+        else {
+            return Vec::new();
+        };
+        let scale = u64::from(self.timescale(r).get());
+        let ms = |t: i64| (t.max(0) as u64 * 1000 + scale / 2) / scale;
+        let mut out: Vec<(u64, u64)> = r
+            .segments
+            .iter()
+            .map(|s| (ms(s.start), ms(s.start + s.duration as i64)))
+            .collect();
+        if let Some(first) = out.first_mut() {
+            first.0 = 0;
+        }
+        let end = (self.duration * 1000.0).ceil() as u64;
+        if let Some(last) = out.last_mut() {
+            last.1 = last.1.max(end);
+        }
+        out
     }
 
     /// The track behind a rendition.
@@ -349,6 +417,9 @@ impl Presentation {
             h.update(&s.source.fingerprint.to_be_bytes());
         }
         h.update(&self.config.target_duration.to_bits().to_be_bytes());
+        for t in &self.subtitles {
+            t.hash(&mut h);
+        }
         h.digest()
     }
 }

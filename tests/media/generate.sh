@@ -62,6 +62,20 @@ have multi-lang/video.mp4 || ff -i multi-audio.mp4 -map 0:v -c copy multi-lang/v
 have multi-lang/audio.en.m4a || ff -i multi-audio.mp4 -map 0:a:0 -c copy -metadata:s:a:0 language=und multi-lang/audio.en.m4a
 have multi-lang/audio.de.m4a || ff -i multi-audio.mp4 -map 0:a:2 -c copy -metadata:s:a:0 language=und multi-lang/audio.de.m4a
 
+# Subtitles: a directory asset with two audio languages and two WebVTT
+# sidecars (a cue spans the 4 s segment boundary), and tx3g inside an MP4.
+mkdir -p subs
+have subs/video.mp4 || cp multi-lang/video.mp4 subs/video.mp4
+have subs/audio.en.m4a || cp multi-lang/audio.en.m4a subs/audio.en.m4a
+have subs/audio.fr.m4a || ff -i multi-audio.mp4 -map 0:a:2 -c copy -metadata:s:a:0 language=und subs/audio.fr.m4a
+have subs/text.en.vtt || printf 'WEBVTT\n\n1\n00:00:00.500 --> 00:00:02.500\nHello from headwater\n\n2\n00:00:03.000 --> 00:00:05.500 align:start\nAcross the <b>boundary</b>\n\n00:00:05.600 --> 00:00:05.900\nLast words\n' > subs/text.en.vtt
+have subs/text.fr.vtt || printf 'WEBVTT\n\n00:00:00.500 --> 00:00:02.500\nBonjour de headwater\n\n00:00:03.000 --> 00:00:05.500\nPar-dessus la limite\n' > subs/text.fr.vtt
+if ! have tx3g.mp4; then
+  printf '1\n00:00:01,000 --> 00:00:02,500\nFirst line\n\n2\n00:00:04,200 --> 00:00:06,000\nSecond & last\n' > tx3g.srt
+  ff -i bframes.mp4 -i tx3g.srt -map 0 -map 1 -c copy -c:s mov_text -metadata:s:s:0 language=eng tx3g.mp4
+  rm -f tx3g.srt
+fi
+
 # A 20 s 3-rendition ladder made by GStreamer: one decode of the test source,
 # scaled three ways, x264enc with the same fixed GOP so keyframes align,
 # and AAC audio in a file of its own.

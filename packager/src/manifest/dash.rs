@@ -10,6 +10,7 @@ use super::ManifestOptions;
 use super::hls::display_size;
 use crate::mp4::TrackKind;
 use crate::presentation::{Presentation, Rendition};
+use crate::subtitles::SubtitleTrack;
 use crate::trick;
 
 fn xml_escape(s: &str, out: &mut String) {
@@ -64,6 +65,10 @@ pub fn mpd(p: &Presentation, opts: &ManifestOptions<'_>, out: &mut String) {
     }
     for r in opts.renditions(p).filter(|r| r.kind == TrackKind::Audio) {
         adaptation_set(p, id, &[r], opts, out);
+        id += 1;
+    }
+    for t in &p.subtitles {
+        text_set(p, id, t, opts, out);
         id += 1;
     }
     out.push_str("  </Period>\n</MPD>\n");
@@ -177,6 +182,43 @@ fn adaptation_set(
         out.push_str("      </Representation>\n");
     }
     out.push_str("    </AdaptationSet>\n");
+}
+
+/// A subtitle track as a side-loaded WebVTT file (DASH-IF IOP §6.4.5).
+fn text_set(
+    p: &Presentation,
+    id: usize,
+    t: &SubtitleTrack,
+    opts: &ManifestOptions<'_>,
+    out: &mut String,
+) {
+    let _ = write!(
+        out,
+        "    <AdaptationSet id=\"{id}\" contentType=\"text\" mimeType=\"text/vtt\""
+    );
+    if let Some(l) = &t.language {
+        out.push_str(" lang=\"");
+        xml_escape(l, out);
+        out.push('"');
+    }
+    out.push_str(">\n      <Role schemeIdUri=\"urn:mpeg:dash:role:2011\" value=\"subtitle\"/>\n      <Label>");
+    xml_escape(&t.name, out);
+    let mut full = String::new();
+    t.write_full(&mut full);
+    let bandwidth = if p.duration > 0.0 {
+        ((full.len() as f64 * 8.0 / p.duration).ceil() as u64).max(1)
+    } else {
+        1
+    };
+    let mut query = String::new();
+    opts.suffix(&mut query);
+    let _ = write!(
+        out,
+        "</Label>\n      <Representation id=\"{}\" bandwidth=\"{bandwidth}\">\n        <BaseURL>../vtt/{}/all.vtt",
+        t.id, t.id
+    );
+    xml_escape(&query, out);
+    out.push_str("</BaseURL>\n      </Representation>\n    </AdaptationSet>\n");
 }
 
 /// The trick-mode adaptation set of the video set `0` (DASH-IF IOP

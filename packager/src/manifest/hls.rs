@@ -7,6 +7,7 @@ use super::{ManifestOptions, write_seconds};
 use crate::codec::VideoRange;
 use crate::mp4::TrackKind;
 use crate::presentation::{Presentation, Rendition};
+use crate::subtitles::SubtitleTrack;
 use crate::trick;
 
 /// Audio renditions grouped by codec: `(group id, codecs, members)`.
@@ -78,6 +79,13 @@ pub fn multivariant(p: &Presentation, opts: &ManifestOptions<'_>, out: &mut Stri
         }
     }
 
+    subtitle_media(p, opts, out);
+    let subtitles = if p.subtitles.is_empty() {
+        ""
+    } else {
+        ",SUBTITLES=\"subs\""
+    };
+
     for r in &video {
         let track = p.track(r);
         let variants: Vec<Option<&(String, &str, Vec<&Rendition>)>> = if groups.is_empty() {
@@ -116,11 +124,63 @@ pub fn multivariant(p: &Presentation, opts: &ManifestOptions<'_>, out: &mut Stri
             if let Some(g) = g {
                 let _ = write!(out, ",AUDIO=\"{}\"", g.0);
             }
+            out.push_str(subtitles);
             out.push('\n');
             media_uri(r, opts, out);
         }
     }
     iframe_streams(p, &video, opts, out);
+}
+
+/// One `EXT-X-MEDIA:TYPE=SUBTITLES` per subtitle track, in group `subs`.
+fn subtitle_media(p: &Presentation, opts: &ManifestOptions<'_>, out: &mut String) {
+    if p.subtitles.is_empty() {
+        return;
+    }
+    out.push('\n');
+    for t in &p.subtitles {
+        let _ = write!(
+            out,
+            "#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"subs\",NAME=\"{}\"",
+            quoted(&t.name)
+        );
+        if let Some(l) = &t.language {
+            let _ = write!(out, ",LANGUAGE=\"{l}\"");
+        }
+        let _ = write!(out, ",DEFAULT=NO,AUTOSELECT=YES,URI=\"{}.vtt.m3u8", t.id);
+        opts.suffix(out);
+        out.push_str("\"\n");
+    }
+}
+
+/// Writes the media playlist of subtitle track `id`: one WebVTT segment per
+/// media segment window of the presentation.
+pub fn subtitle_media_playlist(
+    p: &Presentation,
+    track: &SubtitleTrack,
+    opts: &ManifestOptions<'_>,
+    out: &mut String,
+) {
+    let windows = p.text_segments();
+    let target = windows
+        .iter()
+        .map(|(a, b)| (b - a + 500) / 1000)
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let _ = write!(
+        out,
+        "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:1\n\
+         #EXT-X-PLAYLIST-TYPE:VOD\n"
+    );
+    for (i, (a, b)) in windows.iter().enumerate() {
+        out.push_str("#EXTINF:");
+        write_seconds(out, (b - a) as i64, 1000);
+        let _ = write!(out, ",\n../vtt/{}/{}.vtt", track.id, i + 1);
+        opts.suffix(out);
+        out.push('\n');
+    }
+    out.push_str("#EXT-X-ENDLIST\n");
 }
 
 /// Writes one `EXT-X-I-FRAME-STREAM-INF` per video rendition (§4.4.6.3).

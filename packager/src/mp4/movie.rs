@@ -261,7 +261,7 @@ fn parse_trak(
 /// then a UTF-8 string, null-terminated (or, from QuickTime, a Pascal
 /// string). Names muxers write by default say nothing and are dropped.
 fn handler_name(rest: &[u8]) -> Option<String> {
-    const DEFAULTS: [&str; 8] = [
+    const DEFAULTS: [&str; 10] = [
         "SoundHandler",
         "VideoHandler",
         "Core Media Audio",
@@ -270,6 +270,8 @@ fn handler_name(rest: &[u8]) -> Option<String> {
         "GPAC ISO Video Handler",
         "Apple Sound Media Handler",
         "Apple Video Media Handler",
+        "SubtitleHandler",
+        "TextHandler",
     ];
     let raw = rest.get(12..)?;
     let raw = match raw.first() {
