@@ -69,6 +69,24 @@ pub enum Error {
     /// A manifest filter's parameters are malformed or select nothing.
     #[error("{0}")]
     BadFilter(String),
+    /// A rendition cannot be carried in an MPEG-TS segment.
+    #[error("rendition '{rendition}' cannot be carried in MPEG-TS: {reason}")]
+    TsUnsupported {
+        /// The rendition's id.
+        rendition: String,
+        /// Why not.
+        reason: &'static str,
+    },
+    /// A sample's bytes or size contradict its codec's framing.
+    #[error("sample {sample} of rendition '{rendition}' is malformed: {reason}")]
+    BadSample {
+        /// The rendition's id.
+        rendition: String,
+        /// The sample's index in its track (decode order, from 0).
+        sample: u32,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// A request names a rendition, segment or time that does not exist.
     #[error("not found: {0}")]
     NotFound(&'static str),

@@ -18,8 +18,12 @@
 //! header bytes followed by byte ranges of the source file. The caller moves
 //! those ranges however it likes — the origin uses `sendfile`.
 //!
+//! MPEG-TS segments for HLS ([`ts`]) cannot be ranges of the source (every
+//! sample is reframed), so [`ts::TsLayout`] sizes them from the index and
+//! writes their bytes through a read callback.
+//!
 //! Key types: [`Source`], [`mp4::Movie`], [`SampleIndex`], [`Presentation`],
-//! [`Rendition`], [`MediaSegment`].
+//! [`Rendition`], [`MediaSegment`], [`ts::TsLayout`].
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -37,6 +41,7 @@ pub mod subtitles;
 pub mod time;
 pub mod timing;
 pub mod trick;
+pub mod ts;
 
 pub use error::{Error, Result};
 pub use fmp4::{ByteRange, MediaSegment};

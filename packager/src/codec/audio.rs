@@ -45,6 +45,14 @@ pub(super) fn esds(body: &[u8]) -> Result<AudioFacts> {
     })
 }
 
+/// The `DecoderSpecificInfo` bytes of an `esds` payload, if it has any.
+pub(super) fn decoder_specific_info(body: &[u8]) -> Option<&[u8]> {
+    parse_esds(body)
+        .ok()
+        .map(|(_, dsi)| dsi)
+        .filter(|d| !d.is_empty())
+}
+
 /// Returns the `objectTypeIndication` and the `DecoderSpecificInfo` bytes.
 fn parse_esds(body: &[u8]) -> Result<(u8, &[u8])> {
     let mut c = Cursor::new(body, "esds");

@@ -154,9 +154,7 @@ impl SampleEntry {
                 c.skip(24)?;
                 entry.width = c.u16()?;
                 entry.height = c.u16()?;
-                let children = body
-                    .get(VISUAL_FIXED..)
-                    .ok_or(malformed(fourcc, "shorter than a visual sample entry"))?;
+                let children = children(fourcc, body)?;
                 let config = |kind| {
                     BoxIter::new(children)
                         .find(kind)?
@@ -180,15 +178,7 @@ impl SampleEntry {
                 entry.channels = c.u16()?;
                 c.skip(6)?;
                 entry.sample_rate = c.u32()? >> 16;
-                let extra = match version {
-                    0 => 0,
-                    1 => 16,
-                    2 => 36,
-                    _ => return Err(malformed(fourcc, "unknown sound description version")),
-                };
-                let children = body
-                    .get(AUDIO_FIXED + extra..)
-                    .ok_or(malformed(fourcc, "shorter than an audio sample entry"))?;
+                let children = children(fourcc, body)?;
                 let config = |kind| {
                     BoxIter::new(children)
                         .find(kind)?
@@ -274,6 +264,56 @@ impl SampleEntry {
     /// Whether the packager can pass this entry through.
     pub fn is_supported(&self) -> bool {
         self.codec != Codec::Unsupported
+    }
+
+    /// The payload of the codec configuration box (`avcC`, `hvcC`, `av1C`,
+    /// `esds`, `dac3`, `dec3` or `dOps`), read again from [`Self::raw`].
+    /// `None` for unsupported entries or when the box is missing.
+    pub fn config_box(&self) -> Option<&[u8]> {
+        let kind = match self.codec {
+            Codec::Avc { .. } => types::AVCC,
+            Codec::Hevc { .. } => types::HVCC,
+            Codec::Av1 { .. } => types::AV1C,
+            Codec::Mpeg4Audio { .. } => types::ESDS,
+            Codec::Ac3 => types::DAC3,
+            Codec::Eac3 => types::DEC3,
+            Codec::Opus => types::DOPS,
+            Codec::Unsupported => return None,
+        };
+        let entry = BoxIter::new(&self.raw).next()?.ok()?;
+        let children = children(self.fourcc, entry.body).ok()?;
+        Some(BoxIter::new(children).find(kind).ok()??.body)
+    }
+
+    /// The `AudioSpecificConfig` (ISO/IEC 14496-3 §1.6.2.1) of an `mp4a`
+    /// entry: the `DecoderSpecificInfo` bytes of its `esds`.
+    pub fn audio_specific_config(&self) -> Option<&[u8]> {
+        match self.codec {
+            Codec::Mpeg4Audio { .. } => audio::decoder_specific_info(self.config_box()?),
+            _ => None,
+        }
+    }
+}
+
+/// The child boxes of a sample entry: what follows the fixed fields of a
+/// visual (§12.1.3) or audio (§12.2.3, QuickTime versions 1 and 2) entry.
+fn children(fourcc: FourCc, body: &[u8]) -> Result<&[u8]> {
+    match fourcc {
+        types::AVC1 | types::AVC3 | types::HVC1 | types::HEV1 | types::AV01 => body
+            .get(VISUAL_FIXED..)
+            .ok_or(malformed(fourcc, "shorter than a visual sample entry")),
+        _ => {
+            let mut c = Cursor::new(body, "audio sample entry");
+            c.skip(8)?;
+            let extra = match c.u16()? {
+                0 => 0,
+                1 => 16,
+                2 => 36,
+                _ => return Err(malformed(fourcc, "unknown sound description version")),
+            };
+            body.get(AUDIO_FIXED + extra..)
+                .ok_or(malformed(fourcc, "shorter than an audio sample entry"))
+        }
     }
 }
 

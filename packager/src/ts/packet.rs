@@ -1,0 +1,189 @@
+//! Transport stream packets (ISO/IEC 13818-1 §2.4.3.2) carrying one PES
+//! packet: the PCR adaptation field (§2.4.3.4) in the first, adaptation-field
+//! stuffing in the last. [`count`] and [`write_pes`] share [`first_capacity`]
+//! so the size of a segment and its bytes cannot disagree.
+
+/// Size of a TS packet.
+pub(super) const PACKET: usize = 188;
+/// Payload room of a packet without an adaptation field.
+const PAYLOAD: usize = PACKET - 4;
+/// An adaptation field holding only a PCR: length, flags, 48 bits of PCR.
+const PCR_FIELD: usize = 8;
+
+/// What the adaptation field of a PES packet's first TS packet carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Pcr {
+    /// `program_clock_reference_base` in 90 kHz ticks (taken modulo 2^33).
+    pub(super) base: u64,
+    /// `random_access_indicator`: the PES starts a point a decoder can start at.
+    pub(super) random_access: bool,
+}
+
+/// Payload bytes the first packet of a PES can hold.
+fn first_capacity(pcr: bool) -> usize {
+    if pcr { PAYLOAD - PCR_FIELD } else { PAYLOAD }
+}
+
+/// Number of TS packets a PES packet of `len` bytes takes.
+pub(super) fn count(len: usize, pcr: bool) -> usize {
+    let first = first_capacity(pcr);
+    if len <= first {
+        1
+    } else {
+        1 + (len - first).div_ceil(PAYLOAD)
+    }
+}
+
+/// Appends the TS packets carrying the PES packet `pes` on `pid`, advancing
+/// the continuity counter `cc` once per packet.
+pub(super) fn write_pes(out: &mut Vec<u8>, pid: u16, cc: &mut u8, pcr: Option<Pcr>, pes: &[u8]) {
+    let mut rest = pes;
+    let mut first = true;
+    while first || !rest.is_empty() {
+        let pcr = if first { pcr } else { None };
+        let room = if first {
+            first_capacity(pcr.is_some())
+        } else {
+            PAYLOAD
+        };
+        let take = room.min(rest.len());
+        // Only the last packet is short: the gap becomes adaptation-field stuffing.
+        let stuffing = room - take;
+        let adaptation = pcr.is_some() || stuffing > 0;
+        out.extend_from_slice(&[
+            0x47,
+            (u8::from(first) << 6) | ((pid >> 8) as u8 & 0x1f),
+            pid as u8,
+            (if adaptation { 0x30 } else { 0x10 }) | *cc,
+        ]);
+        *cc = (*cc + 1) & 0x0f;
+        if let Some(pcr) = pcr {
+            out.push((PCR_FIELD - 1 + stuffing) as u8); // adaptation_field_length
+            out.push(0x10 | (u8::from(pcr.random_access) << 6)); // PCR_flag
+            out.extend_from_slice(&pcr_bytes(pcr.base));
+            out.resize(out.len() + stuffing, 0xff);
+        } else if stuffing > 0 {
+            // A one-byte field is its length alone (0); longer ones have flags.
+            out.push((stuffing - 1) as u8);
+            if stuffing > 1 {
+                out.push(0);
+                out.resize(out.len() + stuffing - 2, 0xff);
+            }
+        }
+        out.extend_from_slice(&rest[..take]);
+        rest = &rest[take..];
+        first = false;
+    }
+}
+
+/// The six PCR bytes: 33-bit base, 6 reserved bits, 9-bit extension 0.
+fn pcr_bytes(base: u64) -> [u8; 6] {
+    let b = base & ((1 << 33) - 1);
+    [
+        (b >> 25) as u8,
+        (b >> 17) as u8,
+        (b >> 9) as u8,
+        (b >> 1) as u8,
+        ((b & 1) << 7) as u8 | 0x7e,
+        0,
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Splits written packets and checks what every packet must satisfy.
+    fn packets(out: &[u8]) -> Vec<&[u8]> {
+        assert_eq!(out.len() % PACKET, 0);
+        out.chunks(PACKET).collect()
+    }
+
+    /// The payload of a packet, after its adaptation field.
+    fn payload(p: &[u8]) -> &[u8] {
+        match p[3] & 0x30 {
+            0x10 => &p[4..],
+            0x30 => &p[5 + usize::from(p[4])..],
+            _ => panic!("no payload"),
+        }
+    }
+
+    fn roundtrip(len: usize, pcr: Option<Pcr>) -> Vec<u8> {
+        let pes: Vec<u8> = (0..len).map(|i| i as u8).collect();
+        let mut out = Vec::new();
+        let mut cc = 14;
+        write_pes(&mut out, 0x101, &mut cc, pcr, &pes);
+        let ps = packets(&out);
+        assert_eq!(ps.len(), count(len, pcr.is_some()), "{len} bytes");
+        assert_eq!(
+            cc,
+            ((14 + ps.len()) % 16) as u8,
+            "one counter step per packet"
+        );
+        let joined: Vec<u8> = ps.iter().flat_map(|p| payload(p).to_vec()).collect();
+        assert_eq!(joined, pes, "{len} bytes survive packetization");
+        for (k, p) in ps.iter().enumerate() {
+            assert_eq!(p[0], 0x47);
+            assert_eq!(
+                p[1] & 0x40 != 0,
+                k == 0,
+                "start indicator on the first only"
+            );
+            assert_eq!(u16::from_be_bytes([p[1] & 0x1f, p[2]]), 0x101);
+        }
+        out
+    }
+
+    #[test]
+    fn sizes_at_the_edges_without_pcr() {
+        assert_eq!(count(183, false), 1);
+        assert_eq!(count(184, false), 1);
+        assert_eq!(count(185, false), 2);
+        assert_eq!(count(368, false), 2);
+        assert_eq!(count(369, false), 3);
+        // 183 bytes: a one-byte adaptation field (length 0, no flags).
+        let out = roundtrip(183, None);
+        assert_eq!(&out[3..5], &[0x30 | 14, 0]);
+        // 184 bytes fill the packet: no adaptation field.
+        let out = roundtrip(184, None);
+        assert_eq!(out[3], 0x10 | 14);
+        // 185: a full packet, then 1 byte behind 183 of adaptation field.
+        let out = roundtrip(185, None);
+        assert_eq!(out[PACKET + 3], 0x30 | 15);
+        assert_eq!(&out[PACKET + 4..PACKET + 6], &[182, 0]);
+        assert!(out[PACKET + 6..2 * PACKET - 1].iter().all(|&b| b == 0xff));
+        roundtrip(2, None);
+    }
+
+    #[test]
+    fn sizes_at_the_edges_with_pcr() {
+        let pcr = Some(Pcr {
+            base: (1 << 33) + 0x1_2345_6789,
+            random_access: true,
+        });
+        for len in [183, 184, 185] {
+            assert_eq!(count(len, true), 2, "{len}");
+        }
+        assert_eq!(count(176, true), 1);
+        assert_eq!(count(177, true), 2);
+        assert_eq!(count(360, true), 2);
+        assert_eq!(count(361, true), 3);
+        for len in [1, 175, 176, 177, 183, 184, 185, 360, 361] {
+            roundtrip(len, pcr);
+        }
+        // A short PES: the PCR field grows by the stuffing.
+        let out = roundtrip(100, pcr);
+        assert_eq!(out[4], 7 + 76);
+        assert_eq!(out[5], 0x50, "PCR_flag and random_access_indicator");
+        // 33-bit base 0x1_2345_6789 (the 2^33 wraps away), extension 0.
+        let b: u64 = 0x1_2345_6789;
+        let got = (u64::from(out[6]) << 25)
+            | (u64::from(out[7]) << 17)
+            | (u64::from(out[8]) << 9)
+            | (u64::from(out[9]) << 1)
+            | u64::from(out[10] >> 7);
+        assert_eq!(got, b);
+        assert_eq!(out[10] & 0x7f, 0x7e);
+        assert_eq!(out[11], 0);
+    }
+}
