@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use headwater_packager::MediaSegment;
-use headwater_packager::manifest::{Filter, ManifestOptions, dash, hls};
+use headwater_packager::manifest::{Filter, ManifestOptions, dash, hls, hls_ts};
 use headwater_packager::mp4::TrackKind;
 use headwater_packager::trick;
 
@@ -142,6 +142,11 @@ async fn handle_inner(
         | Route::HlsMedia { asset, .. }
         | Route::HlsIframes { asset, .. }
         | Route::HlsSubtitles { asset, .. }
+        | Route::TsMultivariant { asset }
+        | Route::TsMedia { asset, .. }
+        | Route::TsIframes { asset, .. }
+        | Route::TsSubtitles { asset, .. }
+        | Route::TsSegment { asset, .. }
         | Route::VttSegment { asset, .. }
         | Route::VttFull { asset, .. }
         | Route::DashManifest { asset }
@@ -270,19 +275,40 @@ async fn handle_inner(
                 (i as u64) << 8 | 9,
             )
         }
-        Route::VttSegment { track, number, .. } => {
+        Route::TsMultivariant { .. }
+        | Route::TsMedia { .. }
+        | Route::TsIframes { .. }
+        | Route::TsSegment { .. } => crate::hls_ts::reply(&asset, &route)?,
+        Route::TsSubtitles { track, .. } => {
+            let i = subtitle(track)?;
+            let text = asset.rendered.hls_ts_subtitles[i].get_or_init(|| {
+                let mut s = String::new();
+                hls_ts::subtitle_media_playlist(p, &p.subtitles[i], &opts, &mut s);
+                Bytes::from(s)
+            });
+            (
+                M3U8,
+                Caching::Manifest,
+                Body::Text(text.clone()),
+                (i as u64) << 8 | 15,
+            )
+        }
+        Route::VttSegment {
+            track, number, ts, ..
+        } => {
             let i = subtitle(track)?;
             let windows = p.text_segments();
             let &(start, end) = windows
                 .get(number as usize - 1)
                 .ok_or(OriginError::NotFound)?;
             let mut s = String::new();
-            p.subtitles[i].write_segment(start, end, 0, &mut s);
+            let mpegts = if ts { hls_ts::SUBTITLE_MPEGTS } else { 0 };
+            p.subtitles[i].write_segment(start, end, mpegts, &mut s);
             (
                 VTT,
                 Caching::Segment,
                 Body::Text(Bytes::from(s)),
-                (u64::from(number) << 16) | (i as u64) << 8 | 10,
+                (u64::from(number) << 16) | (i as u64) << 8 | 10 | u64::from(ts) << 4,
             )
         }
         Route::Keyframe {

@@ -22,6 +22,7 @@ mod conn;
 mod error;
 mod gather;
 mod handler;
+mod hls_ts;
 mod http;
 mod io;
 pub mod probe;

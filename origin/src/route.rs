@@ -21,6 +21,20 @@ pub enum Route<'a> {
     HlsIframes { asset: &'a str, rendition: &'a str },
     /// `/vod/{asset}/hls/{track}.vtt.m3u8`
     HlsSubtitles { asset: &'a str, track: &'a str },
+    /// `/vod/{asset}/hls-ts/master.m3u8`
+    TsMultivariant { asset: &'a str },
+    /// `/vod/{asset}/hls-ts/{program}.m3u8` (`{video}.{audio}`, `{video}` or `{audio}`)
+    TsMedia { asset: &'a str, program: &'a str },
+    /// `/vod/{asset}/hls-ts/{program}.iframes.m3u8`
+    TsIframes { asset: &'a str, program: &'a str },
+    /// `/vod/{asset}/hls-ts/{track}.vtt.m3u8`
+    TsSubtitles { asset: &'a str, track: &'a str },
+    /// `/vod/{asset}/ts/{program}/{n}.ts`
+    TsSegment {
+        asset: &'a str,
+        program: &'a str,
+        number: u32,
+    },
     /// `/vod/{asset}/dash/manifest.mpd`
     DashManifest { asset: &'a str },
     /// `/vod/{asset}/cmaf/{rendition}/init.mp4`
@@ -31,11 +45,13 @@ pub enum Route<'a> {
         rendition: &'a str,
         number: u32,
     },
-    /// `/vod/{asset}/vtt/{track}/{n}.vtt`: WebVTT segment `n`.
+    /// `/vod/{asset}/vtt/{track}/{n}.vtt` (fMP4 timeline) and
+    /// `.../ts-{n}.vtt` (MPEG-TS timeline): WebVTT segment `n`.
     VttSegment {
         asset: &'a str,
         track: &'a str,
         number: u32,
+        ts: bool,
     },
     /// `/vod/{asset}/vtt/{track}/all.vtt`: the whole track.
     VttFull { asset: &'a str, track: &'a str },
@@ -163,10 +179,36 @@ fn vod<'a>(asset: &'a str, rest: &[&'a str]) -> Result<Route<'a>, RouteError> {
             if *file == "all.vtt" {
                 return Ok(Route::VttFull { asset, track });
             }
-            let digits = file.strip_suffix(".vtt").ok_or(RouteError::NotFound)?;
+            let stem = file.strip_suffix(".vtt").ok_or(RouteError::NotFound)?;
+            let (ts, digits) = match stem.strip_prefix("ts-") {
+                Some(d) => (true, d),
+                None => (false, stem),
+            };
             Ok(Route::VttSegment {
                 asset,
                 track,
+                number: segment_number(digits)?,
+                ts,
+            })
+        }
+        ["hls-ts", "master.m3u8"] => Ok(Route::TsMultivariant { asset }),
+        ["hls-ts", file] if file.ends_with(".vtt.m3u8") => Ok(Route::TsSubtitles {
+            asset,
+            track: named(file, ".vtt.m3u8")?,
+        }),
+        ["hls-ts", file] if file.ends_with(".iframes.m3u8") => Ok(Route::TsIframes {
+            asset,
+            program: program(file.strip_suffix(".iframes.m3u8").unwrap_or(""))?,
+        }),
+        ["hls-ts", file] => Ok(Route::TsMedia {
+            asset,
+            program: program(file.strip_suffix(".m3u8").ok_or(RouteError::NotFound)?)?,
+        }),
+        ["ts", prog, file] => {
+            let digits = file.strip_suffix(".ts").ok_or(RouteError::NotFound)?;
+            Ok(Route::TsSegment {
+                asset,
+                program: program(prog)?,
                 number: segment_number(digits)?,
             })
         }
@@ -207,6 +249,19 @@ fn vod<'a>(asset: &'a str, rest: &[&'a str]) -> Result<Route<'a>, RouteError> {
             })
         }
         _ => Err(RouteError::NotFound),
+    }
+}
+
+/// A TS program name: one or two names joined by `.`.
+fn program(s: &str) -> Result<&str, RouteError> {
+    let mut parts = s.split('.');
+    let ok = parts.next().is_some_and(is_name)
+        && parts.next().is_none_or(is_name)
+        && parts.next().is_none();
+    if ok {
+        Ok(s)
+    } else {
+        Err(RouteError::Malformed)
     }
 }
 

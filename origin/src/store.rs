@@ -84,6 +84,8 @@ pub(crate) struct Rendered {
     pub(crate) hls_iframes: Vec<OnceLock<Bytes>>,
     pub(crate) init: Vec<OnceLock<Bytes>>,
     pub(crate) hls_subtitles: Vec<OnceLock<Bytes>>,
+    pub(crate) hls_ts_subtitles: Vec<OnceLock<Bytes>>,
+    pub(crate) ts: OnceLock<Result<Arc<crate::hls_ts::TsSet>, String>>,
     pub(crate) vtt_full: Vec<OnceLock<Bytes>>,
 }
 
@@ -363,6 +365,7 @@ impl Store {
                 hls_iframes: (0..n).map(|_| OnceLock::new()).collect(),
                 init: (0..n).map(|_| OnceLock::new()).collect(),
                 hls_subtitles: (0..t).map(|_| OnceLock::new()).collect(),
+                hls_ts_subtitles: (0..t).map(|_| OnceLock::new()).collect(),
                 vtt_full: (0..t).map(|_| OnceLock::new()).collect(),
                 ..Rendered::default()
             },

@@ -242,6 +242,28 @@ fn dump_asset(s: &Server, asset: &str) -> String {
         "== dash/manifest.mpd\n{}",
         String::from_utf8(fetch(&format!("/vod/{asset}/dash/manifest.mpd"))).unwrap()
     );
+    // MPEG-TS: the multivariant playlist and every program's playlists.
+    let ts_master = String::from_utf8(fetch(&format!("/vod/{asset}/hls-ts/master.m3u8"))).unwrap();
+    let _ = writeln!(out, "== hls-ts/master.m3u8\n{ts_master}");
+    let ts_children: Vec<String> = ts_master
+        .lines()
+        .filter_map(|l| {
+            if l.starts_with('#') {
+                l.split("URI=\"")
+                    .nth(1)
+                    .map(|u| u.trim_end_matches('"').to_owned())
+            } else {
+                (!l.is_empty()).then(|| l.to_owned())
+            }
+        })
+        .collect();
+    for uri in ts_children {
+        let _ = writeln!(
+            out,
+            "== hls-ts/{uri}\n{}",
+            String::from_utf8(fetch(&format!("/vod/{asset}/hls-ts/{uri}"))).unwrap()
+        );
+    }
     let ids: Vec<String> = media_playlist_uris(s, asset)
         .iter()
         .filter(|u| !u.ends_with(".iframes.m3u8") && !u.ends_with(".vtt.m3u8"))

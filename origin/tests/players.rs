@@ -38,6 +38,14 @@ fn run(player: &str, manifest: &str, args: &[&str]) -> serde_json::Value {
 /// Plays the subtitled asset with two audio languages: switches to each
 /// language, and shows the first subtitle track's cues at their times.
 fn play_languages_and_text(player: &str, manifest: &str) {
+    play_languages_and_text_offset(player, manifest, 0.0);
+}
+
+/// As [`play_languages_and_text`], with the cues (and the video) allowed to
+/// sit `shift` seconds later on the player's clock: hls.js puts time zero
+/// of an MPEG-TS stream at its first DTS, which for a B-frame source is
+/// two frames before the first picture.
+fn play_languages_and_text_offset(player: &str, manifest: &str, shift: f64) {
     let v = run(
         player,
         manifest,
@@ -62,8 +70,8 @@ fn play_languages_and_text(player: &str, manifest: &str) {
     let cues = v["textCues"].as_array().unwrap();
     let at = |start: f64, end: f64| {
         cues.iter().any(|c| {
-            (c["start"].as_f64().unwrap() - start).abs() < 0.01
-                && (c["end"].as_f64().unwrap() - end).abs() < 0.01
+            (c["start"].as_f64().unwrap() - start - shift).abs() < 0.01
+                && (c["end"].as_f64().unwrap() - end - shift).abs() < 0.01
         })
     };
     assert!(
@@ -82,6 +90,14 @@ fn play_languages_and_text(player: &str, manifest: &str) {
 #[test]
 fn players_dashjs_switches_audio_and_shows_subtitles() {
     play_languages_and_text("dash", "/vod/subs/dash/manifest.mpd");
+}
+
+/// The MPEG-TS variant: muxed English, French as an audio-only program.
+/// The 0.08 s are the source's two B-frame reorder frames (first DTS to
+/// first PTS), which hls.js counts from; the media sits there too.
+#[test]
+fn players_hlsjs_plays_ts_switches_audio_and_shows_subtitles() {
+    play_languages_and_text_offset("hls", "/vod/subs/hls-ts/master.m3u8", 0.08);
 }
 
 #[test]

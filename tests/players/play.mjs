@@ -273,8 +273,13 @@ function pageHarness() {
     hls.on(E.FRAG_LOADED, (ev, data) => {
       const f = data.frag;
       if (!f || f.sn === 'initSegment') return;
-      if (f.type === 'main') noteFragment(levelKey(f.level));
-      else if (f.type === 'audio') {
+      if (f.type === 'main') {
+        noteFragment(levelKey(f.level));
+        // Audio muxed into the variant (an EXT-X-MEDIA without a URI, as in
+        // TS variants): the main fragment is that language's audio fragment.
+        const cur = hls.audioTracks[hls.audioTrack];
+        if (cur && !cur.url) noteAudioFragment(cur.lang || cur.name);
+      } else if (f.type === 'audio') {
         const t = hls.audioTracks[f.level] || (hls.allAudioTracks || []).find(x => x.id === f.level);
         if (t) noteAudioFragment(t.lang || t.name);
       }

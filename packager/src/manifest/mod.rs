@@ -6,6 +6,7 @@
 pub mod dash;
 pub mod filter;
 pub mod hls;
+pub mod hls_ts;
 
 pub use filter::Filter;
 

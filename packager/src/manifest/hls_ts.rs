@@ -1,0 +1,351 @@
+//! HLS playlists for MPEG-TS segments (`/hls-ts/`), compatible with
+//! protocol version 3 clients: every variant is one muxed program (a video
+//! rendition with the first audio rendition), so a client that knows
+//! nothing of `EXT-X-MEDIA` plays picture and sound. Further audio
+//! renditions are audio-only programs listed as `EXT-X-MEDIA` (the muxed
+//! one without a URI, as RFC 8216bis §4.4.6.1.1 has it); I-frame
+//! playlists are byte ranges of the muxed segments.
+//!
+//! Renditions TS cannot carry (AV1, Opus) are left out; see [`crate::ts::supports`].
+
+use std::fmt::Write;
+
+use super::{ManifestOptions, write_seconds};
+use crate::mp4::TrackKind;
+use crate::presentation::{Presentation, Rendition};
+use crate::subtitles::SubtitleTrack;
+use crate::ts::{self, TS_TIME_OFFSET, TsLayout, TsProgram};
+
+/// One TS program: what a TS media playlist and its segments carry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TsVariant {
+    /// URL name: `{video}.{audio}`, `{video}` or `{audio}`.
+    pub name: String,
+    /// Index of the video rendition in `Presentation::renditions`.
+    pub video: Option<usize>,
+    /// Index of the audio rendition.
+    pub audio: Option<usize>,
+}
+
+impl TsVariant {
+    /// The program as the TS writer takes it.
+    pub fn program<'p>(&self, p: &'p Presentation) -> TsProgram<'p> {
+        TsProgram {
+            video: self.video.map(|i| &p.renditions[i]),
+            audio: self.audio.map(|i| &p.renditions[i]),
+        }
+    }
+
+    /// The rendition whose segments set the program's segment times.
+    fn timeline<'p>(&self, p: &'p Presentation) -> &'p Rendition {
+        &p.renditions[self
+            .video
+            .or(self.audio)
+            .expect("a program has a rendition")]
+    }
+}
+
+/// The TS programs of `p`: one muxed program per video rendition, then one
+/// audio-only program per further audio rendition. Empty when TS can
+/// carry none of the renditions.
+pub fn programs(p: &Presentation) -> Vec<TsVariant> {
+    let kinds = |kind| {
+        (0..p.renditions.len())
+            .filter(move |&i| p.renditions[i].kind == kind && ts::supports(p, &p.renditions[i]))
+    };
+    let audio: Vec<usize> = kinds(TrackKind::Audio).collect();
+    let mut out: Vec<TsVariant> = kinds(TrackKind::Video)
+        .map(|v| TsVariant {
+            name: match audio.first() {
+                Some(&a) => format!("{}.{}", p.renditions[v].id, p.renditions[a].id),
+                None => p.renditions[v].id.clone(),
+            },
+            video: Some(v),
+            audio: audio.first().copied(),
+        })
+        .collect();
+    let muxed = usize::from(!out.is_empty());
+    for &a in audio.iter().skip(muxed) {
+        out.push(TsVariant {
+            name: p.renditions[a].id.clone(),
+            video: None,
+            audio: Some(a),
+        });
+    }
+    out
+}
+
+/// Peak and average bit rate of a program's segments.
+fn bitrates(p: &Presentation, v: &TsVariant, layout: &TsLayout) -> (u64, u64) {
+    let r = v.timeline(p);
+    let scale = f64::from(p.timescale(r).get());
+    let (mut peak, mut bytes, mut secs) = (0f64, 0u64, 0f64);
+    for (i, s) in r.segments.iter().enumerate() {
+        let size = layout.size(i).unwrap_or(0);
+        let d = s.duration as f64 / scale;
+        let short_last = i + 1 == r.segments.len() && i > 0 && d < p.config.target_duration / 2.0;
+        if d > 0.0 && !short_last {
+            peak = peak.max(size as f64 * 8.0 / d);
+        }
+        bytes += size;
+        secs += d;
+    }
+    let avg = if secs > 0.0 {
+        bytes as f64 * 8.0 / secs
+    } else {
+        0.0
+    };
+    (peak.max(avg).ceil() as u64, avg.ceil() as u64)
+}
+
+/// Writes the multivariant playlist; `layouts` align with `programs`.
+pub fn multivariant(
+    p: &Presentation,
+    programs: &[TsVariant],
+    layouts: &[&TsLayout],
+    opts: &ManifestOptions<'_>,
+    out: &mut String,
+) {
+    out.push_str("#EXTM3U\n#EXT-X-VERSION:3\n");
+    let muxed: Vec<(&TsVariant, &TsLayout)> = programs
+        .iter()
+        .zip(layouts.iter().copied())
+        .filter(|(v, _)| v.video.is_some())
+        .collect();
+    let audio_only: Vec<&TsVariant> = programs.iter().filter(|v| v.video.is_none()).collect();
+    if muxed.is_empty() {
+        for (v, layout) in programs.iter().zip(layouts) {
+            let (peak, avg) = bitrates(p, v, layout);
+            let r = v.timeline(p);
+            let _ = write!(
+                out,
+                "\n#EXT-X-STREAM-INF:BANDWIDTH={peak},AVERAGE-BANDWIDTH={avg},CODECS=\"{}\"\n{}.m3u8",
+                r.codecs, v.name
+            );
+            opts.suffix(out);
+            out.push('\n');
+        }
+        return;
+    }
+    // Alternate audio: the muxed rendition first, without a URI.
+    let group = !audio_only.is_empty();
+    let mut audio_codecs: Vec<&str> = Vec::new();
+    if let Some(a) = muxed[0].0.audio {
+        audio_codecs.push(&p.renditions[a].codecs);
+    }
+    if group {
+        out.push('\n');
+        let first = muxed[0].0.audio.map(|a| &p.renditions[a]);
+        for (i, r) in first
+            .into_iter()
+            .chain(
+                audio_only
+                    .iter()
+                    .filter_map(|v| v.audio.map(|a| &p.renditions[a])),
+            )
+            .enumerate()
+        {
+            if !audio_codecs.contains(&r.codecs.as_str()) {
+                audio_codecs.push(&r.codecs);
+            }
+            let _ = write!(
+                out,
+                "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"{}\"",
+                r.name.replace('"', "'")
+            );
+            if let Some(l) = &r.language {
+                let _ = write!(out, ",LANGUAGE=\"{l}\"");
+            }
+            let default = if i == 0 { "YES" } else { "NO" };
+            let _ = write!(out, ",DEFAULT={default},AUTOSELECT=YES");
+            let channels = p.track(r).sample_entry.channels;
+            if channels > 0 {
+                let _ = write!(out, ",CHANNELS=\"{channels}\"");
+            }
+            if i > 0 {
+                let _ = write!(out, ",URI=\"{}.m3u8", r.id);
+                opts.suffix(out);
+                out.push('"');
+            }
+            out.push('\n');
+        }
+    }
+    subtitle_media(p, opts, out);
+    for (v, layout) in &muxed {
+        let r = &p.renditions[v.video.expect("muxed")];
+        let (mut peak, mut avg) = bitrates(p, v, layout);
+        // An alternate audio rendition may cost more than the muxed one.
+        for a in &audio_only {
+            if let Some(ai) = programs.iter().position(|x| x == *a) {
+                let (ap, aa) = bitrates(p, a, layouts[ai]);
+                let muxed_audio = v.audio.map_or(0, |m| p.renditions[m].peak_bitrate);
+                peak = peak.max(peak - muxed_audio.min(peak) + ap);
+                avg = avg.max(avg - muxed_audio.min(avg) + aa);
+            }
+        }
+        let mut codecs = r.codecs.clone();
+        for c in &audio_codecs {
+            codecs.push(',');
+            codecs.push_str(c);
+        }
+        let _ = write!(
+            out,
+            "\n#EXT-X-STREAM-INF:BANDWIDTH={peak},AVERAGE-BANDWIDTH={avg},CODECS=\"{codecs}\""
+        );
+        let (w, h) = super::hls::display_size(p, r);
+        if w > 0 && h > 0 {
+            let _ = write!(out, ",RESOLUTION={w}x{h}");
+        }
+        if let Some((num, den)) = r.frame_rate {
+            let _ = write!(out, ",FRAME-RATE={:.3}", f64::from(num) / f64::from(den));
+        }
+        if group {
+            out.push_str(",AUDIO=\"audio\"");
+        }
+        if !p.subtitles.is_empty() {
+            out.push_str(",SUBTITLES=\"subs\"");
+        }
+        let _ = write!(out, "\n{}.m3u8", v.name);
+        opts.suffix(out);
+        out.push('\n');
+    }
+    out.push('\n');
+    for (v, layout) in &muxed {
+        let r = &p.renditions[v.video.expect("muxed")];
+        let (peak, avg) = iframe_bitrates(layout);
+        let _ = write!(
+            out,
+            "#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH={peak},AVERAGE-BANDWIDTH={avg},CODECS=\"{}\"",
+            r.codecs
+        );
+        let (w, h) = super::hls::display_size(p, r);
+        if w > 0 && h > 0 {
+            let _ = write!(out, ",RESOLUTION={w}x{h}");
+        }
+        let _ = write!(out, ",URI=\"{}.iframes.m3u8", v.name);
+        opts.suffix(out);
+        out.push_str("\"\n");
+    }
+}
+
+fn iframe_bitrates(layout: &TsLayout) -> (u64, u64) {
+    let (mut peak, mut bytes, mut secs) = (0f64, 0u64, 0f64);
+    for i in 0..layout.segment_count() {
+        for k in layout.keyframes(i).unwrap_or(&[]) {
+            if k.duration > 0.0 {
+                peak = peak.max(k.len as f64 * 8.0 / k.duration);
+            }
+            bytes += k.len;
+            secs += k.duration;
+        }
+    }
+    let avg = if secs > 0.0 {
+        bytes as f64 * 8.0 / secs
+    } else {
+        0.0
+    };
+    (peak.max(avg).ceil() as u64, avg.ceil() as u64)
+}
+
+fn subtitle_media(p: &Presentation, opts: &ManifestOptions<'_>, out: &mut String) {
+    if p.subtitles.is_empty() {
+        return;
+    }
+    out.push('\n');
+    for t in &p.subtitles {
+        let _ = write!(
+            out,
+            "#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"subs\",NAME=\"{}\"",
+            t.name.replace('"', "'")
+        );
+        if let Some(l) = &t.language {
+            let _ = write!(out, ",LANGUAGE=\"{l}\"");
+        }
+        let _ = write!(out, ",DEFAULT=NO,AUTOSELECT=YES,URI=\"{}.vtt.m3u8", t.id);
+        opts.suffix(out);
+        out.push_str("\"\n");
+    }
+}
+
+/// Writes the media playlist of program `v`.
+pub fn media(p: &Presentation, v: &TsVariant, opts: &ManifestOptions<'_>, out: &mut String) {
+    let r = v.timeline(p);
+    let scale = p.timescale(r).get();
+    let target = r
+        .segments
+        .iter()
+        .map(|s| (s.duration + u64::from(scale) / 2) / u64::from(scale))
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let _ = write!(
+        out,
+        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:1\n#EXT-X-PLAYLIST-TYPE:VOD\n"
+    );
+    for (i, s) in r.segments.iter().enumerate() {
+        out.push_str("#EXTINF:");
+        write_seconds(out, s.duration as i64, scale);
+        let _ = write!(out, ",\n../ts/{}/{}.ts", v.name, i + 1);
+        opts.suffix(out);
+        out.push('\n');
+    }
+    out.push_str("#EXT-X-ENDLIST\n");
+}
+
+/// Writes the I-frame playlist of muxed program `v`: every keyframe as a
+/// byte range (its PAT, PMT and PES packets) of a regular segment.
+pub fn iframes(layout: &TsLayout, v: &TsVariant, opts: &ManifestOptions<'_>, out: &mut String) {
+    let keys: Vec<(usize, &ts::KeyframeRange)> = (0..layout.segment_count())
+        .flat_map(|i| {
+            layout
+                .keyframes(i)
+                .unwrap_or(&[])
+                .iter()
+                .map(move |k| (i, k))
+        })
+        .collect();
+    let target = keys
+        .iter()
+        .map(|(_, k)| k.duration.round() as u64)
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let _ = write!(
+        out,
+        "#EXTM3U\n#EXT-X-VERSION:4\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:1\n\
+         #EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-I-FRAMES-ONLY\n"
+    );
+    for (i, k) in keys {
+        out.push_str("#EXTINF:");
+        write_seconds(out, (k.duration * 1_000_000.0).round() as i64, 1_000_000);
+        let _ = write!(
+            out,
+            ",\n#EXT-X-BYTERANGE:{}@{}\n../ts/{}/{}.ts",
+            k.len,
+            k.offset,
+            v.name,
+            i + 1
+        );
+        opts.suffix(out);
+        out.push('\n');
+    }
+    out.push_str("#EXT-X-ENDLIST\n");
+}
+
+/// Writes the TS-timeline subtitle playlist of `track`: the same windows
+/// as the fMP4 one, segments mapped to `MPEGTS:126000`.
+pub fn subtitle_media_playlist(
+    p: &Presentation,
+    track: &SubtitleTrack,
+    opts: &ManifestOptions<'_>,
+    out: &mut String,
+) {
+    let mut s = String::new();
+    super::hls::subtitle_media_playlist(p, track, opts, &mut s);
+    let from = format!("../vtt/{}/", track.id);
+    let to = format!("../vtt/{}/ts-", track.id);
+    out.push_str(&s.replace(&from, &to));
+}
+
+/// The `X-TIMESTAMP-MAP` MPEG-2 time of TS subtitle segments.
+pub const SUBTITLE_MPEGTS: u64 = TS_TIME_OFFSET;
