@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use headwater_packager::MediaSegment;
-use headwater_packager::manifest::{Filter, ManifestOptions, dash, hls, hls_ts};
+use headwater_packager::manifest::{ManifestOptions, dash, hls, hls_ts};
 use headwater_packager::mp4::TrackKind;
-use headwater_packager::trick;
+use headwater_packager::{clip, trick};
 
 use crate::error::OriginError;
 use crate::gather::{self, Gathered};
@@ -151,6 +151,7 @@ async fn handle_inner(
         | Route::VttFull { asset, .. }
         | Route::DashManifest { asset }
         | Route::Keyframe { asset, .. }
+        | Route::Span { asset, .. }
         | Route::Init { asset, .. }
         | Route::Segment { asset, .. } => asset,
     };
@@ -171,37 +172,15 @@ async fn handle_inner(
     let opts = ManifestOptions::default();
     // A filter makes a manifest of its own, rendered per request; the
     // children it lists are the shared ones.
-    let filter = match (&route, query) {
-        (Route::HlsMultivariant { .. } | Route::DashManifest { .. }, Some(q)) => {
-            let pairs = route::query_pairs(q);
-            let f = Filter::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-                .and_then(|f| f.check(p).map(|()| f))
-                .map_err(|e| OriginError::BadQuery(e.to_string()))?;
-            (!f.is_empty()).then_some(f)
-        }
-        _ => None,
-    };
-    if let Some(f) = &filter {
-        let opts = ManifestOptions {
-            filter: Some(f),
-            ..opts
-        };
-        let mut s = String::new();
-        let (content_type, tag) = if matches!(route, Route::DashManifest { .. }) {
-            dash::mpd(p, &opts, &mut s);
-            (MPD, 3)
-        } else {
-            hls::multivariant(p, &opts, &mut s);
-            (M3U8, 1)
-        };
-        let etag = xxhash_rust::xxh3::xxh3_64_with_seed(s.as_bytes(), asset.fingerprint ^ tag);
+    if let Some((content_type, text)) = crate::query::render(&asset, &route, query)? {
+        let etag = xxhash_rust::xxh3::xxh3_64_with_seed(&text, asset.fingerprint ^ 0x51);
         return Ok(Reply {
             status: Status::OK,
             content_type,
             caching: Caching::Manifest,
             etag: Some(etag),
             asset: Some(asset.clone()),
-            body: Body::Text(Bytes::from(s)),
+            body: Body::Text(text),
             allow: false,
             close: false,
             preflight: false,
@@ -309,6 +288,29 @@ async fn handle_inner(
                 Caching::Segment,
                 Body::Text(Bytes::from(s)),
                 (u64::from(number) << 16) | (i as u64) << 8 | 10 | u64::from(ts) << 4,
+            )
+        }
+        Route::Span {
+            rendition: id,
+            from_ms,
+            to_ms,
+            ..
+        } => {
+            let i = rendition(id)?;
+            let r = &p.renditions[i];
+            clip::span_segment(p, r, from_ms, to_ms, seg).map_err(|_| OriginError::NotFound)?;
+            (
+                mime(r.kind),
+                Caching::Segment,
+                Body::Segment(asset.files[r.source].clone()),
+                xxhash_rust::xxh3::xxh3_64(
+                    &[
+                        from_ms.to_le_bytes(),
+                        to_ms.to_le_bytes(),
+                        (i as u64).to_le_bytes(),
+                    ]
+                    .concat(),
+                ),
             )
         }
         Route::Keyframe {

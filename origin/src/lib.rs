@@ -26,6 +26,7 @@ mod hls_ts;
 mod http;
 mod io;
 pub mod probe;
+mod query;
 pub mod route;
 mod server;
 mod store;

@@ -55,6 +55,14 @@ pub enum Route<'a> {
     },
     /// `/vod/{asset}/vtt/{track}/all.vtt`: the whole track.
     VttFull { asset: &'a str, track: &'a str },
+    /// `/vod/{asset}/cmaf/{rendition}/t{from}-{to}.m4s`: the samples of one
+    /// segment between two times (milliseconds), for clips.
+    Span {
+        asset: &'a str,
+        rendition: &'a str,
+        from_ms: u64,
+        to_ms: u64,
+    },
     /// `/vod/{asset}/cmaf/{rendition}/k{n}.m4s`: keyframe `n` alone.
     Keyframe {
         asset: &'a str,
@@ -229,6 +237,14 @@ fn vod<'a>(asset: &'a str, rest: &[&'a str]) -> Result<Route<'a>, RouteError> {
                 return Ok(Route::Init { asset, rendition });
             }
             let stem = file.strip_suffix(".m4s").ok_or(RouteError::NotFound)?;
+            if let Some((from, to)) = stem.strip_prefix('t').and_then(|s| s.split_once('-')) {
+                return Ok(Route::Span {
+                    asset,
+                    rendition,
+                    from_ms: millis(from)?,
+                    to_ms: millis(to)?,
+                });
+            }
             let (keyframe, digits) = match stem.strip_prefix('k') {
                 Some(d) => (true, d),
                 None => (false, stem),
@@ -263,6 +279,19 @@ fn program(s: &str) -> Result<&str, RouteError> {
     } else {
         Err(RouteError::Malformed)
     }
+}
+
+/// Milliseconds: at most ten digits, no leading zero but in `0` itself.
+fn millis(digits: &str) -> Result<u64, RouteError> {
+    let canonical = digits == "0" || !digits.starts_with('0');
+    if digits.is_empty()
+        || digits.len() > 10
+        || !canonical
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(RouteError::NotFound);
+    }
+    digits.parse().map_err(|_| RouteError::NotFound)
 }
 
 /// A 1-based number without leading zeros, at most nine digits.

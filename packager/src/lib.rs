@@ -28,6 +28,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod clip;
 pub mod codec;
 mod error;
 pub mod fmp4;

@@ -8,6 +8,7 @@ use std::fmt::Write;
 
 use super::ManifestOptions;
 use super::hls::display_size;
+use crate::clip::{Clip, Piece};
 use crate::mp4::TrackKind;
 use crate::presentation::{Presentation, Rendition};
 use crate::subtitles::SubtitleTrack;
@@ -43,7 +44,10 @@ pub fn mpd(p: &Presentation, opts: &ManifestOptions<'_>, out: &mut String) {
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" \
          profiles=\"urn:mpeg:dash:profile:isoff-live:2011\" type=\"static\" mediaPresentationDuration=\"",
     );
-    duration(out, p.duration);
+    match opts.clip {
+        Some(c) => duration(out, (c.to_ms - c.from_ms) as f64 / 1000.0),
+        None => duration(out, p.duration),
+    }
     out.push_str("\" minBufferTime=\"");
     duration(out, max_segment.max(1.0));
     out.push_str("\">\n  <Period id=\"0\" start=\"PT0S\">\n");
@@ -59,7 +63,7 @@ pub fn mpd(p: &Presentation, opts: &ManifestOptions<'_>, out: &mut String) {
     if !video.is_empty() {
         adaptation_set(p, id, &video, opts, out);
         id += 1;
-        if trick_set(p, id, &video, opts, out) {
+        if opts.clip.is_none() && trick_set(p, id, &video, opts, out) {
             id += 1;
         }
     }
@@ -67,7 +71,7 @@ pub fn mpd(p: &Presentation, opts: &ManifestOptions<'_>, out: &mut String) {
         adaptation_set(p, id, &[r], opts, out);
         id += 1;
     }
-    for t in &p.subtitles {
+    for t in p.subtitles.iter().filter(|_| opts.clip.is_none()) {
         text_set(p, id, t, opts, out);
         id += 1;
     }
@@ -92,15 +96,16 @@ fn adaptation_set(
     } else {
         ("audio", "audio/mp4")
     };
-    let shared = members.windows(2).all(|w| {
-        p.timescale(w[0]) == p.timescale(w[1])
-            && w[0].segments.len() == w[1].segments.len()
-            && w[0]
-                .segments
-                .iter()
-                .zip(&w[1].segments)
-                .all(|(a, b)| a.start == b.start && a.duration == b.duration)
-    });
+    let shared = opts.clip.is_none()
+        && members.windows(2).all(|w| {
+            p.timescale(w[0]) == p.timescale(w[1])
+                && w[0].segments.len() == w[1].segments.len()
+                && w[0]
+                    .segments
+                    .iter()
+                    .zip(&w[1].segments)
+                    .all(|(a, b)| a.start == b.start && a.duration == b.duration)
+        });
     let _ = write!(
         out,
         "    <AdaptationSet id=\"{id}\" contentType=\"{content}\" mimeType=\"{mime}\" segmentAlignment=\"{shared}\" startWithSAP=\"1\""
@@ -176,12 +181,61 @@ fn adaptation_set(
                 "        <AudioChannelConfiguration schemeIdUri=\"urn:mpeg:mpegB:cicp:ChannelConfiguration\" value=\"{channels}\"/>"
             );
         }
-        if !shared {
+        if let Some(clip) = opts.clip {
+            segment_list(p, r, clip, opts, out);
+        } else if !shared {
             segment_template(p, r, opts, "        ", out);
         }
         out.push_str("      </Representation>\n");
     }
     out.push_str("    </AdaptationSet>\n");
+}
+
+/// The segments of `r` in `clip` as a `SegmentList` (ISO/IEC 23009-1
+/// §5.3.9.3): the shared segments by number, the cut ones as spans; the
+/// period starts at the clip's first keyframe (`presentationTimeOffset`).
+fn segment_list(
+    p: &Presentation,
+    r: &Rendition,
+    clip: &Clip,
+    opts: &ManifestOptions<'_>,
+    out: &mut String,
+) {
+    let scale = p.timescale(r).get();
+    let pieces = clip.pieces(p, r);
+    // The clip's first keyframe time in this rendition's timescale, the same
+    // instant for every rendition, so they stay in sync at the period start.
+    let pto = clip.from_ms * u64::from(scale) / 1000;
+    let mut query = String::new();
+    opts.suffix(&mut query);
+    let query = query.replace('&', "&amp;");
+    let _ = write!(
+        out,
+        "        <SegmentList timescale=\"{scale}\" presentationTimeOffset=\"{pto}\">\n          \
+         <Initialization sourceURL=\"../cmaf/{}/init.mp4{query}\"/>\n          <SegmentTimeline>\n",
+        r.id
+    );
+    timeline(
+        pieces.iter().map(|(_, s)| (s.start, s.duration)),
+        "            ",
+        out,
+    );
+    out.push_str("          </SegmentTimeline>\n");
+    for (piece, _) in &pieces {
+        let _ = match piece {
+            Piece::Shared(n) => writeln!(
+                out,
+                "          <SegmentURL media=\"../cmaf/{}/{n}.m4s{query}\"/>",
+                r.id
+            ),
+            Piece::Span { from_ms, to_ms } => writeln!(
+                out,
+                "          <SegmentURL media=\"../cmaf/{}/t{from_ms}-{to_ms}.m4s{query}\"/>",
+                r.id
+            ),
+        };
+    }
+    out.push_str("        </SegmentList>\n");
 }
 
 /// A subtitle track as a side-loaded WebVTT file (DASH-IF IOP §6.4.5).

@@ -4,6 +4,7 @@
 use std::fmt::Write;
 
 use super::{ManifestOptions, write_seconds};
+use crate::clip::{Clip, Piece};
 use crate::codec::VideoRange;
 use crate::mp4::TrackKind;
 use crate::presentation::{Presentation, Rendition};
@@ -79,8 +80,13 @@ pub fn multivariant(p: &Presentation, opts: &ManifestOptions<'_>, out: &mut Stri
         }
     }
 
-    subtitle_media(p, opts, out);
-    let subtitles = if p.subtitles.is_empty() {
+    // A clip lists media playlists only: its I-frame and subtitle
+    // playlists would be clips too, which this version does not make.
+    let clip = opts.clip.is_some();
+    if !clip {
+        subtitle_media(p, opts, out);
+    }
+    let subtitles = if p.subtitles.is_empty() || clip {
         ""
     } else {
         ",SUBTITLES=\"subs\""
@@ -129,7 +135,9 @@ pub fn multivariant(p: &Presentation, opts: &ManifestOptions<'_>, out: &mut Stri
             media_uri(r, opts, out);
         }
     }
-    iframe_streams(p, &video, opts, out);
+    if !clip {
+        iframe_streams(p, &video, opts, out);
+    }
 }
 
 /// One `EXT-X-MEDIA:TYPE=SUBTITLES` per subtitle track, in group `subs`.
@@ -280,7 +288,17 @@ pub(crate) fn display_size(p: &Presentation, r: &Rendition) -> (u32, u32) {
 fn media_uri_inline(r: &Rendition, opts: &ManifestOptions<'_>, out: &mut String) {
     out.push_str(&r.id);
     out.push_str(".m3u8");
-    opts.suffix(out);
+    match opts.clip {
+        Some(c) => {
+            out.push('?');
+            out.push_str(&c.query());
+            if let Some(q) = opts.query.filter(|q| !q.is_empty()) {
+                out.push('&');
+                out.push_str(q);
+            }
+        }
+        None => opts.suffix(out),
+    }
 }
 
 fn media_uri(r: &Rendition, opts: &ManifestOptions<'_>, out: &mut String) {
@@ -288,8 +306,59 @@ fn media_uri(r: &Rendition, opts: &ManifestOptions<'_>, out: &mut String) {
     out.push('\n');
 }
 
+/// Writes the media playlist of rendition `r` clipped to `clip`: the
+/// regular segments it covers whole, spans of the ones it cuts, and an
+/// `EXT-X-START` at the requested start (the first segment begins at the
+/// keyframe before it).
+fn clipped_media(
+    p: &Presentation,
+    r: &Rendition,
+    clip: &Clip,
+    opts: &ManifestOptions<'_>,
+    out: &mut String,
+) {
+    let scale = p.timescale(r).get();
+    let pieces = clip.pieces(p, r);
+    let target = pieces
+        .iter()
+        .map(|(_, s)| (s.duration + u64::from(scale) / 2) / u64::from(scale))
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let _ = write!(
+        out,
+        "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:1\n\
+         #EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-START:TIME-OFFSET="
+    );
+    write_seconds(out, clip.start_ms.saturating_sub(clip.from_ms) as i64, 1000);
+    let _ = write!(
+        out,
+        ",PRECISE=YES\n#EXT-X-MAP:URI=\"../cmaf/{}/init.mp4",
+        r.id
+    );
+    opts.suffix(out);
+    out.push_str("\"\n");
+    for (piece, s) in &pieces {
+        out.push_str("#EXTINF:");
+        write_seconds(out, s.duration as i64, scale);
+        let _ = match piece {
+            Piece::Shared(n) => write!(out, ",\n../cmaf/{}/{n}.m4s", r.id),
+            Piece::Span { from_ms, to_ms } => {
+                write!(out, ",\n../cmaf/{}/t{from_ms}-{to_ms}.m4s", r.id)
+            }
+        };
+        opts.suffix(out);
+        out.push('\n');
+    }
+    out.push_str("#EXT-X-ENDLIST\n");
+}
+
 /// Writes the media playlist of rendition `r`.
 pub fn media(p: &Presentation, r: &Rendition, opts: &ManifestOptions<'_>, out: &mut String) {
+    if let Some(clip) = opts.clip {
+        clipped_media(p, r, clip, opts, out);
+        return;
+    }
     let scale = p.timescale(r).get();
     let target = r
         .segments

@@ -22,6 +22,8 @@ pub struct ManifestOptions<'a> {
     pub query: Option<&'a str>,
     /// Keeps a subset of the renditions (multivariant playlists and MPDs).
     pub filter: Option<&'a Filter>,
+    /// Makes every manifest describe part of the asset.
+    pub clip: Option<&'a crate::clip::Clip>,
 }
 
 impl<'a> ManifestOptions<'a> {

@@ -1,0 +1,86 @@
+//! Manifests that depend on the query string: manifest filters
+//! (`video_height=...`) and clips (`start=`, `end=`). They are rendered per
+//! request; the media playlists and segments they point at stay shared.
+
+use bytes::Bytes;
+use headwater_packager::clip::{self, Clip};
+use headwater_packager::manifest::{Filter, ManifestOptions, dash, hls};
+use headwater_packager::mp4::TrackKind;
+
+use crate::error::OriginError;
+use crate::route::{self, Route};
+use crate::store::Asset;
+
+/// A manifest made for this query: its content type and text, or `None`
+/// when the query asks for nothing special (the cached manifest applies).
+pub(crate) fn render(
+    asset: &Asset,
+    route: &Route<'_>,
+    query: Option<&str>,
+) -> Result<Option<(&'static str, Bytes)>, OriginError> {
+    let Some(q) = query else { return Ok(None) };
+    let applies = matches!(
+        route,
+        Route::HlsMultivariant { .. } | Route::HlsMedia { .. } | Route::DashManifest { .. }
+    );
+    if !applies {
+        return Ok(None);
+    }
+    let p = &asset.presentation;
+    let bad = |e: headwater_packager::Error| OriginError::BadQuery(e.to_string());
+    let pairs = route::query_pairs(q);
+    let value = |key: &str| -> Result<Option<u64>, OriginError> {
+        let mut found = pairs.iter().filter(|(k, _)| k == key);
+        let first = found.next();
+        if found.next().is_some() {
+            return Err(OriginError::BadQuery(format!(
+                "'{key}' is given more than once"
+            )));
+        }
+        first
+            .map(|(_, v)| clip::parse_seconds(key, v))
+            .transpose()
+            .map_err(bad)
+    };
+    let (start, end) = (value("start")?, value("end")?);
+    let clip = match (start, end) {
+        (None, None) => None,
+        (start, end) => Some(Clip::new(p, start.unwrap_or(0), end).map_err(bad)?),
+    };
+    let filter = if matches!(route, Route::HlsMedia { .. }) {
+        Filter::default()
+    } else {
+        Filter::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .and_then(|f| f.check(p).map(|()| f))
+            .map_err(bad)?
+    };
+    if clip.is_none() && filter.is_empty() {
+        return Ok(None);
+    }
+    let opts = ManifestOptions {
+        filter: (!filter.is_empty()).then_some(&filter),
+        clip: clip.as_ref(),
+        ..ManifestOptions::default()
+    };
+    let mut s = String::new();
+    let content_type = match *route {
+        Route::DashManifest { .. } => {
+            dash::mpd(p, &opts, &mut s);
+            "application/dash+xml"
+        }
+        Route::HlsMultivariant { .. } => {
+            hls::multivariant(p, &opts, &mut s);
+            "application/vnd.apple.mpegurl"
+        }
+        Route::HlsMedia { rendition, .. } => {
+            let r = p.rendition(rendition).ok_or(OriginError::NotFound)?;
+            if !matches!(r.kind, TrackKind::Video | TrackKind::Audio) {
+                return Err(OriginError::NotFound);
+            }
+            hls::media(p, r, &opts, &mut s);
+            "application/vnd.apple.mpegurl"
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some((content_type, Bytes::from(s))))
+}

@@ -1,0 +1,172 @@
+//! Clipping with `?start=` / `?end=`: the clip starts at the keyframe at or
+//! before `start` and ends at the keyframe at or after `end`; ffmpeg
+//! decodes exactly the source's frames in between; the segments the clip
+//! covers whole keep their shared URLs; garbage is a 400.
+
+use headwater_testkit::ffmpeg::frame_hashes;
+use headwater_testkit::http::{Conn, get};
+use headwater_testkit::media;
+use headwater_testkit::server::Server;
+use m3u8_rs::Playlist;
+
+fn server() -> Server {
+    Server::start(env!("CARGO_BIN_EXE_headwater").as_ref(), &media(), &[])
+}
+
+fn media_playlist(s: &Server, path: &str) -> m3u8_rs::MediaPlaylist {
+    let r = get(s.addr, path);
+    assert_eq!(r.status, 200, "{path}: {}", r.text());
+    match m3u8_rs::parse_playlist_res(&r.body).expect("valid HLS") {
+        Playlist::MediaPlaylist(p) => p,
+        Playlist::MasterPlaylist(_) => panic!("{path}: not a media playlist"),
+    }
+}
+
+/// bframes.mp4: 10 s at 25 fps, keyframes every 2 s, 4 s segments.
+#[test]
+fn a_clip_is_the_source_frames_from_keyframe_to_keyframe() {
+    let s = server();
+    let source = media().join("bframes.mp4");
+    let source = source.to_str().unwrap();
+    let all = frame_hashes(source, "v", &["-ignore_editlist", "1"]);
+    assert_eq!(all.len(), 250);
+    for (query, first, last) in [
+        ("start=3.1&end=7", 50, 200), // keyframes at 2 s and 8 s
+        ("start=4&end=6", 100, 150),  // both on keyframes
+        ("start=0.5", 0, 250),        // to the end
+        ("start=8.04&end=9", 200, 250),
+    ] {
+        let want = &all[first..last];
+        for manifest in ["hls/master.m3u8", "dash/manifest.mpd"] {
+            let url = s.url(&format!("/vod/bframes/{manifest}?{query}"));
+            let got = frame_hashes(&url, "v", &[]);
+            assert_eq!(got.len(), want.len(), "{url}: frame count");
+            assert!(
+                got == want,
+                "{url}: frames differ from the source's {first}..{last}"
+            );
+        }
+    }
+}
+
+#[test]
+fn clipped_playlists_say_where_the_clip_starts() {
+    let s = server();
+    let v = media_playlist(&s, "/vod/bframes/hls/v1.m3u8?start=3.1&end=7");
+    let text = get(s.addr, "/vod/bframes/hls/v1.m3u8?start=3.1&end=7").text();
+    assert!(
+        text.contains("#EXT-X-START:TIME-OFFSET=1.100,PRECISE=YES"),
+        "{text}"
+    );
+    let uris: Vec<&str> = v.segments.iter().map(|x| x.uri.as_str()).collect();
+    // The cut segment is a span; the whole one keeps its shared URL.
+    assert_eq!(uris, ["../cmaf/v1/t2000-4000.m4s", "../cmaf/v1/2.m4s"]);
+    let total: f32 = v.segments.iter().map(|x| x.duration).sum();
+    assert!((total - 6.0).abs() < 1e-3, "{total}");
+    // Audio covers the same time, to within a frame.
+    let a = media_playlist(&s, "/vod/bframes/hls/a2.m3u8?start=3.1&end=7");
+    let audio: f32 = a.segments.iter().map(|x| x.duration).sum();
+    assert!((audio - total).abs() < 0.025, "{audio} vs {total}");
+    // Every segment is there, cacheable like any segment, the same bytes twice.
+    let mut c = Conn::open(s.addr);
+    for seg in v.segments.iter().chain(&a.segments) {
+        let path = format!("/vod/bframes/{}", seg.uri.trim_start_matches("../"));
+        let r1 = c.request("GET", &path, &[]);
+        assert_eq!(r1.status, 200, "{path}");
+        assert!(
+            r1.header("cache-control").unwrap().contains("immutable"),
+            "{path}"
+        );
+        assert_eq!(c.request("GET", &path, &[]).body, r1.body);
+    }
+    // The MPD starts its period at the clip's first keyframe, for every rendition.
+    let mpd = get(s.addr, "/vod/bframes/dash/manifest.mpd?start=3.1&end=7").text();
+    assert!(
+        mpd.contains("mediaPresentationDuration=\"PT6.000S\""),
+        "{mpd}"
+    );
+    assert!(
+        mpd.contains("presentationTimeOffset=\"25600\"")
+            && mpd.contains("presentationTimeOffset=\"96000\"")
+    );
+    dash_mpd_core::parse(&mpd).expect("valid MPD");
+}
+
+#[test]
+fn clips_combine_with_filters() {
+    let s = server();
+    let r = get(
+        s.addr,
+        "/vod/ladder/hls/master.m3u8?video_height=270&start=5&end=12",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let Playlist::MasterPlaylist(m) = m3u8_rs::parse_playlist_res(&r.body).unwrap() else {
+        panic!()
+    };
+    let uris: Vec<&str> = m.variants.iter().map(|v| v.uri.as_str()).collect();
+    assert_eq!(
+        uris,
+        ["270p-v1.m3u8?start=5&end=12"],
+        "no I-frame streams in a clip"
+    );
+    let p = media_playlist(&s, &format!("/vod/ladder/hls/{}", uris[0]));
+    let total: f32 = p.segments.iter().map(|x| x.duration).sum();
+    assert!(
+        (total - 8.0).abs() < 1e-3,
+        "keyframes at 4 s and 12 s: {total}"
+    );
+}
+
+#[test]
+fn bad_clips_are_a_400_naming_the_parameter() {
+    let s = server();
+    let mut c = Conn::open(s.addr);
+    for (query, needle) in [
+        ("start=abc", "'start'"),
+        ("start=-1", "'start'"),
+        ("end=1.2345", "'end'"),
+        ("start=5&end=5", "not after"),
+        ("start=5&end=2", "not after"),
+        ("start=99", "not before the end"),
+        ("start=1&start=2", "more than once"),
+    ] {
+        for path in [
+            "/vod/bframes/hls/master.m3u8",
+            "/vod/bframes/hls/v1.m3u8",
+            "/vod/bframes/dash/manifest.mpd",
+        ] {
+            let r = c.request("GET", &format!("{path}?{query}"), &[]);
+            assert_eq!(r.status, 400, "{path}?{query}");
+            assert!(r.text().contains(needle), "{query}: {}", r.text());
+        }
+    }
+    // A span that is not between two keyframes of one segment does not exist.
+    for path in [
+        "/vod/bframes/cmaf/v1/t2100-4000.m4s",
+        "/vod/bframes/cmaf/v1/t2000-6000.m4s",
+        "/vod/bframes/cmaf/v1/t04-8.m4s",
+    ] {
+        assert_eq!(c.request("GET", path, &[]).status, 404, "{path}");
+    }
+    assert_eq!(
+        c.request("GET", "/vod/bframes/hls/master.m3u8", &[]).status,
+        200
+    );
+}
+
+#[test]
+fn golden_clipped_manifests() {
+    let s = server();
+    let mut out = String::new();
+    for path in [
+        "/vod/bframes/hls/master.m3u8?start=3.1&end=7",
+        "/vod/bframes/hls/v1.m3u8?start=3.1&end=7",
+        "/vod/bframes/hls/a2.m3u8?start=3.1&end=7",
+        "/vod/bframes/dash/manifest.mpd?start=3.1&end=7",
+        "/vod/ladder/dash/manifest.mpd?video_height=-200&start=9",
+    ] {
+        out.push_str(&format!("== {path}\n{}\n", get(s.addr, path).text()));
+    }
+    let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/clips.txt");
+    headwater_testkit::golden(&golden, &out);
+}
