@@ -286,3 +286,27 @@ fn iframe_playlists_are_the_keyframes() {
         );
     }
 }
+
+/// NTSC 30000/1001 timing.
+#[test]
+fn ntsc_timescale() {
+    check_asset("ntsc", "ntsc.mp4", &["v", "a"]);
+}
+
+/// GOPs from 0.5 s to 8 s, a last segment of three frames.
+#[test]
+fn irregular_gops() {
+    check_asset("gops", "gops.mp4", &["v", "a"]);
+}
+
+/// Open GOPs: leading B-frames after each keyframe in decode order.
+#[test]
+fn open_gops() {
+    check_asset("open-gop", "open-gop.mp4", &["v", "a"]);
+}
+
+/// B-frames with no edit list: presentation starts two frames in.
+#[test]
+fn first_composition_time_not_zero() {
+    check_asset("cts-offset", "cts-offset.mp4", &["v", "a"]);
+}

@@ -38,14 +38,25 @@ impl PlanTrack<'_> {
         self.track.timescale
     }
 
-    /// (presentation time, sample index) of every sync sample, by time.
+    /// (earliest presentation time, sample index) of the run of samples each
+    /// sync sample starts (up to the next one, in decode order), by time.
+    /// In a closed GOP that is the keyframe's own time; in an open GOP the
+    /// leading pictures that follow the keyframe in decode order are shown
+    /// before it, and the segment starting there starts with them.
     fn keyframes(&self) -> Vec<(i64, usize)> {
-        let mut k: Vec<(i64, usize)> = self
-            .track
-            .samples
-            .sync_samples()
-            .map(|i| (self.timing.presentation(self.track, i), i))
-            .collect();
+        let s = &self.track.samples;
+        let pts = |i: usize| self.timing.presentation(self.track, i);
+        let sync: Vec<usize> = s.sync_samples().collect();
+        let mut k: Vec<(i64, usize)> = Vec::with_capacity(sync.len());
+        for (n, &i) in sync.iter().enumerate() {
+            let end = sync.get(n + 1).copied().unwrap_or(s.len());
+            let earliest = if s.has_cts() {
+                (i..end).map(pts).min().unwrap_or_else(|| pts(i))
+            } else {
+                pts(i)
+            };
+            k.push((earliest, i));
+        }
         k.sort_unstable();
         k
     }

@@ -76,6 +76,22 @@ if ! have tx3g.mp4; then
   rm -f tx3g.srt
 fi
 
+# Keyframe cadence edge cases, 320x180, with AAC.
+# NTSC: 30000/1001 fps, a 60-frame GOP (2.002 s), B-frames.
+have ntsc.mp4 || ff -f lavfi -i "testsrc2=size=320x180:rate=30000/1001:duration=10" -f lavfi -i "sine=frequency=440:sample_rate=48000:duration=10" \
+  -c:v libx264 -threads 1 -preset veryfast -bf 3 -g 60 -keyint_min 60 -sc_threshold 0 -pix_fmt yuv420p -x264-params asm=0 "${aac[@]}" ntsc.mp4
+# GOPs of 0.5 s up to 8 s, and a last segment of three frames (keyframes
+# forced at these times only).
+have gops.mp4 || ff -f lavfi -i "testsrc2=size=320x180:rate=25:duration=13.62" -f lavfi -i "sine=frequency=440:sample_rate=48000:duration=13.62" \
+  -c:v libx264 -threads 1 -preset veryfast -bf 2 -g 1000 -keyint_min 1000 -sc_threshold 0 -pix_fmt yuv420p -x264-params asm=0 \
+  -force_key_frames "0,0.5,1,1.5,9.5,13.5" "${aac[@]}" gops.mp4
+# Open GOPs: x264 open-gop, keyframes are recovery-point I-frames whose
+# leading B-frames reference the previous GOP.
+have open-gop.mp4 || ff "${src[@]}" -c:v libx264 -threads 1 -preset veryfast -profile:v high -bf 3 -g 50 -keyint_min 50 -sc_threshold 0 -pix_fmt yuv420p \
+  -x264-params asm=0:open-gop=1 "${aac[@]}" open-gop.mp4
+# B-frames without an edit list: the first composition time is two frames, not zero.
+have cts-offset.mp4 || ff -i bframes.mp4 -c copy -use_editlist 0 cts-offset.mp4
+
 # A 20 s 3-rendition ladder made by GStreamer: one decode of the test source,
 # scaled three ways, x264enc with the same fixed GOP so keyframes align,
 # and AAC audio in a file of its own.
