@@ -7,6 +7,12 @@
 //! segment has no `moof` of its own to start a self-contained range. A
 //! one-sample fragment is the same sample bytes (one source range, sent
 //! with sendfile like any segment) behind an 100-byte header.
+//!
+//! Splitting every segment into a keyframe fragment plus a GOP fragment
+//! would allow byte ranges, and was tried: ffmpeg's MP4 demuxer derives the
+//! shift for B-frame reordering from the first negative composition offset
+//! it reads, so a keyframe-only first fragment (offset 0) is presented two
+//! frames away from the rest. The lossless tests caught it.
 
 use crate::error::{Error, Result};
 use crate::fmp4::{self, MediaSegment};
