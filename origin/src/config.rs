@@ -73,8 +73,9 @@ pub struct MediaConfig {
     pub index_cache_mb: u64,
     /// Largest `moov` (and total of `moof` boxes) read from a file, in MiB.
     pub max_metadata_mb: u64,
-    /// Memory for gathered payloads of many-range segments (muxed sources), in MiB;
-    /// 0 sends them straight from the source.
+    /// Memory for gathered payloads of many-range segments (muxed sources)
+    /// and written MPEG-TS segments, in MiB; 0 sends the former straight
+    /// from the source and writes the latter per request.
     pub segment_cache_mb: u64,
 }
 

@@ -166,6 +166,7 @@ impl Conn {
             Body::Empty => 0,
             Body::Text(b) => b.len() as u64,
             Body::Segment(_) | Body::Gathered(_) => self.segment.len(),
+            Body::Kept(g) => g.len,
         };
         let last_modified = reply.asset.as_ref().map(|a| a.last_modified.as_str());
         let mut status = reply.status;
@@ -266,6 +267,15 @@ impl Conn {
                 self.output
                     .extend_from_slice(&bytes[start as usize..end as usize]);
                 io::write_all(&mut self.stream, &self.output, timeout).await
+            }
+            Body::Kept(body) => {
+                // Head with MSG_MORE, then the window in one sendfile.
+                io::write_all_more(&self.stream, &self.output, timeout).await?;
+                let piece = ByteRange {
+                    offset: start,
+                    len: end - start,
+                };
+                io::send_file(&self.stream, &body.file, piece, timeout).await
             }
             Body::Gathered(payload) => {
                 let hlen = self.push_header_window(start, end);

@@ -42,10 +42,21 @@ pub(crate) struct Gathered {
 pub(crate) struct Key {
     /// [`crate::store::Asset::id`].
     pub(crate) asset: u64,
-    /// Rendition index in the presentation.
+    /// Rendition index in the presentation (TS program index for [`Kind::Ts`]).
     pub(crate) rendition: u32,
     /// Segment number.
     pub(crate) number: u32,
+    /// What is kept: a gathered fMP4 payload or a written MPEG-TS segment.
+    pub(crate) kind: Kind,
+}
+
+/// The two kinds of kept segment bytes.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// An fMP4 segment's payload.
+    Payload,
+    /// A whole MPEG-TS segment.
+    Ts,
 }
 
 /// The bounded cache of gathered payloads, shared by every worker.
@@ -90,6 +101,40 @@ impl GatherCache {
 }
 
 /// Copies `ranges` of `source`, in order, into a new sealed memfd.
+impl GatherCache {
+    /// Segment bytes made by `make`, kept in a sealed memfd like gathered
+    /// payloads (sent with sendfile, counted as shared memory); `None`
+    /// when the cache is off. `make` runs once per key at a time.
+    pub(crate) fn made(
+        &self,
+        key: Key,
+        make: impl FnOnce() -> io::Result<Vec<u8>>,
+    ) -> Option<io::Result<Arc<Gathered>>> {
+        let cache = self.cache.as_ref()?;
+        Some(
+            cache
+                .try_get_with(key, || {
+                    let bytes = make()?;
+                    let fd = rustix::fs::memfd_create(
+                        "headwater-ts",
+                        MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING,
+                    )?;
+                    let mut file = File::from(fd);
+                    io::Write::write_all(&mut file, &bytes)?;
+                    rustix::fs::fcntl_add_seals(
+                        &file,
+                        SealFlags::WRITE | SealFlags::GROW | SealFlags::SHRINK | SealFlags::SEAL,
+                    )?;
+                    Ok(Arc::new(Gathered {
+                        file,
+                        len: bytes.len() as u64,
+                    }))
+                })
+                .map_err(|e: Arc<io::Error>| io::Error::new(e.kind(), e.to_string())),
+        )
+    }
+}
+
 fn gather(source: &File, ranges: &[ByteRange]) -> io::Result<Gathered> {
     let fd = rustix::fs::memfd_create(
         "headwater-segment",
@@ -146,6 +191,7 @@ mod tests {
         asset: 1,
         rendition: 0,
         number: 1,
+        kind: Kind::Payload,
     };
 
     fn r(offset: u64, len: u64) -> ByteRange {

@@ -33,6 +33,8 @@ pub(crate) enum Body {
     Segment(Arc<IndexedFile>),
     /// The header is in the connection's [`MediaSegment`]; payload gathered, contiguous.
     Gathered(Arc<Gathered>),
+    /// A whole body kept in a sealed memfd (an MPEG-TS segment).
+    Kept(Arc<Gathered>),
 }
 
 /// A reply before conditional and range handling.
@@ -257,7 +259,7 @@ async fn handle_inner(
         Route::TsMultivariant { .. }
         | Route::TsMedia { .. }
         | Route::TsIframes { .. }
-        | Route::TsSegment { .. } => crate::hls_ts::reply(&asset, &route)?,
+        | Route::TsSegment { .. } => crate::hls_ts::reply(shared, &asset, &route)?,
         Route::TsSubtitles { track, .. } => {
             let i = subtitle(track)?;
             let text = asset.rendered.hls_ts_subtitles[i].get_or_init(|| {
@@ -364,6 +366,7 @@ async fn handle_inner(
                 asset: asset.id,
                 rendition: i as u32,
                 number,
+                kind: gather::Kind::Payload,
             };
             let body = match shared.gather.get(key, &file.file, &seg.ranges) {
                 Some(g) => Body::Gathered(g),

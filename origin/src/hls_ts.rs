@@ -11,8 +11,10 @@ use headwater_packager::manifest::hls_ts::{self, TsVariant};
 use headwater_packager::ts::TsLayout;
 
 use crate::error::OriginError;
+use crate::gather;
 use crate::handler::{Body, Caching};
 use crate::route::Route;
+use crate::server::Shared;
 use crate::store::Asset;
 
 const M3U8: &str = "application/vnd.apple.mpegurl";
@@ -84,6 +86,7 @@ fn set(asset: &Asset) -> Result<&TsSet, OriginError> {
 
 /// The reply parts for a TS route: content type, caching, body, ETag tag.
 pub(crate) fn reply(
+    shared: &Shared,
     asset: &Asset,
     route: &Route<'_>,
 ) -> Result<(&'static str, Caching, Body, u64), OriginError> {
@@ -135,17 +138,32 @@ pub(crate) fn reply(
             let layout = &ts.layouts[i];
             let index = number as usize - 1;
             let size = layout.size(index).map_err(|_| OriginError::NotFound)?;
-            let mut out = Vec::with_capacity(size as usize);
-            let mut read = |source: usize, offset: u64, buf: &mut [u8]| {
-                asset.files[source].file.read_exact_at(buf, offset)
+            let write = || -> std::io::Result<Vec<u8>> {
+                let mut out = Vec::with_capacity(size as usize);
+                let mut read = |source: usize, offset: u64, buf: &mut [u8]| {
+                    asset.files[source].file.read_exact_at(buf, offset)
+                };
+                layout.write(p, index, &mut read, &mut out).map_err(|e| {
+                    std::io::Error::other(format!("TS segment {number} of {program}: {e}"))
+                })?;
+                Ok(out)
             };
-            layout.write(p, index, &mut read, &mut out).map_err(|e| {
-                OriginError::Storage(format!("TS segment {number} of {program}: {e}"))
-            })?;
+            let key = gather::Key {
+                asset: asset.id,
+                rendition: i as u32,
+                number,
+                kind: gather::Kind::Ts,
+            };
+            // Written once and kept (like gathered payloads), or per request.
+            let storage = |e: std::io::Error| OriginError::Storage(e.to_string());
+            let body = match shared.gather.made(key, write) {
+                Some(kept) => Body::Kept(kept.map_err(storage)?),
+                None => Body::Text(Bytes::from(write().map_err(storage)?)),
+            };
             (
                 MP2T,
                 Caching::Segment,
-                Body::Text(Bytes::from(out)),
+                body,
                 (u64::from(number) << 16) | (i as u64) << 8 | 14,
             )
         }

@@ -245,3 +245,32 @@ fn codecs_ts_cannot_carry_are_a_clear_422() {
     // The fMP4 URLs of the same asset are unaffected.
     assert_eq!(get(s.addr, "/vod/av1/hls/master.m3u8").status, 200);
 }
+
+/// With the segment cache off, TS segments are written per request: the
+/// same bytes, the same sizes.
+#[test]
+fn segments_are_the_same_without_the_cache() {
+    let dir = headwater_testkit::TempDir::new("ts-nocache");
+    let conf = dir.path().join("h.toml");
+    std::fs::write(&conf, "[media]\nsegment_cache_mb = 0\n").unwrap();
+    let cached = server();
+    let uncached = Server::start(
+        env!("CARGO_BIN_EXE_headwater").as_ref(),
+        &media(),
+        &["--config", conf.to_str().unwrap()],
+    );
+    for path in [
+        "/vod/bframes/ts/v1.a2/1.ts",
+        "/vod/hevc/ts/v1.a2/2.ts",
+        "/vod/multi-audio/ts/a3/1.ts",
+    ] {
+        let a = get(cached.addr, path);
+        let b = get(uncached.addr, path);
+        assert_eq!(a.status, 200, "{path}");
+        assert_eq!(a.body, b.body, "{path}");
+        let mut c = Conn::open(uncached.addr);
+        let r = c.request("GET", path, &["Range: bytes=188-375"]);
+        assert_eq!(r.status, 206);
+        assert_eq!(r.body, a.body[188..376]);
+    }
+}
