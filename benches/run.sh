@@ -75,6 +75,7 @@ for a in hls720 ladder hour; do
   "$lt" mirror -q "$H/vod/$a/hls/master.m3u8" "$out/mirror"
   "$lt" mirror -q "$H/vod/$a/dash/manifest.mpd" "$out/mirror"
 done
+"$lt" mirror -q "$H/vod/hls720/hls-ts/master.m3u8" "$out/mirror"
 start_nginx "$cores" "$out/mirror"
 
 rss_log=$out/rss.txt; : >"$rss_log"
@@ -93,6 +94,7 @@ for round in 1 2; do
   compare "segments-32-r$round" segments /vod/hls720/hls/master.m3u8 -c 32
   compare "segments-256-r$round" segments /vod/hls720/hls/master.m3u8 -c 256
   compare "ladder-32-r$round" segments /vod/ladder/hls/master.m3u8 -c 32
+  compare "ts-32-r$round" segments /vod/hls720/hls-ts/master.m3u8 -c 32
   compare "playlists-1h-r$round" manifests /vod/hour/hls/master.m3u8 -c 32
 done
 

@@ -57,6 +57,7 @@ ratio_row("fMP4 segments, 32 connections", "≥ 1.0", "segments-32", "requests_p
 ratio_row("fMP4 segments, 256 connections", "≥ 1.0", "segments-256", "requests_per_s", lambda m: m >= 1.0)
 ratio_row("fMP4 segment p99 latency, 256 connections", "≤ 1.0", "segments-256", "latency_p99", lambda m: m <= 1.0)
 ratio_row("3-rendition ladder segments, 32 connections", "≥ 1.0", "ladder-32", "requests_per_s", lambda m: m >= 1.0)
+ratio_row("MPEG-TS segments (muxed H.264+AAC), 32 connections", "≥ 0.5", "ts-32", "requests_per_s", lambda m: m >= 0.5)
 ratio_row("media playlists of a 1-hour asset, warm", "≥ 1.0", "playlists-1h", "requests_per_s", lambda m: m >= 1.0)
 
 # First request after a restart.

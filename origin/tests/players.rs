@@ -106,43 +106,30 @@ fn players_hlsjs_switches_audio_and_shows_subtitles() {
 }
 
 fn play(player: &str, manifest: &str) {
-    let root = headwater_testkit::workspace();
-    let harness = root.join("tests/players");
-    assert!(
-        harness.join("node_modules/playwright-core").is_dir(),
-        "tests/players/node_modules is missing: run scripts/setup.sh (npm ci in tests/players)"
-    );
-    let s = Server::start(
-        env!("CARGO_BIN_EXE_headwater").as_ref(),
-        &headwater_testkit::media(),
-        &[],
-    );
-    let url = s.url(manifest);
-    let out = Command::new("node")
-        .arg(harness.join("play.mjs"))
-        .args([
-            "--player",
-            player,
-            "--url",
-            &url,
+    let v = run(
+        player,
+        manifest,
+        &[
             "--seconds",
             "12",
             "--expect-video-renditions",
             "3",
             "--timeout",
             "150",
-        ])
-        .output()
-        .expect("run node");
-    let report = String::from_utf8_lossy(&out.stdout);
-    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "{player} failed on {url}:\n{report}");
-    assert!(report.contains("\"ok\":true"), "{report}");
+        ],
+    );
+    assert_eq!(v["ok"], true, "{v:#}");
     // The harness also verifies renditions; double-check the report here.
-    for height in ["\"height\":180", "\"height\":270", "\"height\":360"] {
+    let heights: Vec<u64> = v["renditionsPlayed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["height"].as_u64())
+        .collect();
+    for height in [180, 270, 360] {
         assert!(
-            report.contains(height),
-            "{player} never played the {height} rendition: {report}"
+            heights.contains(&height),
+            "{player} never played the {height}p rendition: {v:#}"
         );
     }
 }

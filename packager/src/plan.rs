@@ -45,17 +45,25 @@ impl PlanTrack<'_> {
     /// before it, and the segment starting there starts with them.
     fn keyframes(&self) -> Vec<(i64, usize)> {
         let s = &self.track.samples;
-        let pts = |i: usize| self.timing.presentation(self.track, i);
-        let sync: Vec<usize> = s.sync_samples().collect();
-        let mut k: Vec<(i64, usize)> = Vec::with_capacity(sync.len());
-        for (n, &i) in sync.iter().enumerate() {
-            let end = sync.get(n + 1).copied().unwrap_or(s.len());
-            let earliest = if s.has_cts() {
-                (i..end).map(pts).min().unwrap_or_else(|| pts(i))
-            } else {
-                pts(i)
-            };
-            k.push((earliest, i));
+        let shift = self.timing.shift;
+        let mut k: Vec<(i64, usize)> = Vec::new();
+        if !s.has_cts() {
+            k.extend(s.sync_samples().map(|i| (s.cts(i) + shift, i)));
+        } else {
+            // One sequential pass (decode times are O(1) each this way):
+            // the running minimum of each GOP's presentation times.
+            let mut sync = s.sync_samples().peekable();
+            let mut in_gop = false;
+            for (i, (dts, _)) in s.times_from(0).enumerate().take(s.len()) {
+                let pts = dts as i64 + i64::from(s.cts_offset(i)) + shift;
+                if sync.next_if_eq(&i).is_some() {
+                    k.push((pts, i));
+                    in_gop = true;
+                } else if let Some(last) = k.last_mut().filter(|_| in_gop) {
+                    // Samples before the first sync sample belong to no GOP.
+                    last.0 = last.0.min(pts);
+                }
+            }
         }
         k.sort_unstable();
         k

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{ManifestOptions, write_seconds};
+use super::{ManifestOptions, vod_playlist_head, write_seconds};
 use crate::clip::{Clip, Piece};
 use crate::codec::VideoRange;
 use crate::mp4::TrackKind;
@@ -141,7 +141,7 @@ pub fn multivariant(p: &Presentation, opts: &ManifestOptions<'_>, out: &mut Stri
 }
 
 /// One `EXT-X-MEDIA:TYPE=SUBTITLES` per subtitle track, in group `subs`.
-fn subtitle_media(p: &Presentation, opts: &ManifestOptions<'_>, out: &mut String) {
+pub(crate) fn subtitle_media(p: &Presentation, opts: &ManifestOptions<'_>, out: &mut String) {
     if p.subtitles.is_empty() {
         return;
     }
@@ -170,17 +170,7 @@ pub fn subtitle_media_playlist(
     out: &mut String,
 ) {
     let windows = p.text_segments();
-    let target = windows
-        .iter()
-        .map(|(a, b)| (b - a + 500) / 1000)
-        .max()
-        .unwrap_or(1)
-        .max(1);
-    let _ = write!(
-        out,
-        "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:1\n\
-         #EXT-X-PLAYLIST-TYPE:VOD\n"
-    );
+    vod_playlist_head(out, 7, windows.iter().map(|(a, b)| b - a), 1000);
     for (i, (a, b)) in windows.iter().enumerate() {
         out.push_str("#EXTINF:");
         write_seconds(out, (b - a) as i64, 1000);
@@ -235,16 +225,10 @@ fn iframe_streams(
 pub fn iframes(p: &Presentation, r: &Rendition, opts: &ManifestOptions<'_>, out: &mut String) {
     let scale = p.timescale(r).get();
     let keys = trick::keyframes(p, r);
-    let target = keys
-        .iter()
-        .map(|k| (k.duration + u64::from(scale) / 2) / u64::from(scale))
-        .max()
-        .unwrap_or(1)
-        .max(1);
+    vod_playlist_head(out, 7, keys.iter().map(|k| k.duration), scale);
     let _ = write!(
         out,
-        "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:1\n\
-         #EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-I-FRAMES-ONLY\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"../cmaf/{}/init.mp4",
+        "#EXT-X-I-FRAMES-ONLY\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"../cmaf/{}/init.mp4",
         r.id
     );
     opts.suffix(out);
@@ -319,17 +303,8 @@ fn clipped_media(
 ) {
     let scale = p.timescale(r).get();
     let pieces = clip.pieces(p, r);
-    let target = pieces
-        .iter()
-        .map(|(_, s)| (s.duration + u64::from(scale) / 2) / u64::from(scale))
-        .max()
-        .unwrap_or(1)
-        .max(1);
-    let _ = write!(
-        out,
-        "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:1\n\
-         #EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-START:TIME-OFFSET="
-    );
+    vod_playlist_head(out, 7, pieces.iter().map(|(_, s)| s.duration), scale);
+    out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-START:TIME-OFFSET=");
     write_seconds(out, clip.start_ms.saturating_sub(clip.from_ms) as i64, 1000);
     let _ = write!(
         out,
@@ -360,17 +335,10 @@ pub fn media(p: &Presentation, r: &Rendition, opts: &ManifestOptions<'_>, out: &
         return;
     }
     let scale = p.timescale(r).get();
-    let target = r
-        .segments
-        .iter()
-        .map(|s| (s.duration + u64::from(scale) / 2) / u64::from(scale))
-        .max()
-        .unwrap_or(1)
-        .max(1);
+    vod_playlist_head(out, 7, r.segments.iter().map(|s| s.duration), scale);
     let _ = write!(
         out,
-        "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:1\n\
-         #EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"../cmaf/{}/init.mp4",
+        "#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"../cmaf/{}/init.mp4",
         r.id
     );
     opts.suffix(out);

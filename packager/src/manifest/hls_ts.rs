@@ -10,7 +10,7 @@
 
 use std::fmt::Write;
 
-use super::{ManifestOptions, write_seconds};
+use super::{ManifestOptions, vod_playlist_head, write_seconds};
 use crate::mp4::TrackKind;
 use crate::presentation::{Presentation, Rendition};
 use crate::subtitles::SubtitleTrack;
@@ -170,7 +170,7 @@ pub fn multivariant(
             out.push('\n');
         }
     }
-    subtitle_media(p, opts, out);
+    super::hls::subtitle_media(p, opts, out);
     for (v, layout) in &muxed {
         let r = &p.renditions[v.video.expect("muxed")];
         let (mut peak, mut avg) = bitrates(p, v, layout);
@@ -247,41 +247,11 @@ fn iframe_bitrates(layout: &TsLayout) -> (u64, u64) {
     (peak.max(avg).ceil() as u64, avg.ceil() as u64)
 }
 
-fn subtitle_media(p: &Presentation, opts: &ManifestOptions<'_>, out: &mut String) {
-    if p.subtitles.is_empty() {
-        return;
-    }
-    out.push('\n');
-    for t in &p.subtitles {
-        let _ = write!(
-            out,
-            "#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"subs\",NAME=\"{}\"",
-            t.name.replace('"', "'")
-        );
-        if let Some(l) = &t.language {
-            let _ = write!(out, ",LANGUAGE=\"{l}\"");
-        }
-        let _ = write!(out, ",DEFAULT=NO,AUTOSELECT=YES,URI=\"{}.vtt.m3u8", t.id);
-        opts.suffix(out);
-        out.push_str("\"\n");
-    }
-}
-
 /// Writes the media playlist of program `v`.
 pub fn media(p: &Presentation, v: &TsVariant, opts: &ManifestOptions<'_>, out: &mut String) {
     let r = v.timeline(p);
     let scale = p.timescale(r).get();
-    let target = r
-        .segments
-        .iter()
-        .map(|s| (s.duration + u64::from(scale) / 2) / u64::from(scale))
-        .max()
-        .unwrap_or(1)
-        .max(1);
-    let _ = write!(
-        out,
-        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:1\n#EXT-X-PLAYLIST-TYPE:VOD\n"
-    );
+    vod_playlist_head(out, 3, r.segments.iter().map(|s| s.duration), scale);
     for (i, s) in r.segments.iter().enumerate() {
         out.push_str("#EXTINF:");
         write_seconds(out, s.duration as i64, scale);
@@ -304,20 +274,17 @@ pub fn iframes(layout: &TsLayout, v: &TsVariant, opts: &ManifestOptions<'_>, out
                 .map(move |k| (i, k))
         })
         .collect();
-    let target = keys
-        .iter()
-        .map(|(_, k)| k.duration.round() as u64)
-        .max()
-        .unwrap_or(1)
-        .max(1);
-    let _ = write!(
+    let micros = |secs: f64| (secs * 1_000_000.0).round() as u64;
+    vod_playlist_head(
         out,
-        "#EXTM3U\n#EXT-X-VERSION:4\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:1\n\
-         #EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-I-FRAMES-ONLY\n"
+        4,
+        keys.iter().map(|(_, k)| micros(k.duration)),
+        1_000_000,
     );
+    out.push_str("#EXT-X-I-FRAMES-ONLY\n");
     for (i, k) in keys {
         out.push_str("#EXTINF:");
-        write_seconds(out, (k.duration * 1_000_000.0).round() as i64, 1_000_000);
+        write_seconds(out, micros(k.duration) as i64, 1_000_000);
         let _ = write!(
             out,
             ",\n#EXT-X-BYTERANGE:{}@{}\n../ts/{}/{}.ts",

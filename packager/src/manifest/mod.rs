@@ -46,6 +46,29 @@ impl<'a> ManifestOptions<'a> {
     }
 }
 
+/// Writes the head of a VOD media playlist, `#EXTM3U` through
+/// `#EXT-X-PLAYLIST-TYPE:VOD`, for segments lasting `durations` ticks of
+/// `timescale`: `EXT-X-TARGETDURATION` is the smallest valid one, the
+/// longest duration rounded (RFC 8216bis §4.4.3.1), at least 1.
+pub(crate) fn vod_playlist_head(
+    out: &mut String,
+    version: u8,
+    durations: impl Iterator<Item = u64>,
+    timescale: u32,
+) {
+    let scale = u64::from(timescale.max(1));
+    let target = durations
+        .map(|d| (d + scale / 2) / scale)
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let _ = write!(
+        out,
+        "#EXTM3U\n#EXT-X-VERSION:{version}\n#EXT-X-TARGETDURATION:{target}\n\
+         #EXT-X-MEDIA-SEQUENCE:1\n#EXT-X-PLAYLIST-TYPE:VOD\n"
+    );
+}
+
 /// Writes seconds with at least three decimals and at most six, trimming
 /// trailing zeros beyond the third: `4.000`, `4.004`, `0.100100` → `0.1001`.
 pub(crate) fn write_seconds(out: &mut String, ticks: i64, timescale: u32) {
