@@ -158,6 +158,13 @@ async fn handle_inner(
         | Route::Segment { asset, .. } => asset,
     };
     let asset = lookup(shared, asset_name).await?;
+    if route.is_ts() && !crate::hls_ts::ready(&asset) {
+        // Laying out every TS segment walks every sample: off the worker.
+        let a = asset.clone();
+        tokio::task::spawn_blocking(move || crate::hls_ts::prepare(&a))
+            .await
+            .map_err(|e| OriginError::Internal(format!("TS layout task failed: {e}")))?;
+    }
     let p = &asset.presentation;
     let rendition = |id: &str| {
         p.renditions

@@ -68,6 +68,16 @@ impl TsSet {
     }
 }
 
+/// Whether the asset's TS set is built (or known not to build).
+pub(crate) fn ready(asset: &Asset) -> bool {
+    asset.rendered.ts.get().is_some()
+}
+
+/// Builds the asset's TS set if it is not built yet (blocking).
+pub(crate) fn prepare(asset: &Asset) {
+    let _ = set(asset);
+}
+
 /// The asset's TS set, built on first use and kept with the asset.
 fn set(asset: &Asset) -> Result<&TsSet, OriginError> {
     asset

@@ -71,6 +71,19 @@ pub enum Route<'a> {
     },
 }
 
+impl Route<'_> {
+    /// Whether the route is one of the MPEG-TS ones (`/hls-ts/`, `/ts/`).
+    pub fn is_ts(&self) -> bool {
+        matches!(
+            self,
+            Route::TsMultivariant { .. }
+                | Route::TsMedia { .. }
+                | Route::TsIframes { .. }
+                | Route::TsSegment { .. }
+        )
+    }
+}
+
 /// Why a path is not a route.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RouteError {
