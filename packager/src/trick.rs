@@ -6,7 +6,7 @@
 //! carry one `moof` for all their samples, so a keyframe in the middle of a
 //! segment has no `moof` of its own to start a self-contained range. A
 //! one-sample fragment is the same sample bytes (one source range, sent
-//! with sendfile like any segment) behind an 100-byte header.
+//! with sendfile like any segment) behind a header of about 100 bytes.
 //!
 //! Splitting every segment into a keyframe fragment plus a GOP fragment
 //! would allow byte ranges, and was tried: ffmpeg's MP4 demuxer derives the
