@@ -310,3 +310,9 @@ fn open_gops() {
 fn first_composition_time_not_zero() {
     check_asset("cts-offset", "cts-offset.mp4", &["v", "a"]);
 }
+
+/// HEVC Main 10 with HLG signalled in `colr`.
+#[test]
+fn hevc_hlg() {
+    check_asset("hlg", "hlg.mp4", &["v", "a"]);
+}

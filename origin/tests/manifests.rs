@@ -156,7 +156,7 @@ const GOLDEN: [&str; 11] = [
 
 /// The codec corpus is not byte-stable across encoders' SIMD paths;
 /// `codec_attributes` covers it with bit rates masked.
-const CODECS: [&str; 3] = ["hevc", "hdr10", "av1"];
+const CODECS: [&str; 4] = ["hevc", "hdr10", "av1", "hlg"];
 
 #[test]
 fn hls_and_dash_share_every_segment_url() {
@@ -320,6 +320,7 @@ fn codec_attributes() {
         ("hevc", "hvc1.1.6.L60.90", "ac-3", "6", None),
         ("hdr10", "hev1.2.4.L60.90", "ec-3", "2", Some("PQ")),
         ("av1", "av01.0.00M.08", "opus", "2", None),
+        ("hlg", "hvc1.2.4.L60.90", "mp4a.40.2", "2", Some("HLG")),
     ] {
         let body = get(s.addr, &format!("/vod/{asset}/hls/master.m3u8")).body;
         let Playlist::MasterPlaylist(mut m) = m3u8_rs::parse_playlist_res(&body).unwrap() else {
@@ -352,6 +353,7 @@ fn codec_attributes() {
         let (fourcc, config) = match asset {
             "hevc" => ("hvc1", "hvcC"),
             "hdr10" => ("hev1", "hvcC"),
+            "hlg" => ("hvc1", "hvcC"),
             _ => ("av01", "av1C"),
         };
         let init = get(s.addr, &format!("/vod/{asset}/cmaf/v1/init.mp4")).body;
@@ -363,6 +365,7 @@ fn codec_attributes() {
         let audio_config = match audio {
             "ac-3" => "dac3",
             "ec-3" => "dec3",
+            "mp4a.40.2" => "esds",
             _ => "dOps",
         };
         let init = get(s.addr, &format!("/vod/{asset}/cmaf/a2/init.mp4")).body;

@@ -44,6 +44,8 @@ x265() { echo -c:v libx265 -preset ultrafast -x265-params "asm=0:keyint=50:min-k
 have hevc.mp4 || ff "${short[@]}" $(x265) -tag:v hvc1 -pix_fmt yuv420p -c:a ac3_fixed -b:a 192k -ac 6 hevc.mp4
 # HEVC as hev1, Main 10 with PQ (HDR10 signalling in colr), with stereo E-AC-3.
 have hdr10.mp4 || ff "${short[@]}" $(x265) -pix_fmt yuv420p10le -color_primaries bt2020 -color_trc smpte2084 -colorspace bt2020nc -c:a eac3 -b:a 96k -ac 2 hdr10.mp4
+# HEVC Main 10 with HLG (transfer arib-std-b67 in colr), AAC.
+have hlg.mp4 || ff "${short[@]}" $(x265) -tag:v hvc1 -pix_fmt yuv420p10le -color_primaries bt2020 -color_trc arib-std-b67 -colorspace bt2020nc "${aac[@]}" hlg.mp4
 # AV1 (libaom, fastest preset) with stereo Opus.
 have av1.mp4 || ff "${short[@]}" -c:v libaom-av1 -cpu-used 8 -threads 1 -row-mt 0 -g 50 -keyint_min 50 -b:v 200k -c:a libopus -b:a 64k -ac 2 av1.mp4
 # A codec headwater does not package (MPEG-4 Part 2 video): a clear 422.
