@@ -41,6 +41,26 @@ pub fn seconds(t: i64, scale: Timescale) -> f64 {
     t as f64 / f64::from(scale.get())
 }
 
+/// Peak and average bit rate (bits/s, rounded up) of pieces given as
+/// `(bytes, seconds, counts_for_peak)`: the average over all of them, the
+/// peak the largest rate among those that count (never below the average).
+pub(crate) fn peak_and_average(pieces: impl Iterator<Item = (u64, f64, bool)>) -> (u64, u64) {
+    let (mut peak, mut bytes, mut secs) = (0f64, 0u64, 0f64);
+    for (b, d, counts) in pieces {
+        if counts && d > 0.0 {
+            peak = peak.max(b as f64 * 8.0 / d);
+        }
+        bytes += b;
+        secs += d;
+    }
+    let avg = if secs > 0.0 {
+        bytes as f64 * 8.0 / secs
+    } else {
+        0.0
+    };
+    (peak.max(avg).ceil() as u64, avg.ceil() as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

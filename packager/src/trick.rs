@@ -19,7 +19,7 @@ use crate::fmp4::{self, MediaSegment};
 use crate::mp4::TrackKind;
 use crate::plan::Segment;
 use crate::presentation::{Presentation, Rendition};
-use crate::time::seconds;
+use crate::time::{peak_and_average, seconds};
 
 /// One keyframe of a rendition, in decode order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,23 +80,10 @@ pub fn keyframes(p: &Presentation, r: &Rendition) -> Vec<Keyframe> {
 /// Peak and average bit rate of the keyframe segments played in real time.
 pub fn bitrates(p: &Presentation, keys: &[Keyframe], r: &Rendition) -> (u64, u64) {
     let scale = p.timescale(r);
-    let mut peak = 0f64;
-    let (mut bytes, mut ticks) = (0u64, 0u64);
-    for k in keys {
-        let d = seconds(k.duration as i64, scale);
-        if d > 0.0 {
-            peak = peak.max(k.size as f64 * 8.0 / d);
-        }
-        bytes += k.size;
-        ticks += k.duration;
-    }
-    let total = seconds(ticks as i64, scale);
-    let avg = if total > 0.0 {
-        bytes as f64 * 8.0 / total
-    } else {
-        0.0
-    };
-    (peak.max(avg).ceil() as u64, avg.ceil() as u64)
+    peak_and_average(
+        keys.iter()
+            .map(|k| (k.size, seconds(k.duration as i64, scale), true)),
+    )
 }
 
 /// Plans keyframe segment `number` (1-based) of `r` into `out`.

@@ -14,6 +14,7 @@ use super::{ManifestOptions, vod_playlist_head, write_seconds};
 use crate::mp4::TrackKind;
 use crate::presentation::{Presentation, Rendition};
 use crate::subtitles::SubtitleTrack;
+use crate::time::peak_and_average;
 use crate::ts::{self, TS_TIME_OFFSET, TsLayout, TsProgram};
 
 /// One TS program: what a TS media playlist and its segments carry.
@@ -79,23 +80,13 @@ pub fn programs(p: &Presentation) -> Vec<TsVariant> {
 fn bitrates(p: &Presentation, v: &TsVariant, layout: &TsLayout) -> (u64, u64) {
     let r = v.timeline(p);
     let scale = f64::from(p.timescale(r).get());
-    let (mut peak, mut bytes, mut secs) = (0f64, 0u64, 0f64);
-    for (i, s) in r.segments.iter().enumerate() {
-        let size = layout.size(i).unwrap_or(0);
+    let n = r.segments.len();
+    peak_and_average(r.segments.iter().enumerate().map(|(i, s)| {
         let d = s.duration as f64 / scale;
-        let short_last = i + 1 == r.segments.len() && i > 0 && d < p.config.target_duration / 2.0;
-        if d > 0.0 && !short_last {
-            peak = peak.max(size as f64 * 8.0 / d);
-        }
-        bytes += size;
-        secs += d;
-    }
-    let avg = if secs > 0.0 {
-        bytes as f64 * 8.0 / secs
-    } else {
-        0.0
-    };
-    (peak.max(avg).ceil() as u64, avg.ceil() as u64)
+        // A short last segment would overstate the peak.
+        let short_last = i + 1 == n && i > 0 && d < p.config.target_duration / 2.0;
+        (layout.size(i).unwrap_or(0), d, !short_last)
+    }))
 }
 
 /// Writes the multivariant playlist; `layouts` align with `programs`.
@@ -229,22 +220,11 @@ pub fn multivariant(
 }
 
 fn iframe_bitrates(layout: &TsLayout) -> (u64, u64) {
-    let (mut peak, mut bytes, mut secs) = (0f64, 0u64, 0f64);
-    for i in 0..layout.segment_count() {
-        for k in layout.keyframes(i).unwrap_or(&[]) {
-            if k.duration > 0.0 {
-                peak = peak.max(k.len as f64 * 8.0 / k.duration);
-            }
-            bytes += k.len;
-            secs += k.duration;
-        }
-    }
-    let avg = if secs > 0.0 {
-        bytes as f64 * 8.0 / secs
-    } else {
-        0.0
-    };
-    (peak.max(avg).ceil() as u64, avg.ceil() as u64)
+    peak_and_average(
+        (0..layout.segment_count())
+            .flat_map(|i| layout.keyframes(i).unwrap_or(&[]))
+            .map(|k| (k.len, k.duration, true)),
+    )
 }
 
 /// Writes the media playlist of program `v`.
