@@ -6,6 +6,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use headwater_control_api::config::{AdminConfig, CatalogConfig, TokensConfig, UploadsConfig};
 use serde::Deserialize;
 
 /// The whole configuration.
@@ -22,6 +23,14 @@ pub struct Config {
     pub http: HttpConfig,
     /// Logging.
     pub log: LogConfig,
+    /// The admin listener: control API, `/metrics`, health.
+    pub admin: AdminConfig,
+    /// Where the catalog is stored.
+    pub catalog: CatalogConfig,
+    /// Playback tokens.
+    pub tokens: TokensConfig,
+    /// Mezzanine uploads and transcode jobs.
+    pub uploads: UploadsConfig,
 }
 
 /// `[server]`
@@ -269,6 +278,15 @@ impl Config {
         }
         if self.log.level.trim().is_empty() {
             return bad("log.level", "must not be empty");
+        }
+        if let Err((key, reason)) =
+            headwater_control_api::config::validate(&self.admin, &self.uploads, &self.catalog)
+        {
+            return bad(key, &reason);
+        }
+        let h = &self.tokens.client_ip_header;
+        if !h.is_empty() && !h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return bad("tokens.client_ip_header", "must be a header name");
         }
         Ok(())
     }

@@ -26,6 +26,9 @@ struct Conn {
     head: RequestHead,
     segment: MediaSegment,
     shutdown: watch::Receiver<bool>,
+    peer: SocketAddr,
+    /// Status and bytes of the last response, for the metrics.
+    last: (u16, u64),
 }
 
 /// Serves a connection until the client closes it, it idles out, or an
@@ -37,14 +40,22 @@ pub(crate) async fn serve(
     shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
+    let head = RequestHead {
+        ip_header: shared.config.tokens.client_ip_header.to_ascii_lowercase(),
+        ..RequestHead::default()
+    };
     let mut c = Conn {
         stream,
         input: Vec::with_capacity(1024),
         output: Vec::new(),
-        head: RequestHead::default(),
+        head,
         segment: MediaSegment::default(),
         shutdown,
+        peer,
+        last: (0, 0),
     };
+    let metrics = &shared.metrics.data;
+    metrics.open_connections.inc();
     let span = tracing::debug_span!("conn", client.addr = %peer);
     async {
         if let Err(e) = c.run(&shared).await {
@@ -53,6 +64,7 @@ pub(crate) async fn serve(
     }
     .instrument(span)
     .await;
+    metrics.open_connections.dec();
 }
 
 impl Conn {
@@ -124,11 +136,22 @@ impl Conn {
             };
 
             let span = tracing::debug_span!("request", path = %crate::route::split_target(&self.head.target).0);
-            let reply = handler::handle(shared, &self.head, &mut self.segment)
-                .instrument(span)
-                .await;
+            let started = std::time::Instant::now();
+            let mut kind = 0;
+            let reply = handler::handle(
+                shared,
+                &self.head,
+                &mut self.segment,
+                self.peer.ip(),
+                &mut kind,
+            )
+            .instrument(span)
+            .await;
             let keep = self.head.keep_alive && !reply.close && !shared.shutting_down();
             self.respond(shared, reply, keep, send_timeout).await?;
+            let m = &shared.metrics.data;
+            m.bytes_sent.inc_by(self.last.1);
+            m.record(kind, self.last.0, started.elapsed().as_nanos() as u64);
             self.input.drain(..head_len);
             if !keep {
                 return Ok(());
@@ -252,6 +275,10 @@ impl Conn {
                     b""
                 },
             },
+        );
+        self.last = (
+            status.0,
+            self.output.len() as u64 + if send_body { body_len } else { 0 },
         );
         if !send_body {
             return io::write_all(&mut self.stream, &self.output, timeout).await;

@@ -27,6 +27,9 @@ pub enum OriginError {
     /// Nothing at that URL.
     #[error("not found")]
     NotFound,
+    /// A playback token is needed and the request has no valid one.
+    #[error("forbidden")]
+    Forbidden,
     /// A method other than GET, HEAD or OPTIONS.
     #[error("method not allowed")]
     MethodNotAllowed {
@@ -51,6 +54,7 @@ impl OriginError {
             OriginError::BadRequest(_)
             | OriginError::BadQuery(_)
             | OriginError::NotFound
+            | OriginError::Forbidden
             | OriginError::MethodNotAllowed { .. } => ErrorSource::Client,
             OriginError::Unprocessable(_) | OriginError::Storage(_) => ErrorSource::Storage,
             OriginError::Internal(_) => ErrorSource::Internal,
@@ -61,6 +65,7 @@ impl OriginError {
         match self {
             OriginError::BadRequest(_) | OriginError::BadQuery(_) => Status::BAD_REQUEST,
             OriginError::NotFound => Status::NOT_FOUND,
+            OriginError::Forbidden => Status::FORBIDDEN,
             OriginError::MethodNotAllowed { .. } => Status::METHOD_NOT_ALLOWED,
             OriginError::Unprocessable(_) => Status::UNPROCESSABLE,
             OriginError::Storage(_) | OriginError::Internal(_) => Status::INTERNAL,

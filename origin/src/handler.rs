@@ -1,8 +1,10 @@
 //! Turning a request into a reply: routing, asset lookup, rendering.
 
-use std::sync::Arc;
+use std::net::IpAddr;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
+use headwater_control_api::token;
 use headwater_packager::MediaSegment;
 use headwater_packager::manifest::{ManifestOptions, dash, hls, hls_ts};
 use headwater_packager::mp4::TrackKind;
@@ -82,8 +84,18 @@ const MPD: &str = "application/dash+xml";
 const VTT: &str = "text/vtt; charset=utf-8";
 
 /// Handles one request. `seg` is the connection's reusable segment buffer.
-pub(crate) async fn handle(shared: &Shared, head: &RequestHead, seg: &mut MediaSegment) -> Reply {
-    match handle_inner(shared, head, seg).await {
+///
+/// `kind` is set to the route's index in the data-plane metrics
+/// ([`DATA_ROUTES`](headwater_control_api::metrics::DATA_ROUTES)).
+pub(crate) async fn handle(
+    shared: &Shared,
+    head: &RequestHead,
+    seg: &mut MediaSegment,
+    peer: IpAddr,
+    kind: &mut usize,
+) -> Reply {
+    *kind = KIND_BAD_REQUEST;
+    match handle_inner(shared, head, seg, peer, kind).await {
         Ok(r) => r,
         Err(e) => {
             // Only the path: a query may hold a playback token.
@@ -93,10 +105,106 @@ pub(crate) async fn handle(shared: &Shared, head: &RequestHead, seg: &mut MediaS
     }
 }
 
+/// Metrics route kinds, indexes into `DATA_ROUTES`.
+const KIND_NOT_FOUND: usize = 8;
+const KIND_BAD_REQUEST: usize = 9;
+
+fn route_kind(route: &Route<'_>) -> usize {
+    match route {
+        Route::HlsMultivariant { .. } | Route::TsMultivariant { .. } => 0,
+        Route::HlsMedia { .. }
+        | Route::HlsIframes { .. }
+        | Route::HlsSubtitles { .. }
+        | Route::TsMedia { .. }
+        | Route::TsIframes { .. }
+        | Route::TsSubtitles { .. } => 1,
+        Route::DashManifest { .. } => 2,
+        Route::Init { .. } => 3,
+        Route::Segment { .. } | Route::Keyframe { .. } | Route::Span { .. } => 4,
+        Route::TsSegment { .. } => 5,
+        Route::VttSegment { .. } | Route::VttFull { .. } => 6,
+        Route::Health | Route::Ready => 7,
+    }
+}
+
+/// The `token` query parameter, as sent (tokens need no decoding).
+fn token_param(query: Option<&str>) -> Option<&str> {
+    query?
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("token="))
+}
+
+/// Checks the playback token when the catalog says the asset needs one.
+/// Returns the query to carry into the manifest's child URIs.
+fn check_token(
+    shared: &Shared,
+    head: &RequestHead,
+    asset: &str,
+    query: Option<&str>,
+    peer: IpAddr,
+) -> Result<Option<String>, OriginError> {
+    let view = shared.catalog.load();
+    if !view.assets.get(asset).is_some_and(|a| a.require_token) {
+        return Ok(None);
+    }
+    let client = head
+        .forwarded_ip
+        .as_deref()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(peer);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let outcome = match token_param(query) {
+        None => Err(token::Invalid::Missing),
+        Some(t) => {
+            token::verify(t, token::Scope::Asset(asset), now, client, &view.keys).map(|()| t)
+        }
+    };
+    match outcome {
+        Ok(t) => Ok(Some(format!("token={t}"))),
+        Err(why) => {
+            shared.metrics.data.token_refusals.inc();
+            // The reason, never the token.
+            tracing::info!(asset, reason = why.reason(), "playback token refused");
+            Err(OriginError::Forbidden)
+        }
+    }
+}
+
+/// A manifest: the asset's cached text, or, when a query must be carried
+/// into its child URIs, text rendered for this request.
+pub(crate) fn manifest(
+    cell: &OnceLock<Bytes>,
+    carry: Option<&str>,
+    render: impl Fn(&ManifestOptions<'_>, &mut String),
+) -> Bytes {
+    match carry {
+        None => cell
+            .get_or_init(|| {
+                let mut s = String::new();
+                render(&ManifestOptions::default(), &mut s);
+                Bytes::from(s)
+            })
+            .clone(),
+        Some(q) => {
+            let mut s = String::new();
+            let opts = ManifestOptions {
+                query: Some(q),
+                ..ManifestOptions::default()
+            };
+            render(&opts, &mut s);
+            Bytes::from(s)
+        }
+    }
+}
+
 async fn handle_inner(
     shared: &Shared,
     head: &RequestHead,
     seg: &mut MediaSegment,
+    peer: IpAddr,
+    kind: &mut usize,
 ) -> Result<Reply, OriginError> {
     match head.method {
         Some(Method::Get | Method::Head) => {}
@@ -125,8 +233,12 @@ async fn handle_inner(
     let (path, query) = route::split_target(&head.target);
     let route = route::route(path).map_err(|e| match e {
         RouteError::Malformed => OriginError::BadRequest("malformed path"),
-        RouteError::NotFound => OriginError::NotFound,
+        RouteError::NotFound => {
+            *kind = KIND_NOT_FOUND;
+            OriginError::NotFound
+        }
     })?;
+    *kind = route_kind(&route);
     let asset_name = match route {
         Route::Health => return Ok(Reply::text(Status::OK, Caching::NoStore, "ok\n")),
         Route::Ready => {
@@ -157,6 +269,8 @@ async fn handle_inner(
         | Route::Init { asset, .. }
         | Route::Segment { asset, .. } => asset,
     };
+    let carry = check_token(shared, head, asset_name, query, peer)?;
+    let carry = carry.as_deref();
     let asset = lookup(shared, asset_name).await?;
     if route.is_ts() && !crate::hls_ts::ready(&asset) {
         // Laying out every TS segment walks every sample: off the worker.
@@ -178,10 +292,9 @@ async fn handle_inner(
             .position(|t| t.id == id)
             .ok_or(OriginError::NotFound)
     };
-    let opts = ManifestOptions::default();
     // A filter makes a manifest of its own, rendered per request; the
     // children it lists are the shared ones.
-    if let Some((content_type, text)) = crate::query::render(&asset, &route, query)? {
+    if let Some((content_type, text)) = crate::query::render(&asset, &route, query, carry)? {
         let etag = xxhash_rust::xxh3::xxh3_64_with_seed(&text, asset.fingerprint ^ 0x51);
         return Ok(Reply {
             status: Status::OK,
@@ -197,55 +310,42 @@ async fn handle_inner(
     }
     let (content_type, caching, body, tag): (&'static str, Caching, Body, u64) = match route {
         Route::HlsMultivariant { .. } => {
-            let text = asset.rendered.hls_multivariant.get_or_init(|| {
-                let mut s = String::new();
-                hls::multivariant(p, &opts, &mut s);
-                Bytes::from(s)
+            let text = manifest(&asset.rendered.hls_multivariant, carry, |o, s| {
+                hls::multivariant(p, o, s)
             });
-            (M3U8, Caching::Manifest, Body::Text(text.clone()), 1)
+            (M3U8, Caching::Manifest, Body::Text(text), 1)
         }
         Route::HlsMedia { rendition: id, .. } => {
             let i = rendition(id)?;
-            let text = asset.rendered.hls_media[i].get_or_init(|| {
-                let mut s = String::new();
-                hls::media(p, &p.renditions[i], &opts, &mut s);
-                Bytes::from(s)
+            let text = manifest(&asset.rendered.hls_media[i], carry, |o, s| {
+                hls::media(p, &p.renditions[i], o, s)
             });
-            (
-                M3U8,
-                Caching::Manifest,
-                Body::Text(text.clone()),
-                2 + i as u64,
-            )
+            (M3U8, Caching::Manifest, Body::Text(text), 2 + i as u64)
         }
         Route::HlsIframes { rendition: id, .. } => {
             let i = rendition(id)?;
             if p.renditions[i].kind != TrackKind::Video {
                 return Err(OriginError::NotFound);
             }
-            let text = asset.rendered.hls_iframes[i].get_or_init(|| {
-                let mut s = String::new();
-                hls::iframes(p, &p.renditions[i], &opts, &mut s);
-                Bytes::from(s)
+            let text = manifest(&asset.rendered.hls_iframes[i], carry, |o, s| {
+                hls::iframes(p, &p.renditions[i], o, s)
             });
             (
                 M3U8,
                 Caching::Manifest,
-                Body::Text(text.clone()),
+                Body::Text(text),
                 (i as u64) << 8 | 6,
             )
         }
         Route::HlsSubtitles { track, .. } => {
             let i = subtitle(track)?;
-            let text = asset.rendered.hls_subtitles[i].get_or_init(|| {
-                let mut s = String::new();
-                hls::subtitle_media_playlist(p, &p.subtitles[i], &opts, &mut s);
-                Bytes::from(s)
+            let text = manifest(&asset.rendered.hls_subtitles[i], carry, |o, s| {
+                hls::subtitle_media_playlist(p, &p.subtitles[i], o, s)
             });
             (
                 M3U8,
                 Caching::Manifest,
-                Body::Text(text.clone()),
+                Body::Text(text),
                 (i as u64) << 8 | 8,
             )
         }
@@ -266,18 +366,16 @@ async fn handle_inner(
         Route::TsMultivariant { .. }
         | Route::TsMedia { .. }
         | Route::TsIframes { .. }
-        | Route::TsSegment { .. } => crate::hls_ts::reply(shared, &asset, &route)?,
+        | Route::TsSegment { .. } => crate::hls_ts::reply(shared, &asset, &route, carry)?,
         Route::TsSubtitles { track, .. } => {
             let i = subtitle(track)?;
-            let text = asset.rendered.hls_ts_subtitles[i].get_or_init(|| {
-                let mut s = String::new();
-                hls_ts::subtitle_media_playlist(p, &p.subtitles[i], &opts, &mut s);
-                Bytes::from(s)
+            let text = manifest(&asset.rendered.hls_ts_subtitles[i], carry, |o, s| {
+                hls_ts::subtitle_media_playlist(p, &p.subtitles[i], o, s)
             });
             (
                 M3U8,
                 Caching::Manifest,
-                Body::Text(text.clone()),
+                Body::Text(text),
                 (i as u64) << 8 | 15,
             )
         }
@@ -338,12 +436,8 @@ async fn handle_inner(
             )
         }
         Route::DashManifest { .. } => {
-            let text = asset.rendered.dash.get_or_init(|| {
-                let mut s = String::new();
-                dash::mpd(p, &opts, &mut s);
-                Bytes::from(s)
-            });
-            (MPD, Caching::Manifest, Body::Text(text.clone()), 3)
+            let text = manifest(&asset.rendered.dash, carry, |o, s| dash::mpd(p, o, s));
+            (MPD, Caching::Manifest, Body::Text(text), 3)
         }
         Route::Init { rendition: id, .. } => {
             let i = rendition(id)?;
@@ -388,8 +482,14 @@ async fn handle_inner(
         }
         Route::Health | Route::Ready => unreachable!("answered above"),
     };
-    // The ETag names the content: the asset's fingerprint and what was asked.
-    let etag = xxhash_rust::xxh3::xxh3_64_with_seed(&tag.to_le_bytes(), asset.fingerprint);
+    // The ETag names the content: the asset's fingerprint and what was asked
+    // (and, for a manifest carrying a token, the text itself).
+    let etag = match (&body, carry) {
+        (Body::Text(t), Some(_)) => {
+            xxhash_rust::xxh3::xxh3_64_with_seed(t, asset.fingerprint ^ tag)
+        }
+        _ => xxhash_rust::xxh3::xxh3_64_with_seed(&tag.to_le_bytes(), asset.fingerprint),
+    };
     Ok(Reply {
         status: Status::OK,
         content_type,

@@ -12,7 +12,7 @@ use headwater_packager::ts::TsLayout;
 
 use crate::error::OriginError;
 use crate::gather;
-use crate::handler::{Body, Caching};
+use crate::handler::{Body, Caching, manifest};
 use crate::route::Route;
 use crate::server::Shared;
 use crate::store::Asset;
@@ -99,28 +99,36 @@ pub(crate) fn reply(
     shared: &Shared,
     asset: &Asset,
     route: &Route<'_>,
+    carry: Option<&str>,
 ) -> Result<(&'static str, Caching, Body, u64), OriginError> {
     let p = &asset.presentation;
-    let opts = ManifestOptions::default();
     let ts = set(asset)?;
     Ok(match *route {
-        Route::TsMultivariant { .. } => (
-            M3U8,
-            Caching::Manifest,
-            Body::Text(ts.multivariant.clone()),
-            11,
-        ),
+        Route::TsMultivariant { .. } => {
+            let text = match carry {
+                None => ts.multivariant.clone(),
+                Some(q) => {
+                    let mut s = String::new();
+                    let refs: Vec<&TsLayout> = ts.layouts.iter().collect();
+                    let opts = ManifestOptions {
+                        query: Some(q),
+                        ..ManifestOptions::default()
+                    };
+                    hls_ts::multivariant(p, &ts.programs, &refs, &opts, &mut s);
+                    Bytes::from(s)
+                }
+            };
+            (M3U8, Caching::Manifest, Body::Text(text), 11)
+        }
         Route::TsMedia { program, .. } => {
             let i = ts.program(program)?;
-            let text = ts.media[i].get_or_init(|| {
-                let mut s = String::new();
-                hls_ts::media(p, &ts.programs[i], &opts, &mut s);
-                Bytes::from(s)
+            let text = manifest(&ts.media[i], carry, |o, s| {
+                hls_ts::media(p, &ts.programs[i], o, s)
             });
             (
                 M3U8,
                 Caching::Manifest,
-                Body::Text(text.clone()),
+                Body::Text(text),
                 (i as u64) << 8 | 12,
             )
         }
@@ -129,15 +137,13 @@ pub(crate) fn reply(
             if ts.programs[i].video.is_none() {
                 return Err(OriginError::NotFound);
             }
-            let text = ts.iframes[i].get_or_init(|| {
-                let mut s = String::new();
-                hls_ts::iframes(&ts.layouts[i], &ts.programs[i], &opts, &mut s);
-                Bytes::from(s)
+            let text = manifest(&ts.iframes[i], carry, |o, s| {
+                hls_ts::iframes(&ts.layouts[i], &ts.programs[i], o, s)
             });
             (
                 M3U8,
                 Caching::Manifest,
-                Body::Text(text.clone()),
+                Body::Text(text),
                 (i as u64) << 8 | 13,
             )
         }

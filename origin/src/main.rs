@@ -19,6 +19,34 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+enum TokenCommand {
+    /// Sign a playback token with the catalog's current key and print it.
+    Sign {
+        /// TOML config file (for `catalog.database` and `media.root`).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Media directory (overrides `media.root`).
+        #[arg(long)]
+        media_root: Option<PathBuf>,
+        /// Catalog database URL (overrides `catalog.database`).
+        #[arg(long)]
+        database: Option<String>,
+        /// The asset the token opens.
+        #[arg(long, conflicts_with = "stream", required_unless_present = "stream")]
+        asset: Option<String>,
+        /// The live stream the token opens.
+        #[arg(long)]
+        stream: Option<String>,
+        /// Seconds until it expires.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+        /// Bind the token to this viewer address.
+        #[arg(long)]
+        client_ip: Option<std::net::IpAddr>,
+    },
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Serve VOD assets over HTTP.
     Serve {
@@ -37,6 +65,20 @@ enum Command {
         /// Log level or filter (overrides `log.level`).
         #[arg(long)]
         log_level: Option<String>,
+        /// Admin listener address, or `off` (overrides `admin.listen`).
+        #[arg(long)]
+        admin_listen: Option<String>,
+        /// A full-scope admin bearer token (added to `admin.tokens`).
+        #[arg(long, env = "HEADWATER_ADMIN_TOKEN", hide_env_values = true)]
+        admin_token: Option<String>,
+        /// Catalog database URL (overrides `catalog.database`).
+        #[arg(long)]
+        database: Option<String>,
+    },
+    /// Playback tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
     },
     /// Print what the packager sees in the files of one asset.
     Probe {
@@ -66,6 +108,9 @@ fn main() -> ExitCode {
             listen,
             threads,
             log_level,
+            admin_listen,
+            admin_token,
+            database,
         } => {
             let mut cfg = match config.as_deref().map(Config::from_file).transpose() {
                 Ok(c) => c.unwrap_or_default(),
@@ -83,11 +128,71 @@ fn main() -> ExitCode {
             if let Some(level) = log_level {
                 cfg.log.level = level;
             }
+            if let Some(a) = admin_listen {
+                match headwater_control_api::config::parse_listen(&a) {
+                    Ok(l) => cfg.admin.listen = l,
+                    Err(e) => {
+                        eprintln!("headwater: --admin-listen: {e}");
+                        return ExitCode::from(EX_CONFIG);
+                    }
+                }
+            }
+            if let Some(d) = database {
+                cfg.catalog.database = d;
+            }
+            if admin_token.as_deref().is_some_and(|t| t.len() < 16) {
+                eprintln!("headwater: --admin-token: must be at least 16 characters");
+                return ExitCode::from(EX_CONFIG);
+            }
             if let Err(e) = cfg.validate() {
                 return config_error(&e);
             }
             init_tracing(&cfg);
-            serve(cfg)
+            serve(cfg, admin_token)
+        }
+        Command::Token {
+            command:
+                TokenCommand::Sign {
+                    config,
+                    media_root,
+                    database,
+                    asset,
+                    stream,
+                    ttl,
+                    client_ip,
+                },
+        } => {
+            let mut cfg = match config.as_deref().map(Config::from_file).transpose() {
+                Ok(c) => c.unwrap_or_default(),
+                Err(e) => return config_error(&e),
+            };
+            if let Some(root) = media_root {
+                cfg.media.root = root;
+            }
+            if let Some(d) = database {
+                cfg.catalog.database = d;
+            }
+            let scope = match (&asset, &stream) {
+                (Some(a), _) => headwater_control_api::token::Scope::Asset(a),
+                (None, Some(s)) => headwater_control_api::token::Scope::Stream(s),
+                (None, None) => unreachable!("clap requires one"),
+            };
+            match headwater_control_api::sign_offline(
+                &cfg.catalog.database,
+                &cfg.media.root,
+                scope,
+                ttl,
+                client_ip,
+            ) {
+                Ok(token) => {
+                    println!("{token}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("headwater: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Command::Probe {
             files,
@@ -138,8 +243,34 @@ fn init_tracing(cfg: &Config) {
     }
 }
 
-fn serve(cfg: Config) -> ExitCode {
-    let server = match Server::bind(cfg) {
+fn serve(cfg: Config, admin_token: Option<String>) -> ExitCode {
+    let metrics = std::sync::Arc::new(headwater_control_api::metrics::Metrics::new());
+    // The catalog opens when the admin listener is on or a database is named.
+    let catalog = if cfg.admin.listen.is_some() || !cfg.catalog.database.is_empty() {
+        let opts = headwater_control_api::Options {
+            admin: cfg.admin.clone(),
+            admin_token,
+            catalog: cfg.catalog.clone(),
+            tokens: cfg.tokens.clone(),
+            uploads: cfg.uploads.clone(),
+            media_root: cfg.media.root.clone(),
+            limits: headwater_packager::Limits {
+                max_moov_bytes: cfg.media.max_metadata_mb << 20,
+                ..headwater_packager::Limits::default()
+            },
+        };
+        match headwater_control_api::start(opts, metrics.clone()) {
+            Ok(plane) => plane.catalog,
+            Err(e) => {
+                tracing::error!("{e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        headwater_control_api::catalog::empty()
+    };
+    let shared = headwater_origin::Shared::with_catalog(cfg, catalog, metrics);
+    let server = match Server::bind_with(shared) {
         Ok(s) => s,
         Err(e) => {
             tracing::error!("{e:#}");

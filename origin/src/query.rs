@@ -17,6 +17,7 @@ pub(crate) fn render(
     asset: &Asset,
     route: &Route<'_>,
     query: Option<&str>,
+    carry: Option<&str>,
 ) -> Result<Option<(&'static str, Bytes)>, OriginError> {
     let Some(q) = query else { return Ok(None) };
     let applies = matches!(
@@ -58,9 +59,9 @@ pub(crate) fn render(
         return Ok(None);
     }
     let opts = ManifestOptions {
+        query: carry,
         filter: (!filter.is_empty()).then_some(&filter),
         clip: clip.as_ref(),
-        ..ManifestOptions::default()
     };
     let mut s = String::new();
     let content_type = match *route {

@@ -14,6 +14,9 @@ use socket2::{Domain, Socket, Type};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use headwater_control_api::catalog::SharedCatalog;
+use headwater_control_api::metrics::Metrics;
+
 use crate::config::Config;
 use crate::gather::GatherCache;
 use crate::http::response::FixedHeaders;
@@ -23,14 +26,27 @@ use crate::store::Store;
 pub struct Shared {
     pub(crate) config: Config,
     pub(crate) store: Arc<Store>,
+    /// The control API's catalog view: assets that need tokens, signing keys.
+    pub(crate) catalog: SharedCatalog,
+    pub(crate) metrics: Arc<Metrics>,
     pub(crate) headers: FixedHeaders,
     pub(crate) gather: GatherCache,
     shutdown: AtomicBool,
 }
 
 impl Shared {
-    /// Builds the shared state from a validated configuration.
+    /// Builds the shared state from a validated configuration, in directory
+    /// mode only (no catalog).
     pub fn new(config: Config) -> Self {
+        Self::with_catalog(
+            config,
+            headwater_control_api::catalog::empty(),
+            Arc::new(Metrics::new()),
+        )
+    }
+
+    /// Builds the shared state with a catalog view and the metrics to record into.
+    pub fn with_catalog(config: Config, catalog: SharedCatalog, metrics: Arc<Metrics>) -> Self {
         let limits = Limits {
             max_moov_bytes: config.media.max_metadata_mb << 20,
             ..Limits::default()
@@ -43,12 +59,16 @@ impl Shared {
             },
             Duration::from_millis(config.media.check_interval_ms),
             config.media.index_cache_mb << 20,
+            catalog.clone(),
+            metrics.data.clone(),
         );
         let headers = FixedHeaders::new(&config.http);
         let gather = GatherCache::new(config.media.segment_cache_mb << 20);
         Shared {
             config,
             store: Arc::new(store),
+            catalog,
+            metrics,
             headers,
             gather,
             shutdown: AtomicBool::new(false),
@@ -81,8 +101,15 @@ fn reuseport_listener(addr: SocketAddr) -> std::io::Result<StdListener> {
 }
 
 impl Server {
-    /// Binds one listener per worker on the configured address.
+    /// Binds one listener per worker on the configured address, in
+    /// directory mode only.
     pub fn bind(config: Config) -> anyhow::Result<Self> {
+        Self::bind_with(Shared::new(config))
+    }
+
+    /// Binds one listener per worker for `shared`'s configuration.
+    pub fn bind_with(shared: Shared) -> anyhow::Result<Self> {
+        let config = &shared.config;
         let threads = config.worker_threads();
         let first = reuseport_listener(config.server.listen)
             .with_context(|| format!("cannot listen on {}", config.server.listen))?;
@@ -97,7 +124,7 @@ impl Server {
         }
         raise_fd_limit();
         Ok(Server {
-            shared: Arc::new(Shared::new(config)),
+            shared: Arc::new(shared),
             listeners,
             local_addr,
         })

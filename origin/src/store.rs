@@ -27,6 +27,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use headwater_packager::{Limits, NamedSource, PackagingConfig, Presentation, ReadAt, Source};
 
+use headwater_control_api::catalog::{CatalogAsset, SharedCatalog};
+use headwater_control_api::metrics::DataPlane;
+
 use crate::route::is_name;
 
 /// Identity of a file's content as the file system reports it.
@@ -53,6 +56,8 @@ impl FileId {
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Snapshot {
     files: Vec<(PathBuf, FileId)>,
+    /// Per file, a language the catalog gives its tracks.
+    languages: Vec<Option<String>>,
 }
 
 /// An indexed file and the open handle its index was built from.
@@ -114,6 +119,8 @@ struct Entry {
     outcome: Result<Arc<Asset>, AssetError>,
     snapshot: Option<Snapshot>,
     checked_at_ms: AtomicU64,
+    /// The catalog entry's revision this was built from (`None`: directory mode).
+    catalog_rev: Option<i64>,
 }
 
 /// The asset store shared by every worker.
@@ -125,6 +132,8 @@ pub(crate) struct Store {
     started: Instant,
     sources: moka::sync::Cache<(PathBuf, FileId), Arc<IndexedFile>>,
     assets: moka::sync::Cache<String, Arc<Entry>>,
+    catalog: SharedCatalog,
+    metrics: DataPlane,
 }
 
 /// Ids of asset builds; never reused within a process.
@@ -145,6 +154,8 @@ impl Store {
         packaging: PackagingConfig,
         check_interval: Duration,
         cache_bytes: u64,
+        catalog: SharedCatalog,
+        metrics: DataPlane,
     ) -> Self {
         let sources = moka::sync::Cache::builder()
             .max_capacity(cache_bytes)
@@ -167,7 +178,14 @@ impl Store {
             started: Instant::now(),
             sources,
             assets,
+            catalog,
+            metrics,
         }
+    }
+
+    /// The catalog entry for `name`, if the catalog has one.
+    fn catalog_entry(&self, name: &str) -> Option<Arc<CatalogAsset>> {
+        self.catalog.load().assets.get(name).cloned()
     }
 
     /// The media root.
@@ -184,7 +202,16 @@ impl Store {
     /// when the entry is due for a check and this caller won the right to
     /// do it (the others keep using the entry meanwhile).
     pub(crate) fn get_cached(&self, name: &str) -> Option<Result<Arc<Asset>, AssetError>> {
-        let entry = self.assets.get(name)?;
+        let Some(entry) = self.assets.get(name) else {
+            self.metrics.asset_misses.inc();
+            return None;
+        };
+        // A catalog change applies at once (no waiting for the file check).
+        let rev = self.catalog.load().assets.get(name).map(|a| a.revision);
+        if rev != entry.catalog_rev {
+            self.metrics.asset_misses.inc();
+            return None;
+        }
         let now = self.now_ms();
         let checked = entry.checked_at_ms.load(Ordering::Relaxed);
         let due = now.saturating_sub(checked) >= self.check_interval.as_millis() as u64;
@@ -194,8 +221,10 @@ impl Store {
                 .compare_exchange(checked, now, Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok()
         {
+            self.metrics.asset_misses.inc();
             return None;
         }
+        self.metrics.asset_hits.inc();
         Some(entry.outcome.clone())
     }
 
@@ -204,8 +233,11 @@ impl Store {
     pub(crate) fn load(&self, name: &str) -> Result<Arc<Asset>, AssetError> {
         debug_assert!(is_name(name));
         if let Some(entry) = self.assets.get(name) {
+            let rev = self.catalog_entry(name).map(|a| a.revision);
             match self.snapshot(name) {
-                Ok(s) if s == entry.snapshot => return entry.outcome.clone(),
+                Ok(s) if s == entry.snapshot && rev == entry.catalog_rev => {
+                    return entry.outcome.clone();
+                }
                 _ => {
                     tracing::info!(asset = name, "asset changed on disk; re-indexing");
                     self.assets.invalidate(name);
@@ -220,6 +252,9 @@ impl Store {
 
     /// Lists the files of an asset and their identities.
     fn snapshot(&self, name: &str) -> Result<Option<Snapshot>, AssetError> {
+        if let Some(entry) = self.catalog_entry(name) {
+            return self.catalog_snapshot(&entry).map(Some);
+        }
         let storage = |e: std::io::Error| AssetError::Storage(e.to_string());
         for ext in ["mp4", "m4a"] {
             let path = self.root.join(format!("{name}.{ext}"));
@@ -227,6 +262,7 @@ impl Store {
                 Ok(m) if m.is_file() => {
                     return Ok(Some(Snapshot {
                         files: vec![(path, FileId::of(&m))],
+                        languages: vec![None],
                     }));
                 }
                 Ok(_) => {}
@@ -277,7 +313,27 @@ impl Store {
             return Ok(None);
         }
         files.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(Some(Snapshot { files }))
+        let languages = vec![None; files.len()];
+        Ok(Some(Snapshot { files, languages }))
+    }
+
+    /// The files of a catalog asset, in the catalog's order. A missing
+    /// file makes the asset unprocessable (the catalog says it exists).
+    fn catalog_snapshot(&self, entry: &CatalogAsset) -> Result<Snapshot, AssetError> {
+        let mut files = Vec::with_capacity(entry.sources.len());
+        let mut languages = Vec::with_capacity(entry.sources.len());
+        for spec in &entry.sources {
+            let path = self.root.join(&spec.path);
+            let m = std::fs::metadata(&path).map_err(|e| {
+                AssetError::Unprocessable(format!(
+                    "asset '{}': source '{}': {e}",
+                    entry.id, spec.path
+                ))
+            })?;
+            files.push((path, FileId::of(&m)));
+            languages.push(spec.language.clone());
+        }
+        Ok(Snapshot { files, languages })
     }
 
     fn build(&self, name: &str) -> Entry {
@@ -293,6 +349,7 @@ impl Store {
 
     fn build_entry(&self, name: &str) -> Entry {
         let now = self.now_ms();
+        let catalog_rev = self.catalog_entry(name).map(|a| a.revision);
         let snapshot = match self.snapshot(name) {
             Ok(s) => s,
             Err(e) => {
@@ -300,6 +357,7 @@ impl Store {
                     outcome: Err(e),
                     snapshot: None,
                     checked_at_ms: AtomicU64::new(now),
+                    catalog_rev,
                 };
             }
         };
@@ -314,6 +372,7 @@ impl Store {
             outcome,
             snapshot,
             checked_at_ms: AtomicU64::new(now),
+            catalog_rev,
         }
     }
 
@@ -322,7 +381,8 @@ impl Store {
         let mut files = Vec::with_capacity(snapshot.files.len());
         let mut newest = UNIX_EPOCH;
         let mut sidecars = Vec::new();
-        for (path, id) in &snapshot.files {
+        let mut stems: Vec<String> = Vec::new();
+        for ((path, id), language) in snapshot.files.iter().zip(&snapshot.languages) {
             if path.extension().is_some_and(|e| e == "vtt") {
                 sidecars.push(crate::subs::sidecar(path).map_err(|e| in_asset(e, name))?);
                 if let Ok(m) = std::fs::metadata(path) {
@@ -335,10 +395,17 @@ impl Store {
             if let Ok(m) = indexed.file.metadata() {
                 newest = newest.max(m.modified().unwrap_or(UNIX_EPOCH));
             }
-            named.push(
-                NamedSource::from_file_stem(stem, indexed.source.clone())
-                    .unwrap_or_else(|| NamedSource::new(name, indexed.source.clone())),
-            );
+            let mut source = NamedSource::from_file_stem(stem, indexed.source.clone())
+                .unwrap_or_else(|| NamedSource::new(name, indexed.source.clone()));
+            // Catalog sources may share a stem (`a/source.mp4`, `b/source.mp4`).
+            if stems.contains(&source.name) {
+                source.name = format!("{}-{}", source.name, stems.len() + 1);
+            }
+            stems.push(source.name.clone());
+            if language.is_some() {
+                source.language.clone_from(language);
+            }
+            named.push(source);
             files.push(indexed);
         }
         let open: Vec<&File> = files.iter().map(|f| &f.file).collect();

@@ -24,6 +24,11 @@ pub(crate) struct RequestHead {
     pub(crate) if_none_match: Option<String>,
     pub(crate) if_modified_since: Option<String>,
     pub(crate) origin: bool,
+    /// Lower-case name of the header that carries the viewer's address
+    /// (`tokens.client_ip_header`), set once per connection; empty: none.
+    pub(crate) ip_header: String,
+    /// The first address in that header.
+    pub(crate) forwarded_ip: Option<String>,
 }
 
 /// Outcome of trying to parse a head from the start of a buffer.
@@ -67,6 +72,7 @@ impl RequestHead {
         self.if_range = None;
         self.if_none_match = None;
         self.if_modified_since = None;
+        self.forwarded_ip = None;
         let mut connection_close = false;
         let mut connection_keep_alive = false;
         for h in req.headers.iter() {
@@ -97,6 +103,9 @@ impl RequestHead {
                 self.if_modified_since = Some(value.to_owned());
             } else if name.eq_ignore_ascii_case("origin") {
                 self.origin = true;
+            } else if !self.ip_header.is_empty() && name.eq_ignore_ascii_case(&self.ip_header) {
+                let first = value.split(',').next().unwrap_or("").trim();
+                self.forwarded_ip = Some(first.to_owned());
             }
         }
         self.keep_alive = if self.http11 {

@@ -15,6 +15,7 @@ impl Status {
     pub(crate) const PARTIAL: Status = Status(206, "Partial Content");
     pub(crate) const NOT_MODIFIED: Status = Status(304, "Not Modified");
     pub(crate) const BAD_REQUEST: Status = Status(400, "Bad Request");
+    pub(crate) const FORBIDDEN: Status = Status(403, "Forbidden");
     pub(crate) const NOT_FOUND: Status = Status(404, "Not Found");
     pub(crate) const METHOD_NOT_ALLOWED: Status = Status(405, "Method Not Allowed");
     pub(crate) const RANGE_NOT_SATISFIABLE: Status = Status(416, "Range Not Satisfiable");

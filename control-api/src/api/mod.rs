@@ -1,0 +1,277 @@
+//! The HTTP API under `/api/v1`, plus `/metrics`, `/healthz`, `/readyz`.
+//!
+//! Routes are declared once, with their OpenAPI description, through
+//! `utoipa_axum`: the router and `/api/v1/openapi.json` come from the same
+//! declarations, so the document cannot drift from what is served.
+
+mod assets;
+mod ladders;
+mod streams;
+mod system;
+mod tokens;
+mod uploads;
+
+pub use uploads::{asset_dir, clean_tmp, tmp_dir};
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{FromRequest, MatchedPath, Request};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use headwater_packager::Limits;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::catalog::SharedCatalog;
+use crate::config::{Scope, TokensConfig, UploadsConfig};
+use crate::db::Db;
+use crate::error::ApiError;
+use crate::jobs::Jobs;
+use crate::metrics::Metrics;
+
+/// An admin token as held in memory: its hash, never the token.
+#[derive(Clone)]
+pub struct AdminKey {
+    /// For logs.
+    pub name: String,
+    /// SHA-256 of the token.
+    pub sha256: [u8; 32],
+    /// What it may do.
+    pub scopes: Vec<Scope>,
+}
+
+impl AdminKey {
+    /// From a config entry (already validated as 64 hex digits).
+    pub fn from_hex(name: &str, hex: &str, scopes: Vec<Scope>) -> Option<Self> {
+        let mut sha256 = [0u8; 32];
+        for (i, b) in sha256.iter_mut().enumerate() {
+            *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+        }
+        Some(AdminKey {
+            name: name.to_owned(),
+            sha256,
+            scopes,
+        })
+    }
+
+    /// From a plain token (`--admin-token`): hashed at once.
+    pub fn from_token(name: &str, token: &str, scopes: Vec<Scope>) -> Self {
+        AdminKey {
+            name: name.to_owned(),
+            sha256: Sha256::digest(token.as_bytes()).into(),
+            scopes,
+        }
+    }
+}
+
+/// Everything a handler may use.
+pub struct State {
+    /// The catalog database.
+    pub db: Db,
+    /// The data plane's view, refreshed after every write.
+    pub catalog: SharedCatalog,
+    /// Metrics of both planes.
+    pub metrics: Arc<Metrics>,
+    /// The media root, which source paths are relative to.
+    pub media_root: PathBuf,
+    /// Admin tokens.
+    pub admin: Vec<AdminKey>,
+    /// Playback token settings.
+    pub tokens: TokensConfig,
+    /// Upload settings.
+    pub uploads: UploadsConfig,
+    /// Bounds for probing files.
+    pub limits: Limits,
+    /// Transcode jobs.
+    pub jobs: Jobs,
+}
+
+/// Shared handler state.
+pub type AppState = Arc<State>;
+
+impl State {
+    /// Checks the request's bearer token for `scope`: `401` without a
+    /// known token, `403` when it lacks the scope.
+    pub fn authorize(&self, headers: &HeaderMap, scope: Scope) -> Result<(), ApiError> {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        let Some(token) = presented else {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "an admin bearer token is required (Authorization: Bearer ...)",
+            ));
+        };
+        let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        // Compare with every key, so the time taken says nothing.
+        let mut found: Option<&AdminKey> = None;
+        for k in &self.admin {
+            if bool::from(k.sha256.ct_eq(&hash)) {
+                found = Some(k);
+            }
+        }
+        let Some(key) = found else {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "unknown admin token",
+            ));
+        };
+        if key.scopes.contains(&scope) {
+            Ok(())
+        } else {
+            tracing::info!(token = %key.name, scope = scope.name(), "admin token lacks scope");
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("this token lacks the '{}' scope", scope.name()),
+            ))
+        }
+    }
+
+    /// Reloads the data plane's view after a write.
+    pub async fn refresh(&self) {
+        if let Err(e) = crate::catalog::refresh(&self.db, &self.catalog).await {
+            tracing::warn!(error = %e, "catalog refresh after a write failed; the poller retries");
+        }
+    }
+}
+
+/// A JSON body whose parse errors are `400 invalid_request` naming the field.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    axum::Json<T>: FromRequest<S, Rejection = axum::extract::rejection::JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(e) => {
+                let status = e.status();
+                let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    "payload_too_large"
+                } else {
+                    "invalid_request"
+                };
+                let status = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    status
+                } else {
+                    StatusCode::BAD_REQUEST
+                };
+                Err(ApiError::new(status, code, e.body_text()))
+            }
+        }
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "headwater control API",
+        description = "Catalog, ladders, live streams, playback tokens, uploads and transcode jobs. \
+                       Every /api/v1 route needs `Authorization: Bearer TOKEN` with the scope it names.",
+        version = "1"
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "assets", description = "The VOD catalog"),
+        (name = "ladders", description = "Rendition ladders"),
+        (name = "streams", description = "Live streams and publish keys"),
+        (name = "tokens", description = "Playback tokens and signing keys"),
+        (name = "jobs", description = "Transcode jobs"),
+        (name = "system", description = "Health, readiness, metrics, this document")
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// Every route, each with its OpenAPI description.
+fn routes() -> OpenApiRouter<AppState> {
+    let api = OpenApiRouter::new()
+        .routes(routes!(assets::create, assets::list))
+        .routes(routes!(assets::get, assets::patch, assets::delete))
+        .routes(routes!(uploads::upload))
+        .routes(routes!(assets::transcode))
+        .routes(routes!(assets::job_list))
+        .routes(routes!(assets::job_get))
+        .routes(routes!(ladders::create, ladders::list))
+        .routes(routes!(ladders::get, ladders::delete))
+        .routes(routes!(streams::create, streams::list))
+        .routes(routes!(streams::get, streams::delete))
+        .routes(routes!(streams::rotate_key))
+        .routes(routes!(tokens::mint))
+        .routes(routes!(tokens::keys, tokens::new_key))
+        .routes(routes!(tokens::retire_key))
+        .routes(routes!(system::openapi_json));
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/api/v1", api)
+        .routes(routes!(system::healthz))
+        .routes(routes!(system::readyz))
+        .routes(routes!(system::metrics))
+}
+
+/// The admin router. Its OpenAPI document is served at `/api/v1/openapi.json`.
+pub fn router(state: AppState, max_body_bytes: usize) -> axum::Router {
+    let (router, doc) = routes().split_for_parts();
+    router
+        .layer(axum::Extension(Arc::new(doc)))
+        .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
+        .fallback(|| async { ApiError::not_found("route") })
+        .with_state(state)
+}
+
+/// The OpenAPI document, as served.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().split_for_parts().1
+}
+
+/// Records every admin request in the metrics, by route template.
+async fn observe(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(req).await;
+    state.metrics.record_admin(
+        &route,
+        response.status().as_u16(),
+        started.elapsed().as_nanos() as u64,
+    );
+    response
+}
+
+/// `201 Created` with a JSON body.
+fn created<T: serde::Serialize>(v: T) -> Response {
+    (StatusCode::CREATED, axum::Json(v)).into_response()
+}

@@ -1,0 +1,139 @@
+//! `/streams`: live stream records and their publish keys.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use base64::Engine;
+
+use super::{ApiJson, AppState, created};
+use crate::config::Scope;
+use crate::db::{WriteError, now_ms};
+use crate::error::{ApiError, ErrorBody};
+use crate::model::{NewStream, Stream};
+
+fn new_key() -> Result<String, ApiError> {
+    let mut b = [0u8; 24];
+    getrandom::fill(&mut b).map_err(|e| ApiError::from(crate::Error::Random(e.to_string())))?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b))
+}
+
+/// Create a live stream; the publish key is generated unless given.
+#[utoipa::path(post, path = "/streams", tag = "streams", security(("bearer" = ["write"])),
+    request_body = NewStream,
+    responses((status = 201, body = Stream), (status = 400, body = ErrorBody),
+        (status = 404, description = "No such ladder", body = ErrorBody),
+        (status = 409, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub(super) async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(new): ApiJson<NewStream>,
+) -> Result<Response, ApiError> {
+    state.authorize(&headers, Scope::Write)?;
+    new.validate()?;
+    if let Some(l) = &new.ladder
+        && state.db.ladder(l).await?.is_none()
+    {
+        return Err(ApiError::not_found(format!("ladder '{l}'")));
+    }
+    let now = now_ms();
+    let stream = Stream {
+        name: new.name,
+        publish_key: match new.publish_key {
+            Some(k) => k,
+            None => new_key()?,
+        },
+        ladder: new.ladder,
+        dvr_window_secs: new.dvr_window_secs,
+        record: new.record,
+        require_token: new.require_token,
+        created_at: now,
+        updated_at: now,
+    };
+    match state.db.insert_stream(&stream).await {
+        Ok(()) => {
+            state.refresh().await;
+            Ok(created(stream))
+        }
+        Err(WriteError::Conflict) => Err(ApiError::conflict(format!(
+            "stream '{}' exists",
+            stream.name
+        ))),
+        Err(WriteError::Other(e)) => Err(e.into()),
+    }
+}
+
+/// Every stream.
+#[utoipa::path(get, path = "/streams", tag = "streams", security(("bearer" = ["read"])),
+    responses((status = 200, body = Vec<Stream>),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub(super) async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<axum::Json<Vec<Stream>>, ApiError> {
+    state.authorize(&headers, Scope::Read)?;
+    Ok(axum::Json(state.db.streams().await?))
+}
+
+/// One stream.
+#[utoipa::path(get, path = "/streams/{name}", tag = "streams", security(("bearer" = ["read"])),
+    params(("name" = String, Path, description = "Stream name")),
+    responses((status = 200, body = Stream), (status = 404, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub(super) async fn get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<axum::Json<Stream>, ApiError> {
+    state.authorize(&headers, Scope::Read)?;
+    state
+        .db
+        .stream(&name)
+        .await?
+        .map(axum::Json)
+        .ok_or_else(|| ApiError::not_found(format!("stream '{name}'")))
+}
+
+/// Delete a stream.
+#[utoipa::path(delete, path = "/streams/{name}", tag = "streams", security(("bearer" = ["write"])),
+    params(("name" = String, Path, description = "Stream name")),
+    responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub(super) async fn delete(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.authorize(&headers, Scope::Write)?;
+    if state.db.delete_stream(&name).await? {
+        state.refresh().await;
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!("stream '{name}'")))
+    }
+}
+
+/// Replace a stream's publish key; the old key stops working at once.
+#[utoipa::path(post, path = "/streams/{name}/key", tag = "streams", security(("bearer" = ["write"])),
+    params(("name" = String, Path, description = "Stream name")),
+    responses((status = 200, description = "The stream with its new key", body = Stream),
+        (status = 404, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub(super) async fn rotate_key(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<axum::Json<Stream>, ApiError> {
+    state.authorize(&headers, Scope::Write)?;
+    let key = new_key()?;
+    if !state.db.set_publish_key(&name, &key).await? {
+        return Err(ApiError::not_found(format!("stream '{name}'")));
+    }
+    state.refresh().await;
+    let stream = state
+        .db
+        .stream(&name)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("stream '{name}'")))?;
+    Ok(axum::Json(stream))
+}

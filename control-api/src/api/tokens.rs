@@ -1,0 +1,164 @@
+//! `/tokens` (mint playback tokens) and `/keys` (the signing keys behind them).
+
+use std::net::IpAddr;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+
+use super::{ApiJson, AppState, created};
+use crate::config::Scope;
+use crate::error::{ApiError, ErrorBody};
+use crate::model::{self, KeyInfo, TokenRequest, TokenResponse};
+use crate::token;
+
+/// Mint a playback token for an asset or a live stream.
+///
+/// The token goes in a `token` query parameter; the origin writes it into
+/// every URI of the manifests it serves, so one token opens the whole
+/// presentation.
+#[utoipa::path(post, path = "/tokens", tag = "tokens", security(("bearer" = ["tokens"])),
+    request_body = TokenRequest,
+    responses((status = 201, body = TokenResponse), (status = 400, body = ErrorBody),
+        (status = 404, description = "No such asset or stream", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub(super) async fn mint(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<TokenRequest>,
+) -> Result<Response, ApiError> {
+    state.authorize(&headers, Scope::Tokens)?;
+    let max = state.tokens.max_ttl();
+    if req.ttl_seconds == 0 || req.ttl_seconds > max {
+        return Err(ApiError::invalid(
+            "ttl_seconds",
+            &format!("must be 1 to {max}"),
+        ));
+    }
+    let ip: Option<IpAddr> = match &req.client_ip {
+        None => None,
+        Some(s) => Some(
+            s.parse()
+                .map_err(|_| ApiError::invalid("client_ip", "must be an IPv4 or IPv6 address"))?,
+        ),
+    };
+    let (scope, prefix) = match (&req.asset, &req.stream) {
+        (Some(a), None) => {
+            if !model::is_name(a) {
+                return Err(ApiError::invalid("asset", "must be an asset id"));
+            }
+            (token::Scope::Asset(a), format!("/vod/{a}"))
+        }
+        (None, Some(s)) => {
+            if !model::is_name(s) {
+                return Err(ApiError::invalid("stream", "must be a stream name"));
+            }
+            if state.db.stream(s).await?.is_none() {
+                return Err(ApiError::not_found(format!("stream '{s}'")));
+            }
+            (token::Scope::Stream(s), format!("/live/{s}"))
+        }
+        _ => {
+            return Err(ApiError::invalid(
+                "asset",
+                "give exactly one of 'asset' and 'stream'",
+            ));
+        }
+    };
+    let view = state.catalog.load();
+    let Some(key) = view.signing.clone() else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "no signing key is loaded yet",
+        ));
+    };
+    let expires = (crate::db::now_ms() / 1000) as u64 + req.ttl_seconds;
+    let t = token::sign(&key, scope, expires, ip);
+    Ok(created(TokenResponse {
+        hls: format!("{prefix}/hls/master.m3u8?token={t}"),
+        dash: format!("{prefix}/dash/manifest.mpd?token={t}"),
+        token: t,
+        expires,
+        key_id: key.id,
+    }))
+}
+
+async fn key_infos(state: &AppState) -> Result<Vec<KeyInfo>, ApiError> {
+    let rows = state.db.keys().await?;
+    let signing = rows
+        .iter()
+        .find(|k| k.retired_at.is_none())
+        .map(|k| k.id.clone());
+    Ok(rows
+        .into_iter()
+        .map(|k| KeyInfo {
+            signing: Some(&k.id) == signing.as_ref(),
+            id: k.id,
+            created_at: k.created_at,
+            retired_at: k.retired_at,
+        })
+        .collect())
+}
+
+/// The signing keys (never their secrets), newest first.
+#[utoipa::path(get, path = "/keys", tag = "tokens", security(("bearer" = ["tokens"])),
+    responses((status = 200, body = Vec<KeyInfo>),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub(super) async fn keys(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<axum::Json<Vec<KeyInfo>>, ApiError> {
+    state.authorize(&headers, Scope::Tokens)?;
+    Ok(axum::Json(key_infos(&state).await?))
+}
+
+/// Rotate: add a key that signs new tokens. Tokens of the older keys stay
+/// valid until those keys are retired.
+#[utoipa::path(post, path = "/keys", tag = "tokens", security(("bearer" = ["tokens"])),
+    responses((status = 201, body = KeyInfo),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub(super) async fn new_key(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    state.authorize(&headers, Scope::Tokens)?;
+    let id = crate::catalog::create_key(&state.db).await?;
+    state.refresh().await;
+    let info = key_infos(&state)
+        .await?
+        .into_iter()
+        .find(|k| k.id == id)
+        .ok_or_else(|| ApiError::not_found(format!("key '{id}'")))?;
+    Ok(created(info))
+}
+
+/// Retire a key: tokens it signed are refused from now on. The last
+/// active key cannot be retired (add one first).
+#[utoipa::path(delete, path = "/keys/{id}", tag = "tokens", security(("bearer" = ["tokens"])),
+    params(("id" = String, Path, description = "Key id")),
+    responses((status = 204, description = "Retired"), (status = 404, body = ErrorBody),
+        (status = 409, description = "It is the last active key", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub(super) async fn retire_key(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.authorize(&headers, Scope::Tokens)?;
+    let rows = state.db.keys().await?;
+    let active: Vec<_> = rows.iter().filter(|k| k.retired_at.is_none()).collect();
+    if !active.iter().any(|k| k.id == id) {
+        return Err(ApiError::not_found(format!("active key '{id}'")));
+    }
+    if active.len() == 1 {
+        return Err(ApiError::conflict(
+            "this is the last active key; add a new key before retiring it",
+        ));
+    }
+    if !state.db.retire_key(&id).await? {
+        return Err(ApiError::not_found(format!("active key '{id}'")));
+    }
+    state.refresh().await;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,302 @@
+//! Prometheus metrics for both planes, served on the admin listener.
+//!
+//! The data plane's handles are resolved once at start-up into flat tables
+//! indexed by route kind and status, so recording a request is a few
+//! relaxed atomic adds: no label lookup, no lock, no allocation on the
+//! request path. The histograms here are our own lock-free ones (the
+//! crate's `Histogram` takes a lock per observation).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::{MetricType, TypedMetric};
+use prometheus_client::registry::Registry;
+
+/// Latency buckets, in seconds: 50 µs to 10 s.
+const BUCKETS: [f64; 16] = [
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 10.0,
+];
+
+/// A histogram of durations with fixed buckets and atomic counts.
+#[derive(Clone, Debug, Default)]
+pub struct AtomicHistogram(Arc<HistogramInner>);
+
+#[derive(Debug, Default)]
+struct HistogramInner {
+    /// One per bucket, plus +Inf.
+    counts: [AtomicU64; BUCKETS.len() + 1],
+    sum_nanos: AtomicU64,
+}
+
+impl AtomicHistogram {
+    /// Records one duration.
+    pub fn observe_nanos(&self, nanos: u64) {
+        let secs = nanos as f64 / 1e9;
+        let i = BUCKETS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(BUCKETS.len());
+        self.0.counts[i].fetch_add(1, Ordering::Relaxed);
+        self.0.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+}
+
+impl TypedMetric for AtomicHistogram {
+    const TYPE: MetricType = MetricType::Histogram;
+}
+
+impl EncodeMetric for AtomicHistogram {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        let mut buckets = [(0.0, 0u64); BUCKETS.len() + 1];
+        let mut count = 0;
+        for (i, slot) in buckets.iter_mut().enumerate() {
+            let n = self.0.counts[i].load(Ordering::Relaxed);
+            count += n;
+            *slot = (BUCKETS.get(i).copied().unwrap_or(f64::MAX), n);
+        }
+        let sum = self.0.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Histogram
+    }
+}
+
+/// Labels of a request metric.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// `data` or `admin`.
+    pub plane: &'static str,
+    /// Route kind (data) or route template (admin).
+    pub route: String,
+    /// HTTP status code.
+    pub status: String,
+}
+
+/// Labels of a cache metric.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CacheLabels {
+    /// `asset` (packaged assets) or `segment` (gathered payloads, TS segments).
+    pub cache: &'static str,
+}
+
+/// Labels of the job gauge.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct JobLabels {
+    /// `queued`, `running`, `succeeded`, `failed`.
+    pub state: &'static str,
+}
+
+/// The data plane's route kinds, in the order of [`DataPlane`]'s tables.
+pub const DATA_ROUTES: [&str; 10] = [
+    "hls_multivariant",
+    "hls_playlist",
+    "dash_manifest",
+    "init",
+    "segment",
+    "ts_segment",
+    "subtitles",
+    "health",
+    "not_found",
+    "bad_request",
+];
+
+/// Statuses with their own series; anything else counts as `other`.
+const STATUSES: [u16; 15] = [
+    200, 204, 206, 304, 400, 403, 404, 405, 412, 416, 422, 431, 500, 503, 0,
+];
+
+fn status_index(status: u16) -> usize {
+    STATUSES
+        .iter()
+        .position(|s| *s == status)
+        .unwrap_or(STATUSES.len() - 1)
+}
+
+/// Pre-resolved data-plane handles.
+#[derive(Clone, Debug)]
+pub struct DataPlane {
+    requests: Vec<Counter>,
+    latency: Vec<AtomicHistogram>,
+    /// Response bytes written (heads and bodies).
+    pub bytes_sent: Counter,
+    /// Connections open now.
+    pub open_connections: Gauge,
+    /// Packaged-asset cache hits.
+    pub asset_hits: Counter,
+    /// Packaged-asset cache misses (builds or revalidations).
+    pub asset_misses: Counter,
+    /// Segment cache hits.
+    pub segment_hits: Counter,
+    /// Segment cache misses.
+    pub segment_misses: Counter,
+    /// Requests refused for a missing or invalid playback token.
+    pub token_refusals: Counter,
+}
+
+impl DataPlane {
+    /// Records one request: route kind (an index into [`DATA_ROUTES`]),
+    /// status and time to the last byte.
+    pub fn record(&self, route: usize, status: u16, nanos: u64) {
+        let i = route.min(DATA_ROUTES.len() - 1) * STATUSES.len() + status_index(status);
+        self.requests[i].inc();
+        self.latency[i].observe_nanos(nanos);
+    }
+}
+
+/// Every metric, and the registry that encodes them.
+pub struct Metrics {
+    /// The registry `/metrics` encodes.
+    pub registry: Registry,
+    /// Data-plane handles.
+    pub data: DataPlane,
+    admin_requests: Family<RequestLabels, Counter>,
+    admin_latency: Family<RequestLabels, AtomicHistogram>,
+    /// Jobs by state, set from the database at every scrape.
+    pub jobs: Family<JobLabels, Gauge>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("headwater");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let latency = Family::<RequestLabels, AtomicHistogram>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by plane, route and status",
+            requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "Time from a complete request head to the last byte of the response",
+            latency.clone(),
+        );
+        let mut table_requests = Vec::new();
+        let mut table_latency = Vec::new();
+        for route in DATA_ROUTES {
+            for status in STATUSES {
+                let labels = RequestLabels {
+                    plane: "data",
+                    route: route.to_owned(),
+                    status: if status == 0 {
+                        "other".to_owned()
+                    } else {
+                        status.to_string()
+                    },
+                };
+                table_requests.push(requests.get_or_create(&labels).clone());
+                table_latency.push(latency.get_or_create(&labels).clone());
+            }
+        }
+        let bytes_sent = Counter::default();
+        registry.register(
+            "data_sent_bytes",
+            "Response bytes written by the data plane",
+            bytes_sent.clone(),
+        );
+        let open_connections = Gauge::default();
+        registry.register(
+            "data_open_connections",
+            "Data-plane connections open now",
+            open_connections.clone(),
+        );
+        let hits = Family::<CacheLabels, Counter>::default();
+        let misses = Family::<CacheLabels, Counter>::default();
+        registry.register("cache_hits", "Cache hits", hits.clone());
+        registry.register("cache_misses", "Cache misses", misses.clone());
+        let token_refusals = Counter::default();
+        registry.register(
+            "data_token_refusals",
+            "Data-plane requests refused for a missing or invalid playback token",
+            token_refusals.clone(),
+        );
+        let jobs = Family::<JobLabels, Gauge>::default();
+        registry.register("jobs", "Transcode jobs by state", jobs.clone());
+        for state in ["queued", "running", "succeeded", "failed"] {
+            let _ = jobs.get_or_create(&JobLabels { state });
+        }
+        let cache = |f: &Family<CacheLabels, Counter>, cache| {
+            f.get_or_create(&CacheLabels { cache }).clone()
+        };
+        Metrics {
+            data: DataPlane {
+                requests: table_requests,
+                latency: table_latency,
+                bytes_sent,
+                open_connections,
+                asset_hits: cache(&hits, "asset"),
+                asset_misses: cache(&misses, "asset"),
+                segment_hits: cache(&hits, "segment"),
+                segment_misses: cache(&misses, "segment"),
+                token_refusals,
+            },
+            registry,
+            admin_requests: requests,
+            admin_latency: latency,
+            jobs,
+        }
+    }
+
+    /// Records one admin-plane request.
+    pub fn record_admin(&self, route: &str, status: u16, nanos: u64) {
+        let labels = RequestLabels {
+            plane: "admin",
+            route: route.to_owned(),
+            status: status.to_string(),
+        };
+        self.admin_requests.get_or_create(&labels).inc();
+        self.admin_latency
+            .get_or_create(&labels)
+            .observe_nanos(nanos);
+    }
+
+    /// The OpenMetrics text of every metric.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_plane_series_count_what_is_recorded() {
+        let m = Metrics::new();
+        m.data.record(4, 200, 300_000);
+        m.data.record(4, 200, 2_000_000_000);
+        m.data.record(0, 599, 10);
+        m.record_admin("/api/v1/assets", 201, 5_000);
+        let text = m.encode();
+        assert!(
+            text.contains(
+                "headwater_http_requests_total{plane=\"data\",route=\"segment\",status=\"200\"} 2"
+            ),
+            "{text}"
+        );
+        assert!(text.contains(
+            "headwater_http_request_duration_seconds_bucket{le=\"0.0005\",plane=\"data\",route=\"segment\",status=\"200\"} 1"
+        ) || text.contains("route=\"segment\",status=\"200\",le=\"0.0005\"} 1"), "{text}");
+        assert!(
+            text.contains("route=\"hls_multivariant\",status=\"other\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("plane=\"admin\",route=\"/api/v1/assets\",status=\"201\"} 1"));
+    }
+}
