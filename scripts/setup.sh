@@ -15,7 +15,9 @@ pkgs=(ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-g
       gstreamer1.0-x fonts-dejavu-core)  # gstreamer1.0-x: timeoverlay (pango) for the demo
 if [ "$mode" != "--demo" ]; then
   # nginx is the static reference loadtest's tests and benches/ compare against.
-  pkgs+=(chromium nginx-light)
+  # PostgreSQL: the control API's tests run against a real server too.
+  # python3-venv: the OpenAPI validator comes from PyPI into target/pyenv.
+  pkgs+=(chromium nginx-light postgresql python3-venv)
   command -v node >/dev/null && command -v npm >/dev/null || pkgs+=(nodejs npm)
 fi
 if [ "$mode" = "--bench" ]; then
@@ -55,6 +57,13 @@ if [ "$mode" != "--demo" ]; then
     echo "setup: installing the player harness (npm ci)"
     (cd tests/players && npm ci --no-audit --no-fund --loglevel=error)
     touch tests/players/node_modules
+  fi
+  # The OpenAPI document's validator (PyPI), in a venv of its own.
+  if ! target/pyenv/bin/python -c "import openapi_spec_validator" 2>/dev/null; then
+    echo "setup: installing openapi-spec-validator into target/pyenv"
+    mkdir -p target
+    python3 -m venv target/pyenv
+    target/pyenv/bin/pip install --quiet --disable-pip-version-check "openapi-spec-validator==0.7.1"
   fi
 fi
 echo "setup: ok"

@@ -241,7 +241,10 @@ mod tests {
         let k = key("k", 3);
         let t = sign(&k, Scope::Asset("a"), 10, Some(IP));
         assert!(t.contains(".i."));
-        assert_eq!(verify(&t, Scope::Asset("a"), 0, IP, std::slice::from_ref(&k)), Ok(()));
+        assert_eq!(
+            verify(&t, Scope::Asset("a"), 0, IP, std::slice::from_ref(&k)),
+            Ok(())
+        );
         let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
         assert_eq!(
             verify(&t, Scope::Asset("a"), 0, mapped, std::slice::from_ref(&k)),

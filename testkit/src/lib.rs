@@ -6,10 +6,12 @@
 #![forbid(unsafe_code)]
 #![allow(missing_docs, unreachable_pub)]
 
+pub mod admin;
 pub mod boxes;
 pub mod ffmpeg;
 pub mod http;
 pub mod nginx;
+pub mod postgres;
 pub mod server;
 
 use std::path::{Path, PathBuf};

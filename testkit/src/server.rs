@@ -81,6 +81,33 @@ impl Server {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// The admin listener's address, from its start-up log line.
+    pub fn admin_addr(&self) -> SocketAddr {
+        assert!(
+            self.wait_for_log("admin API listening", Duration::from_secs(20)),
+            "no admin listener; log: {:?}",
+            self.log()
+        );
+        let line = self
+            .log()
+            .into_iter()
+            .find(|l| l.contains("admin API listening"))
+            .unwrap();
+        let pos = line.find("admin=").expect("admin= field");
+        line[pos + 6..]
+            .chars()
+            .take_while(|c| !c.is_whitespace())
+            .collect::<String>()
+            .parse()
+            .expect("admin address")
+    }
+
+    /// Kills the process at once (SIGKILL), as a crash would.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Log lines so far.
     pub fn log(&self) -> Vec<String> {
         self.log.lock().unwrap().clone()

@@ -1,11 +1,11 @@
 //! `/assets`: the VOD catalog, and the transcode jobs made from it.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+use super::auth::{Auth, Read, Write};
 use super::{ApiJson, AppState, created};
-use crate::config::Scope;
 use crate::db::{WriteError, now_ms};
 use crate::error::{ApiError, ErrorBody};
 use crate::model::{self, Asset, AssetPatch, Job, NewAsset, SourceSpec, TranscodeRequest};
@@ -24,7 +24,7 @@ pub(super) async fn probe(
 }
 
 /// Register an asset; its sources are probed first.
-#[utoipa::path(post, path = "/assets", tag = "assets", security(("bearer" = ["write"])),
+#[utoipa::path(post, operation_id = "create_asset", path = "/assets", tag = "assets", security(("bearer" = ["write"])),
     request_body = NewAsset,
     responses(
         (status = 201, description = "Created, with the probed tracks", body = Asset),
@@ -34,10 +34,9 @@ pub(super) async fn probe(
         (status = 422, description = "A source cannot be used", body = ErrorBody)))]
 pub(super) async fn create(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _auth: Auth<Write>,
     ApiJson(new): ApiJson<NewAsset>,
 ) -> Result<Response, ApiError> {
-    state.authorize(&headers, Scope::Write)?;
     new.validate()?;
     if state.db.asset(&new.id).await?.is_some() {
         return Err(ApiError::conflict(format!("asset '{}' exists", new.id)));
@@ -68,14 +67,13 @@ pub(super) async fn create(
 }
 
 /// Every catalog asset.
-#[utoipa::path(get, path = "/assets", tag = "assets", security(("bearer" = ["read"])),
+#[utoipa::path(get, operation_id = "list_asset", path = "/assets", tag = "assets", security(("bearer" = ["read"])),
     responses((status = 200, body = Vec<Asset>),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub(super) async fn list(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _auth: Auth<Read>,
 ) -> Result<axum::Json<Vec<Asset>>, ApiError> {
-    state.authorize(&headers, Scope::Read)?;
     Ok(axum::Json(state.db.assets().await?))
 }
 
@@ -88,16 +86,15 @@ fn check_id(id: &str) -> Result<(), ApiError> {
 }
 
 /// One asset.
-#[utoipa::path(get, path = "/assets/{id}", tag = "assets", security(("bearer" = ["read"])),
+#[utoipa::path(get, operation_id = "get_asset", path = "/assets/{id}", tag = "assets", security(("bearer" = ["read"])),
     params(("id" = String, Path, description = "Asset id")),
     responses((status = 200, body = Asset), (status = 404, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub(super) async fn get(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _auth: Auth<Read>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Asset>, ApiError> {
-    state.authorize(&headers, Scope::Read)?;
     check_id(&id)?;
     state
         .db
@@ -108,7 +105,7 @@ pub(super) async fn get(
 }
 
 /// Change an asset: title, metadata, `require_token`, or its sources (probed again).
-#[utoipa::path(patch, path = "/assets/{id}", tag = "assets", security(("bearer" = ["write"])),
+#[utoipa::path(patch, operation_id = "patch_asset", path = "/assets/{id}", tag = "assets", security(("bearer" = ["write"])),
     params(("id" = String, Path, description = "Asset id")),
     request_body = AssetPatch,
     responses((status = 200, body = Asset), (status = 400, body = ErrorBody),
@@ -116,11 +113,10 @@ pub(super) async fn get(
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub(super) async fn patch(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _auth: Auth<Write>,
     Path(id): Path<String>,
     ApiJson(change): ApiJson<AssetPatch>,
 ) -> Result<axum::Json<Asset>, ApiError> {
-    state.authorize(&headers, Scope::Write)?;
     check_id(&id)?;
     change.validate()?;
     let mut asset = state
@@ -153,16 +149,15 @@ pub(super) async fn patch(
 
 /// Remove an asset from the catalog (its files stay; a directory-mode asset
 /// of the same name becomes visible again).
-#[utoipa::path(delete, path = "/assets/{id}", tag = "assets", security(("bearer" = ["write"])),
+#[utoipa::path(delete, operation_id = "delete_asset", path = "/assets/{id}", tag = "assets", security(("bearer" = ["write"])),
     params(("id" = String, Path, description = "Asset id")),
     responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub(super) async fn delete(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _auth: Auth<Write>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.authorize(&headers, Scope::Write)?;
     check_id(&id)?;
     if !state.db.delete_asset(&id).await? {
         return Err(ApiError::not_found(format!("asset '{id}'")));
@@ -172,7 +167,7 @@ pub(super) async fn delete(
 }
 
 /// Start transcoding the asset's first video source into a ladder.
-#[utoipa::path(post, path = "/assets/{id}/transcode", tag = "jobs", security(("bearer" = ["write"])),
+#[utoipa::path(post, operation_id = "transcode_asset", path = "/assets/{id}/transcode", tag = "jobs", security(("bearer" = ["write"])),
     params(("id" = String, Path, description = "Asset id")),
     request_body = TranscodeRequest,
     responses((status = 202, description = "Queued", body = Job),
@@ -181,11 +176,10 @@ pub(super) async fn delete(
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub(super) async fn transcode(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _auth: Auth<Write>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<TranscodeRequest>,
 ) -> Result<Response, ApiError> {
-    state.authorize(&headers, Scope::Write)?;
     check_id(&id)?;
     if !model::is_name(&req.ladder) {
         return Err(ApiError::invalid("ladder", "must be a ladder's name"));
@@ -205,28 +199,26 @@ pub(super) async fn transcode(
 }
 
 /// Every job, newest first.
-#[utoipa::path(get, path = "/jobs", tag = "jobs", security(("bearer" = ["read"])),
+#[utoipa::path(get, operation_id = "job_list_asset", path = "/jobs", tag = "jobs", security(("bearer" = ["read"])),
     responses((status = 200, body = Vec<Job>),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub(super) async fn job_list(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _auth: Auth<Read>,
 ) -> Result<axum::Json<Vec<Job>>, ApiError> {
-    state.authorize(&headers, Scope::Read)?;
     Ok(axum::Json(state.db.jobs().await?))
 }
 
 /// One job: state, percent, error, outputs.
-#[utoipa::path(get, path = "/jobs/{id}", tag = "jobs", security(("bearer" = ["read"])),
+#[utoipa::path(get, operation_id = "job_get_asset", path = "/jobs/{id}", tag = "jobs", security(("bearer" = ["read"])),
     params(("id" = String, Path, description = "Job id")),
     responses((status = 200, body = Job), (status = 404, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub(super) async fn job_get(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _auth: Auth<Read>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Job>, ApiError> {
-    state.authorize(&headers, Scope::Read)?;
     state
         .db
         .job(&id)

@@ -1,17 +1,17 @@
 //! `/ladders`: named rendition ladders.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 
+use super::auth::{Auth, Read, Write};
 use super::{ApiJson, AppState, created};
-use crate::config::Scope;
 use crate::db::WriteError;
 use crate::error::{ApiError, ErrorBody};
 use crate::model::Ladder;
 
 /// Create a ladder.
-#[utoipa::path(post, path = "/ladders", tag = "ladders", security(("bearer" = ["write"])),
+#[utoipa::path(post, operation_id = "create_ladder", path = "/ladders", tag = "ladders", security(("bearer" = ["write"])),
     request_body = Ladder,
     responses((status = 201, body = Ladder),
         (status = 400, description = "Invalid, naming the field", body = ErrorBody),
@@ -19,10 +19,9 @@ use crate::model::Ladder;
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub(super) async fn create(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _auth: Auth<Write>,
     ApiJson(ladder): ApiJson<Ladder>,
 ) -> Result<Response, ApiError> {
-    state.authorize(&headers, Scope::Write)?;
     ladder.validate()?;
     match state.db.insert_ladder(&ladder).await {
         Ok(()) => Ok(created(ladder)),
@@ -35,28 +34,26 @@ pub(super) async fn create(
 }
 
 /// Every ladder.
-#[utoipa::path(get, path = "/ladders", tag = "ladders", security(("bearer" = ["read"])),
+#[utoipa::path(get, operation_id = "list_ladder", path = "/ladders", tag = "ladders", security(("bearer" = ["read"])),
     responses((status = 200, body = Vec<Ladder>),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub(super) async fn list(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _auth: Auth<Read>,
 ) -> Result<axum::Json<Vec<Ladder>>, ApiError> {
-    state.authorize(&headers, Scope::Read)?;
     Ok(axum::Json(state.db.ladders().await?))
 }
 
 /// One ladder.
-#[utoipa::path(get, path = "/ladders/{name}", tag = "ladders", security(("bearer" = ["read"])),
+#[utoipa::path(get, operation_id = "get_ladder", path = "/ladders/{name}", tag = "ladders", security(("bearer" = ["read"])),
     params(("name" = String, Path, description = "Ladder name")),
     responses((status = 200, body = Ladder), (status = 404, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub(super) async fn get(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _auth: Auth<Read>,
     Path(name): Path<String>,
 ) -> Result<axum::Json<Ladder>, ApiError> {
-    state.authorize(&headers, Scope::Read)?;
     state
         .db
         .ladder(&name)
@@ -66,16 +63,15 @@ pub(super) async fn get(
 }
 
 /// Delete a ladder (assets already transcoded keep their renditions).
-#[utoipa::path(delete, path = "/ladders/{name}", tag = "ladders", security(("bearer" = ["write"])),
+#[utoipa::path(delete, operation_id = "delete_ladder", path = "/ladders/{name}", tag = "ladders", security(("bearer" = ["write"])),
     params(("name" = String, Path, description = "Ladder name")),
     responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub(super) async fn delete(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _auth: Auth<Write>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.authorize(&headers, Scope::Write)?;
     if state.db.delete_ladder(&name).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {

@@ -5,6 +5,7 @@
 //! declarations, so the document cannot drift from what is served.
 
 mod assets;
+mod auth;
 mod ladders;
 mod streams;
 mod system;

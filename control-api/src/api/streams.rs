@@ -1,12 +1,12 @@
 //! `/streams`: live stream records and their publish keys.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use base64::Engine;
 
+use super::auth::{Auth, Read, Write};
 use super::{ApiJson, AppState, created};
-use crate::config::Scope;
 use crate::db::{WriteError, now_ms};
 use crate::error::{ApiError, ErrorBody};
 use crate::model::{NewStream, Stream};
@@ -18,7 +18,7 @@ fn new_key() -> Result<String, ApiError> {
 }
 
 /// Create a live stream; the publish key is generated unless given.
-#[utoipa::path(post, path = "/streams", tag = "streams", security(("bearer" = ["write"])),
+#[utoipa::path(post, operation_id = "create_stream", path = "/streams", tag = "streams", security(("bearer" = ["write"])),
     request_body = NewStream,
     responses((status = 201, body = Stream), (status = 400, body = ErrorBody),
         (status = 404, description = "No such ladder", body = ErrorBody),
@@ -26,10 +26,9 @@ fn new_key() -> Result<String, ApiError> {
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub(super) async fn create(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _auth: Auth<Write>,
     ApiJson(new): ApiJson<NewStream>,
 ) -> Result<Response, ApiError> {
-    state.authorize(&headers, Scope::Write)?;
     new.validate()?;
     if let Some(l) = &new.ladder
         && state.db.ladder(l).await?.is_none()
@@ -64,28 +63,26 @@ pub(super) async fn create(
 }
 
 /// Every stream.
-#[utoipa::path(get, path = "/streams", tag = "streams", security(("bearer" = ["read"])),
+#[utoipa::path(get, operation_id = "list_stream", path = "/streams", tag = "streams", security(("bearer" = ["read"])),
     responses((status = 200, body = Vec<Stream>),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub(super) async fn list(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _auth: Auth<Read>,
 ) -> Result<axum::Json<Vec<Stream>>, ApiError> {
-    state.authorize(&headers, Scope::Read)?;
     Ok(axum::Json(state.db.streams().await?))
 }
 
 /// One stream.
-#[utoipa::path(get, path = "/streams/{name}", tag = "streams", security(("bearer" = ["read"])),
+#[utoipa::path(get, operation_id = "get_stream", path = "/streams/{name}", tag = "streams", security(("bearer" = ["read"])),
     params(("name" = String, Path, description = "Stream name")),
     responses((status = 200, body = Stream), (status = 404, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub(super) async fn get(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _auth: Auth<Read>,
     Path(name): Path<String>,
 ) -> Result<axum::Json<Stream>, ApiError> {
-    state.authorize(&headers, Scope::Read)?;
     state
         .db
         .stream(&name)
@@ -95,16 +92,15 @@ pub(super) async fn get(
 }
 
 /// Delete a stream.
-#[utoipa::path(delete, path = "/streams/{name}", tag = "streams", security(("bearer" = ["write"])),
+#[utoipa::path(delete, operation_id = "delete_stream", path = "/streams/{name}", tag = "streams", security(("bearer" = ["write"])),
     params(("name" = String, Path, description = "Stream name")),
     responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub(super) async fn delete(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _auth: Auth<Write>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.authorize(&headers, Scope::Write)?;
     if state.db.delete_stream(&name).await? {
         state.refresh().await;
         Ok(StatusCode::NO_CONTENT)
@@ -114,17 +110,16 @@ pub(super) async fn delete(
 }
 
 /// Replace a stream's publish key; the old key stops working at once.
-#[utoipa::path(post, path = "/streams/{name}/key", tag = "streams", security(("bearer" = ["write"])),
+#[utoipa::path(post, operation_id = "rotate_key_stream", path = "/streams/{name}/key", tag = "streams", security(("bearer" = ["write"])),
     params(("name" = String, Path, description = "Stream name")),
     responses((status = 200, description = "The stream with its new key", body = Stream),
         (status = 404, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub(super) async fn rotate_key(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _auth: Auth<Write>,
     Path(name): Path<String>,
 ) -> Result<axum::Json<Stream>, ApiError> {
-    state.authorize(&headers, Scope::Write)?;
     let key = new_key()?;
     if !state.db.set_publish_key(&name, &key).await? {
         return Err(ApiError::not_found(format!("stream '{name}'")));

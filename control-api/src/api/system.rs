@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use super::AppState;
 
 /// This document.
-#[utoipa::path(get, path = "/openapi.json", tag = "system",
+#[utoipa::path(get, operation_id = "openapi_json", path = "/openapi.json", tag = "system",
     responses((status = 200, description = "The OpenAPI 3 document", content_type = "application/json")))]
 pub(super) async fn openapi_json(
     axum::Extension(doc): axum::Extension<Arc<utoipa::openapi::OpenApi>>,
@@ -18,14 +18,14 @@ pub(super) async fn openapi_json(
 }
 
 /// Liveness: the admin runtime answers.
-#[utoipa::path(get, path = "/healthz", tag = "system",
+#[utoipa::path(get, operation_id = "healthz", path = "/healthz", tag = "system",
     responses((status = 200, description = "Alive", content_type = "text/plain")))]
 pub(super) async fn healthz() -> &'static str {
     "ok\n"
 }
 
 /// Readiness: the catalog database answers and the media root is readable.
-#[utoipa::path(get, path = "/readyz", tag = "system",
+#[utoipa::path(get, operation_id = "readyz", path = "/readyz", tag = "system",
     responses((status = 200, description = "Ready", content_type = "text/plain"),
         (status = 503, description = "Not ready, with the reason", content_type = "text/plain")))]
 pub(super) async fn readyz(State(state): State<AppState>) -> Response {
@@ -47,7 +47,7 @@ pub(super) async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 /// Prometheus metrics of both planes (OpenMetrics text).
-#[utoipa::path(get, path = "/metrics", tag = "system",
+#[utoipa::path(get, operation_id = "metrics", path = "/metrics", tag = "system",
     responses((status = 200, description = "OpenMetrics text",
         content_type = "application/openmetrics-text")))]
 pub(super) async fn metrics(State(state): State<AppState>) -> Response {

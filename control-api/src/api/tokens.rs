@@ -3,11 +3,11 @@
 use std::net::IpAddr;
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 
+use super::auth::{Auth, Tokens};
 use super::{ApiJson, AppState, created};
-use crate::config::Scope;
 use crate::error::{ApiError, ErrorBody};
 use crate::model::{self, KeyInfo, TokenRequest, TokenResponse};
 use crate::token;
@@ -17,17 +17,16 @@ use crate::token;
 /// The token goes in a `token` query parameter; the origin writes it into
 /// every URI of the manifests it serves, so one token opens the whole
 /// presentation.
-#[utoipa::path(post, path = "/tokens", tag = "tokens", security(("bearer" = ["tokens"])),
+#[utoipa::path(post, operation_id = "mint_token", path = "/tokens", tag = "tokens", security(("bearer" = ["tokens"])),
     request_body = TokenRequest,
     responses((status = 201, body = TokenResponse), (status = 400, body = ErrorBody),
         (status = 404, description = "No such asset or stream", body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub(super) async fn mint(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _auth: Auth<Tokens>,
     ApiJson(req): ApiJson<TokenRequest>,
 ) -> Result<Response, ApiError> {
-    state.authorize(&headers, Scope::Tokens)?;
     let max = state.tokens.max_ttl();
     if req.ttl_seconds == 0 || req.ttl_seconds > max {
         return Err(ApiError::invalid(
@@ -102,27 +101,25 @@ async fn key_infos(state: &AppState) -> Result<Vec<KeyInfo>, ApiError> {
 }
 
 /// The signing keys (never their secrets), newest first.
-#[utoipa::path(get, path = "/keys", tag = "tokens", security(("bearer" = ["tokens"])),
+#[utoipa::path(get, operation_id = "keys_token", path = "/keys", tag = "tokens", security(("bearer" = ["tokens"])),
     responses((status = 200, body = Vec<KeyInfo>),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub(super) async fn keys(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _auth: Auth<Tokens>,
 ) -> Result<axum::Json<Vec<KeyInfo>>, ApiError> {
-    state.authorize(&headers, Scope::Tokens)?;
     Ok(axum::Json(key_infos(&state).await?))
 }
 
 /// Rotate: add a key that signs new tokens. Tokens of the older keys stay
 /// valid until those keys are retired.
-#[utoipa::path(post, path = "/keys", tag = "tokens", security(("bearer" = ["tokens"])),
+#[utoipa::path(post, operation_id = "new_key_token", path = "/keys", tag = "tokens", security(("bearer" = ["tokens"])),
     responses((status = 201, body = KeyInfo),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub(super) async fn new_key(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _auth: Auth<Tokens>,
 ) -> Result<Response, ApiError> {
-    state.authorize(&headers, Scope::Tokens)?;
     let id = crate::catalog::create_key(&state.db).await?;
     state.refresh().await;
     let info = key_infos(&state)
@@ -135,17 +132,16 @@ pub(super) async fn new_key(
 
 /// Retire a key: tokens it signed are refused from now on. The last
 /// active key cannot be retired (add one first).
-#[utoipa::path(delete, path = "/keys/{id}", tag = "tokens", security(("bearer" = ["tokens"])),
+#[utoipa::path(delete, operation_id = "retire_key_token", path = "/keys/{id}", tag = "tokens", security(("bearer" = ["tokens"])),
     params(("id" = String, Path, description = "Key id")),
     responses((status = 204, description = "Retired"), (status = 404, body = ErrorBody),
         (status = 409, description = "It is the last active key", body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub(super) async fn retire_key(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _auth: Auth<Tokens>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.authorize(&headers, Scope::Tokens)?;
     let rows = state.db.keys().await?;
     let active: Vec<_> = rows.iter().filter(|k| k.retired_at.is_none()).collect();
     if !active.iter().any(|k| k.id == id) {

@@ -17,8 +17,8 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
+use super::auth::{Auth, Write};
 use super::{AppState, created};
-use crate::config::Scope;
 use crate::db::{WriteError, now_ms};
 use crate::error::{ApiError, ErrorBody};
 use crate::model::{self, Asset, Role, SourceSpec, UploadResult};
@@ -68,7 +68,7 @@ fn io_err(what: String) -> impl FnOnce(std::io::Error) -> ApiError {
 }
 
 /// Upload the asset's mezzanine (an MP4), creating the asset or replacing its sources.
-#[utoipa::path(put, path = "/assets/{id}/source", tag = "assets", security(("bearer" = ["write"])),
+#[utoipa::path(put, operation_id = "upload_upload", path = "/assets/{id}/source", tag = "assets", security(("bearer" = ["write"])),
     params(("id" = String, Path, description = "Asset id"), UploadQuery,
         ("X-Checksum-SHA256" = Option<String>, Header,
             description = "Hex SHA-256 of the body; the upload is refused if it differs")),
@@ -80,12 +80,12 @@ fn io_err(what: String) -> impl FnOnce(std::io::Error) -> ApiError {
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub(super) async fn upload(
     State(state): State<AppState>,
+    _auth: Auth<Write>,
     headers: HeaderMap,
     UrlPath(id): UrlPath<String>,
     query: Result<Query<UploadQuery>, axum::extract::rejection::QueryRejection>,
     body: Body,
 ) -> Result<Response, ApiError> {
-    state.authorize(&headers, Scope::Write)?;
     let Query(query) = query.map_err(|e| ApiError::invalid("query", &e.body_text()))?;
     if !model::is_name(&id) {
         return Err(ApiError::invalid(
