@@ -37,6 +37,27 @@ impl Api {
         self.raw(method, path, &[], body.map(str::as_bytes))
     }
 
+    /// As [`Api::call`], but `None` when the connection fails (a killed server).
+    pub fn try_call(&self, method: &str, path: &str, body: Option<&str>) -> Option<Reply> {
+        let mut s = TcpStream::connect(self.addr).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
+        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n");
+        if let Some(t) = &self.token {
+            req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+        }
+        let body = body.unwrap_or("");
+        req.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ));
+        s.write_all(req.as_bytes()).ok()?;
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).ok()?;
+        raw.windows(4)
+            .any(|w| w == b"\r\n\r\n")
+            .then(|| parse(&raw))
+    }
+
     /// A request with extra header lines and an optional body.
     pub fn raw(&self, method: &str, path: &str, headers: &[&str], body: Option<&[u8]>) -> Reply {
         let mut s = TcpStream::connect(self.addr).expect("connect to the admin listener");
