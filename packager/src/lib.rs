@@ -33,6 +33,7 @@ pub mod codec;
 mod error;
 pub mod fmp4;
 mod index;
+pub mod live;
 pub mod manifest;
 pub mod mp4;
 mod plan;
