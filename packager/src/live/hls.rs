@@ -249,7 +249,7 @@ impl LiveStream {
             out,
             "#EXT-X-MEDIA-SEQUENCE:{}\n#EXT-X-DISCONTINUITY-SEQUENCE:{}\n",
             first.map_or(self.first_msn, |s| s.msn),
-            first.map_or(0, |s| s.disc_seq)
+            first.map_or_else(|| self.current_disc_seq(), |s| s.disc_seq)
         );
         let ages = ages(&complete, open_duration);
         let skip_until = u64::from(scale) * self.can_skip_until();
@@ -330,7 +330,7 @@ impl LiveStream {
             if i == track.0 {
                 continue;
             }
-            let Some((msn, part)) = other.window.last_part() else {
+            let Some((msn, part)) = last_listed_part(other) else {
                 continue;
             };
             out.push_str("#EXT-X-RENDITION-REPORT:URI=\"");
@@ -439,6 +439,19 @@ impl LiveStream {
             .get(track.0)
             .map(|t| ticks(self.cfg.part_target, t.scale.get()))
     }
+}
+
+/// `LAST-MSN` and `LAST-PART` of a rendition (§4.4.5.4): its last
+/// segment, in progress or complete, and that segment's last part; `None`
+/// when that segment is a gap or has no part yet.
+fn last_listed_part(t: &Track) -> Option<(u64, u32)> {
+    let last = t.window.last()?;
+    let last = if last.parts.is_empty() && !last.complete {
+        t.window.segments.iter().rev().nth(1)?
+    } else {
+        last
+    };
+    (!last.parts.is_empty()).then(|| (last.msn, last.parts.len() as u32 - 1))
 }
 
 fn media_uri(t: &Track, q: Option<&str>, out: &mut String) {

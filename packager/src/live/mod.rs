@@ -90,11 +90,15 @@
 //! Complete segments are evicted, oldest first, from every track at once
 //! when the lead's remaining complete segments still cover
 //! [`LiveConfig::dvr_window`], or while [`LiveStream::bytes_held`] exceeds
-//! [`LiveConfig::max_bytes`]. Each eviction is an [`Event::SegmentEvicted`]
-//! carrying the bytes. Memory is thus bounded by the window (or the cap)
-//! plus the open segment of each track (at most `max_segment` long) plus
-//! what followers buffer (at most `max_lead_wait`), plus single access
-//! units below [`LiveConfig::max_access_unit_bytes`].
+//! [`LiveConfig::max_bytes`] — but never below three target durations of
+//! complete segments, the least a live playlist may hold (RFC 8216bis
+//! §6.2.2). Each eviction is an [`Event::SegmentEvicted`] carrying the
+//! bytes. Memory is thus bounded by the window (or the cap, or those three
+//! target durations, whichever is larger) plus the open segment of each
+//! track (at most `max_segment` long) plus what followers buffer (at most
+//! `max_lead_wait`), plus single access units below
+//! [`LiveConfig::max_access_unit_bytes`]. A follower track that stops
+//! receiving frames loses its segments as they leave the window.
 //!
 //! # Reconnects
 //!

@@ -601,16 +601,20 @@ impl LiveStream {
             else {
                 continue;
             };
+            // As long as the lead's segment (the boundaries may also span
+            // a reconnect's pause).
+            let lead = self.tracks[self.lead].window.get(g).map(|s| s.duration);
             let (a, b, disc_seq, session) = (
                 self.conv(idx, a.start),
                 self.conv(idx, b.start),
                 a.disc_seq,
                 a.session,
             );
+            let duration = lead.map_or(b.saturating_sub(a), |d| self.conv(idx, d));
             self.tracks[idx].window.segments.push_back(Segment {
                 msn: g,
                 start: a,
-                duration: b.saturating_sub(a),
+                duration,
                 parts: Vec::new(),
                 complete: true,
                 gap: true,
@@ -700,10 +704,14 @@ impl LiveStream {
         });
     }
 
-    /// Evicts what the DVR window and the byte cap no longer allow.
+    /// Evicts what the DVR window and the byte cap no longer allow. Either
+    /// keeps at least three target durations of complete segments: a live
+    /// playlist may not get shorter than that (RFC 8216bis §6.2.2).
     fn enforce_window(&mut self) {
         let lead = &self.tracks[self.lead];
-        let window = ticks(self.cfg.dvr_window, lead.scale.get());
+        let scale = lead.scale.get();
+        let window = ticks(self.cfg.dvr_window, scale);
+        let min_keep = 3 * self.target_duration * u64::from(scale);
         let mut complete: u64 = lead
             .window
             .segments
@@ -711,16 +719,13 @@ impl LiveStream {
             .filter(|s| s.complete)
             .map(|s| s.duration)
             .sum();
-        loop {
-            let Some(front) = self.tracks[self.lead].window.segments.front() else {
-                break;
-            };
+        while let Some(front) = self.tracks[self.lead].window.segments.front() {
             if !front.complete {
                 break;
             }
             let rest = complete - front.duration;
             let over_bytes = self.cfg.max_bytes.is_some_and(|m| self.bytes > m);
-            if rest < window && !over_bytes {
+            if (rest < window && !over_bytes) || rest < min_keep {
                 break;
             }
             complete = rest;
@@ -773,6 +778,15 @@ impl LiveStream {
         if let Some(d) = self.boundaries.values().next().map(|b| b.disc_seq) {
             self.periods = self.periods.split_off(&d);
         }
+    }
+
+    /// The discontinuity sequence number of the oldest segment held (for
+    /// a playlist with no segments).
+    pub(crate) fn current_disc_seq(&self) -> u64 {
+        self.boundaries
+            .values()
+            .next()
+            .map_or(self.disc_seq, |b| b.disc_seq)
     }
 
     /// The init segment of `track`.
