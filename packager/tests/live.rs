@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use headwater_packager::Error;
 use headwater_packager::live::{
-    AccessUnit, Event, HlsOptions, LiveConfig, LiveStream, Reload, TrackConfig, TrackId,
+    AccessUnit, Event, HlsOptions, LiveConfig, LiveStream, LiveUri, PartLookup, Reload,
+    TrackConfig, TrackId,
 };
 use proptest::prelude::*;
 
@@ -341,6 +342,20 @@ fn blocking_reload_decisions() {
         r.s.hls_reload(TrackId(9), Some(0), None),
         Reload::BadRequest
     );
+    // Part requests: published, coming (the preload hint), never coming.
+    assert!(matches!(r.s.part_lookup(v, lm, lp), PartLookup::Ready(_)));
+    let Some(LiveUri::Part { msn, part, .. }) = m.preload.as_deref().and_then(LiveUri::parse)
+    else {
+        panic!("no preload hint");
+    };
+    assert_eq!(r.s.part_lookup(v, msn, part), PartLookup::Wait);
+    // At 6.1 s the lead just started segment 3 (no part yet): part 7 of
+    // the finished segment 2 will never exist.
+    assert_eq!((lm, lp, msn, part), (2, 6, 3, 0));
+    assert_eq!(r.s.part_lookup(v, lm, lp + 1), PartLookup::NotFound);
+    assert_eq!(r.s.part_lookup(v, lm - 1, 40), PartLookup::NotFound);
+    assert_eq!(r.s.part_lookup(v, lm + 5, 0), PartLookup::NotFound);
+    assert_eq!(r.s.part_lookup(TrackId(9), 0, 0), PartLookup::NotFound);
 
     // The wait ends with a PartReady event, and then the answer is Ready.
     r.events.clear();
@@ -725,8 +740,10 @@ fn bad_configurations_are_errors() {
 /// One step of a random publisher.
 #[derive(Clone, Debug)]
 enum Op {
-    /// Video frames: how many, a keyframe first?, extra gap (ticks) before.
-    Video(u8, bool, u32),
+    /// Video frames: how many, a keyframe first?, extra gap (ticks)
+    /// before, and whether the second rendition's encoder made that frame
+    /// a keyframe too (its GOPs need not line up).
+    Video(u8, bool, u32, bool),
     /// Audio frames.
     Audio(u8),
     /// The wall clock moves without input.
@@ -739,7 +756,8 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        6 => (1u8..20, any::<bool>(), prop_oneof![4 => Just(0u32), 1 => 0u32..200_000]).prop_map(|(n, k, g)| Op::Video(n, k, g)),
+        6 => (1u8..20, any::<bool>(), prop_oneof![4 => Just(0u32), 1 => 0u32..200_000], prop::bool::weighted(0.8))
+            .prop_map(|(n, k, g, k2)| Op::Video(n, k, g, k2)),
         6 => (1u8..30).prop_map(Op::Audio),
         1 => (1u16..2000).prop_map(Op::Idle),
         1 => (0u32..1_000_000).prop_map(Op::Reconnect),
@@ -748,11 +766,17 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    // 48 cases by default (a debug build checks every playlist and part
+    // every few steps); PROPTEST_CASES=1000 for a longer hunt.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(48),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn random_publishers_keep_every_invariant(ops in prop::collection::vec(op(), 1..160), cap in prop::option::of(50_000u64..400_000)) {
         let mut cfg = av_config();
+        cfg.tracks.push(video("v2", 640, 360, 90000));
         cfg.dvr_window = Duration::from_secs(12);
         cfg.max_bytes = cap;
         let t0 = Instant::now();
@@ -763,13 +787,19 @@ proptest! {
         let mut video_in_session = false;
         for (i, op) in ops.iter().enumerate() {
             match *op {
-                Op::Video(n, key, gap) => {
+                Op::Video(n, key, gap, key2) => {
                     vdts += i64::from(gap);
                     for k in 0..n {
-                        let au = AccessUnit { dts: vdts, pts: vdts + 6000, duration: None, keyframe: key && k == 0, data: vec![k; 200] };
-                        // Video may be refused only for being too far ahead (never here: it is the lead).
-                        s.push(t0 + wall, TrackId(0), au).unwrap();
+                        let mut au = AccessUnit { dts: vdts, pts: vdts + 6000, duration: None, keyframe: key && k == 0, data: vec![k; 200] };
+                        // The lead is never refused.
+                        s.push(t0 + wall, TrackId(0), au.clone()).unwrap();
                         video_in_session = true;
+                        au.keyframe &= key2;
+                        au.data.truncate(80);
+                        match s.push(t0 + wall, TrackId(2), au) {
+                            Ok(()) | Err(Error::TrackAhead { .. }) => {}
+                            Err(e) => panic!("second rendition refused: {e}"),
+                        }
                         vdts += 3000;
                         wall += Duration::from_micros(33_333);
                     }

@@ -48,6 +48,17 @@ pub enum Reload {
     BadRequest,
 }
 
+/// The answer to a part request; see [`LiveStream::part_lookup`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PartLookup {
+    /// The part's bytes (`moof` + `mdat`).
+    Ready(std::sync::Arc<[u8]>),
+    /// Not yet published, but expected soon.
+    Wait,
+    /// Not in the window and not coming (404).
+    NotFound,
+}
+
 /// Playlist-time durations in the track's ticks: how far from the end of
 /// the playlist each segment ends (sum of the durations after it).
 fn ages(segments: &[&Segment], open: u64) -> Vec<u64> {
@@ -429,6 +440,29 @@ impl LiveStream {
             Reload::BadRequest
         } else {
             Reload::Wait
+        }
+    }
+
+    /// A part request, typically for the `EXT-X-PRELOAD-HINT` URI, which
+    /// clients ask for before it exists (§6.2.5.3: the server holds it):
+    /// the bytes, [`PartLookup::Wait`] for a part that will come (hold the
+    /// request until the next [`super::Event::PartReady`] of the track), or
+    /// [`PartLookup::NotFound`] for one that never will or is long gone.
+    pub fn part_lookup(&self, track: TrackId, msn: u64, part: u32) -> PartLookup {
+        let Some(t) = self.tracks.get(track.0) else {
+            return PartLookup::NotFound;
+        };
+        if let Some(seg) = t.window.get(msn) {
+            if let Some(p) = seg.parts.get(part as usize) {
+                return PartLookup::Ready(p.bytes.clone());
+            }
+            if seg.complete {
+                return PartLookup::NotFound;
+            }
+        }
+        match self.hls_reload(track, Some(msn), Some(part)) {
+            Reload::Wait => PartLookup::Wait,
+            Reload::Ready | Reload::BadRequest => PartLookup::NotFound,
         }
     }
 

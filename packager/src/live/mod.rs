@@ -33,6 +33,11 @@
 //!
 //! `{rendition}` is the track's configured name (`[A-Za-z0-9_-]{1,64}`),
 //! `{msn}` the media sequence number, `{part}` the part index from 0.
+//! The origin answers them with [`LiveStream::init`],
+//! [`LiveStream::segment`] and [`LiveStream::part_lookup`] (which says
+//! whether to hold a request for a part not yet published, as for the
+//! preload hint), and holds playlist requests as
+//! [`LiveStream::hls_reload`] says, waking them on [`Event`]s.
 //!
 //! # Timing model
 //!
@@ -59,7 +64,15 @@
 //! access unit and change nothing, and a caller whose publisher reset its
 //! clock calls [`LiveStream::discontinuity`] and pushes again. Smaller
 //! gaps stay in the timeline: an access unit without a duration lasts
-//! until the next one, so a stall shows as a long frame.
+//! until the next one, so a stall shows as a long frame; one with an
+//! explicit duration keeps it, and a gap after it stays a hole between
+//! `tfdt`s (players bridge small holes).
+//!
+//! `EXT-X-TARGETDURATION` is the segment target rounded, and grows (never
+//! shrinks) when a segment comes out longer — an encoder whose GOP is
+//! longer than the target. RFC 8216bis §4.4.3.1 wants it constant, which
+//! only an encoder keyed at the target (or a larger target) gives;
+//! `HOLD-BACK` and `CAN-SKIP-UNTIL` follow it.
 //!
 //! # Cut rules
 //!
@@ -120,7 +133,7 @@ mod window;
 
 pub use dash::DashOptions;
 pub use date::format_unix_ms;
-pub use hls::{HlsOptions, Reload};
+pub use hls::{HlsOptions, PartLookup, Reload};
 pub use stream::LiveStream;
 pub use uri::LiveUri;
 pub use window::{EvictedSegment, SegmentBytes};

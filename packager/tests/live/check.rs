@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use headwater_packager::live::{HlsOptions, LiveStream, TrackId};
+use headwater_packager::live::{HlsOptions, LiveStream, LiveUri, PartLookup, TrackId};
 
 pub(crate) fn be32(b: &[u8]) -> u32 {
     u32::from_be_bytes(b[..4].try_into().unwrap())
@@ -300,6 +300,40 @@ pub(crate) fn media(s: &LiveStream, track: TrackId, skip: bool) -> Media {
             );
         }
     }
+    // Every URI routes back, to bytes that exist (the hint: to a wait).
+    let route = |uri: &str| {
+        let u = LiveUri::parse(uri).unwrap_or_else(|| panic!("{uri} does not parse"));
+        assert_eq!(u.to_string(), uri);
+        u
+    };
+    for (msn, part, _, uri, _) in &parts {
+        let LiveUri::Part {
+            rendition,
+            msn: m,
+            part: p,
+        } = route(uri)
+        else {
+            panic!("{uri} is not a part");
+        };
+        assert!(rendition == name && m == *msn && p == *part);
+        assert!(matches!(s.part_lookup(track, m, p), PartLookup::Ready(_)));
+    }
+    for (msn, uri, _) in &segments {
+        assert_eq!(
+            route(uri),
+            LiveUri::Segment {
+                rendition: name.clone(),
+                msn: *msn
+            }
+        );
+    }
+    if let Some(hint) = &preload {
+        let LiveUri::Part { msn, part, .. } = route(hint) else {
+            panic!("{hint} is not a part");
+        };
+        assert_eq!(s.part_lookup(track, msn, part), PartLookup::Wait, "{hint}");
+    }
+    assert!(text.contains(&format!("#EXT-X-MAP:URI=\"{name}/init.mp4\"\n")));
     Media {
         text,
         pl,
