@@ -317,26 +317,24 @@ impl LiveStream {
             self.segment_head(t, s, &mut prev_disc, out);
             self.parts(t, s, q, out);
         }
-        if self.ended {
-            out.push_str("#EXT-X-ENDLIST\n");
-            return Ok(());
+        if !self.ended {
+            let (hint_msn, hint_part) = match (open, t.window.last()) {
+                (Some(s), _) => (s.msn, s.parts.len() as u32),
+                (None, Some(l)) => (l.msn + 1, 0),
+                (None, None) => (self.first_msn, 0),
+            };
+            let _ = write!(
+                out,
+                "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{}",
+                LiveUri::Part {
+                    rendition: t.name.clone(),
+                    msn: hint_msn,
+                    part: hint_part
+                }
+            );
+            suffix(out, q);
+            out.push_str("\"\n");
         }
-        let (hint_msn, hint_part) = match (open, t.window.last()) {
-            (Some(s), _) => (s.msn, s.parts.len() as u32),
-            (None, Some(l)) => (l.msn + 1, 0),
-            (None, None) => (self.first_msn, 0),
-        };
-        let _ = write!(
-            out,
-            "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{}",
-            LiveUri::Part {
-                rendition: t.name.clone(),
-                msn: hint_msn,
-                part: hint_part
-            }
-        );
-        suffix(out, q);
-        out.push_str("\"\n");
         for (i, other) in self.tracks.iter().enumerate() {
             if i == track.0 {
                 continue;
@@ -347,6 +345,9 @@ impl LiveStream {
             out.push_str("#EXT-X-RENDITION-REPORT:URI=\"");
             media_uri(other, q, out);
             let _ = writeln!(out, "\",LAST-MSN={msn},LAST-PART={part}");
+        }
+        if self.ended {
+            out.push_str("#EXT-X-ENDLIST\n");
         }
         Ok(())
     }

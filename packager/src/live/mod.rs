@@ -84,7 +84,9 @@
 //! `INDEPENDENT`). Video before the first keyframe of a session is dropped.
 //! Every other track cuts at the lead's boundaries: its segment *n* starts
 //! at its first sync sample at or after the lead's segment *n*, so all
-//! renditions share MSNs. A follower waits (buffers) only when it cannot
+//! renditions share MSNs. A follower's frames from before the lead's first
+//! keyframe of a session (audio that began a little earlier) join the
+//! session's first segment if they are within a segment target of it. A follower waits (buffers) only when it cannot
 //! know yet which segment a frame belongs to, and never longer than
 //! [`LiveConfig::max_lead_wait`] ([`Error::TrackAhead`] beyond).
 //!

@@ -551,15 +551,32 @@ impl LiveStream {
             let m = cand.filter(|&m| m > c.msn).unwrap_or(c.msn);
             return self.settle(idx, m, t, q.session);
         }
-        let Some(first) = self.boundaries.values().find(|b| b.session == q.session) else {
+        let Some((&m0, first)) = self.boundaries.iter().find(|(_, b)| b.session == q.session)
+        else {
             return if self.session > q.session {
                 Decision::Drop
             } else {
                 Decision::Wait
             };
         };
-        if t < self.conv(idx, first.start) || !q.s.sync {
+        if !q.s.sync {
             return Decision::Drop;
+        }
+        if t < self.conv(idx, first.start) {
+            // Before the lead's first keyframe of the session (audio that
+            // started a little earlier, a rendition with a smaller B-frame
+            // delay): kept in that first segment when within a segment
+            // target of it, dropped when earlier.
+            let near = t + tr.seg_ticks >= self.conv(idx, first.start);
+            // Only right after the track's previous segment: a gap segment
+            // in between would claim a later time than these frames have.
+            let next = tr.window.last().map_or(self.first_msn, |l| l.msn + 1);
+            let fresh = next == m0;
+            return if near && fresh {
+                Decision::Place(m0)
+            } else {
+                Decision::Drop
+            };
         }
         let Some(m) = cand else {
             return Decision::Drop;
