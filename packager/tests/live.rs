@@ -1038,3 +1038,36 @@ fn live_ladder_renditions_share_segments_and_decode_like_the_sources() {
         ],
     );
 }
+
+/// ffmpeg plays the finished HLS media playlists themselves (init and
+/// segments through their URIs) and decodes the source's frames.
+#[test]
+fn live_hls_playlists_play_in_ffmpeg() {
+    use headwater_testkit::ffmpeg::frame_hashes;
+    let s = feed_files(&["bframes.mp4"], false);
+    let dir = headwater_testkit::TempDir::new("live-hls");
+    for t in s.track_ids() {
+        let name = s.track_info(t).unwrap().0.to_owned();
+        std::fs::create_dir_all(dir.path().join(&name)).unwrap();
+        let m = check::media(&s, t, false);
+        std::fs::write(dir.path().join(format!("{name}.m3u8")), &m.text).unwrap();
+        std::fs::write(
+            dir.path().join(format!("{name}/init.mp4")),
+            &*s.init(t).unwrap(),
+        )
+        .unwrap();
+        for (msn, uri, _) in &m.segments {
+            std::fs::write(dir.path().join(uri), s.segment(t, *msn).unwrap().to_vec()).unwrap();
+        }
+    }
+    let media = headwater_testkit::media();
+    let src = media.join("bframes.mp4");
+    let ignore = ["-ignore_editlist", "1"];
+    for (name, stream) in [("t0", "v"), ("t1", "a")] {
+        let pl = dir.path().join(format!("{name}.m3u8"));
+        let got = frame_hashes(pl.to_str().unwrap(), stream, &[]);
+        let want = frame_hashes(src.to_str().unwrap(), stream, &ignore);
+        assert_eq!(got.len(), want.len(), "{name}: frame count");
+        assert!(got == want, "{name}: decoded frames differ");
+    }
+}

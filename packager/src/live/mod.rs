@@ -125,6 +125,7 @@
 //! grows as discontinuities slide out of the window. The new publisher must
 //! send the same codec configuration (the init segment does not change).
 
+mod cut;
 mod dash;
 mod date;
 mod hls;

@@ -6,22 +6,22 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::part::{self, Sample};
-use super::window::{EvictedSegment, Part, Segment, SegmentBytes, Window};
+use super::window::{Part, SegmentBytes, Window};
 use super::{AccessUnit, Event, LiveConfig, TrackConfig, TrackId, TrackStats, ticks};
 use crate::codec::SampleEntry;
 use crate::error::{Error, Result};
 use crate::fmp4::{InitTrack, write_init_track};
 use crate::mp4::TrackKind;
 use crate::mp4::fourcc::types;
-use crate::time::{Timescale, rescale};
+use crate::time::Timescale;
 
 const NANOS: i128 = 1_000_000_000;
 
 /// A sample waiting to be placed, with the session it came from.
 #[derive(Clone, Debug)]
-struct Queued {
-    s: Sample,
-    session: u32,
+pub(super) struct Queued {
+    pub(super) s: Sample,
+    pub(super) session: u32,
 }
 
 /// Where the lead track started segment `msn`.
@@ -37,9 +37,9 @@ pub(crate) struct Boundary {
 #[derive(Clone, Copy, Debug)]
 struct SessionMap {
     /// Input time of the session's first access unit.
-    origin_ns: i128,
+    pub(super) origin_ns: i128,
     /// Output time it is placed at.
-    start_ns: i128,
+    pub(super) start_ns: i128,
 }
 
 #[derive(Debug)]
@@ -53,29 +53,29 @@ pub(crate) struct Track {
     pub(crate) init: Arc<[u8]>,
     pub(crate) window: Window,
     /// Samples of the part being filled.
-    open: Vec<Sample>,
-    open_duration: u64,
-    open_since: Option<Instant>,
+    pub(super) open: Vec<Sample>,
+    pub(super) open_duration: u64,
+    pub(super) open_since: Option<Instant>,
     /// `mfhd` sequence number of the next chunk.
-    chunk_seq: u32,
+    pub(super) chunk_seq: u32,
     /// The last access unit, waiting for the next one to know its duration.
-    pending: Option<Queued>,
+    pub(super) pending: Option<Queued>,
     /// Followers: samples not yet known to belong to a segment.
-    queue: VecDeque<Queued>,
+    pub(super) queue: VecDeque<Queued>,
     /// The session the input mapping below belongs to.
-    session: Option<u32>,
-    offset: i64,
-    cts_shift: Option<i64>,
-    last_in: Option<i64>,
+    pub(super) session: Option<u32>,
+    pub(super) offset: i64,
+    pub(super) cts_shift: Option<i64>,
+    pub(super) last_in: Option<i64>,
     /// The next output decode time may not be below this.
-    next_out: u64,
-    last_duration: u32,
+    pub(super) next_out: u64,
+    pub(super) last_duration: u32,
     pub(crate) part_ticks: u64,
-    seg_ticks: u64,
-    max_seg_ticks: u64,
-    jump_ticks: u64,
-    wait_ticks: u64,
-    stats: TrackStats,
+    pub(super) seg_ticks: u64,
+    pub(super) max_seg_ticks: u64,
+    pub(super) jump_ticks: u64,
+    pub(super) wait_ticks: u64,
+    pub(super) stats: TrackStats,
 }
 
 /// A live stream being packaged. See [`crate::live`].
@@ -87,14 +87,14 @@ pub struct LiveStream {
     pub(crate) boundaries: BTreeMap<u64, Boundary>,
     /// Discontinuity sequence → the lead time its first segment started at.
     pub(crate) periods: BTreeMap<u64, u64>,
-    session: u32,
+    pub(super) session: u32,
     map: Option<SessionMap>,
-    last_boundary_session: Option<u32>,
-    disc_seq: u64,
-    next_msn: u64,
+    pub(super) last_boundary_session: Option<u32>,
+    pub(super) disc_seq: u64,
+    pub(super) next_msn: u64,
     pub(crate) first_msn: u64,
-    events: VecDeque<Event>,
-    bytes: u64,
+    pub(super) events: VecDeque<Event>,
+    pub(super) bytes: u64,
     pub(crate) epoch: Instant,
     pub(crate) epoch_unix_ms: i64,
     /// `EXT-X-TARGETDURATION`: only grows.
@@ -445,217 +445,7 @@ impl LiveStream {
         self.events.pop_front()
     }
 
-    fn place(&mut self, now: Instant, idx: usize, q: Queued) {
-        if idx == self.lead {
-            self.place_lead(now, q);
-            self.drain_all(now);
-        } else {
-            self.tracks[idx].queue.push_back(q);
-            self.drain(now, idx);
-        }
-    }
-
-    fn place_lead(&mut self, now: Instant, q: Queued) {
-        let idx = self.lead;
-        let tr = &self.tracks[idx];
-        let t = q.s.dts;
-        let cut = match tr.window.open() {
-            None => true,
-            Some(c) if c.session != q.session => true,
-            Some(c) => {
-                let el = t.saturating_sub(c.start);
-                (q.s.sync && el >= tr.seg_ticks) || el >= tr.max_seg_ticks
-            }
-        };
-        if cut {
-            let video = tr.kind == TrackKind::Video;
-            let fresh = tr.window.open().is_none_or(|c| c.session != q.session);
-            if fresh && video && !q.s.sync {
-                self.tracks[idx].stats.dropped += 1;
-                return;
-            }
-            self.close_segment(idx);
-            let msn = self.next_msn;
-            self.next_msn += 1;
-            if self.last_boundary_session.is_some_and(|s| s != q.session) {
-                self.disc_seq += 1;
-            }
-            self.last_boundary_session = Some(q.session);
-            self.boundaries.insert(
-                msn,
-                Boundary {
-                    start: t,
-                    session: q.session,
-                    disc_seq: self.disc_seq,
-                },
-            );
-            self.periods.entry(self.disc_seq).or_insert(t);
-            self.open_segment(idx, msn, t, q.session);
-        }
-        self.append(now, idx, q.s);
-    }
-
-    fn drain_all(&mut self, now: Instant) {
-        for i in 0..self.tracks.len() {
-            if i != self.lead {
-                self.drain(now, i);
-            }
-        }
-    }
-
-    fn drain(&mut self, now: Instant, idx: usize) {
-        while let Some(q) = self.tracks[idx].queue.front() {
-            match self.decide(idx, q) {
-                Decision::Wait => break,
-                Decision::Drop => {
-                    let tr = &mut self.tracks[idx];
-                    tr.queue.pop_front();
-                    tr.stats.dropped += 1;
-                }
-                Decision::Place(msn) => {
-                    let Some(q) = self.tracks[idx].queue.pop_front() else {
-                        break;
-                    };
-                    if self.tracks[idx].window.open().is_none_or(|c| c.msn != msn) {
-                        self.close_segment(idx);
-                        self.open_segment(idx, msn, q.s.dts, q.session);
-                    }
-                    self.append(now, idx, q.s);
-                }
-            }
-        }
-    }
-
-    /// Lead time `t` in the timescale of track `idx`.
-    fn conv(&self, idx: usize, t: u64) -> u64 {
-        let from = self.tracks[self.lead].scale;
-        rescale(t.min(i64::MAX as u64) as i64, from, self.tracks[idx].scale).max(0) as u64
-    }
-
-    fn decide(&self, idx: usize, q: &Queued) -> Decision {
-        let tr = &self.tracks[idx];
-        let t = q.s.dts;
-        // The latest boundary of the sample's session at or before it.
-        let cand = self
-            .boundaries
-            .iter()
-            .rev()
-            .filter(|(_, b)| b.session == q.session)
-            .find(|(_, b)| self.conv(idx, b.start) <= t)
-            .map(|(m, _)| *m);
-        if let Some(c) = tr.window.open().filter(|c| c.session == q.session) {
-            let forced = t.saturating_sub(c.start) >= tr.max_seg_ticks;
-            if !q.s.sync && !forced {
-                return Decision::Place(c.msn);
-            }
-            let m = cand.filter(|&m| m > c.msn).unwrap_or(c.msn);
-            return self.settle(idx, m, t, q.session);
-        }
-        let Some((&m0, first)) = self.boundaries.iter().find(|(_, b)| b.session == q.session)
-        else {
-            return if self.session > q.session {
-                Decision::Drop
-            } else {
-                Decision::Wait
-            };
-        };
-        if !q.s.sync {
-            return Decision::Drop;
-        }
-        if t < self.conv(idx, first.start) {
-            // Before the lead's first keyframe of the session (audio that
-            // started a little earlier, a rendition with a smaller B-frame
-            // delay): kept in that first segment when within a segment
-            // target of it, dropped when earlier.
-            let near = t + tr.seg_ticks >= self.conv(idx, first.start);
-            // Only right after the track's previous segment: a gap segment
-            // in between would claim a later time than these frames have.
-            let next = tr.window.last().map_or(self.first_msn, |l| l.msn + 1);
-            let fresh = next == m0;
-            return if near && fresh {
-                Decision::Place(m0)
-            } else {
-                Decision::Drop
-            };
-        }
-        let Some(m) = cand else {
-            return Decision::Drop;
-        };
-        if tr.window.last().is_some_and(|l| l.msn >= m) {
-            return Decision::Drop;
-        }
-        self.settle(idx, m, t, q.session)
-    }
-
-    /// A sample at `t` belongs to segment `m` unless the lead may still
-    /// start a later segment before `t`.
-    fn settle(&self, idx: usize, m: u64, t: u64, session: u32) -> Decision {
-        if self.boundaries.contains_key(&(m + 1)) || self.session > session || self.ended {
-            return Decision::Place(m);
-        }
-        let Some(b) = self.boundaries.get(&m) else {
-            return Decision::Place(m);
-        };
-        // The lead cuts no earlier than a segment target after `b.start`;
-        // two ticks of slack for the rescaling.
-        if t + 2 < self.conv(idx, b.start) + self.tracks[idx].seg_ticks {
-            Decision::Place(m)
-        } else {
-            Decision::Wait
-        }
-    }
-
-    /// Starts segment `msn` of track `idx` at `start`, with gap segments
-    /// for any numbers the track skipped.
-    fn open_segment(&mut self, idx: usize, msn: u64, start: u64, session: u32) {
-        let from = self.tracks[idx]
-            .window
-            .last()
-            .map_or(self.first_msn, |s| s.msn + 1)
-            .max(self.first_msn);
-        for g in from..msn {
-            let (Some(a), Some(b)) = (self.boundaries.get(&g), self.boundaries.get(&(g + 1)))
-            else {
-                continue;
-            };
-            // As long as the lead's segment (the boundaries may also span
-            // a reconnect's pause).
-            let lead = self.tracks[self.lead].window.get(g).map(|s| s.duration);
-            let (a, b, disc_seq, session) = (
-                self.conv(idx, a.start),
-                self.conv(idx, b.start),
-                a.disc_seq,
-                a.session,
-            );
-            let duration = lead.map_or(b.saturating_sub(a), |d| self.conv(idx, d));
-            self.tracks[idx].window.segments.push_back(Segment {
-                msn: g,
-                start: a,
-                duration,
-                parts: Vec::new(),
-                complete: true,
-                gap: true,
-                disc_seq,
-                session,
-            });
-        }
-        let disc_seq = self
-            .boundaries
-            .get(&msn)
-            .map_or(self.disc_seq, |b| b.disc_seq);
-        self.tracks[idx].window.segments.push_back(Segment {
-            msn,
-            start,
-            duration: 0,
-            parts: Vec::new(),
-            complete: false,
-            gap: false,
-            disc_seq,
-            session,
-        });
-    }
-
-    fn append(&mut self, now: Instant, idx: usize, s: Sample) {
+    pub(super) fn append(&mut self, now: Instant, idx: usize, s: Sample) {
         let d = u64::from(s.duration);
         let tr = &self.tracks[idx];
         if !tr.open.is_empty() && tr.open_duration + d > tr.part_ticks {
@@ -674,7 +464,7 @@ impl LiveStream {
     }
 
     /// Publishes the open part of track `idx`, if it has samples.
-    fn flush_part(&mut self, idx: usize) {
+    pub(super) fn flush_part(&mut self, idx: usize) {
         let tr = &mut self.tracks[idx];
         tr.open_since = None;
         if tr.open.is_empty() {
@@ -705,7 +495,7 @@ impl LiveStream {
     }
 
     /// Completes the open segment of track `idx`, if any.
-    fn close_segment(&mut self, idx: usize) {
+    pub(super) fn close_segment(&mut self, idx: usize) {
         self.flush_part(idx);
         let tr = &mut self.tracks[idx];
         let scale = tr.scale.get();
@@ -719,82 +509,6 @@ impl LiveStream {
             track: TrackId(idx),
             msn: seg.msn,
         });
-    }
-
-    /// Evicts what the DVR window and the byte cap no longer allow. Either
-    /// keeps at least three target durations of complete segments: a live
-    /// playlist may not get shorter than that (RFC 8216bis §6.2.2).
-    fn enforce_window(&mut self) {
-        let lead = &self.tracks[self.lead];
-        let scale = lead.scale.get();
-        let window = ticks(self.cfg.dvr_window, scale);
-        let min_keep = 3 * self.target_duration * u64::from(scale);
-        let mut complete: u64 = lead
-            .window
-            .segments
-            .iter()
-            .filter(|s| s.complete)
-            .map(|s| s.duration)
-            .sum();
-        while let Some(front) = self.tracks[self.lead].window.segments.front() {
-            if !front.complete {
-                break;
-            }
-            let rest = complete - front.duration;
-            let over_bytes = self.cfg.max_bytes.is_some_and(|m| self.bytes > m);
-            if (rest < window && !over_bytes) || rest < min_keep {
-                break;
-            }
-            complete = rest;
-            let msn = front.msn;
-            self.evict(msn);
-        }
-    }
-
-    fn evict(&mut self, msn: u64) {
-        let styp = part::styp();
-        for i in 0..self.tracks.len() {
-            if self.tracks[i]
-                .window
-                .segments
-                .front()
-                .is_none_or(|s| s.msn != msn)
-            {
-                continue;
-            }
-            if self.tracks[i]
-                .window
-                .segments
-                .front()
-                .is_some_and(|s| !s.complete)
-            {
-                // A follower's open segment (only the last one can be open).
-                self.close_segment(i);
-            }
-            let Some(seg) = self.tracks[i].window.segments.pop_front() else {
-                continue;
-            };
-            self.bytes -= seg.bytes();
-            let bytes = (!seg.gap).then(|| SegmentBytes {
-                chunks: std::iter::once(styp.clone())
-                    .chain(seg.parts.iter().map(|p| p.bytes.clone()))
-                    .collect(),
-                complete: true,
-            });
-            self.events.push_back(Event::SegmentEvicted(EvictedSegment {
-                track: TrackId(i),
-                msn,
-                start: seg.start,
-                duration: seg.duration,
-                discontinuity_sequence: seg.disc_seq,
-                bytes,
-            }));
-        }
-        self.first_msn = msn + 1;
-        self.boundaries = self.boundaries.split_off(&self.first_msn);
-        if let Some(d) = self.boundaries.values().next().map(|b| b.disc_seq) {
-            self.periods = self.periods.split_off(&d);
-        }
     }
 
     /// The discontinuity sequence number of the oldest segment held (for
@@ -833,13 +547,6 @@ impl LiveStream {
             complete: seg.complete,
         })
     }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Decision {
-    Place(u64),
-    Wait,
-    Drop,
 }
 
 /// The ISO 639-2/T code for a BCP 47 tag's primary subtag, for `mdhd`.

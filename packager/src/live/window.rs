@@ -9,7 +9,9 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use super::TrackId;
+use super::part;
+use super::stream::LiveStream;
+use super::{Event, TrackId, ticks};
 
 /// A published part: one CMAF chunk (`moof` + `mdat`).
 #[derive(Clone, Debug)]
@@ -137,4 +139,82 @@ pub struct EvictedSegment {
     pub discontinuity_sequence: u64,
     /// Its bytes; `None` for a gap segment (the track had no samples).
     pub bytes: Option<SegmentBytes>,
+}
+
+impl LiveStream {
+    /// Evicts what the DVR window and the byte cap no longer allow. Either
+    /// keeps at least three target durations of complete segments: a live
+    /// playlist may not get shorter than that (RFC 8216bis §6.2.2).
+    pub(super) fn enforce_window(&mut self) {
+        let lead = &self.tracks[self.lead];
+        let scale = lead.scale.get();
+        let window = ticks(self.cfg.dvr_window, scale);
+        let min_keep = 3 * self.target_duration * u64::from(scale);
+        let mut complete: u64 = lead
+            .window
+            .segments
+            .iter()
+            .filter(|s| s.complete)
+            .map(|s| s.duration)
+            .sum();
+        while let Some(front) = self.tracks[self.lead].window.segments.front() {
+            if !front.complete {
+                break;
+            }
+            let rest = complete - front.duration;
+            let over_bytes = self.cfg.max_bytes.is_some_and(|m| self.bytes > m);
+            if (rest < window && !over_bytes) || rest < min_keep {
+                break;
+            }
+            complete = rest;
+            let msn = front.msn;
+            self.evict(msn);
+        }
+    }
+
+    fn evict(&mut self, msn: u64) {
+        let styp = part::styp();
+        for i in 0..self.tracks.len() {
+            if self.tracks[i]
+                .window
+                .segments
+                .front()
+                .is_none_or(|s| s.msn != msn)
+            {
+                continue;
+            }
+            if self.tracks[i]
+                .window
+                .segments
+                .front()
+                .is_some_and(|s| !s.complete)
+            {
+                // A follower's open segment (only the last one can be open).
+                self.close_segment(i);
+            }
+            let Some(seg) = self.tracks[i].window.segments.pop_front() else {
+                continue;
+            };
+            self.bytes -= seg.bytes();
+            let bytes = (!seg.gap).then(|| SegmentBytes {
+                chunks: std::iter::once(styp.clone())
+                    .chain(seg.parts.iter().map(|p| p.bytes.clone()))
+                    .collect(),
+                complete: true,
+            });
+            self.events.push_back(Event::SegmentEvicted(EvictedSegment {
+                track: TrackId(i),
+                msn,
+                start: seg.start,
+                duration: seg.duration,
+                discontinuity_sequence: seg.disc_seq,
+                bytes,
+            }));
+        }
+        self.first_msn = msn + 1;
+        self.boundaries = self.boundaries.split_off(&self.first_msn);
+        if let Some(d) = self.boundaries.values().next().map(|b| b.disc_seq) {
+            self.periods = self.periods.split_off(&d);
+        }
+    }
 }
