@@ -714,6 +714,22 @@ fn a_stalled_input_gets_its_part_closed_by_the_timer() {
 }
 
 #[test]
+fn a_stream_can_move_between_threads() {
+    fn shared<T: Send + Sync>() {}
+    shared::<LiveStream>();
+    shared::<Event>();
+}
+
+#[test]
+fn a_finished_stream_has_a_final_mpd() {
+    let s = feed_files(&["bframes.mp4"], false);
+    let mpd = check::mpd(&s, Instant::now());
+    assert!(mpd.minimumUpdatePeriod.is_none());
+    let d = mpd.mediaPresentationDuration.unwrap().as_secs_f64();
+    assert!((d - 10.08).abs() < 0.05, "{d}");
+}
+
+#[test]
 fn bad_configurations_are_errors() {
     let t0 = Instant::now();
     let bad = |cfg: LiveConfig| LiveStream::new(cfg, t0, 0).unwrap_err();
@@ -756,6 +772,8 @@ enum Op {
     Reconnect(u32),
     /// A frame with a decode time that goes back.
     Backwards,
+    /// A frame 20 s ahead (a publisher clock reset forward).
+    FarJump,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -766,6 +784,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (1u16..2000).prop_map(Op::Idle),
         1 => (0u32..1_000_000).prop_map(Op::Reconnect),
         1 => Just(Op::Backwards),
+        1 => Just(Op::FarJump),
     ]
 }
 
@@ -830,6 +849,18 @@ proptest! {
                     video_in_session = false;
                     vdts = i64::from(base);
                     adts = i64::from(base) * 48000 / 90000;
+                }
+                Op::FarJump => {
+                    let dts = vdts + 20 * 90000;
+                    let au = AccessUnit { dts, pts: dts, duration: None, keyframe: true, data: vec![1] };
+                    let r = s.push(t0 + wall, TrackId(0), au);
+                    if video_in_session {
+                        prop_assert!(matches!(r, Err(Error::TimestampJump { .. })), "{:?}", r);
+                    } else {
+                        prop_assert!(r.is_ok());
+                        video_in_session = true;
+                        vdts = dts + 3000;
+                    }
                 }
                 Op::Backwards => {
                     let au = AccessUnit { dts: vdts - 6000, pts: vdts, duration: None, keyframe: true, data: vec![1] };

@@ -4,7 +4,8 @@
 //! - `MPD@type="dynamic"` (§5.3.1.2), `availabilityStartTime` = output time
 //!   0 (the wall-clock time given to [`LiveStream::new`]), `publishTime` =
 //!   `now`, `minimumUpdatePeriod` = the segment target,
-//!   `timeShiftBufferDepth` = the DVR window.
+//!   `timeShiftBufferDepth` = the DVR window; once the stream is finished,
+//!   no `minimumUpdatePeriod` but a `mediaPresentationDuration`.
 //! - `ServiceDescription` with `Latency@target` and `PlaybackRate`
 //!   (Annex K) for catch-up.
 //! - One `Period` per publisher session (discontinuity sequence number):
@@ -60,8 +61,16 @@ impl LiveStream {
         format_unix_ms(self.epoch_unix_ms, out);
         out.push_str("\" publishTime=\"");
         format_unix_ms(self.unix_ms(now), out);
-        out.push_str("\" minimumUpdatePeriod=\"");
-        duration(out, cfg.segment_target.as_secs_f64());
+        if self.ended {
+            // A finished stream: no more updates, and where it ends (§5.3.1.2).
+            let lead = &self.tracks[self.lead];
+            let end = lead.window.last().map_or(0, |s| s.start + s.duration);
+            out.push_str("\" mediaPresentationDuration=\"");
+            duration(out, end as f64 / f64::from(lead.scale.get()));
+        } else {
+            out.push_str("\" minimumUpdatePeriod=\"");
+            duration(out, cfg.segment_target.as_secs_f64());
+        }
         out.push_str("\" timeShiftBufferDepth=\"");
         duration(out, cfg.dvr_window.as_secs_f64());
         out.push_str("\" maxSegmentDuration=\"");

@@ -195,7 +195,7 @@ impl LiveStream {
             let Some(seg) = self.tracks[i].window.segments.pop_front() else {
                 continue;
             };
-            self.bytes -= seg.bytes();
+            self.bytes = self.bytes.saturating_sub(seg.bytes());
             let bytes = (!seg.gap).then(|| SegmentBytes {
                 chunks: std::iter::once(styp.clone())
                     .chain(seg.parts.iter().map(|p| p.bytes.clone()))

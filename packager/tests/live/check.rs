@@ -478,7 +478,10 @@ pub(crate) fn mpd(s: &LiveStream, now: std::time::Instant) -> dash_mpd_core::MPD
     assert_eq!(mpd.mpdtype.as_deref(), Some("dynamic"));
     assert!(mpd.availabilityStartTime.is_some());
     assert!(mpd.publishTime.is_some());
-    assert!(mpd.minimumUpdatePeriod.is_some());
+    assert_eq!(
+        mpd.minimumUpdatePeriod.is_some(),
+        mpd.mediaPresentationDuration.is_none()
+    );
     assert!(mpd.timeShiftBufferDepth.is_some());
     assert_eq!(mpd.UTCTiming.len(), 1);
     assert_eq!(
