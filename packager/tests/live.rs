@@ -1102,3 +1102,39 @@ fn live_hls_playlists_play_in_ffmpeg() {
         assert!(got == want, "{name}: decoded frames differ");
     }
 }
+
+/// What the origin serves, as text: a stream 16 s in, reconnected for 1 s,
+/// then 3 s more. `UPDATE_GOLDEN=1` rewrites the files after a deliberate
+/// change; review the diff.
+#[test]
+fn live_manifests_match_the_golden_files() {
+    let mut r = av_rig(av_config());
+    r.run_until(16.2);
+    r.reconnect(1.0, 0);
+    r.run_until(19.3);
+    check::all(&r.s);
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/live");
+    let mut text = String::new();
+    r.s.hls_multivariant(None, &mut text);
+    headwater_testkit::golden(&dir.join("master.m3u8"), &text);
+    for (file, track, skip) in [
+        ("v.m3u8", 0, false),
+        ("v.skip.m3u8", 0, true),
+        ("a.m3u8", 1, false),
+    ] {
+        let mut text = String::new();
+        let opts = HlsOptions { skip, query: None };
+        r.s.hls_media_playlist(TrackId(track), &opts, &mut text)
+            .unwrap();
+        headwater_testkit::golden(&dir.join(file), &text);
+    }
+    let mut text = String::new();
+    r.s.dash_mpd(
+        r.now(),
+        &headwater_packager::live::DashOptions {
+            utc_timing_url: "/time",
+        },
+        &mut text,
+    );
+    headwater_testkit::golden(&dir.join("manifest.mpd"), &text);
+}

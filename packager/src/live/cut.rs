@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use super::stream::{Boundary, LiveStream, Queued};
 use super::window::Segment;
+use super::{Event, TrackId};
 use crate::mp4::TrackKind;
 use crate::time::rescale;
 
@@ -130,9 +131,10 @@ impl LiveStream {
         if t < self.conv(idx, first.start) {
             // Before the lead's first keyframe of the session (audio that
             // started a little earlier, a rendition with a smaller B-frame
-            // delay): kept in that first segment when within a segment
-            // target of it, dropped when earlier.
-            let near = t + tr.seg_ticks >= self.conv(idx, first.start);
+            // delay): kept in that first segment when within a part target
+            // of it, dropped when earlier (audio from while the lead waited
+            // for its first keyframe would make the segment too long).
+            let near = t + tr.part_ticks >= self.conv(idx, first.start);
             // Only right after the track's previous segment: a gap segment
             // in between would claim a later time than these frames have.
             let next = tr.window.last().map_or(self.first_msn, |l| l.msn + 1);
@@ -179,29 +181,33 @@ impl LiveStream {
             .map_or(self.first_msn, |s| s.msn + 1)
             .max(self.first_msn);
         for g in from..msn {
-            let (Some(a), Some(b)) = (self.boundaries.get(&g), self.boundaries.get(&(g + 1)))
-            else {
-                continue;
-            };
+            // Every number below `next_msn` and from `first_msn` on has a
+            // boundary; the fallbacks only keep the numbering dense.
+            let b = self.boundaries.get(&g).copied().unwrap_or(Boundary {
+                start: 0,
+                session,
+                disc_seq: self.disc_seq,
+            });
             // As long as the lead's segment (the boundaries may also span
             // a reconnect's pause).
-            let lead = self.tracks[self.lead].window.get(g).map(|s| s.duration);
-            let (a, b, disc_seq, session) = (
-                self.conv(idx, a.start),
-                self.conv(idx, b.start),
-                a.disc_seq,
-                a.session,
-            );
-            let duration = lead.map_or(b.saturating_sub(a), |d| self.conv(idx, d));
+            let lead = self.tracks[self.lead]
+                .window
+                .get(g)
+                .map_or(0, |s| s.duration);
+            let (start, duration) = (self.conv(idx, b.start), self.conv(idx, lead));
             self.tracks[idx].window.segments.push_back(Segment {
                 msn: g,
-                start: a,
+                start,
                 duration,
                 parts: Vec::new(),
                 complete: true,
                 gap: true,
-                disc_seq,
-                session,
+                disc_seq: b.disc_seq,
+                session: b.session,
+            });
+            self.events.push_back(Event::SegmentReady {
+                track: TrackId(idx),
+                msn: g,
             });
         }
         let disc_seq = self

@@ -47,7 +47,9 @@
 //! milliseconds for that instant); a publisher session's first access unit
 //! (of any track) is placed at the wall-clock time elapsed since then (or
 //! right after the previous session's last output, if that is later), and
-//! every track of the session gets the same offset, so A/V sync is kept.
+//! every track of the session gets the same offset, so A/V sync is kept
+//! (except that a track whose first frame would land before its own
+//! previous end is moved up to it: output time never goes back).
 //! Output time therefore tracks the wall clock, which is what DASH's
 //! `availabilityStartTime` and HLS's `EXT-X-PROGRAM-DATE-TIME` (start time +
 //! output time) need; encoder clock drift is not corrected.
@@ -85,8 +87,10 @@
 //! Every other track cuts at the lead's boundaries: its segment *n* starts
 //! at its first sync sample at or after the lead's segment *n*, so all
 //! renditions share MSNs. A follower's frames from before the lead's first
-//! keyframe of a session (audio that began a little earlier) join the
-//! session's first segment if they are within a segment target of it. A follower waits (buffers) only when it cannot
+//! keyframe of a session (audio that began a little earlier, as when the
+//! keyframe's B-frame delay moved it later) join the session's first
+//! segment if they are within a part target of it; earlier ones are
+//! dropped, like the video before that keyframe. A follower waits (buffers) only when it cannot
 //! know yet which segment a frame belongs to, and never longer than
 //! [`LiveConfig::max_lead_wait`] ([`Error::TrackAhead`] beyond).
 //!
