@@ -769,7 +769,7 @@ enum Op {
     /// The wall clock moves without input.
     Idle(u16),
     /// The publisher reconnects with its clock at a new base.
-    Reconnect(u32),
+    Reconnect(i64),
     /// A frame with a decode time that goes back.
     Backwards,
     /// A frame 20 s ahead (a publisher clock reset forward).
@@ -782,7 +782,7 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(n, k, g, k2)| Op::Video(n, k, g, k2)),
         6 => (1u8..30).prop_map(Op::Audio),
         1 => (1u16..2000).prop_map(Op::Idle),
-        1 => (0u32..1_000_000).prop_map(Op::Reconnect),
+        1 => prop_oneof![(0i64..1_000_000), (-(1i64 << 60)..(1i64 << 60))].prop_map(Op::Reconnect),
         1 => Just(Op::Backwards),
         1 => Just(Op::FarJump),
     ]
@@ -847,8 +847,8 @@ proptest! {
                 Op::Reconnect(base) => {
                     s.discontinuity(t0 + wall);
                     video_in_session = false;
-                    vdts = i64::from(base);
-                    adts = i64::from(base) * 48000 / 90000;
+                    vdts = base;
+                    adts = (i128::from(base) * 48000 / 90000) as i64;
                 }
                 Op::FarJump => {
                     let dts = vdts + 20 * 90000;
@@ -1137,4 +1137,46 @@ fn live_manifests_match_the_golden_files() {
         &mut text,
     );
     headwater_testkit::golden(&dir.join("manifest.mpd"), &text);
+}
+
+#[test]
+fn extreme_timestamps_are_errors_not_panics() {
+    let cfg = LiveConfig::new(vec![video("v", 640, 360, 90000), audio("a")]);
+    let t0 = Instant::now();
+    let mut s = LiveStream::new(cfg, t0, UNIX_START).unwrap();
+    let au = |dts: i64, pts: i64, key| AccessUnit {
+        dts,
+        pts,
+        duration: None,
+        keyframe: key,
+        data: vec![0; 4],
+    };
+    s.push(t0, TrackId(0), au(i64::MIN, i64::MIN, true))
+        .unwrap();
+    assert!(
+        s.push(t0, TrackId(0), au(i64::MAX, i64::MAX, false))
+            .is_err()
+    );
+    assert!(
+        s.push(t0, TrackId(0), au(i64::MIN + 1, i64::MAX, false))
+            .is_err()
+    );
+    assert!(
+        s.push(t0, TrackId(1), au(i64::MAX, i64::MIN, true))
+            .is_err()
+    );
+    s.push(t0, TrackId(1), au(i64::MIN, i64::MIN, true))
+        .unwrap();
+    let mut big = au(i64::MIN + 3000, i64::MIN + 3000, false);
+    big.data = vec![0; (32 << 20) + 1];
+    assert!(matches!(
+        s.push(t0, TrackId(0), big),
+        Err(Error::AccessUnitTooLarge { .. })
+    ));
+    s.push(t0, TrackId(0), au(i64::MIN + 3000, i64::MIN + 3000, false))
+        .unwrap();
+    s.discontinuity(t0 + Duration::from_secs(1));
+    s.push(t0, TrackId(0), au(i64::MAX - 10, i64::MAX - 10, true))
+        .unwrap();
+    check::all(&s);
 }

@@ -64,7 +64,7 @@ pub(crate) struct Track {
     pub(super) queue: VecDeque<Queued>,
     /// The session the input mapping below belongs to.
     pub(super) session: Option<u32>,
-    pub(super) offset: i64,
+    pub(super) offset: i128,
     pub(super) cts_shift: Option<i64>,
     pub(super) last_in: Option<i64>,
     /// The next output decode time may not be below this.
@@ -312,7 +312,6 @@ impl LiveStream {
             if out < i128::from(t.next_out) {
                 off += i128::from(t.next_out) - out;
             }
-            let off = i64::try_from(off).map_err(|_| timestamp("offset out of range"))?;
             (off, true)
         };
         if let (false, Some(last)) = (new_session, t.last_in) {
@@ -323,7 +322,7 @@ impl LiveStream {
                     previous: last,
                 });
             }
-            if (au.dts - last) as u64 > t.jump_ticks {
+            if au.dts.abs_diff(last) > t.jump_ticks {
                 return Err(Error::TimestampJump {
                     track: idx,
                     from: last,
@@ -331,7 +330,7 @@ impl LiveStream {
                 });
             }
         }
-        let out = i128::from(au.dts) + i128::from(offset) + i128::from(shift);
+        let out = i128::from(au.dts) + offset + i128::from(shift);
         let out = u64::try_from(out)
             .ok()
             .filter(|&o| o < u64::MAX / 2)
@@ -341,7 +340,7 @@ impl LiveStream {
         if !t.queue.is_empty()
             && t.queue
                 .front()
-                .is_some_and(|q| out - q.s.dts > t.wait_ticks)
+                .is_some_and(|q| out.saturating_sub(q.s.dts) > t.wait_ticks)
         {
             return Err(Error::TrackAhead { track: idx });
         }
