@@ -87,6 +87,62 @@ pub enum Error {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A live stream's configuration is invalid.
+    #[error("live configuration: {0}")]
+    LiveConfig(&'static str),
+    /// A live push names a track the stream does not have.
+    #[error("live stream has no track {0}")]
+    UnknownTrack(usize),
+    /// A live push came after [`crate::live::LiveStream::finish`].
+    #[error("the live stream has ended")]
+    LiveEnded,
+    /// A live access unit is larger than `LiveConfig::max_access_unit_bytes`.
+    #[error("access unit of {len} bytes on track {track} is above the limit")]
+    AccessUnitTooLarge {
+        /// The track index.
+        track: usize,
+        /// Its size.
+        len: usize,
+    },
+    /// A live access unit's decode time is not after the previous one's
+    /// (within a publisher session); it was rejected.
+    #[error("decode time {dts} on track {track} is not after the previous {previous}")]
+    NonMonotonicDts {
+        /// The track index.
+        track: usize,
+        /// The rejected decode time.
+        dts: i64,
+        /// The previous accepted one.
+        previous: i64,
+    },
+    /// A live access unit's decode time jumps further ahead than
+    /// `LiveConfig::max_jump`; call `discontinuity` if the publisher's
+    /// clock was reset.
+    #[error("decode time on track {track} jumps from {from} to {to}")]
+    TimestampJump {
+        /// The track index.
+        track: usize,
+        /// The previous decode time.
+        from: i64,
+        /// The rejected one.
+        to: i64,
+    },
+    /// A live access unit's timestamps cannot be represented in the output.
+    #[error("timestamps on track {track}: {reason}")]
+    LiveTimestamp {
+        /// The track index.
+        track: usize,
+        /// What is out of range.
+        reason: &'static str,
+    },
+    /// A follower track ran further ahead of the lead track than
+    /// `LiveConfig::max_lead_wait`; its access unit was rejected (the lead
+    /// track stalled, or ingest does not interleave the tracks).
+    #[error("track {track} is too far ahead of the lead track")]
+    TrackAhead {
+        /// The track index.
+        track: usize,
+    },
     /// A request names a rendition, segment or time that does not exist.
     #[error("not found: {0}")]
     NotFound(&'static str),

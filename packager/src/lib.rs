@@ -22,8 +22,13 @@
 //! sample is reframed), so [`ts::TsLayout`] sizes them from the index and
 //! writes their bytes through a read callback.
 //!
+//! Live streams ([`live`]) are a state machine instead: ingest pushes
+//! access units into a [`live::LiveStream`] with the time, and the origin
+//! reads LL-HLS playlists, a dynamic MPD, parts and segments (bytes held in
+//! memory for the DVR window) out of it.
+//!
 //! Key types: [`Source`], [`mp4::Movie`], [`SampleIndex`], [`Presentation`],
-//! [`Rendition`], [`MediaSegment`], [`ts::TsLayout`].
+//! [`Rendition`], [`MediaSegment`], [`ts::TsLayout`], [`live::LiveStream`].
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -33,6 +38,7 @@ pub mod codec;
 mod error;
 pub mod fmp4;
 mod index;
+pub mod live;
 pub mod manifest;
 pub mod mp4;
 mod plan;

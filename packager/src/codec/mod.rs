@@ -137,6 +137,20 @@ impl SampleEntry {
         Self::parse(entry.fourcc, entry.whole, entry.body)
     }
 
+    /// Parses a whole sample-entry box (an `avc1` box with its `avcC`, an
+    /// `mp4a` box with its `esds`, ...), as a live encoder configures it.
+    /// Trailing bytes after the box are an error.
+    pub fn from_box(raw: &[u8]) -> Result<Self> {
+        let mut boxes = BoxIter::new(raw);
+        let entry = boxes
+            .next()
+            .ok_or(malformed(types::STSD, "empty sample entry"))??;
+        if boxes.next().is_some() {
+            return Err(malformed(entry.fourcc, "bytes after the sample entry"));
+        }
+        Self::parse(entry.fourcc, entry.whole, entry.body)
+    }
+
     fn parse(fourcc: FourCc, raw: &[u8], body: &[u8]) -> Result<Self> {
         let mut entry = SampleEntry {
             fourcc,

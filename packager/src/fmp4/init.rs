@@ -2,8 +2,37 @@
 
 use super::Put;
 use crate::mp4::fourcc::types;
-use crate::mp4::{Track, TrackKind};
+use crate::mp4::{FourCc, Track, TrackKind};
+use crate::time::Timescale;
 use crate::timing::TrackTiming;
+
+/// What an init segment describes: one track, without its samples. VOD
+/// builds it from a source [`Track`]; live from a configured sample entry.
+#[derive(Clone, Copy, Debug)]
+pub struct InitTrack<'a> {
+    /// `track_ID` (also in `tfhd` of every fragment).
+    pub id: u32,
+    /// Video, audio or other: picks the media header and handler name.
+    pub kind: TrackKind,
+    /// Handler type (`vide`, `soun`).
+    pub handler: FourCc,
+    /// Media timescale.
+    pub timescale: Timescale,
+    /// ISO 639-2/T language code (anything else becomes `und`).
+    pub language: &'a str,
+    /// Presentation width and height for `tkhd` (integer pixels).
+    pub width: u32,
+    /// See `width`.
+    pub height: u32,
+    /// `tkhd` transformation matrix.
+    pub matrix: [u32; 9],
+    /// The whole sample-entry box, copied verbatim into `stsd`.
+    pub sample_entry: &'a [u8],
+    /// Duration for `mehd` and the edit list (0 for live: unknown).
+    pub duration: u64,
+    /// `media_time` of a one-entry edit list, if one is to be written.
+    pub edit_media_time: Option<i64>,
+}
 
 /// Appends the init segment of `track` to `out`.
 ///
@@ -11,8 +40,28 @@ use crate::timing::TrackTiming;
 /// else is generated. A one-entry edit list is written only when the
 /// timing carries one (see [`crate::timing`]).
 pub fn write_init(track: &Track, timing: &TrackTiming, out: &mut Vec<u8>) {
+    write_init_track(
+        &InitTrack {
+            id: track.id,
+            kind: track.kind,
+            handler: track.handler,
+            timescale: track.timescale,
+            language: &track.language,
+            width: track.width,
+            height: track.height,
+            matrix: track.matrix,
+            sample_entry: &track.sample_entry.raw,
+            duration: (timing.end - timing.start).max(0) as u64,
+            edit_media_time: timing.edit_media_time,
+        },
+        out,
+    );
+}
+
+/// Appends the init segment (`ftyp` + `moov` with `mvex`) of `track` to `out`.
+pub fn write_init_track(track: &InitTrack<'_>, out: &mut Vec<u8>) {
     let scale = track.timescale.get();
-    let duration = (timing.end - timing.start).max(0) as u64;
+    let duration = track.duration;
     out.boxed(types::FTYP, |b| {
         b.put(&types::ISO6.0);
         b.put_u32(0);
@@ -59,7 +108,7 @@ pub fn write_init(track: &Track, timing: &TrackTiming, out: &mut Vec<u8>) {
                 b.put_u32(track.width << 16);
                 b.put_u32(track.height << 16);
             });
-            if let Some(media_time) = timing.edit_media_time {
+            if let Some(media_time) = track.edit_media_time {
                 b.boxed(types::EDTS, |b| {
                     b.full(types::ELST, 1, 0, |b| {
                         b.put_u32(1);
@@ -75,7 +124,7 @@ pub fn write_init(track: &Track, timing: &TrackTiming, out: &mut Vec<u8>) {
                     b.put_u64(0);
                     b.put_u32(scale);
                     b.put_u64(0);
-                    b.put_u16(pack_language(&track.language));
+                    b.put_u16(pack_language(track.language));
                     b.put_u16(0);
                 });
                 b.full(types::HDLR, 0, 0, |b| {
@@ -103,7 +152,7 @@ pub fn write_init(track: &Track, timing: &TrackTiming, out: &mut Vec<u8>) {
                     b.boxed(types::STBL, |b| {
                         b.full(types::STSD, 0, 0, |b| {
                             b.put_u32(1);
-                            b.put(&track.sample_entry.raw);
+                            b.put(track.sample_entry);
                         });
                         b.full(types::STTS, 0, 0, |b| b.put_u32(0));
                         b.full(types::STSC, 0, 0, |b| b.put_u32(0));

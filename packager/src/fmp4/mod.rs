@@ -5,7 +5,7 @@
 mod init;
 mod segment;
 
-pub use init::write_init;
+pub use init::{InitTrack, write_init, write_init_track};
 pub(crate) use segment::media_segment_len as segment_len;
 pub use segment::{ByteRange, MediaSegment, media_segment};
 

@@ -1,0 +1,236 @@
+//! Where samples go: the lead track cuts segments (keyframe after the
+//! segment target, any frame after `max_segment`, a new session), the
+//! other tracks follow its boundaries. See the cut rules in [`crate::live`].
+
+use std::time::Instant;
+
+use super::stream::{Boundary, LiveStream, Queued};
+use super::window::Segment;
+use super::{Event, TrackId};
+use crate::mp4::TrackKind;
+use crate::time::rescale;
+
+impl LiveStream {
+    pub(super) fn place(&mut self, now: Instant, idx: usize, q: Queued) {
+        if idx == self.lead {
+            self.place_lead(now, q);
+            self.drain_all(now);
+        } else {
+            self.tracks[idx].queue.push_back(q);
+            self.drain(now, idx);
+        }
+    }
+
+    fn place_lead(&mut self, now: Instant, q: Queued) {
+        let idx = self.lead;
+        let tr = &self.tracks[idx];
+        let t = q.s.dts;
+        let cut = match tr.window.open() {
+            None => true,
+            Some(c) if c.session != q.session => true,
+            Some(c) => {
+                let el = t.saturating_sub(c.start);
+                (q.s.sync && el >= tr.seg_ticks) || el >= tr.max_seg_ticks
+            }
+        };
+        if cut {
+            let video = tr.kind == TrackKind::Video;
+            let fresh = tr.window.open().is_none_or(|c| c.session != q.session);
+            if fresh && video && !q.s.sync {
+                self.tracks[idx].stats.dropped += 1;
+                return;
+            }
+            self.close_segment(idx);
+            let msn = self.next_msn;
+            self.next_msn += 1;
+            if self.last_boundary_session.is_some_and(|s| s != q.session) {
+                self.disc_seq += 1;
+            }
+            self.last_boundary_session = Some(q.session);
+            self.boundaries.insert(
+                msn,
+                Boundary {
+                    start: t,
+                    session: q.session,
+                    disc_seq: self.disc_seq,
+                },
+            );
+            self.periods.entry(self.disc_seq).or_insert(t);
+            self.open_segment(idx, msn, t, q.session);
+        }
+        self.append(now, idx, q.s);
+    }
+
+    pub(super) fn drain_all(&mut self, now: Instant) {
+        for i in 0..self.tracks.len() {
+            if i != self.lead {
+                self.drain(now, i);
+            }
+        }
+    }
+
+    fn drain(&mut self, now: Instant, idx: usize) {
+        while let Some(q) = self.tracks[idx].queue.front() {
+            match self.decide(idx, q) {
+                Decision::Wait => break,
+                Decision::Drop => {
+                    let tr = &mut self.tracks[idx];
+                    tr.queue.pop_front();
+                    tr.stats.dropped += 1;
+                }
+                Decision::Place(msn) => {
+                    let Some(q) = self.tracks[idx].queue.pop_front() else {
+                        break;
+                    };
+                    if self.tracks[idx].window.open().is_none_or(|c| c.msn != msn) {
+                        self.close_segment(idx);
+                        self.open_segment(idx, msn, q.s.dts, q.session);
+                    }
+                    self.append(now, idx, q.s);
+                }
+            }
+        }
+    }
+
+    /// Lead time `t` in the timescale of track `idx`.
+    fn conv(&self, idx: usize, t: u64) -> u64 {
+        let from = self.tracks[self.lead].scale;
+        rescale(t.min(i64::MAX as u64) as i64, from, self.tracks[idx].scale).max(0) as u64
+    }
+
+    fn decide(&self, idx: usize, q: &Queued) -> Decision {
+        let tr = &self.tracks[idx];
+        let t = q.s.dts;
+        // The latest boundary of the sample's session at or before it.
+        let cand = self
+            .boundaries
+            .iter()
+            .rev()
+            .filter(|(_, b)| b.session == q.session)
+            .find(|(_, b)| self.conv(idx, b.start) <= t)
+            .map(|(m, _)| *m);
+        if let Some(c) = tr.window.open().filter(|c| c.session == q.session) {
+            let forced = t.saturating_sub(c.start) >= tr.max_seg_ticks;
+            if !q.s.sync && !forced {
+                return Decision::Place(c.msn);
+            }
+            let m = cand.filter(|&m| m > c.msn).unwrap_or(c.msn);
+            return self.settle(idx, m, t, q.session);
+        }
+        let Some((&m0, first)) = self.boundaries.iter().find(|(_, b)| b.session == q.session)
+        else {
+            return if self.session > q.session {
+                Decision::Drop
+            } else {
+                Decision::Wait
+            };
+        };
+        if !q.s.sync {
+            return Decision::Drop;
+        }
+        if t < self.conv(idx, first.start) {
+            // Before the lead's first keyframe of the session (audio that
+            // started a little earlier, a rendition with a smaller B-frame
+            // delay): kept in that first segment when within a part target
+            // of it, dropped when earlier (audio from while the lead waited
+            // for its first keyframe would make the segment too long).
+            let near = t + tr.part_ticks >= self.conv(idx, first.start);
+            // Only right after the track's previous segment: a gap segment
+            // in between would claim a later time than these frames have.
+            let next = tr.window.last().map_or(self.first_msn, |l| l.msn + 1);
+            let fresh = next == m0;
+            return if near && fresh {
+                Decision::Place(m0)
+            } else {
+                Decision::Drop
+            };
+        }
+        let Some(m) = cand else {
+            return Decision::Drop;
+        };
+        if tr.window.last().is_some_and(|l| l.msn >= m) {
+            return Decision::Drop;
+        }
+        self.settle(idx, m, t, q.session)
+    }
+
+    /// A sample at `t` belongs to segment `m` unless the lead may still
+    /// start a later segment before `t`.
+    fn settle(&self, idx: usize, m: u64, t: u64, session: u32) -> Decision {
+        if self.boundaries.contains_key(&(m + 1)) || self.session > session || self.ended {
+            return Decision::Place(m);
+        }
+        let Some(b) = self.boundaries.get(&m) else {
+            return Decision::Place(m);
+        };
+        // The lead cuts no earlier than a segment target after `b.start`;
+        // two ticks of slack for the rescaling.
+        if t + 2 < self.conv(idx, b.start) + self.tracks[idx].seg_ticks {
+            Decision::Place(m)
+        } else {
+            Decision::Wait
+        }
+    }
+
+    /// Starts segment `msn` of track `idx` at `start`, with gap segments
+    /// for any numbers the track skipped.
+    pub(super) fn open_segment(&mut self, idx: usize, msn: u64, start: u64, session: u32) {
+        let from = self.tracks[idx]
+            .window
+            .last()
+            .map_or(self.first_msn, |s| s.msn + 1)
+            .max(self.first_msn);
+        for g in from..msn {
+            // Every number below `next_msn` and from `first_msn` on has a
+            // boundary; the fallbacks only keep the numbering dense.
+            let b = self.boundaries.get(&g).copied().unwrap_or(Boundary {
+                start: 0,
+                session,
+                disc_seq: self.disc_seq,
+            });
+            // As long as the lead's segment (the boundaries may also span
+            // a reconnect's pause).
+            let lead = self.tracks[self.lead]
+                .window
+                .get(g)
+                .map_or(0, |s| s.duration);
+            let (start, duration) = (self.conv(idx, b.start), self.conv(idx, lead));
+            self.tracks[idx].window.segments.push_back(Segment {
+                msn: g,
+                start,
+                duration,
+                parts: Vec::new(),
+                complete: true,
+                gap: true,
+                disc_seq: b.disc_seq,
+                session: b.session,
+            });
+            self.events.push_back(Event::SegmentReady {
+                track: TrackId(idx),
+                msn: g,
+            });
+        }
+        let disc_seq = self
+            .boundaries
+            .get(&msn)
+            .map_or(self.disc_seq, |b| b.disc_seq);
+        self.tracks[idx].window.segments.push_back(Segment {
+            msn,
+            start,
+            duration: 0,
+            parts: Vec::new(),
+            complete: false,
+            gap: false,
+            disc_seq,
+            session,
+        });
+    }
+}
+
+/// Where a follower's next sample goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Decision {
+    Place(u64),
+    Wait,
+    Drop,
+}

@@ -1,0 +1,572 @@
+//! The state machine: access units in, parts and segments out.
+//! See the module documentation of [`crate::live`] for the rules.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::part::{self, Sample};
+use super::window::{Part, SegmentBytes, Window};
+use super::{AccessUnit, Event, LiveConfig, TrackConfig, TrackId, TrackStats, ticks};
+use crate::codec::SampleEntry;
+use crate::error::{Error, Result};
+use crate::fmp4::{InitTrack, write_init_track};
+use crate::mp4::TrackKind;
+use crate::mp4::fourcc::types;
+use crate::time::Timescale;
+
+const NANOS: i128 = 1_000_000_000;
+
+/// A sample waiting to be placed, with the session it came from.
+#[derive(Clone, Debug)]
+pub(super) struct Queued {
+    pub(super) s: Sample,
+    pub(super) session: u32,
+}
+
+/// Where the lead track started segment `msn`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Boundary {
+    /// Decode time of the lead's first sample (lead timescale).
+    pub(crate) start: u64,
+    pub(crate) session: u32,
+    pub(crate) disc_seq: u64,
+}
+
+/// A session's mapping from input to output time, in nanoseconds.
+#[derive(Clone, Copy, Debug)]
+struct SessionMap {
+    /// Input time of the session's first access unit.
+    pub(super) origin_ns: i128,
+    /// Output time it is placed at.
+    pub(super) start_ns: i128,
+}
+
+#[derive(Debug)]
+pub(crate) struct Track {
+    pub(crate) name: String,
+    pub(crate) entry: SampleEntry,
+    pub(crate) kind: TrackKind,
+    pub(crate) scale: Timescale,
+    pub(crate) language: Option<String>,
+    pub(crate) bandwidth: Option<u64>,
+    pub(crate) init: Arc<[u8]>,
+    pub(crate) window: Window,
+    /// Samples of the part being filled.
+    pub(super) open: Vec<Sample>,
+    pub(super) open_duration: u64,
+    pub(super) open_since: Option<Instant>,
+    /// `mfhd` sequence number of the next chunk.
+    pub(super) chunk_seq: u32,
+    /// The last access unit, waiting for the next one to know its duration.
+    pub(super) pending: Option<Queued>,
+    /// Followers: samples not yet known to belong to a segment.
+    pub(super) queue: VecDeque<Queued>,
+    /// The session the input mapping below belongs to.
+    pub(super) session: Option<u32>,
+    pub(super) offset: i128,
+    pub(super) cts_shift: Option<i64>,
+    pub(super) last_in: Option<i64>,
+    /// The next output decode time may not be below this.
+    pub(super) next_out: u64,
+    pub(super) last_duration: u32,
+    pub(crate) part_ticks: u64,
+    pub(super) seg_ticks: u64,
+    pub(super) max_seg_ticks: u64,
+    pub(super) jump_ticks: u64,
+    pub(super) wait_ticks: u64,
+    pub(super) stats: TrackStats,
+}
+
+/// A live stream being packaged. See [`crate::live`].
+#[derive(Debug)]
+pub struct LiveStream {
+    pub(crate) cfg: LiveConfig,
+    pub(crate) tracks: Vec<Track>,
+    pub(crate) lead: usize,
+    pub(crate) boundaries: BTreeMap<u64, Boundary>,
+    /// Discontinuity sequence → the lead time its first segment started at.
+    pub(crate) periods: BTreeMap<u64, u64>,
+    pub(super) session: u32,
+    map: Option<SessionMap>,
+    pub(super) last_boundary_session: Option<u32>,
+    pub(super) disc_seq: u64,
+    pub(super) next_msn: u64,
+    pub(crate) first_msn: u64,
+    pub(super) events: VecDeque<Event>,
+    pub(super) bytes: u64,
+    pub(crate) epoch: Instant,
+    pub(crate) epoch_unix_ms: i64,
+    /// `EXT-X-TARGETDURATION`: only grows.
+    pub(crate) target_duration: u64,
+    pub(crate) ended: bool,
+}
+
+fn valid_name(n: &str) -> bool {
+    (1..=64).contains(&n.len())
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+impl LiveStream {
+    /// A stream with `config`'s tracks; `now` and `unix_ms` (wall-clock
+    /// milliseconds since the Unix epoch) are the same instant, output time 0.
+    pub fn new(config: LiveConfig, now: Instant, unix_ms: i64) -> Result<Self> {
+        let bad = |reason: &'static str| Err(Error::LiveConfig(reason));
+        if config.tracks.is_empty() {
+            return bad("a live stream needs at least one track");
+        }
+        if config.part_target.is_zero() || config.segment_target < config.part_target {
+            return bad("part_target must be above zero and at most segment_target");
+        }
+        if config.max_segment < config.segment_target {
+            return bad("max_segment must be at least segment_target");
+        }
+        if config.max_lead_wait < config.segment_target {
+            return bad("max_lead_wait must be at least segment_target");
+        }
+        let mut tracks = Vec::with_capacity(config.tracks.len());
+        for (i, t) in config.tracks.iter().enumerate() {
+            tracks.push(Self::track(&config, i, t)?);
+        }
+        for (i, t) in tracks.iter().enumerate() {
+            if tracks[..i].iter().any(|u| u.name == t.name) {
+                return bad("track names must be unique");
+            }
+        }
+        let lead = tracks
+            .iter()
+            .position(|t| t.kind == TrackKind::Video)
+            .unwrap_or(0);
+        let target_duration = config.segment_target.as_secs_f64().round().max(1.0) as u64;
+        Ok(Self {
+            cfg: config,
+            tracks,
+            lead,
+            boundaries: BTreeMap::new(),
+            periods: BTreeMap::new(),
+            session: 0,
+            map: None,
+            last_boundary_session: None,
+            disc_seq: 0,
+            next_msn: 0,
+            first_msn: 0,
+            events: VecDeque::new(),
+            bytes: 0,
+            epoch: now,
+            epoch_unix_ms: unix_ms,
+            target_duration,
+            ended: false,
+        })
+    }
+
+    fn track(cfg: &LiveConfig, i: usize, t: &TrackConfig) -> Result<Track> {
+        if !valid_name(&t.name) {
+            return Err(Error::LiveConfig(
+                "track names are 1 to 64 of [A-Za-z0-9_-]",
+            ));
+        }
+        let scale = Timescale::new(t.timescale).ok_or(Error::LiveConfig("zero timescale"))?;
+        let entry = SampleEntry::from_box(&t.sample_entry)?;
+        if !entry.is_supported() {
+            return Err(Error::LiveConfig("unsupported sample entry"));
+        }
+        let kind = match entry.codec {
+            crate::codec::Codec::Avc { .. }
+            | crate::codec::Codec::Hevc { .. }
+            | crate::codec::Codec::Av1 { .. } => TrackKind::Video,
+            _ => TrackKind::Audio,
+        };
+        let id = u32::try_from(i + 1).map_err(|_| Error::LiveConfig("too many tracks"))?;
+        let mut init = Vec::new();
+        let lang3 = t.language.as_deref().map_or("und", iso639_2);
+        write_init_track(
+            &InitTrack {
+                id,
+                kind,
+                handler: if kind == TrackKind::Video {
+                    types::VIDE
+                } else {
+                    types::SOUN
+                },
+                timescale: scale,
+                language: lang3,
+                width: u32::from(entry.width),
+                height: u32::from(entry.height),
+                matrix: [0x0001_0000, 0, 0, 0, 0x0001_0000, 0, 0, 0, 0x4000_0000],
+                sample_entry: &t.sample_entry,
+                duration: 0,
+                edit_media_time: None,
+            },
+            &mut init,
+        );
+        let s = scale.get();
+        Ok(Track {
+            name: t.name.clone(),
+            entry,
+            kind,
+            scale,
+            language: t.language.clone(),
+            bandwidth: t.bandwidth,
+            init: init.into(),
+            window: Window::default(),
+            open: Vec::new(),
+            open_duration: 0,
+            open_since: None,
+            chunk_seq: 1,
+            pending: None,
+            queue: VecDeque::new(),
+            session: None,
+            offset: 0,
+            cts_shift: None,
+            last_in: None,
+            next_out: 0,
+            last_duration: 0,
+            part_ticks: ticks(cfg.part_target, s).max(1),
+            seg_ticks: ticks(cfg.segment_target, s).max(1),
+            max_seg_ticks: ticks(cfg.max_segment, s).max(1),
+            jump_ticks: ticks(cfg.max_jump, s).clamp(1, u64::from(u32::MAX)),
+            wait_ticks: ticks(cfg.max_lead_wait, s).max(1),
+            stats: TrackStats::default(),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &LiveConfig {
+        &self.cfg
+    }
+
+    /// The track named `name`.
+    pub fn track_id(&self, name: &str) -> Option<TrackId> {
+        self.tracks.iter().position(|t| t.name == name).map(TrackId)
+    }
+
+    /// Every track's id, in configuration order.
+    pub fn track_ids(&self) -> impl Iterator<Item = TrackId> + use<> {
+        (0..self.tracks.len()).map(TrackId)
+    }
+
+    /// A track's name, codec facts and counters, or `None` for an unknown id.
+    pub fn track_info(&self, track: TrackId) -> Option<(&str, &SampleEntry, TrackStats)> {
+        self.tracks
+            .get(track.0)
+            .map(|t| (t.name.as_str(), &t.entry, t.stats))
+    }
+
+    /// Bytes held by all parts of all tracks (init segments not counted).
+    pub fn bytes_held(&self) -> u64 {
+        self.bytes
+    }
+
+    /// The output timescale's wall-clock time of `now`, in Unix milliseconds.
+    pub fn unix_ms(&self, now: Instant) -> i64 {
+        let d = now.saturating_duration_since(self.epoch);
+        self.epoch_unix_ms
+            .saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    }
+
+    fn get(&self, track: TrackId) -> Result<&Track> {
+        self.tracks.get(track.0).ok_or(Error::UnknownTrack(track.0))
+    }
+
+    /// Takes one access unit of `track`. On error nothing changed.
+    pub fn push(&mut self, now: Instant, track: TrackId, au: AccessUnit) -> Result<()> {
+        let t = self.get(track)?;
+        let idx = track.0;
+        if self.ended {
+            return Err(Error::LiveEnded);
+        }
+        if au.data.len() > self.cfg.max_access_unit_bytes {
+            return Err(Error::AccessUnitTooLarge {
+                track: idx,
+                len: au.data.len(),
+            });
+        }
+        let video = t.kind == TrackKind::Video;
+        // The input → output mapping, as it will be after this access unit.
+        let map = self.map.unwrap_or_else(|| {
+            let last_end = self
+                .tracks
+                .iter()
+                .map(|t| i128::from(t.next_out) * NANOS / i128::from(t.scale.get()))
+                .max()
+                .unwrap_or(0);
+            let elapsed = now.saturating_duration_since(self.epoch).as_nanos() as i128;
+            SessionMap {
+                origin_ns: i128::from(au.dts) * NANOS / i128::from(t.scale.get()),
+                start_ns: last_end.max(elapsed),
+            }
+        });
+        let shift = t.cts_shift.unwrap_or(if video {
+            au.pts.saturating_sub(au.dts)
+        } else {
+            0
+        });
+        let timestamp = |reason| Error::LiveTimestamp { track: idx, reason };
+        let (offset, new_session) = if t.session == Some(self.session) {
+            (t.offset, false)
+        } else {
+            let scale = i128::from(t.scale.get());
+            let mut off = (map.start_ns - map.origin_ns) * scale / NANOS;
+            let out = i128::from(au.dts) + off + i128::from(shift);
+            if out < i128::from(t.next_out) {
+                off += i128::from(t.next_out) - out;
+            }
+            (off, true)
+        };
+        if let (false, Some(last)) = (new_session, t.last_in) {
+            if au.dts <= last {
+                return Err(Error::NonMonotonicDts {
+                    track: idx,
+                    dts: au.dts,
+                    previous: last,
+                });
+            }
+            if au.dts.abs_diff(last) > t.jump_ticks {
+                return Err(Error::TimestampJump {
+                    track: idx,
+                    from: last,
+                    to: au.dts,
+                });
+            }
+        }
+        let out = i128::from(au.dts) + offset + i128::from(shift);
+        let out = u64::try_from(out)
+            .ok()
+            .filter(|&o| o < u64::MAX / 2)
+            .ok_or(timestamp("decode time out of range"))?;
+        let cts = i128::from(au.pts) - i128::from(au.dts) - i128::from(shift);
+        let cts = i32::try_from(cts).map_err(|_| timestamp("composition offset out of range"))?;
+        if !t.queue.is_empty()
+            && t.queue
+                .front()
+                .is_some_and(|q| out.saturating_sub(q.s.dts) > t.wait_ticks)
+        {
+            return Err(Error::TrackAhead { track: idx });
+        }
+
+        // Accepted: from here on nothing fails.
+        self.map = Some(map);
+        let session = self.session;
+        let tr = &mut self.tracks[idx];
+        tr.stats.accepted += 1;
+        tr.cts_shift = Some(shift);
+        tr.offset = offset;
+        tr.session = Some(session);
+        tr.last_in = Some(au.dts);
+        let sample = Sample {
+            dts: out,
+            duration: au.duration.unwrap_or(0),
+            cts,
+            sync: au.keyframe || !video,
+            data: au.data,
+        };
+        if let Some(mut p) = tr.pending.take() {
+            // out > p.dts: monotonic input, same offset; the jump limit keeps it in u32.
+            p.s.duration = u32::try_from(out - p.s.dts).unwrap_or(u32::MAX);
+            self.place(now, idx, p);
+        }
+        let tr = &mut self.tracks[idx];
+        if sample.duration > 0 {
+            tr.next_out = out + u64::from(sample.duration);
+            self.place(now, idx, Queued { s: sample, session });
+        } else {
+            tr.next_out = out + 1;
+            tr.pending = Some(Queued { s: sample, session });
+        }
+        self.enforce_window();
+        Ok(())
+    }
+
+    /// The publisher went away; whatever comes next is a new session (a
+    /// reconnect). Buffered frames are placed, open segments closed.
+    pub fn discontinuity(&mut self, now: Instant) {
+        self.end_session(now);
+        self.session += 1;
+        self.map = None;
+        self.drain_all(now);
+        for i in 0..self.tracks.len() {
+            self.close_segment(i);
+        }
+        self.enforce_window();
+    }
+
+    /// The stream ended: everything is flushed, playlists get
+    /// `EXT-X-ENDLIST`, and further pushes fail with [`Error::LiveEnded`].
+    pub fn finish(&mut self, now: Instant) {
+        self.discontinuity(now);
+        self.ended = true;
+    }
+
+    /// Places every access unit still waiting for its duration, with the
+    /// last known duration.
+    fn end_session(&mut self, now: Instant) {
+        for i in 0..self.tracks.len() {
+            let tr = &mut self.tracks[i];
+            if let Some(mut p) = tr.pending.take() {
+                let guess = if tr.last_duration > 0 {
+                    tr.last_duration
+                } else {
+                    (tr.part_ticks / 4).clamp(1, u64::from(u32::MAX)) as u32
+                };
+                p.s.duration = guess;
+                tr.next_out = p.s.dts + u64::from(guess);
+                self.place(now, i, p);
+            }
+        }
+    }
+
+    /// When [`Self::handle_timeout`] next has something to do.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.tracks
+            .iter()
+            .filter_map(|t| t.open_since)
+            .min()
+            .map(|since| since + self.cfg.part_target)
+    }
+
+    /// Closes parts that have been open for a part target on the wall
+    /// clock without filling up (the input stalled).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let part_target: Duration = self.cfg.part_target;
+        for i in 0..self.tracks.len() {
+            if self.tracks[i]
+                .open_since
+                .is_some_and(|s| now >= s + part_target)
+            {
+                self.flush_part(i);
+            }
+        }
+    }
+
+    /// The next event, oldest first.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    pub(super) fn append(&mut self, now: Instant, idx: usize, s: Sample) {
+        let d = u64::from(s.duration);
+        let tr = &self.tracks[idx];
+        if !tr.open.is_empty() && tr.open_duration + d > tr.part_ticks {
+            self.flush_part(idx);
+        }
+        let tr = &mut self.tracks[idx];
+        if tr.open.is_empty() {
+            tr.open_since = Some(now);
+        }
+        tr.open_duration += d;
+        tr.last_duration = s.duration;
+        tr.open.push(s);
+        if tr.open_duration + d > tr.part_ticks {
+            self.flush_part(idx);
+        }
+    }
+
+    /// Publishes the open part of track `idx`, if it has samples.
+    pub(super) fn flush_part(&mut self, idx: usize) {
+        let tr = &mut self.tracks[idx];
+        tr.open_since = None;
+        if tr.open.is_empty() {
+            return;
+        }
+        let samples = std::mem::take(&mut tr.open);
+        let duration = std::mem::take(&mut tr.open_duration);
+        let Some(seg) = tr.window.segments.back_mut().filter(|s| !s.complete) else {
+            // Samples are only appended after a segment was opened.
+            debug_assert!(false, "samples without an open segment");
+            return;
+        };
+        let id = idx as u32 + 1;
+        let bytes: Arc<[u8]> = part::write_chunk(id, tr.chunk_seq, &samples).into();
+        tr.chunk_seq = tr.chunk_seq.wrapping_add(1);
+        self.bytes += bytes.len() as u64;
+        seg.parts.push(Part {
+            duration,
+            independent: samples[0].sync,
+            bytes,
+        });
+        seg.duration += duration;
+        self.events.push_back(Event::PartReady {
+            track: TrackId(idx),
+            msn: seg.msn,
+            part: seg.parts.len() as u32 - 1,
+        });
+    }
+
+    /// Completes the open segment of track `idx`, if any.
+    pub(super) fn close_segment(&mut self, idx: usize) {
+        self.flush_part(idx);
+        let tr = &mut self.tracks[idx];
+        let scale = tr.scale.get();
+        let Some(seg) = tr.window.segments.back_mut().filter(|s| !s.complete) else {
+            return;
+        };
+        seg.complete = true;
+        let secs = (seg.duration + u64::from(scale) / 2) / u64::from(scale);
+        self.target_duration = self.target_duration.max(secs);
+        self.events.push_back(Event::SegmentReady {
+            track: TrackId(idx),
+            msn: seg.msn,
+        });
+    }
+
+    /// The discontinuity sequence number of the oldest segment held (for
+    /// a playlist with no segments).
+    pub(crate) fn current_disc_seq(&self) -> u64 {
+        self.boundaries
+            .values()
+            .next()
+            .map_or(self.disc_seq, |b| b.disc_seq)
+    }
+
+    /// The init segment of `track`.
+    pub fn init(&self, track: TrackId) -> Option<Arc<[u8]>> {
+        self.tracks.get(track.0).map(|t| t.init.clone())
+    }
+
+    /// Part `part` of segment `msn` of `track`, once published.
+    pub fn part(&self, track: TrackId, msn: u64, part: u32) -> Option<Arc<[u8]>> {
+        let seg = self.tracks.get(track.0)?.window.get(msn)?;
+        seg.parts.get(part as usize).map(|p| p.bytes.clone())
+    }
+
+    /// Segment `msn` of `track`: `styp` and the parts published so far
+    /// (see [`SegmentBytes::complete`]); `None` outside the window or for a
+    /// gap.
+    pub fn segment(&self, track: TrackId, msn: u64) -> Option<SegmentBytes> {
+        let seg = self.tracks.get(track.0)?.window.get(msn)?;
+        if seg.gap {
+            return None;
+        }
+        let mut chunks = Vec::with_capacity(seg.parts.len() + 1);
+        chunks.push(part::styp());
+        chunks.extend(seg.parts.iter().map(|p| p.bytes.clone()));
+        Some(SegmentBytes {
+            chunks,
+            complete: seg.complete,
+        })
+    }
+}
+
+/// The ISO 639-2/T code for a BCP 47 tag's primary subtag, for `mdhd`.
+fn iso639_2(tag: &str) -> &'static str {
+    let primary = tag.split('-').next().unwrap_or(tag);
+    const CODES: &[(&str, &str)] = &[
+        ("en", "eng"),
+        ("fr", "fra"),
+        ("de", "deu"),
+        ("es", "spa"),
+        ("it", "ita"),
+        ("pt", "por"),
+        ("nl", "nld"),
+        ("ja", "jpn"),
+        ("zh", "zho"),
+        ("ko", "kor"),
+        ("ru", "rus"),
+        ("ar", "ara"),
+    ];
+    CODES
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(primary))
+        .map_or("und", |(_, v)| v)
+}
