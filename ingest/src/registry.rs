@@ -1,0 +1,268 @@
+//! The live streams of this node: one [`Live`] per stream name, each
+//! owning its sans-IO [`LiveStream`] behind a per-stream lock.
+//!
+//! Ingest holds a [`Publisher`] while a publisher is connected and pushes
+//! access units through it; dropping it ends the publisher's session (a
+//! discontinuity: a returning publisher continues the same presentation).
+//! The origin reads playlists and bytes with [`Live::read`] — a short
+//! critical section that renders text or clones `Arc`'d bytes — and waits
+//! for new parts with [`Live::subscribe`], a `watch` channel whose value
+//! is bumped whenever a part or segment is published. No thread or task
+//! waits per request; no lock is shared between streams.
+//!
+//! A second publisher for a live stream is refused while the first is
+//! sending; one that has been silent for [`RegistryConfig::takeover_after`]
+//! is replaced (its session ends as if it had disconnected).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use headwater_packager::live::{AccessUnit, Event, LiveConfig, LiveStream, TrackConfig, TrackId};
+use tokio::sync::watch;
+
+use crate::error::Error;
+
+/// How streams are packaged and shared.
+#[derive(Clone, Debug)]
+pub struct RegistryConfig {
+    /// Segment target (default 2 s).
+    pub segment_target: Duration,
+    /// Part target (default 333 ms).
+    pub part_target: Duration,
+    /// DVR window when the stream record names none (default 1 h).
+    pub dvr_window: Duration,
+    /// Cap on the bytes one stream holds in memory (default 2 GiB).
+    pub max_bytes_per_stream: u64,
+    /// A publisher silent this long is replaced by a new one (default 5 s).
+    pub takeover_after: Duration,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        Self {
+            segment_target: Duration::from_secs(2),
+            part_target: Duration::from_millis(333),
+            dvr_window: Duration::from_secs(3600),
+            max_bytes_per_stream: 2 << 30,
+            takeover_after: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Every live stream of this node.
+pub struct Registry {
+    config: RegistryConfig,
+    streams: RwLock<HashMap<String, Arc<Live>>>,
+    next_publisher: AtomicU64,
+}
+
+struct Inner {
+    stream: LiveStream,
+    /// The connected publisher's id, if one is.
+    publisher: Option<u64>,
+    last_push: Instant,
+}
+
+/// One live stream.
+pub struct Live {
+    /// The stream's name.
+    pub name: String,
+    inner: Mutex<Inner>,
+    version: watch::Sender<u64>,
+}
+
+/// A connected publisher's handle. Dropping it ends its session.
+pub struct Publisher {
+    live: Arc<Live>,
+    id: u64,
+}
+
+fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new(config: RegistryConfig) -> Self {
+        Registry {
+            config,
+            streams: RwLock::new(HashMap::new()),
+            next_publisher: AtomicU64::new(1),
+        }
+    }
+
+    /// The stream called `name`, if it was ever published on this node.
+    pub fn get(&self, name: &str) -> Option<Arc<Live>> {
+        self.streams
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    /// Every stream's name.
+    pub fn names(&self) -> Vec<String> {
+        self.streams
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// A publisher for `name` with these tracks: a new stream, or the
+    /// continuation of one whose publisher left (same tracks required).
+    pub fn publish(
+        &self,
+        name: &str,
+        tracks: Vec<TrackConfig>,
+        dvr_window: Option<Duration>,
+    ) -> Result<Publisher, Error> {
+        let id = self.next_publisher.fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
+        let mut streams = self.streams.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(live) = streams.get(name).cloned() {
+            let mut inner = live.lock();
+            let same = inner.stream.config().tracks == tracks;
+            if !same {
+                return Err(Error::CodecChanged(name.to_owned()));
+            }
+            if inner.publisher.is_some() {
+                if now.duration_since(inner.last_push) < self.config.takeover_after {
+                    return Err(Error::Busy(name.to_owned()));
+                }
+                tracing::warn!(stream = name, "replacing a silent publisher");
+                inner.stream.discontinuity(now);
+            }
+            inner.publisher = Some(id);
+            inner.last_push = now;
+            drop(inner);
+            return Ok(Publisher { live, id });
+        }
+        let mut config = LiveConfig::new(tracks);
+        config.segment_target = self.config.segment_target;
+        config.part_target = self.config.part_target;
+        config.max_segment = config.max_segment.max(self.config.segment_target * 4);
+        config.max_lead_wait = config.max_lead_wait.max(self.config.segment_target);
+        config.dvr_window = dvr_window.unwrap_or(self.config.dvr_window);
+        config.max_bytes = Some(self.config.max_bytes_per_stream);
+        let stream = LiveStream::new(config, now, unix_ms()).map_err(|source| Error::Packager {
+            stream: name.to_owned(),
+            source,
+        })?;
+        let live = Arc::new(Live {
+            name: name.to_owned(),
+            inner: Mutex::new(Inner {
+                stream,
+                publisher: Some(id),
+                last_push: now,
+            }),
+            version: watch::Sender::new(0),
+        });
+        streams.insert(name.to_owned(), live.clone());
+        Ok(Publisher { live, id })
+    }
+
+    /// Drives every stream's timers (closing parts when input stalls).
+    /// Runs until the runtime stops; one task for the whole node.
+    pub async fn run_timers(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let all: Vec<Arc<Live>> = self
+                .streams
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .values()
+                .cloned()
+                .collect();
+            let now = Instant::now();
+            for live in all {
+                let mut inner = live.lock();
+                if inner.stream.poll_timeout().is_some_and(|t| t <= now) {
+                    inner.stream.handle_timeout(now);
+                    live.drain(&mut inner);
+                }
+            }
+        }
+    }
+}
+
+impl Live {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the packager in a
+        // torn state (it changes nothing on error), so keep serving.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes the packager's events and wakes waiting requests.
+    fn drain(&self, inner: &mut Inner) {
+        let mut woke = false;
+        while let Some(e) = inner.stream.poll_event() {
+            match e {
+                Event::PartReady { .. } | Event::SegmentReady { .. } => woke = true,
+                Event::SegmentEvicted(_) => {}
+                _ => {}
+            }
+        }
+        if woke {
+            self.version.send_modify(|v| *v += 1);
+        }
+    }
+
+    /// Reads the stream: `f` gets the packager and the current instant.
+    /// Keep `f` short: it holds this stream's lock.
+    pub fn read<R>(&self, f: impl FnOnce(&LiveStream, Instant) -> R) -> R {
+        let inner = self.lock();
+        f(&inner.stream, Instant::now())
+    }
+
+    /// Whether a publisher is connected.
+    pub fn on_air(&self) -> bool {
+        self.lock().publisher.is_some()
+    }
+
+    /// A receiver whose value changes whenever a part or segment is published.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.version.subscribe()
+    }
+}
+
+impl Publisher {
+    /// The stream this publisher feeds.
+    pub fn live(&self) -> &Arc<Live> {
+        &self.live
+    }
+
+    /// Pushes an access unit of track `track`. An error refuses this
+    /// access unit only (the packager changes nothing); the caller logs it.
+    pub fn push(&self, track: usize, au: AccessUnit) -> Result<(), headwater_packager::Error> {
+        let now = Instant::now();
+        let mut inner = self.live.lock();
+        if inner.publisher != Some(self.id) {
+            // Replaced by a newer publisher: this one's frames are not wanted.
+            return Ok(());
+        }
+        inner.last_push = now;
+        let r = inner.stream.push(now, TrackId(track), au);
+        self.live.drain(&mut inner);
+        r
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        let mut inner = self.live.lock();
+        if inner.publisher == Some(self.id) {
+            inner.publisher = None;
+            inner.stream.discontinuity(Instant::now());
+            self.live.drain(&mut inner);
+            tracing::info!(stream = %self.live.name, "publisher left; the stream continues when it returns");
+        }
+    }
+}
