@@ -40,7 +40,7 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 start_headwater() { # PORT [extra args]; sets $!
   local port=$1; shift
-  RUST_LOG=warn ${PIN:+taskset -c "$PIN"} "$hw" serve --media-root "$media" --listen "127.0.0.1:$port" --admin-listen off "$@" >"$out/headwater-$port.log" 2>&1 &
+  RUST_LOG=warn ${PIN:+taskset -c "$PIN"} "$hw" serve --media-root "$media" --listen "127.0.0.1:$port" --admin-listen off --rtmp-listen off --srt-listen off "$@" >"$out/headwater-$port.log" 2>&1 &
 }
 
 start_nginx() { # WORKERS DIR [taskset cpu]; sets ng_pid

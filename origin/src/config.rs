@@ -31,6 +31,65 @@ pub struct Config {
     pub tokens: TokensConfig,
     /// Mezzanine uploads and transcode jobs.
     pub uploads: UploadsConfig,
+    /// Live ingest: RTMP and SRT listeners, live packaging.
+    pub ingest: IngestSection,
+}
+
+/// `[ingest]`
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestSection {
+    /// RTMP listener address, or `"off"`.
+    #[serde(deserialize_with = "listen_or_off")]
+    pub rtmp_listen: Option<SocketAddr>,
+    /// SRT listener address, or `"off"`.
+    #[serde(deserialize_with = "listen_or_off")]
+    pub srt_listen: Option<SocketAddr>,
+    /// SRT passphrase every publisher must use (10 to 79 characters); empty: none.
+    pub srt_passphrase: String,
+    /// Streams and their publish keys, besides the catalog's.
+    pub streams: Vec<StreamKey>,
+    /// Live segment target duration, in seconds.
+    pub segment_duration: f64,
+    /// Live part target duration, in seconds.
+    pub part_duration: f64,
+    /// DVR window of streams whose record names none, in seconds.
+    pub dvr_window_secs: u64,
+    /// Most memory one stream's DVR window may hold, in MiB.
+    pub max_stream_mb: u64,
+    /// Seconds a publisher may be silent before a new one for the same stream replaces it.
+    pub takeover_after_secs: u64,
+}
+
+/// A stream name and its publish key.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StreamKey {
+    /// The stream's name (`[A-Za-z0-9_-]{1,64}`).
+    pub name: String,
+    /// The key a publisher must present.
+    pub key: String,
+}
+
+impl Default for IngestSection {
+    fn default() -> Self {
+        Self {
+            rtmp_listen: Some(SocketAddr::from(([0, 0, 0, 0], 1935))),
+            srt_listen: Some(SocketAddr::from(([0, 0, 0, 0], 9000))),
+            srt_passphrase: String::new(),
+            streams: Vec::new(),
+            segment_duration: 2.0,
+            part_duration: 0.333,
+            dvr_window_secs: 3600,
+            max_stream_mb: 2048,
+            takeover_after_secs: 5,
+        }
+    }
+}
+
+fn listen_or_off<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+    let s = String::deserialize(d)?;
+    headwater_control_api::config::parse_listen(&s).map_err(serde::de::Error::custom)
 }
 
 /// `[server]`
@@ -283,6 +342,57 @@ impl Config {
             headwater_control_api::config::validate(&self.admin, &self.uploads, &self.catalog)
         {
             return bad(key, &reason);
+        }
+        let i = &self.ingest;
+        if !(i.segment_duration.is_finite() && (0.5..=30.0).contains(&i.segment_duration)) {
+            return bad(
+                "ingest.segment_duration",
+                "must be between 0.5 and 30 seconds",
+            );
+        }
+        if !(i.part_duration.is_finite()
+            && i.part_duration >= 0.05
+            && i.part_duration <= i.segment_duration)
+        {
+            return bad(
+                "ingest.part_duration",
+                "must be at least 0.05 s and at most ingest.segment_duration",
+            );
+        }
+        if !(10..=7 * 24 * 3600).contains(&i.dvr_window_secs) {
+            return bad("ingest.dvr_window_secs", "must be 10 to 604800");
+        }
+        if i.max_stream_mb == 0 {
+            return bad("ingest.max_stream_mb", "must be at least 1");
+        }
+        if !i.srt_passphrase.is_empty() && !(10..=79).contains(&i.srt_passphrase.len()) {
+            return bad(
+                "ingest.srt_passphrase",
+                "must be 10 to 79 characters (SRT's limits)",
+            );
+        }
+        for s in &i.streams {
+            let ok = (1..=64).contains(&s.name.len())
+                && s.name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            if !ok {
+                return bad(
+                    "ingest.streams.name",
+                    "must be 1 to 64 of A-Z, a-z, 0-9, '_', '-'",
+                );
+            }
+            if s.key.is_empty()
+                || s.key.len() > 256
+                || s.key
+                    .chars()
+                    .any(|c| c.is_control() || c == '&' || c == ',')
+            {
+                return bad(
+                    "ingest.streams.key",
+                    "must be 1 to 256 characters without '&', ',' or control characters",
+                );
+            }
         }
         let h = &self.tokens.client_ip_header;
         if !h.is_empty() && !h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {

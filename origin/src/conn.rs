@@ -249,6 +249,9 @@ impl Conn {
             Caching::Manifest => &fixed.manifest_cache,
             Caching::NotFound => &fixed.not_found_cache,
             Caching::NoStore => b"no-store",
+            Caching::LiveManifest => b"public, max-age=1",
+            Caching::LiveBlocking => b"public, max-age=60",
+            Caching::LiveMedia => &fixed.live_media_cache,
         };
         self.output.clear();
         write_head(

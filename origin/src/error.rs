@@ -30,6 +30,10 @@ pub enum OriginError {
     /// A playback token is needed and the request has no valid one.
     #[error("forbidden")]
     Forbidden,
+    /// What was asked for did not become available in time (a blocking
+    /// playlist reload or a preload-hinted part).
+    #[error("unavailable: {0}")]
+    Unavailable(&'static str),
     /// A method other than GET, HEAD or OPTIONS.
     #[error("method not allowed")]
     MethodNotAllowed {
@@ -57,7 +61,7 @@ impl OriginError {
             | OriginError::Forbidden
             | OriginError::MethodNotAllowed { .. } => ErrorSource::Client,
             OriginError::Unprocessable(_) | OriginError::Storage(_) => ErrorSource::Storage,
-            OriginError::Internal(_) => ErrorSource::Internal,
+            OriginError::Internal(_) | OriginError::Unavailable(_) => ErrorSource::Internal,
         }
     }
 
@@ -66,6 +70,7 @@ impl OriginError {
             OriginError::BadRequest(_) | OriginError::BadQuery(_) => Status::BAD_REQUEST,
             OriginError::NotFound => Status::NOT_FOUND,
             OriginError::Forbidden => Status::FORBIDDEN,
+            OriginError::Unavailable(_) => Status::UNAVAILABLE,
             OriginError::MethodNotAllowed { .. } => Status::METHOD_NOT_ALLOWED,
             OriginError::Unprocessable(_) => Status::UNPROCESSABLE,
             OriginError::Storage(_) | OriginError::Internal(_) => Status::INTERNAL,

@@ -25,6 +25,12 @@ pub(crate) enum Caching {
     Manifest,
     NotFound,
     NoStore,
+    /// A live playlist or MPD: about half a segment.
+    LiveManifest,
+    /// A blocking playlist reload: the answer to that query does not change.
+    LiveBlocking,
+    /// A complete live segment or part: for as long as the DVR window.
+    LiveMedia,
 }
 
 /// A reply body.
@@ -53,7 +59,7 @@ pub(crate) struct Reply {
 }
 
 impl Reply {
-    fn text(status: Status, caching: Caching, text: impl Into<Bytes>) -> Self {
+    pub(crate) fn text(status: Status, caching: Caching, text: impl Into<Bytes>) -> Self {
         Reply {
             status,
             content_type: "text/plain; charset=utf-8",
@@ -123,7 +129,8 @@ fn route_kind(route: &Route<'_>) -> usize {
         Route::Segment { .. } | Route::Keyframe { .. } | Route::Span { .. } => 4,
         Route::TsSegment { .. } => 5,
         Route::VttSegment { .. } | Route::VttFull { .. } => 6,
-        Route::Health | Route::Ready => 7,
+        Route::Health | Route::Ready | Route::Time => 7,
+        Route::Live { hls, file, .. } => crate::live::route_kind(*hls, file),
     }
 }
 
@@ -241,6 +248,10 @@ async fn handle_inner(
     *kind = route_kind(&route);
     let asset_name = match route {
         Route::Health => return Ok(Reply::text(Status::OK, Caching::NoStore, "ok\n")),
+        Route::Time => return Ok(crate::live::time()),
+        Route::Live { stream, hls, file } => {
+            return crate::live::reply(shared, head, stream, hls, file, query, peer).await;
+        }
         Route::Ready => {
             return Ok(if shared.store.root().is_dir() {
                 Reply::text(Status::OK, Caching::NoStore, "ready\n")
@@ -480,7 +491,9 @@ async fn handle_inner(
                 (u64::from(number) << 16) | (i as u64) << 8 | 5,
             )
         }
-        Route::Health | Route::Ready => unreachable!("answered above"),
+        Route::Health | Route::Ready | Route::Time | Route::Live { .. } => {
+            unreachable!("answered above")
+        }
     };
     // The ETag names the content: the asset's fingerprint and what was asked
     // (and, for a manifest carrying a token, the text itself).

@@ -25,6 +25,7 @@ mod handler;
 mod hls_ts;
 mod http;
 mod io;
+mod live;
 pub mod probe;
 mod query;
 pub mod route;

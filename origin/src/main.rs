@@ -74,6 +74,15 @@ enum Command {
         /// Catalog database URL (overrides `catalog.database`).
         #[arg(long)]
         database: Option<String>,
+        /// RTMP listener address, or `off` (overrides `ingest.rtmp_listen`).
+        #[arg(long)]
+        rtmp_listen: Option<String>,
+        /// SRT listener address, or `off` (overrides `ingest.srt_listen`).
+        #[arg(long)]
+        srt_listen: Option<String>,
+        /// A live stream and its publish key, `NAME:KEY` (repeatable; added to `ingest.streams`).
+        #[arg(long = "stream", value_name = "NAME:KEY")]
+        streams: Vec<String>,
     },
     /// Playback tokens.
     Token {
@@ -111,6 +120,9 @@ fn main() -> ExitCode {
             admin_listen,
             admin_token,
             database,
+            rtmp_listen,
+            srt_listen,
+            streams,
         } => {
             let mut cfg = match config.as_deref().map(Config::from_file).transpose() {
                 Ok(c) => c.unwrap_or_default(),
@@ -139,6 +151,32 @@ fn main() -> ExitCode {
             }
             if let Some(d) = database {
                 cfg.catalog.database = d;
+            }
+            for (flag, value, slot) in [
+                ("--rtmp-listen", rtmp_listen, &mut cfg.ingest.rtmp_listen),
+                ("--srt-listen", srt_listen, &mut cfg.ingest.srt_listen),
+            ] {
+                if let Some(v) = value {
+                    match headwater_control_api::config::parse_listen(&v) {
+                        Ok(l) => *slot = l,
+                        Err(e) => {
+                            eprintln!("headwater: {flag}: {e}");
+                            return ExitCode::from(EX_CONFIG);
+                        }
+                    }
+                }
+            }
+            for s in streams {
+                let Some((name, key)) = s.split_once(':') else {
+                    eprintln!("headwater: --stream: '{s}' is not NAME:KEY");
+                    return ExitCode::from(EX_CONFIG);
+                };
+                cfg.ingest
+                    .streams
+                    .push(headwater_origin::config::StreamKey {
+                        name: name.to_owned(),
+                        key: key.to_owned(),
+                    });
             }
             if admin_token.as_deref().is_some_and(|t| t.len() < 16) {
                 eprintln!("headwater: --admin-token: must be at least 16 characters");
@@ -269,7 +307,16 @@ fn serve(cfg: Config, admin_token: Option<String>) -> ExitCode {
     } else {
         headwater_control_api::catalog::empty()
     };
-    let shared = headwater_origin::Shared::with_catalog(cfg, catalog, metrics);
+    let registry = std::sync::Arc::new(headwater_ingest::Registry::new(
+        headwater_ingest::RegistryConfig {
+            segment_target: std::time::Duration::from_secs_f64(cfg.ingest.segment_duration),
+            part_target: std::time::Duration::from_secs_f64(cfg.ingest.part_duration),
+            dvr_window: std::time::Duration::from_secs(cfg.ingest.dvr_window_secs),
+            max_bytes_per_stream: cfg.ingest.max_stream_mb << 20,
+            takeover_after: std::time::Duration::from_secs(cfg.ingest.takeover_after_secs),
+        },
+    ));
+    let shared = headwater_origin::Shared::with_catalog(cfg, catalog, metrics, registry);
     let server = match Server::bind_with(shared) {
         Ok(s) => s,
         Err(e) => {

@@ -13,6 +13,17 @@ pub enum Route<'a> {
     Health,
     /// `/readyz`
     Ready,
+    /// `/time`: the origin's clock (DASH `UTCTiming`).
+    Time,
+    /// `/live/{stream}/hls/{file}` (`hls: true`) or `/live/{stream}/dash/{file}`:
+    /// `file` is `master.m3u8`, `manifest.mpd` or a live packager URI
+    /// (`{rendition}.m3u8`, `{rendition}/init.mp4`, `{rendition}/{msn}.m4s`,
+    /// `{rendition}/{msn}.{part}.m4s`).
+    Live {
+        stream: &'a str,
+        hls: bool,
+        file: &'a str,
+    },
     /// `/vod/{asset}/hls/master.m3u8`
     HlsMultivariant { asset: &'a str },
     /// `/vod/{asset}/hls/{rendition}.m3u8`
@@ -168,6 +179,18 @@ pub fn route(path: &str) -> Result<Route<'_>, RouteError> {
     match parts.as_slice() {
         ["healthz"] => Ok(Route::Health),
         ["readyz"] => Ok(Route::Ready),
+        ["time"] => Ok(Route::Time),
+        ["live", stream, dir @ ("hls" | "dash"), _, ..] => {
+            if !is_name(stream) {
+                return Err(RouteError::Malformed);
+            }
+            let prefix = "/live/".len() + stream.len() + 1 + dir.len() + 1;
+            Ok(Route::Live {
+                stream,
+                hls: *dir == "hls",
+                file: &path[prefix..],
+            })
+        }
         ["vod", asset, rest @ ..] => {
             if !is_name(asset) {
                 return Err(RouteError::Malformed);

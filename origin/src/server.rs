@@ -16,6 +16,7 @@ use tokio::sync::watch;
 
 use headwater_control_api::catalog::SharedCatalog;
 use headwater_control_api::metrics::Metrics;
+use headwater_ingest::Registry;
 
 use crate::config::Config;
 use crate::gather::GatherCache;
@@ -29,6 +30,8 @@ pub struct Shared {
     /// The control API's catalog view: assets that need tokens, signing keys.
     pub(crate) catalog: SharedCatalog,
     pub(crate) metrics: Arc<Metrics>,
+    /// Live streams, fed by ingest.
+    pub(crate) registry: Arc<Registry>,
     pub(crate) headers: FixedHeaders,
     pub(crate) gather: GatherCache,
     shutdown: AtomicBool,
@@ -42,11 +45,17 @@ impl Shared {
             config,
             headwater_control_api::catalog::empty(),
             Arc::new(Metrics::new()),
+            Arc::new(Registry::new(Default::default())),
         )
     }
 
     /// Builds the shared state with a catalog view and the metrics to record into.
-    pub fn with_catalog(config: Config, catalog: SharedCatalog, metrics: Arc<Metrics>) -> Self {
+    pub fn with_catalog(
+        config: Config,
+        catalog: SharedCatalog,
+        metrics: Arc<Metrics>,
+        registry: Arc<Registry>,
+    ) -> Self {
         let limits = Limits {
             max_moov_bytes: config.media.max_metadata_mb << 20,
             ..Limits::default()
@@ -69,6 +78,7 @@ impl Shared {
             store: Arc::new(store),
             catalog,
             metrics,
+            registry,
             headers,
             gather,
             shutdown: AtomicBool::new(false),

@@ -1133,6 +1133,7 @@ fn live_manifests_match_the_golden_files() {
         r.now(),
         &headwater_packager::live::DashOptions {
             utc_timing_url: "/time",
+            query: None,
         },
         &mut text,
     );

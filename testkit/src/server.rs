@@ -17,20 +17,22 @@ pub struct Server {
 impl Server {
     /// Starts `bin serve --media-root ROOT --listen 127.0.0.1:0 ARGS...` and
     /// waits until it is listening.
-    /// The admin listener is off unless `args` name one (`--admin-listen`),
-    /// so parallel tests do not contend for its default port.
+    /// The admin, RTMP and SRT listeners are off unless `args` name them
+    /// (`--admin-listen`, ...), so parallel tests do not contend for their
+    /// default ports.
     pub fn start(bin: &Path, media_root: &Path, args: &[&str]) -> Server {
-        let admin_off: &[&str] = if args.contains(&"--admin-listen") {
-            &[]
-        } else {
-            &["--admin-listen", "off"]
-        };
+        let mut off: Vec<&str> = Vec::new();
+        for flag in ["--admin-listen", "--rtmp-listen", "--srt-listen"] {
+            if !args.contains(&flag) {
+                off.extend([flag, "off"]);
+            }
+        }
         let mut child = Command::new(bin)
             .arg("serve")
             .arg("--media-root")
             .arg(media_root)
             .args(["--listen", "127.0.0.1:0"])
-            .args(admin_off)
+            .args(&off)
             .args(args)
             .env(
                 "RUST_LOG",

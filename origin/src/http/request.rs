@@ -17,6 +17,8 @@ pub(crate) struct RequestHead {
     /// HTTP/1.0 (`false`) or HTTP/1.1 (`true`).
     pub(crate) http11: bool,
     pub(crate) host: bool,
+    /// The `Host` value (for absolute URLs such as DASH's `UTCTiming`).
+    pub(crate) host_value: String,
     pub(crate) keep_alive: bool,
     pub(crate) has_body: bool,
     pub(crate) range: Option<String>,
@@ -83,6 +85,8 @@ impl RequestHead {
             let name = h.name;
             if name.eq_ignore_ascii_case("host") {
                 self.host = true;
+                self.host_value.clear();
+                self.host_value.push_str(value);
             } else if name.eq_ignore_ascii_case("connection") {
                 for token in value.split(',') {
                     let token = token.trim();

@@ -31,6 +31,9 @@ pub(crate) struct FixedHeaders {
     pub(crate) segment_cache: Vec<u8>,
     pub(crate) manifest_cache: Vec<u8>,
     pub(crate) not_found_cache: Vec<u8>,
+    /// Complete live segments and parts: immutable once published, kept
+    /// for the DVR window.
+    pub(crate) live_media_cache: Vec<u8>,
     /// `Access-Control-Allow-Origin: ...\r\n` and friends, or empty.
     pub(crate) cors: Vec<u8>,
     /// The preflight answer's extra headers, or empty.
@@ -63,6 +66,7 @@ impl FixedHeaders {
                 .into_bytes(),
             manifest_cache: format!("public, max-age={}", http.manifest_max_age_secs).into_bytes(),
             not_found_cache,
+            live_media_cache: b"public, max-age=3600".to_vec(),
             cors,
             cors_preflight,
         }

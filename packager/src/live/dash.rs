@@ -37,6 +37,9 @@ pub struct DashOptions<'a> {
     /// The URL of the origin's clock (`UTCTiming`), e.g. `/time`,
     /// answering an ISO 8601 time.
     pub utc_timing_url: &'a str,
+    /// A query string (without `?`) carried into every segment URL, e.g.
+    /// a playback token.
+    pub query: Option<&'a str>,
 }
 
 fn duration(out: &mut String, seconds: f64) {
@@ -47,6 +50,21 @@ fn attr_safe(s: &str) -> String {
     s.chars()
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | ':'))
         .collect()
+}
+
+/// A query for an XML attribute: URL-safe characters kept, `&` escaped.
+fn query_attr(q: &str) -> String {
+    let mut out = String::with_capacity(q.len());
+    for c in q.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            c if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~' | '=' | '%') => {
+                out.push(c)
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 impl LiveStream {
@@ -96,11 +114,11 @@ impl LiveStream {
                 .collect();
             let mut set_id = 0;
             if !video.is_empty() {
-                self.adaptation_set(&video, disc, start, set_id, &mut body);
+                self.adaptation_set(&video, disc, start, set_id, opts.query, &mut body);
                 set_id += 1;
             }
             for a in self.tracks.iter().filter(|t| t.kind == TrackKind::Audio) {
-                self.adaptation_set(&[a], disc, start, set_id, &mut body);
+                self.adaptation_set(&[a], disc, start, set_id, opts.query, &mut body);
                 set_id += 1;
             }
             if body.is_empty() {
@@ -144,8 +162,13 @@ impl LiveStream {
         disc: u64,
         start: u64,
         id: usize,
+        query: Option<&str>,
         out: &mut String,
     ) {
+        let q = query
+            .filter(|q| !q.is_empty())
+            .map(|q| format!("?{}", query_attr(q)))
+            .unwrap_or_default();
         let listed: Vec<(&Track, Vec<&Segment>)> = members
             .iter()
             .map(|t| (*t, self.period_segments(t, disc)))
@@ -198,8 +221,8 @@ impl LiveStream {
             let pto = rescale(start.min(i64::MAX as u64) as i64, lead_scale, t.scale).max(0);
             let _ = write!(
                 out,
-                "        <SegmentTemplate timescale=\"{}\" initialization=\"$RepresentationID$/init.mp4\" \
-                 media=\"$RepresentationID$/$Number$.m4s\" startNumber=\"{}\" presentationTimeOffset=\"{pto}\" \
+                "        <SegmentTemplate timescale=\"{}\" initialization=\"$RepresentationID$/init.mp4{q}\" \
+                 media=\"$RepresentationID$/$Number$.m4s{q}\" startNumber=\"{}\" presentationTimeOffset=\"{pto}\" \
                  availabilityTimeOffset=\"{ato:.3}\" availabilityTimeComplete=\"false\">\n          <SegmentTimeline>\n",
                 t.scale.get(),
                 segs[0].msn

@@ -471,6 +471,7 @@ pub(crate) fn mpd(s: &LiveStream, now: std::time::Instant) -> dash_mpd_core::MPD
         now,
         &headwater_packager::live::DashOptions {
             utc_timing_url: "/time",
+            query: None,
         },
         &mut text,
     );

@@ -1,0 +1,287 @@
+//! Live streams on the data plane: `/live/{stream}/hls/...`,
+//! `/live/{stream}/dash/...` and `/time`.
+//!
+//! Everything comes from the stream's sans-IO packager through the ingest
+//! registry. Blocking playlist reloads (`_HLS_msn`, `_HLS_part`, RFC 8216bis
+//! §6.2.5.2) and requests for a part not yet published (the preload hint)
+//! wait on the stream's `watch` channel — no polling, no task per waiter —
+//! until the packager says the answer exists, or three target durations
+//! pass (then `503`). Requests too far ahead are `400`.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use headwater_control_api::token;
+use headwater_ingest::Live;
+use headwater_packager::live::{DashOptions, HlsOptions, LiveUri, PartLookup, Reload, TrackId};
+
+use crate::error::OriginError;
+use crate::handler::{Caching, Reply};
+use crate::http::request::RequestHead;
+use crate::http::response::Status;
+use crate::server::Shared;
+
+const M3U8: &str = "application/vnd.apple.mpegurl";
+const MPD: &str = "application/dash+xml";
+
+/// The metrics route kind of a live URL.
+pub(crate) fn route_kind(hls: bool, file: &str) -> usize {
+    match (hls, file) {
+        (true, "master.m3u8") => 0,
+        (false, "manifest.mpd") => 2,
+        (_, f) if f.ends_with(".m3u8") => 1,
+        (_, f) if f.ends_with("init.mp4") => 3,
+        _ => 4,
+    }
+}
+
+/// `/time`: the origin's clock, ISO 8601 in UTC with milliseconds.
+pub(crate) fn time() -> Reply {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let mut s = String::with_capacity(24);
+    headwater_packager::live::format_unix_ms(ms, &mut s);
+    Reply::text(Status::OK, Caching::NoStore, s)
+}
+
+fn ok(content_type: &'static str, caching: Caching, body: Bytes) -> Reply {
+    let mut r = Reply::text(Status::OK, caching, body);
+    r.content_type = content_type;
+    r
+}
+
+/// The query pairs the origin acts on.
+#[derive(Default)]
+struct LiveQuery<'a> {
+    msn: Option<u64>,
+    part: Option<u32>,
+    skip: bool,
+    token: Option<&'a str>,
+}
+
+fn parse_query(query: Option<&str>) -> Result<LiveQuery<'_>, OriginError> {
+    let mut q = LiveQuery::default();
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let bad = |what: &str| OriginError::BadQuery(format!("{k}: {what}"));
+        match k {
+            "_HLS_msn" => q.msn = Some(v.parse().map_err(|_| bad("not a number"))?),
+            "_HLS_part" => q.part = Some(v.parse().map_err(|_| bad("not a number"))?),
+            "_HLS_skip" => match v {
+                "YES" | "v2" => q.skip = true,
+                _ => return Err(bad("must be YES or v2")),
+            },
+            "token" => q.token = Some(v),
+            _ => {}
+        }
+    }
+    Ok(q)
+}
+
+/// Checks the playback token when the stream's record asks for one;
+/// returns the query to carry into child URIs.
+fn check_token(
+    shared: &Shared,
+    head: &RequestHead,
+    stream: &str,
+    token: Option<&str>,
+    peer: std::net::IpAddr,
+) -> Result<Option<String>, OriginError> {
+    let view = shared.catalog.load();
+    if !view.streams.get(stream).is_some_and(|s| s.require_token) {
+        return Ok(None);
+    }
+    let client = head
+        .forwarded_ip
+        .as_deref()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(peer);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let outcome = match token {
+        None => Err(token::Invalid::Missing),
+        Some(t) => {
+            token::verify(t, token::Scope::Stream(stream), now, client, &view.keys).map(|()| t)
+        }
+    };
+    match outcome {
+        Ok(t) => Ok(Some(format!("token={t}"))),
+        Err(why) => {
+            shared.metrics.data.token_refusals.inc();
+            tracing::info!(stream, reason = why.reason(), "playback token refused");
+            Err(OriginError::Forbidden)
+        }
+    }
+}
+
+/// How long a blocked request may wait: three target durations (§6.2.5.2).
+fn hold_limit(live: &Live) -> Duration {
+    let target = live.read(|s, _| s.config().segment_target);
+    (target * 3).max(Duration::from_secs(1))
+}
+
+/// Waits until `ready` returns `Some`, re-checking after every publication.
+async fn wait_for<T>(
+    live: &Live,
+    mut ready: impl FnMut() -> Result<Option<T>, OriginError>,
+) -> Result<T, OriginError> {
+    let deadline = tokio::time::Instant::now() + hold_limit(live);
+    let mut rx = live.subscribe();
+    loop {
+        // Marked seen before the check, so a publication in between wakes us.
+        rx.borrow_and_update();
+        if let Some(v) = ready()? {
+            return Ok(v);
+        }
+        match tokio::time::timeout_at(deadline, rx.changed()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(OriginError::NotFound),
+            Err(_) => return Err(OriginError::Unavailable("not published in time")),
+        }
+    }
+}
+
+fn track(live: &Live, rendition: &str) -> Result<TrackId, OriginError> {
+    live.read(|s, _| s.track_id(rendition))
+        .ok_or(OriginError::NotFound)
+}
+
+/// Answers a live URL.
+pub(crate) async fn reply(
+    shared: &Shared,
+    head: &RequestHead,
+    stream: &str,
+    hls: bool,
+    file: &str,
+    query: Option<&str>,
+    peer: std::net::IpAddr,
+) -> Result<Reply, OriginError> {
+    let q = parse_query(query)?;
+    let carry = check_token(shared, head, stream, q.token, peer)?;
+    let carry = carry.as_deref();
+    let live = shared.registry.get(stream).ok_or(OriginError::NotFound)?;
+    match (hls, file) {
+        (true, "master.m3u8") => {
+            let mut s = String::new();
+            live.read(|l, _| l.hls_multivariant(carry, &mut s));
+            return Ok(ok(M3U8, Caching::LiveManifest, Bytes::from(s)));
+        }
+        (false, "manifest.mpd") => {
+            let utc = format!("//{}/time", head.host_value);
+            let mut s = String::new();
+            live.read(|l, now| {
+                l.dash_mpd(
+                    now,
+                    &DashOptions {
+                        utc_timing_url: &utc,
+                        query: carry,
+                    },
+                    &mut s,
+                )
+            });
+            return Ok(ok(MPD, Caching::LiveManifest, Bytes::from(s)));
+        }
+        _ => {}
+    }
+    let uri = LiveUri::parse(file).ok_or(OriginError::NotFound)?;
+    match uri {
+        LiveUri::MediaPlaylist { rendition } => {
+            if !hls {
+                return Err(OriginError::NotFound);
+            }
+            let t = track(&live, &rendition)?;
+            let blocking = q.msn.is_some() || q.part.is_some();
+            let opts = HlsOptions {
+                skip: q.skip,
+                query: carry,
+            };
+            let text = wait_for(&live, || {
+                live.read(|l, _| match l.hls_reload(t, q.msn, q.part) {
+                    Reload::Ready => {
+                        let mut s = String::new();
+                        l.hls_media_playlist(t, &opts, &mut s)
+                            .map_err(|_| OriginError::NotFound)?;
+                        Ok(Some(s))
+                    }
+                    Reload::Wait => Ok(None),
+                    Reload::BadRequest => Err(OriginError::BadQuery(
+                        "_HLS_msn/_HLS_part is beyond what this playlist will have soon".into(),
+                    )),
+                })
+            })
+            .await?;
+            let caching = if blocking {
+                Caching::LiveBlocking
+            } else {
+                Caching::LiveManifest
+            };
+            Ok(ok(M3U8, caching, Bytes::from(text)))
+        }
+        LiveUri::Init { rendition } => {
+            let t = track(&live, &rendition)?;
+            let bytes = live.read(|l, _| l.init(t)).ok_or(OriginError::NotFound)?;
+            Ok(media(&rendition, bytes))
+        }
+        LiveUri::Part {
+            rendition,
+            msn,
+            part,
+        } => {
+            let t = track(&live, &rendition)?;
+            let bytes = wait_for(&live, || {
+                live.read(|l, _| match l.part_lookup(t, msn, part) {
+                    PartLookup::Ready(b) => Ok(Some(b)),
+                    PartLookup::Wait => Ok(None),
+                    PartLookup::NotFound => Err(OriginError::NotFound),
+                })
+            })
+            .await?;
+            Ok(media(&rendition, bytes))
+        }
+        LiveUri::Segment { rendition, msn } => {
+            let t = track(&live, &rendition)?;
+            // A segment being made is answered once complete (parts are
+            // the low-latency path).
+            let chunks = wait_for(&live, || {
+                live.read(|l, _| match l.segment(t, msn) {
+                    Some(s) if s.complete => Ok(Some(s.chunks)),
+                    Some(_) => Ok(None),
+                    None => {
+                        // Not started yet: wait if it is the next one.
+                        match l.hls_reload(t, Some(msn), None) {
+                            Reload::Wait => Ok(None),
+                            _ => Err(OriginError::NotFound),
+                        }
+                    }
+                })
+            })
+            .await?;
+            let total: usize = chunks.iter().map(|c| c.len()).sum();
+            let mut body = Vec::with_capacity(total);
+            for c in &chunks {
+                body.extend_from_slice(c);
+            }
+            let mut r = ok(mime_of(&rendition), Caching::LiveMedia, Bytes::from(body));
+            r.etag = None;
+            Ok(r)
+        }
+    }
+}
+
+fn mime_of(rendition: &str) -> &'static str {
+    if rendition.starts_with('a') {
+        "audio/mp4"
+    } else {
+        "video/mp4"
+    }
+}
+
+fn media(rendition: &str, bytes: std::sync::Arc<[u8]>) -> Reply {
+    ok(
+        mime_of(rendition),
+        Caching::LiveMedia,
+        Bytes::from_owner(bytes),
+    )
+}
