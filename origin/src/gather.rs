@@ -22,6 +22,8 @@ use std::fs::File;
 use std::io;
 use std::sync::Arc;
 
+use headwater_control_api::metrics::Counter;
+
 use headwater_packager::ByteRange;
 use rustix::fs::{MemfdFlags, SealFlags};
 
@@ -62,18 +64,32 @@ pub(crate) enum Kind {
 /// The bounded cache of gathered payloads, shared by every worker.
 pub(crate) struct GatherCache {
     cache: Option<moka::sync::Cache<Key, Arc<Gathered>>>,
+    hits: Counter,
+    misses: Counter,
 }
 
 impl GatherCache {
     /// A cache of at most `bytes` of payload; `0` disables gathering.
-    pub(crate) fn new(bytes: u64) -> Self {
+    pub(crate) fn new(bytes: u64, hits: Counter, misses: Counter) -> Self {
         let cache = (bytes > 0).then(|| {
             moka::sync::Cache::builder()
                 .max_capacity(bytes)
                 .weigher(|_, g: &Arc<Gathered>| u32::try_from(g.len).unwrap_or(u32::MAX))
                 .build()
         });
-        GatherCache { cache }
+        GatherCache {
+            cache,
+            hits,
+            misses,
+        }
+    }
+
+    fn count(&self, built: bool) {
+        if built {
+            self.misses.inc();
+        } else {
+            self.hits.inc();
+        }
     }
 
     /// The gathered payload of the segment `key` planned as `ranges` of `source`, built
@@ -91,10 +107,15 @@ impl GatherCache {
             return None;
         }
         let len: u64 = ranges.iter().map(|r| r.len).sum();
+        let mut built = false;
         let gathered = cache
-            .try_get_with(key, || gather(source, ranges).map(Arc::new))
+            .try_get_with(key, || {
+                built = true;
+                gather(source, ranges).map(Arc::new)
+            })
             .map_err(|e| tracing::warn!(error = %e, "cannot gather a segment payload"))
             .ok()?;
+        self.count(built);
         // The key names one build of one asset, whose plans never change.
         (gathered.len == len).then_some(gathered)
     }
@@ -111,9 +132,11 @@ impl GatherCache {
         make: impl FnOnce() -> io::Result<Vec<u8>>,
     ) -> Option<io::Result<Arc<Gathered>>> {
         let cache = self.cache.as_ref()?;
-        Some(
+        let mut built = false;
+        let out = Some(
             cache
                 .try_get_with(key, || {
+                    built = true;
                     let bytes = make()?;
                     let fd = rustix::fs::memfd_create(
                         "headwater-ts",
@@ -131,7 +154,9 @@ impl GatherCache {
                     }))
                 })
                 .map_err(|e: Arc<io::Error>| io::Error::new(e.kind(), e.to_string())),
-        )
+        );
+        self.count(built);
+        out
     }
 }
 
@@ -198,10 +223,14 @@ mod tests {
         ByteRange { offset, len }
     }
 
+    fn cache(bytes: u64) -> GatherCache {
+        GatherCache::new(bytes, Counter::default(), Counter::default())
+    }
+
     #[test]
     fn gathers_ranges_in_plan_order() {
         let src = source(b"0123456789abcdefghij");
-        let cache = GatherCache::new(1 << 20);
+        let cache = cache(1 << 20);
         let key = KEY;
         let g = cache
             .get(key, &src, &[r(10, 3), r(0, 2), r(18, 2)])
@@ -215,6 +244,7 @@ mod tests {
             .get(key, &src, &[r(10, 3), r(0, 2), r(18, 2)])
             .unwrap();
         assert!(Arc::ptr_eq(&g, &again));
+        assert_eq!((cache.misses.get(), cache.hits.get()), (1, 1));
     }
 
     #[test]
@@ -222,12 +252,12 @@ mod tests {
         let src = source(b"0123456789");
         let key = KEY;
         assert!(
-            GatherCache::new(1 << 20)
+            cache(1 << 20)
                 .get(key, &src, &[r(0, 2), r(4, 2)])
                 .is_none()
         );
         assert!(
-            GatherCache::new(0)
+            cache(0)
                 .get(key, &src, &[r(0, 2), r(4, 2), r(8, 2)])
                 .is_none()
         );
@@ -237,7 +267,7 @@ mod tests {
     fn a_truncated_source_is_not_gathered() {
         let src = source(b"0123456789");
         let key = KEY;
-        let cache = GatherCache::new(1 << 20);
+        let cache = cache(1 << 20);
         assert!(cache.get(key, &src, &[r(0, 2), r(4, 2), r(8, 5)]).is_none());
     }
 }

@@ -72,7 +72,11 @@ impl Shared {
             metrics.data.clone(),
         );
         let headers = FixedHeaders::new(&config.http);
-        let gather = GatherCache::new(config.media.segment_cache_mb << 20);
+        let gather = GatherCache::new(
+            config.media.segment_cache_mb << 20,
+            metrics.data.segment_hits.clone(),
+            metrics.data.segment_misses.clone(),
+        );
         Shared {
             config,
             store: Arc::new(store),
