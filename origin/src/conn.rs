@@ -190,7 +190,9 @@ impl Conn {
             Body::Text(b) => b.len() as u64,
             Body::Segment(_) | Body::Gathered(_) => self.segment.len(),
             Body::Kept(g) => g.len,
+            Body::Growing(_) => 0,
         };
+        let chunked = matches!(reply.body, Body::Growing(_));
         let last_modified = reply.asset.as_ref().map(|a| a.last_modified.as_str());
         let mut status = reply.status;
         let mut window = (0, total);
@@ -264,6 +266,7 @@ impl Conn {
                     reply.content_type
                 },
                 content_length: body_len,
+                chunked,
                 cache_control,
                 etag: reply.etag,
                 last_modified,
@@ -293,6 +296,12 @@ impl Conn {
         };
         match reply.body {
             Body::Empty => io::write_all(&mut self.stream, &self.output, timeout).await,
+            Body::Growing(growing) => {
+                io::write_all(&mut self.stream, &self.output, timeout).await?;
+                let sent = growing.stream(&mut self.stream, timeout).await?;
+                self.last.1 += sent;
+                Ok(())
+            }
             Body::Text(bytes) => {
                 self.output
                     .extend_from_slice(&bytes[start as usize..end as usize]);

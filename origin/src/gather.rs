@@ -251,11 +251,7 @@ mod tests {
     fn few_ranges_or_disabled_are_sent_from_the_source() {
         let src = source(b"0123456789");
         let key = KEY;
-        assert!(
-            cache(1 << 20)
-                .get(key, &src, &[r(0, 2), r(4, 2)])
-                .is_none()
-        );
+        assert!(cache(1 << 20).get(key, &src, &[r(0, 2), r(4, 2)]).is_none());
         assert!(
             cache(0)
                 .get(key, &src, &[r(0, 2), r(4, 2), r(8, 2)])

@@ -43,6 +43,9 @@ pub(crate) enum Body {
     Gathered(Arc<Gathered>),
     /// A whole body kept in a sealed memfd (an MPEG-TS segment).
     Kept(Arc<Gathered>),
+    /// A live segment still being made: sent with chunked transfer coding,
+    /// a chunk per part as each is published.
+    Growing(crate::live::Growing),
 }
 
 /// A reply before conditional and range handling.

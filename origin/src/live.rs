@@ -16,7 +16,7 @@ use headwater_ingest::Live;
 use headwater_packager::live::{DashOptions, HlsOptions, LiveUri, PartLookup, Reload, TrackId};
 
 use crate::error::OriginError;
-use crate::handler::{Caching, Reply};
+use crate::handler::{Body, Caching, Reply};
 use crate::http::request::RequestHead;
 use crate::http::response::Status;
 use crate::server::Shared;
@@ -242,11 +242,13 @@ pub(crate) async fn reply(
         }
         LiveUri::Segment { rendition, msn } => {
             let t = track(&live, &rendition)?;
-            // A segment being made is answered once complete (parts are
-            // the low-latency path).
+            // A segment being made goes out with chunked transfer coding as
+            // its parts are published (low-latency DASH); HTTP/1.0 clients
+            // get it once complete.
             let chunks = wait_for(&live, || {
                 live.read(|l, _| match l.segment(t, msn) {
-                    Some(s) if s.complete => Ok(Some(s.chunks)),
+                    Some(s) if s.complete => Ok(Some(Ok(s.chunks))),
+                    Some(_) if head.http11 => Ok(Some(Err(()))),
                     Some(_) => Ok(None),
                     None => {
                         // Not started yet: wait if it is the next one.
@@ -258,6 +260,16 @@ pub(crate) async fn reply(
                 })
             })
             .await?;
+            let Ok(chunks) = chunks else {
+                let mut r = ok(mime_of(&rendition), Caching::LiveMedia, Bytes::new());
+                r.body = Body::Growing(Growing {
+                    live: live.clone(),
+                    track: t,
+                    msn,
+                    limit: hold_limit(&live),
+                });
+                return Ok(r);
+            };
             let total: usize = chunks.iter().map(|c| c.len()).sum();
             let mut body = Vec::with_capacity(total);
             for c in &chunks {
@@ -284,4 +296,64 @@ fn media(rendition: &str, bytes: std::sync::Arc<[u8]>) -> Reply {
         Caching::LiveMedia,
         Bytes::from_owner(bytes),
     )
+}
+
+/// A live segment being made, sent chunk by chunk as its parts appear.
+pub(crate) struct Growing {
+    live: std::sync::Arc<Live>,
+    track: TrackId,
+    msn: u64,
+    /// Longest wait for the next part.
+    limit: Duration,
+}
+
+impl Growing {
+    /// Writes the segment's chunks with chunked transfer coding until it is
+    /// complete (or leaves the window), then the last chunk. Returns the
+    /// bytes written. An error (the next part never came) ends the
+    /// connection, so the client sees an incomplete body, not a short one.
+    pub(crate) async fn stream(
+        &self,
+        stream: &mut tokio::net::TcpStream,
+        timeout: Duration,
+    ) -> std::io::Result<u64> {
+        let mut rx = self.live.subscribe();
+        let mut next = 0;
+        let mut written = 0u64;
+        let mut buf = Vec::new();
+        loop {
+            rx.borrow_and_update();
+            let (chunks, complete) = self
+                .live
+                .read(|l, _| match l.segment(self.track, self.msn) {
+                    Some(s) => (
+                        s.chunks.get(next..).unwrap_or_default().to_vec(),
+                        s.complete,
+                    ),
+                    None => (Vec::new(), true),
+                });
+            for c in &chunks {
+                buf.clear();
+                let _ = std::io::Write::write_fmt(&mut buf, format_args!("{:x}\r\n", c.len()));
+                buf.extend_from_slice(c);
+                buf.extend_from_slice(b"\r\n");
+                crate::io::write_all(stream, &buf, timeout).await?;
+                written += buf.len() as u64;
+            }
+            next += chunks.len();
+            if complete {
+                crate::io::write_all(stream, b"0\r\n\r\n", timeout).await?;
+                return Ok(written + 5);
+            }
+            match tokio::time::timeout(self.limit, rx.changed()).await {
+                Ok(Ok(())) => {}
+                _ => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "live segment stopped growing",
+                    ));
+                }
+            }
+        }
+    }
 }

@@ -77,6 +77,9 @@ impl FixedHeaders {
 pub(crate) struct Head<'a> {
     pub(crate) content_type: &'static str,
     pub(crate) content_length: u64,
+    /// `Transfer-Encoding: chunked` instead of `Content-Length` (a live
+    /// segment still being made).
+    pub(crate) chunked: bool,
     pub(crate) cache_control: &'a [u8],
     pub(crate) etag: Option<u64>,
     pub(crate) last_modified: Option<&'a str>,
@@ -112,7 +115,11 @@ pub(crate) fn write_head(out: &mut Vec<u8>, status: Status, h: &Head<'_>) {
     if !h.content_type.is_empty() {
         let _ = write!(out, "Content-Type: {}\r\n", h.content_type);
     }
-    let _ = write!(out, "Content-Length: {}\r\n", h.content_length);
+    if h.chunked {
+        out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+    } else {
+        let _ = write!(out, "Content-Length: {}\r\n", h.content_length);
+    }
     if !h.cache_control.is_empty() {
         out.extend_from_slice(b"Cache-Control: ");
         out.extend_from_slice(h.cache_control);
