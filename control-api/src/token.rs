@@ -168,6 +168,11 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// Whether two secrets (publish keys) are equal, in constant time.
+pub fn secrets_match(a: &str, b: &str) -> bool {
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
 /// A new random secret for a signing key.
 pub fn new_secret() -> Result<Vec<u8>, getrandom::Error> {
     let mut s = vec![0u8; 32];

@@ -83,6 +83,24 @@ impl Server {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// The address in the first log line with `field=ADDR` (`rtmp`, `srt`).
+    pub fn logged_addr(&self, field: &str) -> SocketAddr {
+        let needle = format!(" {field}=");
+        assert!(
+            self.wait_for_log(&needle, Duration::from_secs(20)),
+            "no {field}= in the log: {:?}",
+            self.log()
+        );
+        let line = self.log().into_iter().find(|l| l.contains(&needle)).unwrap();
+        let pos = line.find(&needle).unwrap() + needle.len();
+        line[pos..]
+            .chars()
+            .take_while(|c| !c.is_whitespace())
+            .collect::<String>()
+            .parse()
+            .unwrap_or_else(|e| panic!("{field} address in {line:?}: {e}"))
+    }
+
     /// The admin listener's address, from its start-up log line.
     pub fn admin_addr(&self) -> SocketAddr {
         assert!(

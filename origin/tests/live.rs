@@ -1,0 +1,423 @@
+//! Live end to end: ffmpeg and GStreamer publish over RTMP and SRT, and
+//! the origin serves LL-HLS and low-latency DASH while they do. Checked:
+//! the playlists parse and keep RFC 8216bis' rules, blocking reloads and
+//! preload-hinted parts answer when the part exists, too-far requests are
+//! 400, delta updates skip, ffmpeg decodes the live HLS and DASH without
+//! errors, hls.js in low-latency mode plays under 3 s behind live, a
+//! wrong key is refused, a publisher who returns continues the stream with
+//! a discontinuity, and a stream that needs a token gets one into every URI.
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use headwater_testkit::http;
+use headwater_testkit::server::Server;
+
+const KEY: &str = "test-publish-key-0123456789";
+
+fn start(extra: &[&str]) -> Server {
+    let media = headwater_testkit::workspace()
+        .join("target/tmp")
+        .join(format!("live-media-{}", std::process::id()));
+    std::fs::create_dir_all(&media).unwrap();
+    let mut args = vec![
+        "--rtmp-listen",
+        "127.0.0.1:0",
+        "--srt-listen",
+        "127.0.0.1:0",
+    ];
+    args.extend_from_slice(extra);
+    Server::start(env!("CARGO_BIN_EXE_headwater").as_ref(), &media, &args)
+}
+
+/// ffmpeg publishing a 25 fps test pattern with B-frames and a 2 s GOP, plus a tone.
+fn ffmpeg_push(url: &str, seconds: u32, format: &str) -> Child {
+    Command::new("ffmpeg")
+        .args(["-nostdin", "-loglevel", "error", "-re"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args(["-t", &seconds.to_string()])
+        .args(["-c:v", "libx264", "-preset", "veryfast", "-bf", "2", "-g", "50"])
+        .args(["-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "96k"])
+        .args(["-f", format, url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ffmpeg")
+}
+
+fn rtmp_url(addr: SocketAddr, stream: &str, key: &str) -> String {
+    format!("rtmp://{addr}/live/{stream}?key={key}")
+}
+
+fn get_text(s: &Server, path: &str) -> (u16, String) {
+    let r = http::get(s.addr, path);
+    (r.status, r.text())
+}
+
+fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let t = Instant::now();
+    while t.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// `(media sequence, number of complete segments)` of a media playlist.
+fn msn_range(text: &str) -> (u64, u64) {
+    let first = text
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))
+        .map(|v| v.trim().parse().unwrap())
+        .expect("EXT-X-MEDIA-SEQUENCE");
+    let n = text.lines().filter(|l| l.starts_with("#EXTINF")).count() as u64;
+    (first, n)
+}
+
+fn attr(line: &str, name: &str) -> Option<String> {
+    let p = line.find(&format!("{name}="))? + name.len() + 1;
+    let rest = &line[p..];
+    let v = if let Some(q) = rest.strip_prefix('"') {
+        &q[..q.find('"')?]
+    } else {
+        rest.split(',').next()?
+    };
+    Some(v.to_owned())
+}
+
+fn media_playlist_path(s: &Server, stream: &str) -> String {
+    let (_, master) = get_text(s, &format!("/live/{stream}/hls/master.m3u8"));
+    let uri = master
+        .lines()
+        .find(|l| !l.starts_with('#') && !l.is_empty())
+        .unwrap_or_else(|| panic!("no variant in {master}"))
+        .to_owned();
+    format!("/live/{stream}/hls/{uri}")
+}
+
+#[test]
+fn rtmp_publish_to_ll_hls_and_dash() {
+    let s = start(&["--stream", &format!("cam:{KEY}")]);
+    let rtmp = s.logged_addr("rtmp");
+    let mut pusher = ffmpeg_push(&rtmp_url(rtmp, "cam", KEY), 40, "flv");
+    assert!(
+        wait_until(Duration::from_secs(20), || get_text(&s, "/live/cam/hls/master.m3u8").0 == 200),
+        "the stream never appeared"
+    );
+    let (_, master) = get_text(&s, "/live/cam/hls/master.m3u8");
+    m3u8_rs::parse_master_playlist_res(master.as_bytes()).expect("multivariant parses");
+    assert!(master.contains("avc1.") && master.contains("mp4a.40.2"), "{master}");
+    let media = media_playlist_path(&s, "cam");
+
+    // Enough playlist for every check: 3 segments.
+    assert!(wait_until(Duration::from_secs(20), || msn_range(&get_text(&s, &media).1).1 >= 3));
+    let r = http::get(s.addr, &media);
+    assert_eq!(r.header("Cache-Control"), Some("public, max-age=1"));
+    let text = r.text();
+    let parsed = m3u8_rs::parse_media_playlist_res(text.as_bytes()).expect("media playlist parses");
+    let target = parsed.target_duration as f64;
+    for seg in &parsed.segments {
+        assert!((seg.duration as f64).round() <= target, "EXTINF over TARGETDURATION: {text}");
+    }
+    let part_target: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-PART-INF:"))
+        .and_then(|l| attr(l, "PART-TARGET"))
+        .expect("EXT-X-PART-INF")
+        .parse()
+        .unwrap();
+    let control = text
+        .lines()
+        .find(|l| l.starts_with("#EXT-X-SERVER-CONTROL:"))
+        .expect("EXT-X-SERVER-CONTROL");
+    assert!(control.contains("CAN-BLOCK-RELOAD=YES"), "{control}");
+    let phb: f64 = attr(control, "PART-HOLD-BACK").unwrap().parse().unwrap();
+    assert!(phb >= 2.0 * part_target, "{control}");
+    let hb: f64 = attr(control, "HOLD-BACK").unwrap().parse().unwrap();
+    assert!(hb >= 3.0 * target, "{control}");
+    let mut parts = 0;
+    for l in text.lines().filter(|l| l.starts_with("#EXT-X-PART:")) {
+        let d: f64 = attr(l, "DURATION").unwrap().parse().unwrap();
+        assert!(d <= part_target + 1e-3, "part longer than PART-TARGET: {l}");
+        parts += 1;
+    }
+    assert!(parts >= 3, "{text}");
+    assert!(text.contains("#EXT-X-PROGRAM-DATE-TIME:"), "{text}");
+    assert!(text.contains("INDEPENDENT=YES"), "{text}");
+    let hint = text
+        .lines()
+        .find(|l| l.starts_with("#EXT-X-PRELOAD-HINT:"))
+        .expect("EXT-X-PRELOAD-HINT");
+    assert!(hint.contains("TYPE=PART"), "{hint}");
+
+    // A preload-hinted part is held until it exists, then served.
+    let hinted = attr(hint, "URI").unwrap();
+    let base = media.rsplit_once('/').unwrap().0;
+    let part = http::get(s.addr, &format!("{base}/{hinted}"));
+    assert_eq!(part.status, 200, "{hinted}");
+    assert_eq!(&part.body[4..8], b"moof", "a part is moof+mdat");
+
+    // Blocking reload: the next segment's first part.
+    let (first, n) = msn_range(&get_text(&s, &media).1);
+    let next = first + n;
+    let r = http::get(s.addr, &format!("{media}?_HLS_msn={next}&_HLS_part=0"));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("Cache-Control"), Some("public, max-age=60"));
+    let blocked = r.text();
+    let rendition = media.rsplit('/').next().unwrap().trim_end_matches(".m3u8");
+    assert!(
+        blocked.contains(&format!("{rendition}/{next}.0.m4s")),
+        "the blocking reload came back without part {next}.0:\n{blocked}"
+    );
+    // Too far ahead: 400.
+    let far = http::get(s.addr, &format!("{media}?_HLS_msn={}", next + 10));
+    assert_eq!(far.status, 400);
+    assert_eq!(http::get(s.addr, &format!("{media}?_HLS_msn=x")).status, 400);
+    // A rendition report for the other rendition (audio).
+    assert!(blocked.contains("#EXT-X-RENDITION-REPORT:"), "{blocked}");
+
+    // ffmpeg decodes the live HLS and DASH without errors.
+    for path in [&media, &"/live/cam/dash/manifest.mpd".to_owned()] {
+        let out = Command::new("ffmpeg")
+            .args(["-nostdin", "-loglevel", "error", "-i"])
+            .arg(s.url(path))
+            .args(["-t", "3", "-f", "null", "-"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success() && out.stderr.is_empty(),
+            "ffmpeg on {path}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let (status, mpd) = get_text(&s, "/live/cam/dash/manifest.mpd");
+    assert_eq!(status, 200);
+    assert!(mpd.contains("type=\"dynamic\"") && mpd.contains("availabilityTimeComplete=\"false\""));
+    dash_mpd_core::parse(&mpd).expect("MPD parses");
+    let (status, now) = get_text(&s, "/time");
+    assert_eq!(status, 200);
+    assert!(now.starts_with("20") && now.ends_with('Z'), "{now}");
+
+    // Delta updates once the playlist is longer than CAN-SKIP-UNTIL.
+    let skip_until: f64 = attr(control, "CAN-SKIP-UNTIL").unwrap().parse().unwrap();
+    assert!(skip_until >= 6.0 * target, "{control}");
+    assert!(wait_until(Duration::from_secs(30), || {
+        let (f, n) = msn_range(&get_text(&s, &media).1);
+        let _ = f;
+        n as f64 * target > skip_until + 2.0 * target
+    }));
+    let full = get_text(&s, &media).1;
+    let delta = get_text(&s, &format!("{media}?_HLS_skip=YES")).1;
+    let skipped: u64 = delta
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-SKIP:"))
+        .and_then(|l| attr(l, "SKIPPED-SEGMENTS"))
+        .expect("EXT-X-SKIP in a delta update")
+        .parse()
+        .unwrap();
+    assert!(skipped >= 1);
+    assert!(delta.len() < full.len());
+    let _ = pusher.kill();
+    let _ = pusher.wait();
+}
+
+#[test]
+fn wrong_keys_are_refused_and_nothing_is_created() {
+    let s = start(&["--stream", &format!("cam:{KEY}")]);
+    let rtmp = s.logged_addr("rtmp");
+    let mut bad = ffmpeg_push(&rtmp_url(rtmp, "cam", "not-the-key-000000"), 5, "flv");
+    let t = Instant::now();
+    let status = loop {
+        if let Some(st) = bad.try_wait().unwrap() {
+            break st;
+        }
+        assert!(t.elapsed() < Duration::from_secs(20), "a refused publisher kept publishing");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!status.success());
+    let mut unknown = ffmpeg_push(&rtmp_url(rtmp, "other", KEY), 5, "flv");
+    assert!(!unknown.wait().unwrap().success());
+    assert_eq!(get_text(&s, "/live/cam/hls/master.m3u8").0, 404);
+    assert_eq!(get_text(&s, "/live/other/hls/master.m3u8").0, 404);
+    assert!(s.log().iter().any(|l| l.contains("refused")), "no log line for a refusal");
+    assert!(!s.log().iter().any(|l| l.contains("not-the-key-000000")), "a key in the log");
+}
+
+#[test]
+fn a_returning_publisher_continues_the_stream_with_a_discontinuity() {
+    let s = start(&["--stream", &format!("cam:{KEY}")]);
+    let rtmp = s.logged_addr("rtmp");
+    let mut first = ffmpeg_push(&rtmp_url(rtmp, "cam", KEY), 7, "flv");
+    assert!(first.wait().unwrap().success());
+    let media = media_playlist_path(&s, "cam");
+    let before = get_text(&s, &media).1;
+    let (f1, n1) = msn_range(&before);
+    assert!(n1 >= 2, "{before}");
+    let mut second = ffmpeg_push(&rtmp_url(rtmp, "cam", KEY), 7, "flv");
+    assert!(second.wait().unwrap().success());
+    assert!(wait_until(Duration::from_secs(10), || {
+        msn_range(&get_text(&s, &media).1).1 > n1 + 1
+    }));
+    let after = get_text(&s, &media).1;
+    let (f2, n2) = msn_range(&after);
+    assert!(f2 >= f1 && f2 + n2 > f1 + n1, "MSNs went backwards:\n{before}\n{after}");
+    assert!(after.contains("#EXT-X-DISCONTINUITY\n"), "{after}");
+    m3u8_rs::parse_media_playlist_res(after.as_bytes()).expect("parses");
+    // ffmpeg reads across the discontinuity.
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-loglevel", "error", "-live_start_index", "0", "-i"])
+        .arg(s.url(&media))
+        .args(["-f", "null", "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn srt_publishers_share_one_port() {
+    let s = start(&["--stream", &format!("a:{KEY}"), "--stream", &format!("b:{KEY}")]);
+    let srt = s.logged_addr("srt");
+    let mut one = ffmpeg_push(
+        &format!("srt://{srt}?streamid=#!::r=live/a,m=publish,k={KEY}"),
+        10,
+        "mpegts",
+    );
+    let mut two = ffmpeg_push(&format!("srt://{srt}?streamid=live/b?key={KEY}"), 10, "mpegts");
+    for name in ["a", "b"] {
+        assert!(
+            wait_until(Duration::from_secs(25), || {
+                get_text(&s, &format!("/live/{name}/hls/master.m3u8")).0 == 200
+                    && msn_range(&get_text(&s, &media_playlist_path(&s, name)).1).1 >= 2
+            }),
+            "stream {name} never got segments over SRT"
+        );
+    }
+    let _ = one.kill();
+    let _ = two.kill();
+    let _ = one.wait();
+    let _ = two.wait();
+}
+
+#[test]
+fn gstreamer_publishes_over_rtmp() {
+    let s = start(&["--stream", &format!("gst:{KEY}")]);
+    let rtmp = s.logged_addr("rtmp");
+    let mut gst = Command::new("gst-launch-1.0")
+        .args(["-q", "-e"])
+        .args(["videotestsrc", "is-live=true", "num-buffers=250", "!"])
+        .args(["video/x-raw,width=320,height=180,framerate=25/1", "!"])
+        .args(["x264enc", "tune=zerolatency", "key-int-max=50", "!", "h264parse", "!", "queue", "!"])
+        .args(["flvmux", "name=m", "streamable=true", "!"])
+        .arg("rtmp2sink")
+        .arg(format!("location={}", rtmp_url(rtmp, "gst", KEY)))
+        .args(["audiotestsrc", "is-live=true", "num-buffers=470", "!", "audioconvert", "!"])
+        .args(["avenc_aac", "!", "aacparse", "!", "queue", "!", "m."])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(25), || get_text(&s, "/live/gst/hls/master.m3u8").0 == 200
+            && msn_range(&get_text(&s, &media_playlist_path(&s, "gst")).1).1 >= 2),
+        "the GStreamer publisher's stream never got segments"
+    );
+    let _ = gst.kill();
+    let _ = gst.wait();
+}
+
+#[test]
+fn hlsjs_plays_low_latency_under_three_seconds() {
+    let s = start(&["--stream", &format!("ll:{KEY}")]);
+    let rtmp = s.logged_addr("rtmp");
+    let mut pusher = ffmpeg_push(&rtmp_url(rtmp, "ll", KEY), 60, "flv");
+    assert!(wait_until(Duration::from_secs(20), || {
+        get_text(&s, "/live/ll/hls/master.m3u8").0 == 200
+            && msn_range(&get_text(&s, &media_playlist_path(&s, "ll")).1).1 >= 2
+    }));
+    let harness = headwater_testkit::workspace().join("tests/players");
+    let out = Command::new("node")
+        .arg(harness.join("play.mjs"))
+        .args(["--player", "hls", "--low-latency", "--seconds", "12", "--timeout", "90", "--url"])
+        .arg(s.url("/live/ll/hls/master.m3u8"))
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    let _ = pusher.kill();
+    let _ = pusher.wait();
+    assert!(out.status.success(), "hls.js failed:\n{report}");
+    let v: serde_json::Value = serde_json::from_str(report.trim()).unwrap();
+    assert_eq!(v["ok"], true, "{v:#}");
+    assert_eq!(v["live"], true, "{v:#}");
+    let median = v["latency"]["median"].as_f64().expect("hls.js reported a latency");
+    assert!(median < 3.0, "live latency {median} s with 2 s segments and 0.33 s parts: {v:#}");
+}
+
+#[test]
+fn catalog_streams_publish_with_their_key_and_play_with_a_token() {
+    const ADMIN: &str = "admin-token-for-live-tests-01234";
+    let dir = headwater_testkit::workspace()
+        .join("target/tmp")
+        .join(format!("live-catalog-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = format!("sqlite://{}", dir.join("c.db").display());
+    let s = start(&["--admin-listen", "127.0.0.1:0", "--admin-token", ADMIN, "--database", &db]);
+    let api = headwater_testkit::admin::Api::new(s.admin_addr(), ADMIN);
+    let r = api.call(
+        "POST",
+        "/api/v1/streams",
+        Some(&format!(r#"{{"name": "sec", "publish_key": "{KEY}", "require_token": true, "dvr_window_secs": 600}}"#)),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let rtmp = s.logged_addr("rtmp");
+    let mut pusher = ffmpeg_push(&rtmp_url(rtmp, "sec", KEY), 30, "flv");
+    // Publishing works with the catalog's key; playback needs a token.
+    assert!(wait_until(Duration::from_secs(20), || {
+        get_text(&s, "/live/sec/hls/master.m3u8").0 == 403
+    }));
+    let r = api.call("POST", "/api/v1/tokens", Some(r#"{"stream": "sec", "ttl_seconds": 600}"#));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let t: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    let token = t["token"].as_str().unwrap().to_owned();
+    let master_url = t["hls"].as_str().unwrap().to_owned();
+    assert!(wait_until(Duration::from_secs(20), || get_text(&s, &master_url).0 == 200));
+    let (_, master) = get_text(&s, &master_url);
+    let variant = master
+        .lines()
+        .find(|l| !l.starts_with('#') && !l.is_empty())
+        .unwrap()
+        .to_owned();
+    assert!(variant.ends_with(&format!("token={token}")), "{master}");
+    let media = format!("/live/sec/hls/{variant}");
+    assert!(wait_until(Duration::from_secs(20), || msn_range(&get_text(&s, &media).1).1 >= 1));
+    let text = get_text(&s, &media).1;
+    for l in text.lines().filter(|l| l.contains("URI=\"")) {
+        let uri = attr(l, "URI").unwrap();
+        assert!(uri.ends_with(&format!("token={token}")), "{l}");
+    }
+    let part = text
+        .lines()
+        .filter(|l| l.starts_with("#EXT-X-PART:"))
+        .filter_map(|l| attr(l, "URI"))
+        .next()
+        .unwrap();
+    assert_eq!(http::get(s.addr, &format!("/live/sec/hls/{part}")).status, 200);
+    let bare = part.split('?').next().unwrap();
+    assert_eq!(http::get(s.addr, &format!("/live/sec/hls/{bare}")).status, 403);
+    let (status, mpd) = get_text(&s, t["dash"].as_str().unwrap());
+    assert_eq!(status, 200);
+    assert!(mpd.contains(&format!("m4s?token={token}")), "{mpd}");
+    // A rotated publish key stops the old one from publishing again.
+    let _ = pusher.kill();
+    let _ = pusher.wait();
+    let r = api.call("POST", "/api/v1/streams/sec/key", None);
+    assert_eq!(r.status, 200);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut old = ffmpeg_push(&rtmp_url(rtmp, "sec", KEY), 5, "flv");
+    assert!(!old.wait().unwrap().success(), "the rotated-out key still publishes");
+}
