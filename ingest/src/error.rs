@@ -18,4 +18,21 @@ pub enum Error {
         /// Why.
         source: headwater_packager::Error,
     },
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// GStreamer could not be initialised, or a pipeline failed.
+    #[error("GStreamer: {0}")]
+    Pipeline(String),
+    /// The ingest configuration is invalid.
+    #[error("ingest config: {0}")]
+    Config(String),
+    /// The ingest runtime or its thread could not be started.
+    #[error("ingest runtime: {0}")]
+    Runtime(std::io::Error),
 }

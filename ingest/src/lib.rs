@@ -3,19 +3,207 @@
 //! and the [`registry`] of live streams that the origin reads from.
 //!
 //! ```text
-//!  publisher ─RTMP/SRT─► listener (ours) ─ key check ─► appsrc ─► GStreamer ─► appsink
-//!                                                                         │ access units
-//!                                                 registry: Live (LiveStream) ◄┘
+//!  publisher ─RTMP─► rtmp (rml_rtmp session) ─ key check ─► FLV tags ─► appsrc ─► flvdemux ┐
+//!  publisher ─SRT──► srt (srt-tokio listener, streamid) ─ key check ─► TS ─► appsrc ─► tsdemux ┤
+//!                                      h264parse / h265parse / aacparse ─► appsink ◄┘
+//!                                                    │ samples (caps → sample entries, ticks)
+//!                                        assemble ─► registry: Publisher::push ─► Live (LiveStream)
 //!                                                     │ watch (version) wakes
 //!                                                     ▼
 //!                                   origin: /live/{stream}/... (blocking reloads)
 //! ```
+//!
+//! [`start`] binds the listeners and serves them on a thread of their own
+//! (one current-thread tokio runtime; GStreamer's streaming threads do the
+//! demuxing and push into the registry). What publishers put in their URLs
+//! is documented in `names.rs`: `rtmp://HOST:PORT/live/{stream}?key={key}`
+//! (OBS: server `rtmp://HOST/live`, stream key `{stream}?key={key}`), and
+//! SRT `streamid=#!::r=live/{stream},m=publish,k={key}` or
+//! `streamid=live/{stream}?key={key}`.
+//!
+//! A publisher is refused — before anything is created in the registry —
+//! when its name is malformed, its key is wrong or missing, or the stream
+//! has a publisher that is still sending (the registry's takeover rule
+//! replaces one silent for `RegistryConfig::takeover_after`). Refusals are
+//! logged with the stream name (never the key) and counted
+//! ([`refused_total`]).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod assemble;
 mod error;
+mod flv;
+mod names;
+mod pipeline;
 pub mod registry;
+mod rtmp;
+mod sample_entry;
+mod srt;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 pub use error::Error;
 pub use registry::{Live, Publisher, Registry, RegistryConfig};
+
+/// Where to listen.
+#[derive(Clone, Debug, Default)]
+pub struct IngestConfig {
+    /// The RTMP listener's address (the usual port is 1935); `None`: no RTMP.
+    pub rtmp_listen: Option<SocketAddr>,
+    /// The SRT listener's address (the usual port is 9000); `None`: no SRT.
+    pub srt_listen: Option<SocketAddr>,
+    /// SRT encryption passphrase (10 to 79 characters); callers must use it.
+    pub srt_passphrase: Option<String>,
+}
+
+/// Decides whether `key` may publish `stream`; `Some(settings)` accepts.
+/// Arguments: (stream, key). A missing key is passed as `""`.
+pub type KeyCheck = Arc<dyn Fn(&str, &str) -> Option<StreamSettings> + Send + Sync>;
+
+/// How an accepted stream is packaged.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StreamSettings {
+    /// The stream's DVR window; `None`: the registry's default.
+    pub dvr_window: Option<Duration>,
+}
+
+/// The running listeners.
+#[derive(Clone, Debug)]
+pub struct IngestHandle {
+    /// The bound RTMP address, if RTMP listens.
+    pub rtmp_addr: Option<SocketAddr>,
+    /// The bound SRT address, if SRT listens.
+    pub srt_addr: Option<SocketAddr>,
+}
+
+static REFUSED: AtomicU64 = AtomicU64::new(0);
+
+/// Publishers refused so far in this process (bad name, bad key, busy).
+pub fn refused_total() -> u64 {
+    REFUSED.load(Ordering::Relaxed)
+}
+
+/// What the listeners share.
+pub(crate) struct Ctx {
+    pub(crate) registry: Arc<Registry>,
+    keys: KeyCheck,
+}
+
+/// Why a publisher was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// No `live/{stream}` with a valid name.
+    Malformed,
+    /// The key check said no.
+    Key,
+    /// Another publisher is sending on the stream.
+    Busy,
+}
+
+impl Refusal {
+    pub(crate) fn reason(self) -> &'static str {
+        match self {
+            Refusal::Malformed => "malformed application or stream name",
+            Refusal::Key => "wrong or missing key",
+            Refusal::Busy => "the stream has a live publisher",
+        }
+    }
+
+    pub(crate) fn rtmp_code(self) -> &'static str {
+        match self {
+            Refusal::Malformed | Refusal::Busy => "NetStream.Publish.BadName",
+            Refusal::Key => "NetStream.Publish.Unauthorized",
+        }
+    }
+}
+
+impl Ctx {
+    /// Checks a publisher's claim; logs and counts a refusal.
+    pub(crate) fn authorize(
+        &self,
+        claim: Option<names::Claim>,
+        protocol: &'static str,
+    ) -> Result<(String, StreamSettings), Refusal> {
+        let (stream, refusal) = match claim {
+            None => (String::new(), Refusal::Malformed),
+            Some(c) => match (self.keys)(&c.stream, &c.key) {
+                None => (c.stream, Refusal::Key),
+                Some(_) if self.registry.busy(&c.stream) => (c.stream, Refusal::Busy),
+                Some(settings) => return Ok((c.stream, settings)),
+            },
+        };
+        REFUSED.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(protocol, stream = %stream, reason = refusal.reason(), "publisher refused");
+        Err(refusal)
+    }
+}
+
+/// Binds the listeners (errors name the address), then serves them on a
+/// runtime of their own thread; returns the bound addresses. The registry's
+/// timers ([`Registry::run_timers`]) run on that runtime too. The thread
+/// runs for the rest of the process.
+pub fn start(
+    config: IngestConfig,
+    registry: Arc<Registry>,
+    keys: KeyCheck,
+) -> Result<IngestHandle, Error> {
+    gstreamer::init().map_err(|e| Error::Pipeline(e.to_string()))?;
+    for element in ["appsrc", "flvdemux", "tsdemux", "h264parse", "aacparse", "appsink"] {
+        if gstreamer::ElementFactory::find(element).is_none() {
+            return Err(Error::Pipeline(format!("the {element} element is not installed")));
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(Error::Runtime)?;
+    let (rtmp, srt) = runtime.block_on(async {
+        let rtmp = match config.rtmp_listen {
+            Some(addr) => Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| Error::Bind { addr, source })?,
+            ),
+            None => None,
+        };
+        let srt = match config.srt_listen {
+            Some(addr) => Some(srt::bind(addr, config.srt_passphrase.as_deref()).await?),
+            None => None,
+        };
+        Ok::<_, Error>((rtmp, srt))
+    })?;
+    let handle = IngestHandle {
+        rtmp_addr: match &rtmp {
+            Some(l) => Some(l.local_addr().map_err(Error::Runtime)?),
+            None => None,
+        },
+        srt_addr: srt.as_ref().map(|b| b.addr),
+    };
+    if let Some(addr) = handle.rtmp_addr {
+        tracing::info!(rtmp = %addr, "RTMP listening");
+    }
+    if let Some(addr) = handle.srt_addr {
+        tracing::info!(srt = %addr, "SRT listening");
+    }
+    let ctx = Arc::new(Ctx { registry, keys });
+    std::thread::Builder::new()
+        .name("ingest".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                tokio::spawn(ctx.registry.clone().run_timers());
+                if let Some(l) = rtmp {
+                    tokio::spawn(rtmp::serve(l, ctx.clone()));
+                }
+                if let Some(b) = srt {
+                    tokio::spawn(srt::serve(b, ctx.clone()));
+                }
+                std::future::pending::<()>().await
+            })
+        })
+        .map_err(Error::Runtime)?;
+    Ok(handle)
+}

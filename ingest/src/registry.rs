@@ -114,6 +114,18 @@ impl Registry {
             .collect()
     }
 
+    /// Whether `name` has a connected publisher that is not silent, so a
+    /// new one would be refused with [`Error::Busy`]. Ingest asks before it
+    /// accepts a publish request (the tracks are known only later).
+    pub fn busy(&self, name: &str) -> bool {
+        let Some(live) = self.get(name) else {
+            return false;
+        };
+        let inner = live.lock();
+        inner.publisher.is_some()
+            && Instant::now().duration_since(inner.last_push) < self.config.takeover_after
+    }
+
     /// A publisher for `name` with these tracks: a new stream, or the
     /// continuation of one whose publisher left (same tracks required).
     pub fn publish(

@@ -1,0 +1,273 @@
+//! The RTMP listener: rml_rtmp's sans-IO handshake and `ServerSession` on
+//! tokio. A publisher connects to app `live` and publishes
+//! `{stream}?key={key}` (see [`crate::names`]); the key is checked when
+//! the publish request arrives, and a refused request is answered with an
+//! error status and the connection closed. An accepted publisher's audio
+//! and video messages are framed as FLV tags into its pipeline.
+//!
+//! Bounds: [`HANDSHAKE_TIMEOUT`] to get from TCP accept to an accepted
+//! publish, [`IDLE_TIMEOUT`] of silence while publishing, RTMP messages
+//! are at most 16 MiB (24-bit lengths), at most [`MAX_CONNECTIONS`] at
+//! once, and the session library runs under `catch_unwind`, so a peer
+//! that trips one of its arithmetic checks loses its connection only.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
+use rml_rtmp::sessions::{
+    ServerSession, ServerSessionConfig, ServerSessionError, ServerSessionEvent,
+    ServerSessionResult,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio::time::{Instant, timeout, timeout_at};
+use tracing::Instrument;
+
+use crate::pipeline::{Container, Ingest};
+use crate::{Ctx, flv, names};
+
+/// From accept to an accepted publish.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest silence of a publishing connection.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest a write to the peer may take.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Concurrent RTMP connections (publishing or not).
+const MAX_CONNECTIONS: usize = 512;
+
+/// Accepts RTMP connections until the runtime stops.
+pub(crate) async fn serve(listener: TcpListener, ctx: Arc<Ctx>) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let (sock, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                // Out of descriptors, say: wait rather than spin.
+                tracing::warn!(error = %e, "RTMP accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(client.addr = %peer, "too many RTMP connections; closing");
+            continue;
+        };
+        let ctx = ctx.clone();
+        let span = tracing::info_span!("rtmp", client.addr = %peer);
+        tokio::spawn(
+            async move {
+                match connection(sock, &ctx).await {
+                    Ok(()) => tracing::debug!("connection closed"),
+                    Err(e) => tracing::info!(error = %e, "connection closed"),
+                }
+                drop(slot);
+            }
+            .instrument(span),
+        );
+    }
+}
+
+/// Why a connection ended early.
+type ConnError = String;
+
+async fn write(sock: &mut TcpStream, bytes: &[u8]) -> Result<(), ConnError> {
+    match timeout(WRITE_TIMEOUT, sock.write_all(bytes)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(format!("write: {e}")),
+        Err(_) => Err("write timed out".into()),
+    }
+}
+
+/// Runs a session call, turning a panic inside the library into an error.
+fn guarded<T>(
+    f: impl FnOnce() -> Result<T, ServerSessionError>,
+) -> Result<T, ConnError> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(t)) => Ok(t),
+        Ok(Err(e)) => Err(format!("RTMP: {e:?}")),
+        Err(_) => Err("RTMP: malformed input".into()),
+    }
+}
+
+/// Sends the outbound packets among `results`; returns the events.
+async fn send(
+    sock: &mut TcpStream,
+    results: Vec<ServerSessionResult>,
+) -> Result<Vec<ServerSessionEvent>, ConnError> {
+    let mut events = Vec::new();
+    for r in results {
+        match r {
+            ServerSessionResult::OutboundResponse(p) => write(sock, &p.bytes).await?,
+            ServerSessionResult::RaisedEvent(e) => events.push(e),
+            ServerSessionResult::UnhandleableMessageReceived(_) => {}
+        }
+    }
+    Ok(events)
+}
+
+async fn handshake(sock: &mut TcpStream, buf: &mut [u8]) -> Result<Vec<u8>, ConnError> {
+    let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
+    let mut hs = Handshake::new(PeerType::Server);
+    loop {
+        let n = match timeout_at(deadline, sock.read(buf)).await {
+            Ok(Ok(0)) => return Err("closed during the handshake".into()),
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) => return Err(format!("read: {e}")),
+            Err(_) => return Err("handshake timed out".into()),
+        };
+        let step = catch_unwind(AssertUnwindSafe(|| hs.process_bytes(&buf[..n])))
+            .map_err(|_| "malformed handshake".to_owned())?
+            .map_err(|e| format!("handshake: {e:?}"))?;
+        match step {
+            HandshakeProcessResult::InProgress { response_bytes } => {
+                write(sock, &response_bytes).await?
+            }
+            HandshakeProcessResult::Completed {
+                response_bytes,
+                remaining_bytes,
+            } => {
+                write(sock, &response_bytes).await?;
+                return Ok(remaining_bytes);
+            }
+        }
+    }
+}
+
+async fn connection(mut sock: TcpStream, ctx: &Ctx) -> Result<(), ConnError> {
+    let _ = sock.set_nodelay(true);
+    let mut buf = vec![0u8; 64 * 1024];
+    let publish_deadline = Instant::now() + HANDSHAKE_TIMEOUT;
+    let remaining = handshake(&mut sock, &mut buf).await?;
+    let (mut session, results) = guarded(|| ServerSession::new(ServerSessionConfig::new()))?;
+    send(&mut sock, results).await?;
+    let mut ingest: Option<Ingest> = None;
+    let mut app = String::new();
+    let mut input = remaining;
+    let outcome = loop {
+        let results = match guarded(|| session.handle_input(&input)) {
+            Ok(r) => r,
+            Err(e) => break Err(e),
+        };
+        let events = match send(&mut sock, results).await {
+            Ok(e) => e,
+            Err(e) => break Err(e),
+        };
+        match handle_events(events, &mut sock, &mut session, ctx, &mut app, &mut ingest).await {
+            Ok(true) => {}
+            Ok(false) => break Ok(()),
+            Err(e) => break Err(e),
+        }
+        let read = if ingest.is_some() {
+            timeout(IDLE_TIMEOUT, sock.read(&mut buf)).await
+        } else {
+            timeout_at(publish_deadline, sock.read(&mut buf)).await
+        };
+        match read {
+            Ok(Ok(0)) => break Ok(()),
+            Ok(Ok(n)) => input = buf[..n].to_vec(),
+            Ok(Err(e)) => break Err(format!("read: {e}")),
+            Err(_) if ingest.is_some() => break Err("publisher went silent".into()),
+            Err(_) => break Err("no publish request in time".into()),
+        }
+    };
+    if let Some(ingest) = ingest {
+        ingest.finish().await;
+    }
+    outcome
+}
+
+/// Reacts to the session's events. `Ok(false)` ends the connection.
+async fn handle_events(
+    events: Vec<ServerSessionEvent>,
+    sock: &mut TcpStream,
+    session: &mut ServerSession,
+    ctx: &Ctx,
+    app: &mut String,
+    ingest: &mut Option<Ingest>,
+) -> Result<bool, ConnError> {
+    for event in events {
+        match event {
+            ServerSessionEvent::ConnectionRequested { request_id, app_name } => {
+                *app = app_name;
+                let results = guarded(|| session.accept_request(request_id))?;
+                send(sock, results).await?;
+            }
+            ServerSessionEvent::PublishStreamRequested {
+                request_id,
+                app_name,
+                stream_key,
+                ..
+            } => {
+                if ingest.is_some() {
+                    let results = guarded(|| {
+                        session.reject_request(request_id, "NetStream.Publish.BadName", "already publishing")
+                    })?;
+                    send(sock, results).await?;
+                    return Ok(false);
+                }
+                let app_name = if app_name.is_empty() { app.clone() } else { app_name };
+                let claim = names::rtmp(&app_name, &stream_key);
+                match ctx.authorize(claim, "rtmp") {
+                    Ok((stream, settings)) => {
+                        let mut i = Ingest::new(Container::Flv, &stream, settings, ctx.registry.clone())
+                            .map_err(|e| e.to_string())?;
+                        i.push(Bytes::copy_from_slice(&flv::header()))
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        *ingest = Some(i);
+                        let results = guarded(|| session.accept_request(request_id))?;
+                        send(sock, results).await?;
+                        tracing::info!(stream = %stream, "RTMP publisher accepted");
+                    }
+                    Err(refusal) => {
+                        let results = guarded(|| {
+                            session.reject_request(request_id, refusal.rtmp_code(), refusal.reason())
+                        })?;
+                        send(sock, results).await?;
+                        let _ = sock.flush().await;
+                        return Ok(false);
+                    }
+                }
+            }
+            ServerSessionEvent::VideoDataReceived { data, timestamp, .. } => {
+                media(ingest, flv::TAG_VIDEO, timestamp.value, &data).await?
+            }
+            ServerSessionEvent::AudioDataReceived { data, timestamp, .. } => {
+                media(ingest, flv::TAG_AUDIO, timestamp.value, &data).await?
+            }
+            ServerSessionEvent::PublishStreamFinished { .. } => return Ok(false),
+            ServerSessionEvent::PlayStreamRequested { request_id, .. } => {
+                let results = guarded(|| {
+                    session.reject_request(request_id, "NetStream.Play.Failed", "playback is over HLS and DASH")
+                })?;
+                send(sock, results).await?;
+                return Ok(false);
+            }
+            _ => {}
+        }
+    }
+    Ok(true)
+}
+
+async fn media(
+    ingest: &mut Option<Ingest>,
+    tag_type: u8,
+    timestamp: u32,
+    body: &[u8],
+) -> Result<(), ConnError> {
+    let Some(ingest) = ingest else {
+        return Ok(()); // media before publish: not ours to take
+    };
+    if body.is_empty() {
+        return Ok(());
+    }
+    let mut tag = Vec::with_capacity(body.len() + 15);
+    if !flv::write_tag(&mut tag, tag_type, timestamp, body) {
+        return Err("oversized RTMP message".into());
+    }
+    ingest.push(Bytes::from(tag)).await.map_err(|e| e.to_string())
+}

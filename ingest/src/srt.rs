@@ -1,0 +1,122 @@
+//! The SRT listener: one UDP port, many publishers told apart by their
+//! `streamid` (see [`crate::names`]), through srt-tokio's multiplexing
+//! listener. A caller is accepted or rejected (SRT reject code 2403
+//! Forbidden, 2409 Conflict when busy, 2400 for a malformed streamid)
+//! during the handshake, before any media. Accepted callers send MPEG-TS,
+//! fed to a `tsdemux` pipeline. With a passphrase, callers must encrypt.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use srt_tokio::options::Passphrase;
+use srt_tokio::{ConnectionRequest, SrtIncoming, SrtListener, SrtSocket};
+use srt_tokio::access::{RejectReason, ServerRejectReason};
+use tracing::Instrument;
+
+use crate::error::Error;
+use crate::pipeline::{Container, Ingest};
+use crate::{Ctx, Refusal, names};
+
+/// Longest silence of a publishing caller.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A bound SRT listener.
+pub(crate) struct Bound {
+    listener: SrtListener,
+    incoming: SrtIncoming,
+    /// The address it listens on.
+    pub(crate) addr: SocketAddr,
+}
+
+/// Binds the SRT listener (on the caller's runtime).
+pub(crate) async fn bind(addr: SocketAddr, passphrase: Option<&str>) -> Result<Bound, Error> {
+    let bind_err = |source: std::io::Error| Error::Bind { addr, source };
+    let passphrase = passphrase
+        .map(|p| Passphrase::try_from(p.to_owned()))
+        .transpose()
+        .map_err(|e| Error::Config(format!("SRT passphrase: {e}")))?;
+    let socket = tokio::net::UdpSocket::bind(addr).await.map_err(bind_err)?;
+    let local = socket.local_addr().map_err(bind_err)?;
+    let (listener, incoming) = SrtListener::builder()
+        .socket(socket)
+        .set(|o| {
+            o.encryption.passphrase = passphrase;
+            o.session.peer_idle_timeout = IDLE_TIMEOUT;
+        })
+        .bind(local)
+        .await
+        .map_err(bind_err)?;
+    Ok(Bound {
+        listener,
+        incoming,
+        addr: local,
+    })
+}
+
+/// Accepts SRT callers until the runtime stops.
+pub(crate) async fn serve(bound: Bound, ctx: Arc<Ctx>) {
+    let Bound {
+        listener: _listener,
+        mut incoming,
+        ..
+    } = bound;
+    while let Some(request) = incoming.incoming().next().await {
+        let ctx = ctx.clone();
+        let span = tracing::info_span!("srt", client.addr = %request.remote());
+        tokio::spawn(caller(request, ctx).instrument(span));
+    }
+}
+
+async fn caller(request: ConnectionRequest, ctx: Arc<Ctx>) {
+    let claim = request.stream_id().and_then(|id| names::srt(id));
+    let (stream, settings) = match ctx.authorize(claim, "srt") {
+        Ok(ok) => ok,
+        Err(refusal) => {
+            let code = match refusal {
+                Refusal::Malformed => ServerRejectReason::BadRequest,
+                Refusal::Key => ServerRejectReason::Forbidden,
+                Refusal::Busy => ServerRejectReason::Conflict,
+            };
+            let _ = request.reject(RejectReason::Server(code)).await;
+            return;
+        }
+    };
+    let socket = match request.accept(None).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::info!(stream = %stream, error = %e, "SRT accept failed");
+            return;
+        }
+    };
+    tracing::info!(stream = %stream, "SRT publisher accepted");
+    let ingest = match Ingest::new(Container::MpegTs, &stream, settings, ctx.registry.clone()) {
+        Ok(i) => i,
+        Err(e) => {
+            tracing::warn!(stream = %stream, error = %e, "cannot start a pipeline");
+            return;
+        }
+    };
+    match receive(socket, ingest).await {
+        Ok(()) => tracing::info!(stream = %stream, "SRT publisher left"),
+        Err(e) => tracing::info!(stream = %stream, error = %e, "SRT publisher dropped"),
+    }
+}
+
+async fn receive(mut socket: SrtSocket, mut ingest: Ingest) -> Result<(), String> {
+    let outcome = loop {
+        match tokio::time::timeout(IDLE_TIMEOUT, socket.next()).await {
+            Ok(Some(Ok((_, data)))) => {
+                if let Err(e) = ingest.push(data).await {
+                    break Err(e.to_string());
+                }
+            }
+            Ok(Some(Err(e))) => break Err(format!("SRT: {e}")),
+            Ok(None) => break Ok(()),
+            Err(_) => break Err("publisher went silent".into()),
+        }
+    };
+    ingest.finish().await;
+    outcome
+}

@@ -1,0 +1,395 @@
+//! The listeners with real publishers (ffmpeg, GStreamer) on loopback, the
+//! registry inspected, and what it packaged decoded by ffmpeg.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use headwater_ingest::{
+    IngestConfig, IngestHandle, KeyCheck, Registry, RegistryConfig, StreamSettings,
+    refused_total, start,
+};
+use headwater_packager::live::HlsOptions;
+
+const KEY: &str = "K3y-for-tests";
+
+fn setup() -> (Arc<Registry>, IngestHandle) {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let registry = Arc::new(Registry::new(RegistryConfig::default()));
+    let keys: KeyCheck = Arc::new(|_stream, key| (key == KEY).then(StreamSettings::default));
+    let local: SocketAddr = "127.0.0.1:0".parse().expect("an address");
+    let handle = start(
+        IngestConfig {
+            rtmp_listen: Some(local),
+            srt_listen: Some(local),
+            srt_passphrase: None,
+        },
+        registry.clone(),
+        keys,
+    )
+    .expect("ingest starts");
+    (registry, handle)
+}
+
+/// Runs `cmd` for at most `limit`, killing it then.
+fn run(mut cmd: Command, limit: Duration) -> (ExitStatus, String) {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the tool runs");
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = e.read_to_string(&mut err);
+            }
+            return (status, err);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let status = child.wait().expect("wait");
+            return (status, "killed: took too long".into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// ffmpeg encoding `secs` of 320x240 25 fps H.264 (B-frames, 2 s GOP) and
+/// AAC, in real time, to `format` at `url`.
+fn ffmpeg_publish(secs: u32, format: &str, url: &str, extra: &[&str]) -> Command {
+    let mut c = Command::new("ffmpeg");
+    c.args(["-hide_banner", "-loglevel", "error", "-re"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args(["-t", &secs.to_string()])
+        .args(["-c:v", "libx264", "-preset", "veryfast", "-bf", "2", "-g", "50"])
+        .args(["-keyint_min", "50", "-sc_threshold", "0", "-pix_fmt", "yuv420p"])
+        .args(["-c:a", "aac", "-b:a", "64k"])
+        .args(extra)
+        .args(["-f", format, url]);
+    c
+}
+
+fn rtmp_url(h: &IngestHandle, stream: &str, key: &str) -> String {
+    let addr = h.rtmp_addr.expect("RTMP listens");
+    format!("rtmp://{addr}/live/{stream}?key={key}")
+}
+
+fn srt_url(h: &IngestHandle) -> String {
+    let addr = h.srt_addr.expect("SRT listens");
+    format!("srt://{addr}?mode=caller&latency=200000")
+}
+
+fn playlist(registry: &Registry, stream: &str, track: &str) -> Option<String> {
+    registry.get(stream)?.read(|s, _| {
+        let id = s.track_id(track)?;
+        let mut out = String::new();
+        s.hls_media_playlist(id, &HlsOptions::default(), &mut out).ok()?;
+        Some(out)
+    })
+}
+
+/// The MSNs of the complete segments of `track`.
+fn segments(registry: &Registry, stream: &str, track: &str) -> Vec<u64> {
+    let Some(text) = playlist(registry, stream, track) else {
+        return Vec::new();
+    };
+    let prefix = format!("{track}/");
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.strip_prefix(&prefix)?.strip_suffix(".m4s")?.parse().ok())
+        .collect()
+}
+
+/// Waits until `f` holds, at most `limit`.
+fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    f()
+}
+
+/// The init segment and every complete segment of `track`, concatenated
+/// into a file.
+fn track_file(registry: &Registry, stream: &str, track: &str) -> tempfile::NamedTempFile {
+    let msns = segments(registry, stream, track);
+    assert!(!msns.is_empty(), "{stream}/{track} has segments");
+    let bytes = registry
+        .get(stream)
+        .expect("the stream exists")
+        .read(|s, _| {
+            let id = s.track_id(track).expect("the track exists");
+            let mut out = s.init(id).expect("an init segment").to_vec();
+            for msn in &msns {
+                out.extend(s.segment(id, *msn).expect("a listed segment").to_vec());
+            }
+            out
+        });
+    let mut f = tempfile::Builder::new()
+        .suffix(".mp4")
+        .tempfile()
+        .expect("a temp file");
+    f.write_all(&bytes).expect("write");
+    f
+}
+
+/// (frames, width, height) of the first video stream, decoded by ffprobe.
+fn probe_video(path: &std::path::Path) -> (u64, u32, u32) {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
+        .args(["-show_entries", "stream=nb_read_frames,width,height", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let f: Vec<u64> = text
+        .trim()
+        .split(',')
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    assert_eq!(f.len(), 3, "ffprobe said {text:?}");
+    (f[2], f[0] as u32, f[1] as u32)
+}
+
+/// ffmpeg decodes the file with no error message.
+fn decodes_cleanly(path: &std::path::Path) {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-v", "error", "-i"])
+        .arg(path)
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("ffmpeg runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && err.trim().is_empty(), "decode errors: {err}");
+}
+
+/// Audio seconds decoded from the file.
+fn audio_seconds(path: &std::path::Path) -> f64 {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "a:0", "-show_entries"])
+        .args(["packet=duration_time", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').parse::<f64>().ok())
+        .sum()
+}
+
+#[test]
+fn ffmpeg_rtmp_publish_is_packaged_and_decodes() {
+    let (registry, h) = setup();
+    let (status, err) = run(
+        ffmpeg_publish(6, "flv", &rtmp_url(&h, "s1", KEY), &[]),
+        Duration::from_secs(30),
+    );
+    assert!(status.success(), "ffmpeg failed: {err}");
+    let live = registry.get("s1").expect("the stream was published");
+    assert!(
+        wait_for(Duration::from_secs(5), || !live.on_air()),
+        "the publisher's session ended"
+    );
+    assert!(segments(&registry, "s1", "v0").len() >= 3);
+    let video = track_file(&registry, "s1", "v0");
+    decodes_cleanly(video.path());
+    // 6 s at 25 fps: every frame ffmpeg sent is in a segment.
+    assert_eq!(probe_video(video.path()), (150, 320, 240));
+    let audio = track_file(&registry, "s1", "a0");
+    decodes_cleanly(audio.path());
+    let secs = audio_seconds(audio.path());
+    assert!((secs - 6.0).abs() < 0.2, "audio lasts {secs} s");
+}
+
+#[test]
+fn gstreamer_rtmp2sink_publish_is_packaged() {
+    let (registry, h) = setup();
+    let url = rtmp_url(&h, "g1", KEY);
+    let pipeline = format!(
+        "videotestsrc num-buffers=125 is-live=true ! video/x-raw,width=320,height=240,framerate=25/1 \
+         ! x264enc tune=zerolatency key-int-max=50 speed-preset=veryfast ! h264parse ! flvmux name=m streamable=true \
+         ! rtmp2sink location={url} \
+         audiotestsrc is-live=true num-buffers=240 samplesperbuffer=1024 ! audio/x-raw,rate=48000,channels=2 \
+         ! audioconvert ! avenc_aac ! aacparse ! m."
+    );
+    let mut c = Command::new("gst-launch-1.0");
+    c.arg("-e").args(pipeline.split_whitespace());
+    let (status, err) = run(c, Duration::from_secs(30));
+    assert!(status.success(), "gst-launch failed: {err}");
+    assert!(
+        wait_for(Duration::from_secs(5), || segments(&registry, "g1", "v0").len() >= 2),
+        "segments appear"
+    );
+    let video = track_file(&registry, "g1", "v0");
+    decodes_cleanly(video.path());
+    let (frames, w, hgt) = probe_video(video.path());
+    assert_eq!((w, hgt), (320, 240));
+    assert_eq!(frames, 125);
+}
+
+#[test]
+fn wrong_or_missing_rtmp_key_is_refused() {
+    let (registry, h) = setup();
+    let before = refused_total();
+    for url in [
+        rtmp_url(&h, "bad", "wrong"),
+        format!("rtmp://{}/live/bad", h.rtmp_addr.expect("RTMP")),
+        format!("rtmp://{}/other/bad?key={KEY}", h.rtmp_addr.expect("RTMP")),
+    ] {
+        let (status, _) = run(ffmpeg_publish(3, "flv", &url, &[]), Duration::from_secs(20));
+        assert!(!status.success(), "{url} was refused");
+    }
+    assert!(registry.get("bad").is_none(), "nothing created for a refused publisher");
+    assert!(refused_total() >= before + 3);
+}
+
+#[test]
+fn two_srt_publishers_on_one_port() {
+    let (registry, h) = setup();
+    let url = srt_url(&h);
+    let a = {
+        let c = ffmpeg_publish(6, "mpegts", &url, &["-streamid", &format!("#!::r=live/s2,m=publish,k={KEY}")]);
+        std::thread::spawn(move || run(c, Duration::from_secs(30)))
+    };
+    let b = {
+        let c = ffmpeg_publish(6, "mpegts", &url, &["-streamid", &format!("live/s3?key={KEY}")]);
+        std::thread::spawn(move || run(c, Duration::from_secs(30)))
+    };
+    for (name, t) in [("s2", a), ("s3", b)] {
+        let (status, err) = t.join().expect("thread");
+        assert!(status.success(), "{name}: ffmpeg failed: {err}");
+    }
+    for name in ["s2", "s3"] {
+        assert!(
+            wait_for(Duration::from_secs(5), || segments(&registry, name, "v0").len() >= 2),
+            "{name} has segments"
+        );
+        let video = track_file(&registry, name, "v0");
+        decodes_cleanly(video.path());
+        let (frames, w, hgt) = probe_video(video.path());
+        assert_eq!((w, hgt), (320, 240));
+        assert!(frames >= 140, "{name}: {frames} frames");
+        let audio = track_file(&registry, name, "a0");
+        decodes_cleanly(audio.path());
+    }
+}
+
+#[test]
+fn wrong_srt_key_is_refused() {
+    let (registry, h) = setup();
+    let before = refused_total();
+    let c = ffmpeg_publish(3, "mpegts", &srt_url(&h), &["-streamid", "#!::r=live/s4,m=publish,k=nope"]);
+    let (status, _) = run(c, Duration::from_secs(20));
+    assert!(!status.success(), "ffmpeg was refused");
+    assert!(registry.get("s4").is_none());
+    assert!(refused_total() > before);
+}
+
+#[test]
+fn a_returning_publisher_continues_the_stream() {
+    let (registry, h) = setup();
+    let url = rtmp_url(&h, "r1", KEY);
+    let (status, err) = run(ffmpeg_publish(5, "flv", &url, &[]), Duration::from_secs(30));
+    assert!(status.success(), "first publish: {err}");
+    let live = registry.get("r1").expect("published");
+    assert!(wait_for(Duration::from_secs(5), || !live.on_air()));
+    let first = segments(&registry, "r1", "v0");
+    assert!(!first.is_empty());
+    let (status, err) = run(ffmpeg_publish(5, "flv", &url, &[]), Duration::from_secs(30));
+    assert!(status.success(), "second publish: {err}");
+    assert!(wait_for(Duration::from_secs(5), || !live.on_air()));
+    let all = segments(&registry, "r1", "v0");
+    assert!(all.len() > first.len(), "{first:?} then {all:?}");
+    assert!(all.windows(2).all(|w| w[1] == w[0] + 1), "MSNs keep increasing: {all:?}");
+    assert_eq!(&all[..first.len()], &first[..]);
+    let text = playlist(&registry, "r1", "v0").expect("a playlist");
+    assert!(text.contains("#EXT-X-DISCONTINUITY\n"), "{text}");
+    let video = track_file(&registry, "r1", "v0");
+    decodes_cleanly(video.path());
+}
+
+/// Reads until the server closes; true if it did within `limit`.
+fn closed_within(sock: &mut TcpStream, limit: Duration) -> bool {
+    sock.set_read_timeout(Some(Duration::from_millis(500))).expect("timeout");
+    let deadline = Instant::now() + limit;
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        match sock.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => return true,
+        }
+    }
+    false
+}
+
+#[test]
+fn garbage_on_the_rtmp_port_is_closed_and_the_server_goes_on() {
+    let (registry, h) = setup();
+    let addr = h.rtmp_addr.expect("RTMP");
+    // Not RTMP at all.
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").expect("write");
+    assert!(closed_within(&mut s, Duration::from_secs(3)), "an HTTP request is dropped");
+    // A valid version byte, a random handshake, then random chunks.
+    let mut s = TcpStream::connect(addr).expect("connect");
+    let mut x: u32 = 0x1234_5678;
+    let mut noise = |n: usize| -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect()
+    };
+    let mut hs = vec![3u8];
+    hs.extend(noise(1536 * 2));
+    let _ = s.write_all(&hs);
+    let _ = s.write_all(&noise(200_000));
+    assert!(closed_within(&mut s, Duration::from_secs(15)), "random chunks end the connection");
+    // Silence: closed by the handshake timeout.
+    let mut s = TcpStream::connect(addr).expect("connect");
+    assert!(closed_within(&mut s, Duration::from_secs(15)), "a silent peer is dropped");
+    // And a real publisher still gets in.
+    let (status, err) = run(
+        ffmpeg_publish(4, "flv", &rtmp_url(&h, "after", KEY), &[]),
+        Duration::from_secs(30),
+    );
+    assert!(status.success(), "ffmpeg failed: {err}");
+    assert!(wait_for(Duration::from_secs(5), || !segments(&registry, "after", "v0").is_empty()));
+}
+
+#[test]
+fn a_second_publisher_of_a_live_stream_is_refused() {
+    let (registry, h) = setup();
+    let url = rtmp_url(&h, "busy", KEY);
+    let first = {
+        let c = ffmpeg_publish(8, "flv", &url, &[]);
+        std::thread::spawn(move || run(c, Duration::from_secs(30)))
+    };
+    assert!(wait_for(Duration::from_secs(10), || registry.get("busy").is_some_and(|l| l.on_air())));
+    let before = refused_total();
+    let (status, _) = run(ffmpeg_publish(3, "flv", &url, &[]), Duration::from_secs(20));
+    assert!(!status.success(), "the second publisher was refused");
+    assert!(refused_total() > before);
+    let (status, err) = first.join().expect("thread");
+    assert!(status.success(), "the first publisher kept going: {err}");
+    let video = track_file(&registry, "busy", "v0");
+    decodes_cleanly(video.path());
+    assert_eq!(probe_video(video.path()).0, 200);
+}
