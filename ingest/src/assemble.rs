@@ -88,7 +88,8 @@ fn track_config(kind: Kind, caps: &gst::CapsRef) -> Result<TrackConfig, String> 
                     .and_then(|v| u16::try_from(v).ok())
                     .ok_or(format!("no {f} in {caps}"))
             };
-            let entry = sample_entry::video(codec, dim("width")?, dim("height")?, codec_data.as_slice());
+            let entry =
+                sample_entry::video(codec, dim("width")?, dim("height")?, codec_data.as_slice());
             ("v0", entry, VIDEO_TIMESCALE)
         }
         Kind::Audio => {
@@ -103,7 +104,11 @@ fn track_config(kind: Kind, caps: &gst::CapsRef) -> Result<TrackConfig, String> 
                 .ok()
                 .and_then(|c| u16::try_from(c).ok())
                 .ok_or(format!("no channels in {caps}"))?;
-            ("a0", sample_entry::aac(channels, rate, codec_data.as_slice()), rate)
+            (
+                "a0",
+                sample_entry::aac(channels, rate, codec_data.as_slice()),
+                rate,
+            )
         }
     };
     headwater_packager::codec::SampleEntry::from_box(&entry)
@@ -151,7 +156,11 @@ fn access_unit(track: &mut Track, buffer: &gst::BufferRef, audio: bool) -> Optio
 
 impl Assembler {
     /// An assembler for a publisher of `stream`.
-    pub(crate) fn new(stream: String, dvr_window: Option<Duration>, registry: Arc<Registry>) -> Self {
+    pub(crate) fn new(
+        stream: String,
+        dvr_window: Option<Duration>,
+        registry: Arc<Registry>,
+    ) -> Self {
         Assembler {
             stream,
             dvr_window,
@@ -232,7 +241,8 @@ impl Assembler {
         self.pending_bytes += au.data.len();
         self.pending.push_back((kind, au));
         let all = self.tracks.iter().all(Option::is_some);
-        if all || now.duration_since(first) >= TRACK_WAIT || self.pending_bytes > PENDING_MAX_BYTES {
+        if all || now.duration_since(first) >= TRACK_WAIT || self.pending_bytes > PENDING_MAX_BYTES
+        {
             self.go_live();
         }
     }
@@ -328,11 +338,15 @@ mod tests {
         let mut t = audio_track();
         t.config.timescale = 90_000;
         let mut b = buffer(40, None);
-        b.get_mut().expect("writable").set_flags(gst::BufferFlags::DELTA_UNIT);
+        b.get_mut()
+            .expect("writable")
+            .set_flags(gst::BufferFlags::DELTA_UNIT);
         let au = access_unit(&mut t, &b, false).expect("has a time");
         assert_eq!((au.dts, au.pts, au.keyframe), (3600, 3600, false));
         let mut b = buffer(120, None);
-        b.get_mut().expect("writable").set_dts(gst::ClockTime::from_mseconds(80));
+        b.get_mut()
+            .expect("writable")
+            .set_dts(gst::ClockTime::from_mseconds(80));
         let au = access_unit(&mut t, &b, false).expect("has a time");
         assert_eq!((au.dts, au.pts, au.keyframe), (7200, 10_800, true));
     }

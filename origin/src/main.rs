@@ -281,6 +281,30 @@ fn init_tracing(cfg: &Config) {
     }
 }
 
+/// Who may publish: the config's `ingest.streams`, then the catalog's
+/// stream records (read at each publish, so a rotated key applies at once).
+fn key_check(
+    cfg: &Config,
+    catalog: &headwater_control_api::catalog::SharedCatalog,
+) -> headwater_ingest::KeyCheck {
+    use headwater_control_api::token::secrets_match;
+    let configured = cfg.ingest.streams.clone();
+    let catalog = catalog.clone();
+    std::sync::Arc::new(move |stream: &str, key: &str| {
+        if configured
+            .iter()
+            .any(|s| s.name == stream && secrets_match(&s.key, key))
+        {
+            return Some(headwater_ingest::StreamSettings { dvr_window: None });
+        }
+        let view = catalog.load();
+        let record = view.streams.get(stream)?;
+        secrets_match(&record.publish_key, key).then(|| headwater_ingest::StreamSettings {
+            dvr_window: Some(std::time::Duration::from_secs(record.dvr_window_secs)),
+        })
+    })
+}
+
 fn serve(cfg: Config, admin_token: Option<String>) -> ExitCode {
     let metrics = std::sync::Arc::new(headwater_control_api::metrics::Metrics::new());
     // The catalog opens when the admin listener is on or a database is named.
@@ -316,6 +340,18 @@ fn serve(cfg: Config, admin_token: Option<String>) -> ExitCode {
             takeover_after: std::time::Duration::from_secs(cfg.ingest.takeover_after_secs),
         },
     ));
+    if cfg.ingest.rtmp_listen.is_some() || cfg.ingest.srt_listen.is_some() {
+        let ingest = headwater_ingest::IngestConfig {
+            rtmp_listen: cfg.ingest.rtmp_listen,
+            srt_listen: cfg.ingest.srt_listen,
+            srt_passphrase: Some(cfg.ingest.srt_passphrase.clone()).filter(|p| !p.is_empty()),
+        };
+        if let Err(e) = headwater_ingest::start(ingest, registry.clone(), key_check(&cfg, &catalog))
+        {
+            tracing::error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    }
     let shared = headwater_origin::Shared::with_catalog(cfg, catalog, metrics, registry);
     let server = match Server::bind_with(shared) {
         Ok(s) => s,

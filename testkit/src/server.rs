@@ -91,7 +91,11 @@ impl Server {
             "no {field}= in the log: {:?}",
             self.log()
         );
-        let line = self.log().into_iter().find(|l| l.contains(&needle)).unwrap();
+        let line = self
+            .log()
+            .into_iter()
+            .find(|l| l.contains(&needle))
+            .unwrap();
         let pos = line.find(&needle).unwrap() + needle.len();
         line[pos..]
             .chars()
