@@ -12,7 +12,9 @@ cd "$(dirname "$0")/.."
 mode=${1:-all}
 pkgs=(ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
       gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav util-linux curl
-      gstreamer1.0-x fonts-dejavu-core)  # gstreamer1.0-x: timeoverlay (pango) for the demo
+      gstreamer1.0-x fonts-dejavu-core  # gstreamer1.0-x: timeoverlay (pango) for the demo
+      # Building the ingest crate's GStreamer bindings (appsrc/appsink).
+      pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev)
 if [ "$mode" != "--demo" ]; then
   # nginx is the static reference loadtest's tests and benches/ compare against.
   # PostgreSQL: the control API's tests run against a real server too.
