@@ -88,7 +88,8 @@ fn track_config(kind: Kind, caps: &gst::CapsRef) -> Result<TrackConfig, String> 
                     .and_then(|v| u16::try_from(v).ok())
                     .ok_or(format!("no {f} in {caps}"))
             };
-            let entry = sample_entry::video(codec, dim("width")?, dim("height")?, codec_data.as_slice());
+            let entry =
+                sample_entry::video(codec, dim("width")?, dim("height")?, codec_data.as_slice());
             ("v0", entry, VIDEO_TIMESCALE)
         }
         Kind::Audio => {
@@ -103,7 +104,11 @@ fn track_config(kind: Kind, caps: &gst::CapsRef) -> Result<TrackConfig, String> 
                 .ok()
                 .and_then(|c| u16::try_from(c).ok())
                 .ok_or(format!("no channels in {caps}"))?;
-            ("a0", sample_entry::aac(channels, rate, codec_data.as_slice()), rate)
+            (
+                "a0",
+                sample_entry::aac(channels, rate, codec_data.as_slice()),
+                rate,
+            )
         }
     };
     headwater_packager::codec::SampleEntry::from_box(&entry)
@@ -120,7 +125,8 @@ fn track_config(kind: Kind, caps: &gst::CapsRef) -> Result<TrackConfig, String> 
 /// An access unit from a buffer: DTS missing means DTS = PTS; keyframe is
 /// the absence of `DELTA_UNIT`. Audio decode times follow the frame
 /// durations while the buffers' own times (FLV's milliseconds) stay
-/// within half a frame of them, so millisecond rounding does not jitter.
+/// within half a frame ahead of them (or up to a second behind), so
+/// millisecond rounding and repeated stamps do not jitter or collide.
 fn access_unit(track: &mut Track, buffer: &gst::BufferRef, audio: bool) -> Option<AccessUnit> {
     let scale = track.config.timescale;
     let pts = buffer.pts().or(buffer.dts())?;
@@ -132,7 +138,12 @@ fn access_unit(track: &mut Track, buffer: &gst::BufferRef, audio: bool) -> Optio
         .filter(|d| *d > 0);
     if audio {
         if let (Some(expected), Some(d)) = (track.next_audio, duration) {
-            if (dts - expected).abs() <= i64::from(d / 2) {
+            // Behind (up to a second) or less than half a frame ahead:
+            // contiguous frames whose stamps are rounded or repeated (some
+            // muxers stamp several frames alike under load). Further ahead
+            // is a gap; further behind, a clock reset: both resynchronise.
+            let delta = dts - expected;
+            if delta <= i64::from(d / 2) && delta >= -i64::from(scale) {
                 pts += expected - dts;
                 dts = expected;
             }
@@ -151,7 +162,11 @@ fn access_unit(track: &mut Track, buffer: &gst::BufferRef, audio: bool) -> Optio
 
 impl Assembler {
     /// An assembler for a publisher of `stream`.
-    pub(crate) fn new(stream: String, dvr_window: Option<Duration>, registry: Arc<Registry>) -> Self {
+    pub(crate) fn new(
+        stream: String,
+        dvr_window: Option<Duration>,
+        registry: Arc<Registry>,
+    ) -> Self {
         Assembler {
             stream,
             dvr_window,
@@ -232,7 +247,8 @@ impl Assembler {
         self.pending_bytes += au.data.len();
         self.pending.push_back((kind, au));
         let all = self.tracks.iter().all(Option::is_some);
-        if all || now.duration_since(first) >= TRACK_WAIT || self.pending_bytes > PENDING_MAX_BYTES {
+        if all || now.duration_since(first) >= TRACK_WAIT || self.pending_bytes > PENDING_MAX_BYTES
+        {
             self.go_live();
         }
     }
@@ -317,6 +333,11 @@ mod tests {
         for w in dts.windows(2) {
             assert_eq!(w[1] - w[0], 1024);
         }
+        // Repeated stamps still advance by a frame.
+        let au = access_unit(&mut t, &buffer(1066, Some(dur)), true).expect("has a time");
+        assert_eq!(au.dts, 50 * 1024);
+        let au = access_unit(&mut t, &buffer(1066, Some(dur)), true).expect("has a time");
+        assert_eq!(au.dts, 51 * 1024);
         // A real jump resynchronises.
         let au = access_unit(&mut t, &buffer(5_000, Some(dur)), true).expect("has a time");
         assert_eq!(au.dts, 240_000);
@@ -328,11 +349,15 @@ mod tests {
         let mut t = audio_track();
         t.config.timescale = 90_000;
         let mut b = buffer(40, None);
-        b.get_mut().expect("writable").set_flags(gst::BufferFlags::DELTA_UNIT);
+        b.get_mut()
+            .expect("writable")
+            .set_flags(gst::BufferFlags::DELTA_UNIT);
         let au = access_unit(&mut t, &b, false).expect("has a time");
         assert_eq!((au.dts, au.pts, au.keyframe), (3600, 3600, false));
         let mut b = buffer(120, None);
-        b.get_mut().expect("writable").set_dts(gst::ClockTime::from_mseconds(80));
+        b.get_mut()
+            .expect("writable")
+            .set_dts(gst::ClockTime::from_mseconds(80));
         let au = access_unit(&mut t, &b, false).expect("has a time");
         assert_eq!((au.dts, au.pts, au.keyframe), (7200, 10_800, true));
     }

@@ -14,7 +14,7 @@ pub(crate) const MAX_TAG_BODY: usize = (1 << 24) - 1;
 /// The FLV header (§E.2) and `PreviousTagSize0`, announcing audio and video.
 pub(crate) fn header() -> [u8; 13] {
     [
-        b'F', b'L', b'V', 1, // signature, version
+        b'F', b'L', b'V', 1,    // signature, version
         0x05, // TypeFlagsAudio (4) | TypeFlagsVideo (1)
         0, 0, 0, 9, // DataOffset: the header's size
         0, 0, 0, 0, // PreviousTagSize0
@@ -78,7 +78,12 @@ mod tests {
     #[test]
     fn oversized_body_is_refused() {
         let mut out = Vec::new();
-        assert!(!write_tag(&mut out, TAG_VIDEO, 0, &vec![0; MAX_TAG_BODY + 1]));
+        assert!(!write_tag(
+            &mut out,
+            TAG_VIDEO,
+            0,
+            &vec![0; MAX_TAG_BODY + 1]
+        ));
         assert!(out.is_empty());
     }
 

@@ -152,9 +152,18 @@ pub fn start(
     keys: KeyCheck,
 ) -> Result<IngestHandle, Error> {
     gstreamer::init().map_err(|e| Error::Pipeline(e.to_string()))?;
-    for element in ["appsrc", "flvdemux", "tsdemux", "h264parse", "aacparse", "appsink"] {
+    for element in [
+        "appsrc",
+        "flvdemux",
+        "tsdemux",
+        "h264parse",
+        "aacparse",
+        "appsink",
+    ] {
         if gstreamer::ElementFactory::find(element).is_none() {
-            return Err(Error::Pipeline(format!("the {element} element is not installed")));
+            return Err(Error::Pipeline(format!(
+                "the {element} element is not installed"
+            )));
         }
     }
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -32,9 +32,7 @@ pub(crate) fn valid_stream(name: &str) -> bool {
 
 /// The value of `key` in a `a=b&c=d` query.
 fn query_key(query: &str) -> Option<&str> {
-    query
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("key="))
+    query.split('&').find_map(|kv| kv.strip_prefix("key="))
 }
 
 /// Splits `path?query` into the path and the key from the query.

@@ -19,10 +19,10 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
+use crate::StreamSettings;
 use crate::assemble::{Assembler, Kind};
 use crate::error::Error;
 use crate::registry::Registry;
-use crate::StreamSettings;
 
 /// The bytes `appsrc` may queue before [`Ingest::push`] waits.
 pub(crate) const APPSRC_MAX_BYTES: u64 = 8 << 20;
@@ -103,7 +103,9 @@ impl Ingest {
                 }
             }
         });
-        let bus = pipeline.bus().ok_or_else(|| gst_err("pipeline", "no bus"))?;
+        let bus = pipeline
+            .bus()
+            .ok_or_else(|| gst_err("pipeline", "no bus"))?;
         pipeline
             .set_state(gst::State::Playing)
             .map_err(|e| gst_err("start", e))?;
@@ -195,9 +197,7 @@ fn add_branch(
     assembler: &Arc<Mutex<Assembler>>,
 ) -> Result<(), Error> {
     let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
-    let s = caps
-        .structure(0)
-        .ok_or_else(|| gst_err("pad", "no caps"))?;
+    let s = caps.structure(0).ok_or_else(|| gst_err("pad", "no caps"))?;
     let branch = match s.name().as_str() {
         "video/x-h264" => Some((
             Kind::Video,
@@ -234,7 +234,9 @@ fn add_branch(
         pipeline.add(&sink).map_err(|e| gst_err("add", e))?;
         sink.sync_state_with_parent()
             .map_err(|e| gst_err("state", e))?;
-        let sinkpad = sink.static_pad("sink").ok_or_else(|| gst_err("fakesink", "no pad"))?;
+        let sinkpad = sink
+            .static_pad("sink")
+            .ok_or_else(|| gst_err("fakesink", "no pad"))?;
         pad.link(&sinkpad).map_err(|e| gst_err("link", e))?;
         return Ok(());
     };
@@ -259,16 +261,21 @@ fn add_branch(
             })
             .build(),
     );
-    let elements = [&queue, &parse, &capsfilter, sink.upcast_ref::<gst::Element>()];
-    pipeline
-        .add_many(elements)
-        .map_err(|e| gst_err("add", e))?;
+    let elements = [
+        &queue,
+        &parse,
+        &capsfilter,
+        sink.upcast_ref::<gst::Element>(),
+    ];
+    pipeline.add_many(elements).map_err(|e| gst_err("add", e))?;
     gst::Element::link_many(elements).map_err(|e| gst_err("link", e))?;
     for e in elements {
         e.sync_state_with_parent()
             .map_err(|e| gst_err("state", e))?;
     }
-    let sinkpad = queue.static_pad("sink").ok_or_else(|| gst_err("queue", "no pad"))?;
+    let sinkpad = queue
+        .static_pad("sink")
+        .ok_or_else(|| gst_err("queue", "no pad"))?;
     pad.link(&sinkpad).map_err(|e| gst_err("link", e))?;
     Ok(())
 }

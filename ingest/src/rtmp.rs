@@ -18,8 +18,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
 use rml_rtmp::sessions::{
-    ServerSession, ServerSessionConfig, ServerSessionError, ServerSessionEvent,
-    ServerSessionResult,
+    ServerSession, ServerSessionConfig, ServerSessionError, ServerSessionEvent, ServerSessionResult,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -83,9 +82,7 @@ async fn write(sock: &mut TcpStream, bytes: &[u8]) -> Result<(), ConnError> {
 }
 
 /// Runs a session call, turning a panic inside the library into an error.
-fn guarded<T>(
-    f: impl FnOnce() -> Result<T, ServerSessionError>,
-) -> Result<T, ConnError> {
+fn guarded<T>(f: impl FnOnce() -> Result<T, ServerSessionError>) -> Result<T, ConnError> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(t)) => Ok(t),
         Ok(Err(e)) => Err(format!("RTMP: {e:?}")),
@@ -191,7 +188,10 @@ async fn handle_events(
 ) -> Result<bool, ConnError> {
     for event in events {
         match event {
-            ServerSessionEvent::ConnectionRequested { request_id, app_name } => {
+            ServerSessionEvent::ConnectionRequested {
+                request_id,
+                app_name,
+            } => {
                 *app = app_name;
                 let results = guarded(|| session.accept_request(request_id))?;
                 send(sock, results).await?;
@@ -204,17 +204,26 @@ async fn handle_events(
             } => {
                 if ingest.is_some() {
                     let results = guarded(|| {
-                        session.reject_request(request_id, "NetStream.Publish.BadName", "already publishing")
+                        session.reject_request(
+                            request_id,
+                            "NetStream.Publish.BadName",
+                            "already publishing",
+                        )
                     })?;
                     send(sock, results).await?;
                     return Ok(false);
                 }
-                let app_name = if app_name.is_empty() { app.clone() } else { app_name };
+                let app_name = if app_name.is_empty() {
+                    app.clone()
+                } else {
+                    app_name
+                };
                 let claim = names::rtmp(&app_name, &stream_key);
                 match ctx.authorize(claim, "rtmp") {
                     Ok((stream, settings)) => {
-                        let mut i = Ingest::new(Container::Flv, &stream, settings, ctx.registry.clone())
-                            .map_err(|e| e.to_string())?;
+                        let mut i =
+                            Ingest::new(Container::Flv, &stream, settings, ctx.registry.clone())
+                                .map_err(|e| e.to_string())?;
                         i.push(Bytes::copy_from_slice(&flv::header()))
                             .await
                             .map_err(|e| e.to_string())?;
@@ -225,7 +234,11 @@ async fn handle_events(
                     }
                     Err(refusal) => {
                         let results = guarded(|| {
-                            session.reject_request(request_id, refusal.rtmp_code(), refusal.reason())
+                            session.reject_request(
+                                request_id,
+                                refusal.rtmp_code(),
+                                refusal.reason(),
+                            )
                         })?;
                         send(sock, results).await?;
                         let _ = sock.flush().await;
@@ -233,16 +246,20 @@ async fn handle_events(
                     }
                 }
             }
-            ServerSessionEvent::VideoDataReceived { data, timestamp, .. } => {
-                media(ingest, flv::TAG_VIDEO, timestamp.value, &data).await?
-            }
-            ServerSessionEvent::AudioDataReceived { data, timestamp, .. } => {
-                media(ingest, flv::TAG_AUDIO, timestamp.value, &data).await?
-            }
+            ServerSessionEvent::VideoDataReceived {
+                data, timestamp, ..
+            } => media(ingest, flv::TAG_VIDEO, timestamp.value, &data).await?,
+            ServerSessionEvent::AudioDataReceived {
+                data, timestamp, ..
+            } => media(ingest, flv::TAG_AUDIO, timestamp.value, &data).await?,
             ServerSessionEvent::PublishStreamFinished { .. } => return Ok(false),
             ServerSessionEvent::PlayStreamRequested { request_id, .. } => {
                 let results = guarded(|| {
-                    session.reject_request(request_id, "NetStream.Play.Failed", "playback is over HLS and DASH")
+                    session.reject_request(
+                        request_id,
+                        "NetStream.Play.Failed",
+                        "playback is over HLS and DASH",
+                    )
                 })?;
                 send(sock, results).await?;
                 return Ok(false);
@@ -265,9 +282,13 @@ async fn media(
     if body.is_empty() {
         return Ok(());
     }
+    tracing::trace!(tag_type, timestamp, len = body.len(), "media message");
     let mut tag = Vec::with_capacity(body.len() + 15);
     if !flv::write_tag(&mut tag, tag_type, timestamp, body) {
         return Err("oversized RTMP message".into());
     }
-    ingest.push(Bytes::from(tag)).await.map_err(|e| e.to_string())
+    ingest
+        .push(Bytes::from(tag))
+        .await
+        .map_err(|e| e.to_string())
 }

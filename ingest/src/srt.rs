@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use srt_tokio::access::{RejectReason, ServerRejectReason};
 use srt_tokio::options::Passphrase;
 use srt_tokio::{ConnectionRequest, SrtIncoming, SrtListener, SrtSocket};
-use srt_tokio::access::{RejectReason, ServerRejectReason};
 use tracing::Instrument;
 
 use crate::error::Error;

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use headwater_ingest::{
-    IngestConfig, IngestHandle, KeyCheck, Registry, RegistryConfig, StreamSettings,
-    refused_total, start,
+    IngestConfig, IngestHandle, KeyCheck, Registry, RegistryConfig, StreamSettings, refused_total,
+    start,
 };
 use headwater_packager::live::HlsOptions;
 
@@ -70,8 +70,17 @@ fn ffmpeg_publish(secs: u32, format: &str, url: &str, extra: &[&str]) -> Command
         .args(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25"])
         .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
         .args(["-t", &secs.to_string()])
-        .args(["-c:v", "libx264", "-preset", "veryfast", "-bf", "2", "-g", "50"])
-        .args(["-keyint_min", "50", "-sc_threshold", "0", "-pix_fmt", "yuv420p"])
+        .args([
+            "-c:v", "libx264", "-preset", "veryfast", "-bf", "2", "-g", "50",
+        ])
+        .args([
+            "-keyint_min",
+            "50",
+            "-sc_threshold",
+            "0",
+            "-pix_fmt",
+            "yuv420p",
+        ])
         .args(["-c:a", "aac", "-b:a", "64k"])
         .args(extra)
         .args(["-f", format, url]);
@@ -92,7 +101,8 @@ fn playlist(registry: &Registry, stream: &str, track: &str) -> Option<String> {
     registry.get(stream)?.read(|s, _| {
         let id = s.track_id(track)?;
         let mut out = String::new();
-        s.hls_media_playlist(id, &HlsOptions::default(), &mut out).ok()?;
+        s.hls_media_playlist(id, &HlsOptions::default(), &mut out)
+            .ok()?;
         Some(out)
     })
 }
@@ -149,7 +159,12 @@ fn track_file(registry: &Registry, stream: &str, track: &str) -> tempfile::Named
 fn probe_video(path: &std::path::Path) -> (u64, u32, u32) {
     let out = Command::new("ffprobe")
         .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
-        .args(["-show_entries", "stream=nb_read_frames,width,height", "-of", "csv=p=0"])
+        .args([
+            "-show_entries",
+            "stream=nb_read_frames,width,height",
+            "-of",
+            "csv=p=0",
+        ])
         .arg(path)
         .output()
         .expect("ffprobe runs");
@@ -172,7 +187,10 @@ fn decodes_cleanly(path: &std::path::Path) {
         .output()
         .expect("ffmpeg runs");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success() && err.trim().is_empty(), "decode errors: {err}");
+    assert!(
+        out.status.success() && err.trim().is_empty(),
+        "decode errors: {err}"
+    );
 }
 
 /// Audio seconds decoded from the file.
@@ -228,8 +246,13 @@ fn gstreamer_rtmp2sink_publish_is_packaged() {
     c.arg("-e").args(pipeline.split_whitespace());
     let (status, err) = run(c, Duration::from_secs(30));
     assert!(status.success(), "gst-launch failed: {err}");
+    let live = registry.get("g1").expect("the stream was published");
     assert!(
-        wait_for(Duration::from_secs(5), || segments(&registry, "g1", "v0").len() >= 2),
+        wait_for(Duration::from_secs(5), || !live.on_air()),
+        "the session ended"
+    );
+    assert!(
+        segments(&registry, "g1", "v0").len() >= 2,
         "segments appear"
     );
     let video = track_file(&registry, "g1", "v0");
@@ -251,7 +274,10 @@ fn wrong_or_missing_rtmp_key_is_refused() {
         let (status, _) = run(ffmpeg_publish(3, "flv", &url, &[]), Duration::from_secs(20));
         assert!(!status.success(), "{url} was refused");
     }
-    assert!(registry.get("bad").is_none(), "nothing created for a refused publisher");
+    assert!(
+        registry.get("bad").is_none(),
+        "nothing created for a refused publisher"
+    );
     assert!(refused_total() >= before + 3);
 }
 
@@ -260,11 +286,21 @@ fn two_srt_publishers_on_one_port() {
     let (registry, h) = setup();
     let url = srt_url(&h);
     let a = {
-        let c = ffmpeg_publish(6, "mpegts", &url, &["-streamid", &format!("#!::r=live/s2,m=publish,k={KEY}")]);
+        let c = ffmpeg_publish(
+            6,
+            "mpegts",
+            &url,
+            &["-srt_streamid", &format!("#!::r=live/s2,m=publish,k={KEY}")],
+        );
         std::thread::spawn(move || run(c, Duration::from_secs(30)))
     };
     let b = {
-        let c = ffmpeg_publish(6, "mpegts", &url, &["-streamid", &format!("live/s3?key={KEY}")]);
+        let c = ffmpeg_publish(
+            6,
+            "mpegts",
+            &url,
+            &["-srt_streamid", &format!("live/s3?key={KEY}")],
+        );
         std::thread::spawn(move || run(c, Duration::from_secs(30)))
     };
     for (name, t) in [("s2", a), ("s3", b)] {
@@ -272,8 +308,15 @@ fn two_srt_publishers_on_one_port() {
         assert!(status.success(), "{name}: ffmpeg failed: {err}");
     }
     for name in ["s2", "s3"] {
+        let live = registry.get(name).expect("the stream was published");
         assert!(
-            wait_for(Duration::from_secs(5), || segments(&registry, name, "v0").len() >= 2),
+            wait_for(Duration::from_secs(15), || !live.on_air()),
+            "{name}'s session ended"
+        );
+        assert!(
+            wait_for(Duration::from_secs(5), || segments(&registry, name, "v0")
+                .len()
+                >= 2),
             "{name} has segments"
         );
         let video = track_file(&registry, name, "v0");
@@ -290,7 +333,12 @@ fn two_srt_publishers_on_one_port() {
 fn wrong_srt_key_is_refused() {
     let (registry, h) = setup();
     let before = refused_total();
-    let c = ffmpeg_publish(3, "mpegts", &srt_url(&h), &["-streamid", "#!::r=live/s4,m=publish,k=nope"]);
+    let c = ffmpeg_publish(
+        3,
+        "mpegts",
+        &srt_url(&h),
+        &["-srt_streamid", "#!::r=live/s4,m=publish,k=nope"],
+    );
     let (status, _) = run(c, Duration::from_secs(20));
     assert!(!status.success(), "ffmpeg was refused");
     assert!(registry.get("s4").is_none());
@@ -312,7 +360,10 @@ fn a_returning_publisher_continues_the_stream() {
     assert!(wait_for(Duration::from_secs(5), || !live.on_air()));
     let all = segments(&registry, "r1", "v0");
     assert!(all.len() > first.len(), "{first:?} then {all:?}");
-    assert!(all.windows(2).all(|w| w[1] == w[0] + 1), "MSNs keep increasing: {all:?}");
+    assert!(
+        all.windows(2).all(|w| w[1] == w[0] + 1),
+        "MSNs keep increasing: {all:?}"
+    );
     assert_eq!(&all[..first.len()], &first[..]);
     let text = playlist(&registry, "r1", "v0").expect("a playlist");
     assert!(text.contains("#EXT-X-DISCONTINUITY\n"), "{text}");
@@ -322,14 +373,17 @@ fn a_returning_publisher_continues_the_stream() {
 
 /// Reads until the server closes; true if it did within `limit`.
 fn closed_within(sock: &mut TcpStream, limit: Duration) -> bool {
-    sock.set_read_timeout(Some(Duration::from_millis(500))).expect("timeout");
+    sock.set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
     let deadline = Instant::now() + limit;
     let mut buf = [0u8; 4096];
     while Instant::now() < deadline {
         match sock.read(&mut buf) {
             Ok(0) => return true,
             Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
             Err(_) => return true,
         }
     }
@@ -342,8 +396,12 @@ fn garbage_on_the_rtmp_port_is_closed_and_the_server_goes_on() {
     let addr = h.rtmp_addr.expect("RTMP");
     // Not RTMP at all.
     let mut s = TcpStream::connect(addr).expect("connect");
-    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").expect("write");
-    assert!(closed_within(&mut s, Duration::from_secs(3)), "an HTTP request is dropped");
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("write");
+    assert!(
+        closed_within(&mut s, Duration::from_secs(3)),
+        "an HTTP request is dropped"
+    );
     // A valid version byte, a random handshake, then random chunks.
     let mut s = TcpStream::connect(addr).expect("connect");
     let mut x: u32 = 0x1234_5678;
@@ -361,17 +419,26 @@ fn garbage_on_the_rtmp_port_is_closed_and_the_server_goes_on() {
     hs.extend(noise(1536 * 2));
     let _ = s.write_all(&hs);
     let _ = s.write_all(&noise(200_000));
-    assert!(closed_within(&mut s, Duration::from_secs(15)), "random chunks end the connection");
+    assert!(
+        closed_within(&mut s, Duration::from_secs(15)),
+        "random chunks end the connection"
+    );
     // Silence: closed by the handshake timeout.
     let mut s = TcpStream::connect(addr).expect("connect");
-    assert!(closed_within(&mut s, Duration::from_secs(15)), "a silent peer is dropped");
+    assert!(
+        closed_within(&mut s, Duration::from_secs(15)),
+        "a silent peer is dropped"
+    );
     // And a real publisher still gets in.
     let (status, err) = run(
         ffmpeg_publish(4, "flv", &rtmp_url(&h, "after", KEY), &[]),
         Duration::from_secs(30),
     );
     assert!(status.success(), "ffmpeg failed: {err}");
-    assert!(wait_for(Duration::from_secs(5), || !segments(&registry, "after", "v0").is_empty()));
+    assert!(wait_for(Duration::from_secs(5), || !segments(
+        &registry, "after", "v0"
+    )
+    .is_empty()));
 }
 
 #[test]
@@ -382,13 +449,17 @@ fn a_second_publisher_of_a_live_stream_is_refused() {
         let c = ffmpeg_publish(8, "flv", &url, &[]);
         std::thread::spawn(move || run(c, Duration::from_secs(30)))
     };
-    assert!(wait_for(Duration::from_secs(10), || registry.get("busy").is_some_and(|l| l.on_air())));
+    assert!(wait_for(Duration::from_secs(10), || registry
+        .get("busy")
+        .is_some_and(|l| l.on_air())));
     let before = refused_total();
     let (status, _) = run(ffmpeg_publish(3, "flv", &url, &[]), Duration::from_secs(20));
     assert!(!status.success(), "the second publisher was refused");
     assert!(refused_total() > before);
     let (status, err) = first.join().expect("thread");
     assert!(status.success(), "the first publisher kept going: {err}");
+    let live = registry.get("busy").expect("published");
+    assert!(wait_for(Duration::from_secs(5), || !live.on_air()), "the session ended");
     let video = track_file(&registry, "busy", "v0");
     decodes_cleanly(video.path());
     assert_eq!(probe_video(video.path()).0, 200);
