@@ -105,9 +105,11 @@ async fn caller(request: ConnectionRequest, ctx: Arc<Ctx>) {
 }
 
 async fn receive(mut socket: SrtSocket, mut ingest: Ingest) -> Result<(), String> {
+    let mut received = 0u64;
     let outcome = loop {
         match tokio::time::timeout(IDLE_TIMEOUT, socket.next()).await {
             Ok(Some(Ok((_, data)))) => {
+                received += data.len() as u64;
                 if let Err(e) = ingest.push(data).await {
                     break Err(e.to_string());
                 }
@@ -117,6 +119,7 @@ async fn receive(mut socket: SrtSocket, mut ingest: Ingest) -> Result<(), String
             Err(_) => break Err("publisher went silent".into()),
         }
     };
+    tracing::debug!(received, "SRT input ended");
     ingest.finish().await;
     outcome
 }

@@ -16,6 +16,10 @@ use headwater_packager::live::HlsOptions;
 const KEY: &str = "K3y-for-tests";
 
 fn setup() -> (Arc<Registry>, IngestHandle) {
+    setup_with(None)
+}
+
+fn setup_with(srt_passphrase: Option<&str>) -> (Arc<Registry>, IngestHandle) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
@@ -27,7 +31,7 @@ fn setup() -> (Arc<Registry>, IngestHandle) {
         IngestConfig {
             rtmp_listen: Some(local),
             srt_listen: Some(local),
-            srt_passphrase: None,
+            srt_passphrase: srt_passphrase.map(str::to_owned),
         },
         registry.clone(),
         keys,
@@ -459,8 +463,131 @@ fn a_second_publisher_of_a_live_stream_is_refused() {
     let (status, err) = first.join().expect("thread");
     assert!(status.success(), "the first publisher kept going: {err}");
     let live = registry.get("busy").expect("published");
-    assert!(wait_for(Duration::from_secs(5), || !live.on_air()), "the session ended");
+    assert!(
+        wait_for(Duration::from_secs(5), || !live.on_air()),
+        "the session ended"
+    );
     let video = track_file(&registry, "busy", "v0");
     decodes_cleanly(video.path());
     assert_eq!(probe_video(video.path()).0, 200);
+}
+
+/// `alignment=7` (1316-byte buffers) as SRT wants them: srtsink drops
+/// larger buffers, which loses every keyframe.
+#[test]
+fn gstreamer_srtsink_publish_is_packaged() {
+    let (registry, h) = setup();
+    let addr = h.srt_addr.expect("SRT listens");
+    let pipeline = format!(
+        "videotestsrc num-buffers=100 is-live=true ! video/x-raw,width=320,height=240,framerate=25/1 \
+         ! x264enc tune=zerolatency key-int-max=50 speed-preset=veryfast ! h264parse config-interval=-1 ! mpegtsmux name=m alignment=7 \
+         ! srtsink uri=srt://{addr} mode=caller latency=200 streamid=#!::r=live/g2,m=publish,k={KEY} \
+         audiotestsrc is-live=true num-buffers=190 samplesperbuffer=1024 ! audio/x-raw,rate=48000,channels=2 \
+         ! audioconvert ! avenc_aac ! aacparse ! m."
+    );
+    let mut c = Command::new("gst-launch-1.0");
+    c.arg("-e").args(pipeline.split_whitespace());
+    let (status, err) = run(c, Duration::from_secs(30));
+    assert!(status.success(), "gst-launch failed: {err}");
+    assert!(
+        wait_for(Duration::from_secs(5), || registry.get("g2").is_some()),
+        "published"
+    );
+    let live = registry.get("g2").expect("the stream was published");
+    assert!(
+        wait_for(Duration::from_secs(15), || !live.on_air()),
+        "the session ended"
+    );
+    let video = track_file(&registry, "g2", "v0");
+    decodes_cleanly(video.path());
+    let (frames, w, hgt) = probe_video(video.path());
+    assert_eq!((w, hgt), (320, 240));
+    assert!(frames >= 95, "{frames} frames");
+    let audio = track_file(&registry, "g2", "a0");
+    decodes_cleanly(audio.path());
+}
+
+#[test]
+fn hevc_over_srt_becomes_an_hvc1_track() {
+    let (registry, h) = setup();
+    let mut c = Command::new("ffmpeg");
+    c.args(["-hide_banner", "-loglevel", "error", "-re"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=25",
+            "-t",
+            "4",
+        ])
+        .args([
+            "-c:v",
+            "libx265",
+            "-preset",
+            "ultrafast",
+            "-x265-params",
+            "keyint=50:min-keyint=50:log-level=error",
+        ])
+        .args([
+            "-pix_fmt",
+            "yuv420p",
+            "-srt_streamid",
+            &format!("live/h1?key={KEY}"),
+        ])
+        .args(["-f", "mpegts", &srt_url(&h)]);
+    let (status, err) = run(c, Duration::from_secs(30));
+    assert!(status.success(), "ffmpeg failed: {err}");
+    let live = registry.get("h1").expect("the stream was published");
+    assert!(
+        wait_for(Duration::from_secs(15), || !live.on_air()),
+        "the session ended"
+    );
+    let codec = live.read(|s, _| {
+        let id = s.track_id("v0").expect("a video track");
+        s.track_info(id).and_then(|(_, e, _)| e.rfc6381())
+    });
+    assert!(
+        codec.as_deref().is_some_and(|c| c.starts_with("hvc1.")),
+        "{codec:?}"
+    );
+    assert!(live.read(|s, _| s.track_id("a0").is_none()), "video only");
+    let video = track_file(&registry, "h1", "v0");
+    decodes_cleanly(video.path());
+    let (frames, w, hgt) = probe_video(video.path());
+    assert_eq!((w, hgt), (320, 240));
+    assert!(frames >= 95, "{frames} frames");
+}
+
+#[test]
+fn srt_passphrase_is_required() {
+    let pass = "a-long-enough-secret";
+    let (registry, h) = setup_with(Some(pass));
+    let c = ffmpeg_publish(
+        4,
+        "mpegts",
+        &srt_url(&h),
+        &[
+            "-srt_streamid",
+            &format!("live/e1?key={KEY}"),
+            "-passphrase",
+            pass,
+        ],
+    );
+    let (status, err) = run(c, Duration::from_secs(30));
+    assert!(status.success(), "the encrypted publisher got in: {err}");
+    let live = registry.get("e1").expect("the stream was published");
+    assert!(
+        wait_for(Duration::from_secs(15), || !live.on_air()),
+        "the session ended"
+    );
+    decodes_cleanly(track_file(&registry, "e1", "v0").path());
+    let c = ffmpeg_publish(
+        3,
+        "mpegts",
+        &srt_url(&h),
+        &["-srt_streamid", &format!("live/e2?key={KEY}")],
+    );
+    let (status, _) = run(c, Duration::from_secs(20));
+    assert!(!status.success(), "an unencrypted publisher is refused");
+    assert!(registry.get("e2").is_none());
 }
