@@ -591,3 +591,219 @@ fn srt_passphrase_is_required() {
     assert!(!status.success(), "an unencrypted publisher is refused");
     assert!(registry.get("e2").is_none());
 }
+
+mod client {
+    //! A scripted RTMP publisher (rml_rtmp's client session), for what
+    //! ffmpeg will not do: stay silent, send junk, send a huge message.
+
+    use std::io::{Read, Write};
+    use std::net::{SocketAddr, TcpStream};
+    use std::time::{Duration, Instant};
+
+    use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
+    use rml_rtmp::sessions::{
+        ClientSession, ClientSessionConfig, ClientSessionEvent, ClientSessionResult,
+        PublishRequestType,
+    };
+
+    pub(crate) struct Client {
+        pub(crate) sock: TcpStream,
+        session: ClientSession,
+    }
+
+    impl Client {
+        /// Handshake and `connect` to `app`.
+        pub(crate) fn connect(addr: SocketAddr, app: &str) -> Client {
+            let mut sock = TcpStream::connect(addr).expect("connect");
+            sock.set_read_timeout(Some(Duration::from_millis(200)))
+                .expect("timeout");
+            let mut hs = Handshake::new(PeerType::Client);
+            sock.write_all(&hs.generate_outbound_p0_and_p1().expect("p0p1"))
+                .expect("write");
+            let mut buf = vec![0u8; 65536];
+            let remaining = loop {
+                let n = read(&mut sock, &mut buf).expect("handshake reply");
+                match hs.process_bytes(&buf[..n]).expect("handshake") {
+                    HandshakeProcessResult::InProgress { response_bytes } => {
+                        sock.write_all(&response_bytes).expect("write")
+                    }
+                    HandshakeProcessResult::Completed {
+                        response_bytes,
+                        remaining_bytes,
+                    } => {
+                        sock.write_all(&response_bytes).expect("write");
+                        break remaining_bytes;
+                    }
+                }
+            };
+            let (session, results) =
+                ClientSession::new(ClientSessionConfig::new()).expect("session");
+            let mut c = Client { sock, session };
+            c.send_all(results);
+            let r = c.session.handle_input(&remaining).expect("input");
+            c.send_all(r);
+            let r = c
+                .session
+                .request_connection(app.to_owned())
+                .expect("connect");
+            c.send_all(vec![r]);
+            assert!(
+                c.wait(|e| matches!(e, ClientSessionEvent::ConnectionRequestAccepted)),
+                "connect accepted"
+            );
+            c
+        }
+
+        fn send_all(&mut self, results: Vec<ClientSessionResult>) -> Vec<ClientSessionEvent> {
+            let mut events = Vec::new();
+            for r in results {
+                match r {
+                    ClientSessionResult::OutboundResponse(p) => {
+                        let _ = self.sock.write_all(&p.bytes);
+                    }
+                    ClientSessionResult::RaisedEvent(e) => events.push(e),
+                    ClientSessionResult::UnhandleableMessageReceived(_) => {}
+                }
+            }
+            events
+        }
+
+        /// Processes input until an event matches (true) or the server
+        /// closes or 10 s pass (false).
+        pub(crate) fn wait(&mut self, f: impl Fn(&ClientSessionEvent) -> bool) -> bool {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let mut buf = vec![0u8; 65536];
+            while Instant::now() < deadline {
+                let Some(n) = read(&mut self.sock, &mut buf) else {
+                    return false;
+                };
+                if n == 0 {
+                    continue;
+                }
+                let Ok(results) = self.session.handle_input(&buf[..n]) else {
+                    return false;
+                };
+                if self.send_all(results).iter().any(&f) {
+                    return true;
+                }
+            }
+            false
+        }
+
+        /// Asks to publish `name`; whether the server accepted.
+        pub(crate) fn publish(&mut self, name: &str) -> bool {
+            let r = self
+                .session
+                .request_publishing(name.to_owned(), PublishRequestType::Live)
+                .expect("publish request");
+            self.send_all(vec![r]);
+            self.wait(|e| matches!(e, ClientSessionEvent::PublishRequestAccepted))
+        }
+
+        pub(crate) fn video(&mut self, data: Vec<u8>, ms: u32) {
+            let r = self
+                .session
+                .publish_video_data(data.into(), rml_rtmp::time::RtmpTimestamp::new(ms), false)
+                .expect("video");
+            self.send_all(vec![r]);
+        }
+
+        pub(crate) fn audio(&mut self, data: Vec<u8>, ms: u32) {
+            let r = self
+                .session
+                .publish_audio_data(data.into(), rml_rtmp::time::RtmpTimestamp::new(ms), false)
+                .expect("audio");
+            self.send_all(vec![r]);
+        }
+    }
+
+    /// Some(0) on a read timeout, None once closed.
+    fn read(sock: &mut TcpStream, buf: &mut [u8]) -> Option<usize> {
+        match sock.read(buf) {
+            Ok(0) => None,
+            Ok(n) => Some(n),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                Some(0)
+            }
+            Err(_) => None,
+        }
+    }
+}
+
+#[test]
+fn the_key_may_come_in_the_app_query_and_a_silent_publisher_is_dropped() {
+    let (registry, h) = setup();
+    let addr = h.rtmp_addr.expect("RTMP");
+    let mut c = client::Client::connect(addr, &format!("live?key={KEY}"));
+    assert!(c.publish("q1"), "the key in the app's query is taken");
+    let start = Instant::now();
+    assert!(
+        closed_within(&mut c.sock, Duration::from_secs(15)),
+        "silence ends the connection"
+    );
+    assert!(
+        start.elapsed() >= Duration::from_secs(5),
+        "not before the idle timeout"
+    );
+    assert!(registry.get("q1").is_none(), "no media, no stream");
+    // Refused at publish time over the same path.
+    let before = refused_total();
+    let mut c = client::Client::connect(addr, "live?key=nope");
+    assert!(
+        !c.publish("q2"),
+        "a wrong key in the app's query is refused"
+    );
+    assert!(refused_total() > before);
+}
+
+#[test]
+fn junk_and_huge_media_messages_do_not_hurt_the_server() {
+    let (registry, h) = setup();
+    let addr = h.rtmp_addr.expect("RTMP");
+    let mut c = client::Client::connect(addr, "live");
+    assert!(c.publish(&format!("z1?key={KEY}")));
+    let mut x: u32 = 0x9e37_79b9;
+    let mut noise = |n: usize| -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect()
+    };
+    // An AVC sequence header and NAL units of noise, AAC config and frames of noise.
+    let mut seq = vec![0x17, 0, 0, 0, 0];
+    seq.extend(noise(40));
+    c.video(seq, 0);
+    let mut asc = vec![0xaf, 0];
+    asc.extend(noise(2));
+    c.audio(asc, 0);
+    for i in 0..100u32 {
+        let mut v = vec![if i % 50 == 0 { 0x17 } else { 0x27 }, 1, 0, 0, 0];
+        v.extend(noise(500));
+        c.video(v, i * 40);
+        let mut a = vec![0xaf, 1];
+        a.extend(noise(100));
+        c.audio(a, i * 40);
+    }
+    // One message just under RTMP's 16 MiB limit.
+    let mut huge = vec![0x27, 1, 0, 0, 0];
+    huge.extend(noise((16 << 20) - 100));
+    c.video(huge, 4000);
+    drop(c);
+    // The server goes on: a real publisher of the same name gets in.
+    let (status, err) = run(
+        ffmpeg_publish(3, "flv", &rtmp_url(&h, "z1", KEY), &[]),
+        Duration::from_secs(30),
+    );
+    assert!(status.success(), "ffmpeg failed: {err}");
+    assert!(wait_for(Duration::from_secs(10), || !segments(
+        &registry, "z1", "v0"
+    )
+    .is_empty()));
+}
