@@ -50,7 +50,7 @@ pub use error::Error;
 pub use registry::{Live, Publisher, Registry, RegistryConfig};
 
 /// Where to listen.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct IngestConfig {
     /// The RTMP listener's address (the usual port is 1935); `None`: no RTMP.
     pub rtmp_listen: Option<SocketAddr>,
@@ -58,6 +58,20 @@ pub struct IngestConfig {
     pub srt_listen: Option<SocketAddr>,
     /// SRT encryption passphrase (10 to 79 characters); callers must use it.
     pub srt_passphrase: Option<String>,
+}
+
+impl std::fmt::Debug for IngestConfig {
+    // The passphrase is a secret: never in a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IngestConfig")
+            .field("rtmp_listen", &self.rtmp_listen)
+            .field("srt_listen", &self.srt_listen)
+            .field(
+                "srt_passphrase",
+                &self.srt_passphrase.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
 }
 
 /// Decides whether `key` may publish `stream`; `Some(settings)` accepts.

@@ -141,8 +141,7 @@ async fn connection(mut sock: TcpStream, ctx: &Ctx) -> Result<(), ConnError> {
     let remaining = handshake(&mut sock, &mut buf).await?;
     let (mut session, results) = guarded(|| ServerSession::new(ServerSessionConfig::new()))?;
     send(&mut sock, results).await?;
-    let mut ingest: Option<Ingest> = None;
-    let mut app = String::new();
+    let mut state = State::default();
     let mut input = remaining;
     let outcome = loop {
         let results = match guarded(|| session.handle_input(&input)) {
@@ -153,12 +152,12 @@ async fn connection(mut sock: TcpStream, ctx: &Ctx) -> Result<(), ConnError> {
             Ok(e) => e,
             Err(e) => break Err(e),
         };
-        match handle_events(events, &mut sock, &mut session, ctx, &mut app, &mut ingest).await {
+        match handle_events(events, &mut sock, &mut session, ctx, &mut state).await {
             Ok(true) => {}
             Ok(false) => break Ok(()),
             Err(e) => break Err(e),
         }
-        let read = if ingest.is_some() {
+        let read = if state.ingest.is_some() {
             timeout(IDLE_TIMEOUT, sock.read(&mut buf)).await
         } else {
             timeout_at(publish_deadline, sock.read(&mut buf)).await
@@ -167,14 +166,25 @@ async fn connection(mut sock: TcpStream, ctx: &Ctx) -> Result<(), ConnError> {
             Ok(Ok(0)) => break Ok(()),
             Ok(Ok(n)) => input = buf[..n].to_vec(),
             Ok(Err(e)) => break Err(format!("read: {e}")),
-            Err(_) if ingest.is_some() => break Err("publisher went silent".into()),
+            Err(_) if state.ingest.is_some() => break Err("publisher went silent".into()),
             Err(_) => break Err("no publish request in time".into()),
         }
     };
-    if let Some(ingest) = ingest {
+    if let Some(ingest) = state.ingest {
         ingest.finish().await;
     }
     outcome
+}
+
+/// What a connection knows between reads.
+#[derive(Default)]
+struct State {
+    /// The app named in `connect`.
+    app: String,
+    /// The pipeline, once a publish was accepted.
+    ingest: Option<Ingest>,
+    /// Rebases the publisher's timestamps.
+    clock: flv::Clock,
 }
 
 /// Reacts to the session's events. `Ok(false)` ends the connection.
@@ -183,9 +193,9 @@ async fn handle_events(
     sock: &mut TcpStream,
     session: &mut ServerSession,
     ctx: &Ctx,
-    app: &mut String,
-    ingest: &mut Option<Ingest>,
+    state: &mut State,
 ) -> Result<bool, ConnError> {
+    let State { app, ingest, clock } = state;
     for event in events {
         match event {
             ServerSessionEvent::ConnectionRequested {
@@ -248,10 +258,10 @@ async fn handle_events(
             }
             ServerSessionEvent::VideoDataReceived {
                 data, timestamp, ..
-            } => media(ingest, flv::TAG_VIDEO, timestamp.value, &data).await?,
+            } => media(ingest, clock, flv::TAG_VIDEO, timestamp.value, &data).await?,
             ServerSessionEvent::AudioDataReceived {
                 data, timestamp, ..
-            } => media(ingest, flv::TAG_AUDIO, timestamp.value, &data).await?,
+            } => media(ingest, clock, flv::TAG_AUDIO, timestamp.value, &data).await?,
             ServerSessionEvent::PublishStreamFinished { .. } => return Ok(false),
             ServerSessionEvent::PlayStreamRequested { request_id, .. } => {
                 let results = guarded(|| {
@@ -272,6 +282,7 @@ async fn handle_events(
 
 async fn media(
     ingest: &mut Option<Ingest>,
+    clock: &mut flv::Clock,
     tag_type: u8,
     timestamp: u32,
     body: &[u8],
@@ -279,6 +290,7 @@ async fn media(
     let Some(ingest) = ingest else {
         return Ok(()); // media before publish: not ours to take
     };
+    let timestamp = clock.map(timestamp);
     if body.is_empty() {
         return Ok(());
     }

@@ -807,3 +807,71 @@ fn junk_and_huge_media_messages_do_not_hurt_the_server() {
     )
     .is_empty()));
 }
+
+/// (type, timestamp, body) of the audio and video tags of an FLV file.
+fn flv_tags(data: &[u8]) -> Vec<(u8, u32, Vec<u8>)> {
+    let mut tags = Vec::new();
+    let mut at = 13;
+    while at + 11 <= data.len() {
+        let b = &data[at..];
+        let size = u32::from_be_bytes([0, b[1], b[2], b[3]]) as usize;
+        let ts = u32::from_be_bytes([b[7], b[4], b[5], b[6]]);
+        let Some(body) = b.get(11..11 + size) else {
+            break;
+        };
+        if b[0] == 8 || b[0] == 9 {
+            tags.push((b[0], ts, body.to_vec()));
+        }
+        at += 11 + size + 4;
+    }
+    tags
+}
+
+#[test]
+fn rtmp_timestamps_crossing_the_32_bit_wrap_stay_continuous() {
+    let (registry, h) = setup();
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = dir.path().join("in.flv");
+    let mut c = ffmpeg_publish(4, "flv", path.to_str().expect("utf-8"), &[]);
+    // Not real time: this only makes the file.
+    c.args(["-y"]);
+    let mut args: Vec<String> = c
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    args.retain(|a| a != "-re");
+    let mut c = Command::new("ffmpeg");
+    c.args(&args);
+    let (status, err) = run(c, Duration::from_secs(60));
+    assert!(status.success(), "ffmpeg failed: {err}");
+    let tags = flv_tags(&std::fs::read(&path).expect("the file"));
+    assert!(tags.len() > 200, "{} tags", tags.len());
+    let start = u32::MAX - 1_500; // wraps 1.5 s in
+    let mut client = client::Client::connect(h.rtmp_addr.expect("RTMP"), "live");
+    assert!(client.publish(&format!("w1?key={KEY}")));
+    for (kind, ts, body) in tags {
+        let ts = ts.wrapping_add(start);
+        if kind == 9 {
+            client.video(body, ts);
+        } else {
+            client.audio(body, ts);
+        }
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    drop(client);
+    let live = registry.get("w1").expect("published");
+    assert!(
+        wait_for(Duration::from_secs(10), || !live.on_air()),
+        "the session ended"
+    );
+    let video = track_file(&registry, "w1", "v0");
+    decodes_cleanly(video.path());
+    assert_eq!(
+        probe_video(video.path()).0,
+        100,
+        "every frame, in order, across the wrap"
+    );
+    let audio = track_file(&registry, "w1", "a0");
+    let secs = audio_seconds(audio.path());
+    assert!((secs - 4.0).abs() < 0.2, "audio lasts {secs} s");
+}
