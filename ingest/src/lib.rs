@@ -13,8 +13,8 @@
 //!                                   origin: /live/{stream}/... (blocking reloads)
 //! ```
 //!
-//! [`start`] binds the listeners and serves them on a thread of their own
-//! (one current-thread tokio runtime; GStreamer's streaming threads do the
+//! [`start`] binds the listeners and serves them on threads of their own
+//! (a two-worker tokio runtime; GStreamer's streaming threads do the
 //! demuxing and push into the registry). What publishers put in their URLs
 //! is documented in `names.rs`: `rtmp://HOST:PORT/live/{stream}?key={key}`
 //! (OBS: server `rtmp://HOST/live`, stream key `{stream}?key={key}`), and
@@ -157,7 +157,7 @@ impl Ctx {
 }
 
 /// Binds the listeners (errors name the address), then serves them on a
-/// runtime of their own thread; returns the bound addresses. The registry's
+/// runtime of their own threads; returns the bound addresses. The registry's
 /// timers ([`Registry::run_timers`]) run on that runtime too. The thread
 /// runs for the rest of the process.
 pub fn start(
@@ -180,7 +180,12 @@ pub fn start(
             )));
         }
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    // Two workers: SRT's retransmission timers must not wait behind a
+    // connection task that is starting or stopping a pipeline (those
+    // GStreamer state changes block for a moment).
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("ingest")
         .enable_all()
         .build()
         .map_err(Error::Runtime)?;

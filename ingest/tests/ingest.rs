@@ -98,7 +98,7 @@ fn rtmp_url(h: &IngestHandle, stream: &str, key: &str) -> String {
 
 fn srt_url(h: &IngestHandle) -> String {
     let addr = h.srt_addr.expect("SRT listens");
-    format!("srt://{addr}?mode=caller&latency=200000")
+    format!("srt://{addr}?mode=caller&latency=500000")
 }
 
 fn playlist(registry: &Registry, stream: &str, track: &str) -> Option<String> {
@@ -481,7 +481,7 @@ fn gstreamer_srtsink_publish_is_packaged() {
     let pipeline = format!(
         "videotestsrc num-buffers=100 is-live=true ! video/x-raw,width=320,height=240,framerate=25/1 \
          ! x264enc tune=zerolatency key-int-max=50 speed-preset=veryfast ! h264parse config-interval=-1 ! mpegtsmux name=m alignment=7 \
-         ! srtsink uri=srt://{addr} mode=caller latency=200 streamid=#!::r=live/g2,m=publish,k={KEY} \
+         ! srtsink uri=srt://{addr} mode=caller latency=500 streamid=#!::r=live/g2,m=publish,k={KEY} \
          audiotestsrc is-live=true num-buffers=190 samplesperbuffer=1024 ! audio/x-raw,rate=48000,channels=2 \
          ! audioconvert ! avenc_aac ! aacparse ! m."
     );
