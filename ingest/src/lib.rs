@@ -158,8 +158,8 @@ impl Ctx {
 
 /// Binds the listeners (errors name the address), then serves them on a
 /// runtime of their own threads; returns the bound addresses. The registry's
-/// timers ([`Registry::run_timers`]) run on that runtime too. The thread
-/// runs for the rest of the process.
+/// timers ([`Registry::run_timers`]) run on that runtime too, which runs
+/// for the rest of the process. May be called from inside another runtime.
 pub fn start(
     config: IngestConfig,
     registry: Arc<Registry>,
@@ -189,39 +189,31 @@ pub fn start(
         .enable_all()
         .build()
         .map_err(Error::Runtime)?;
-    let (rtmp, srt) = runtime.block_on(async {
-        let rtmp = match config.rtmp_listen {
-            Some(addr) => Some(
-                tokio::net::TcpListener::bind(addr)
-                    .await
-                    .map_err(|source| Error::Bind { addr, source })?,
-            ),
-            None => None,
-        };
-        let srt = match config.srt_listen {
-            Some(addr) => Some(srt::bind(addr, config.srt_passphrase.as_deref()).await?),
-            None => None,
-        };
-        Ok::<_, Error>((rtmp, srt))
-    })?;
-    let handle = IngestHandle {
-        rtmp_addr: match &rtmp {
-            Some(l) => Some(l.local_addr().map_err(Error::Runtime)?),
-            None => None,
-        },
-        srt_addr: srt.as_ref().map(|b| b.addr),
-    };
-    if let Some(addr) = handle.rtmp_addr {
-        tracing::info!(rtmp = %addr, "RTMP listening");
-    }
-    if let Some(addr) = handle.srt_addr {
-        tracing::info!(srt = %addr, "SRT listening");
-    }
-    let ctx = Arc::new(Ctx { registry, keys });
+    // Bind from a thread of our own: `block_on` here would panic if the
+    // caller is itself inside a runtime.
+    let (tx, rx) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name("ingest".into())
         .spawn(move || {
             runtime.block_on(async move {
+                let (rtmp, srt) = match bind(&config).await {
+                    Ok(bound) => bound,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                };
+                let handle = IngestHandle {
+                    rtmp_addr: rtmp.as_ref().and_then(|l| l.local_addr().ok()),
+                    srt_addr: srt.as_ref().map(|b| b.addr),
+                };
+                if let Some(addr) = handle.rtmp_addr {
+                    tracing::info!(rtmp = %addr, "RTMP listening");
+                }
+                if let Some(addr) = handle.srt_addr {
+                    tracing::info!(srt = %addr, "SRT listening");
+                }
+                let ctx = Arc::new(Ctx { registry, keys });
                 tokio::spawn(ctx.registry.clone().run_timers());
                 if let Some(l) = rtmp {
                     tokio::spawn(rtmp::serve(l, ctx.clone()));
@@ -229,9 +221,30 @@ pub fn start(
                 if let Some(b) = srt {
                     tokio::spawn(srt::serve(b, ctx.clone()));
                 }
-                std::future::pending::<()>().await
+                if tx.send(Ok(handle)).is_ok() {
+                    std::future::pending::<()>().await
+                }
             })
         })
         .map_err(Error::Runtime)?;
-    Ok(handle)
+    rx.recv()
+        .map_err(|_| Error::Runtime(std::io::Error::other("the ingest thread died")))?
+}
+
+async fn bind(
+    config: &IngestConfig,
+) -> Result<(Option<tokio::net::TcpListener>, Option<srt::Bound>), Error> {
+    let rtmp = match config.rtmp_listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| Error::Bind { addr, source })?,
+        ),
+        None => None,
+    };
+    let srt = match config.srt_listen {
+        Some(addr) => Some(srt::bind(addr, config.srt_passphrase.as_deref()).await?),
+        None => None,
+    };
+    Ok((rtmp, srt))
 }

@@ -875,3 +875,37 @@ fn rtmp_timestamps_crossing_the_32_bit_wrap_stay_continuous() {
     let secs = audio_seconds(audio.path());
     assert!((secs - 4.0).abs() < 0.2, "audio lasts {secs} s");
 }
+
+#[test]
+fn start_reports_a_taken_port_and_works_inside_a_runtime() {
+    let (_, h) = setup();
+    let taken = h.rtmp_addr.expect("RTMP");
+    let keys: KeyCheck = Arc::new(|_, _| None);
+    let registry = Arc::new(Registry::new(RegistryConfig::default()));
+    let err = start(
+        IngestConfig {
+            rtmp_listen: Some(taken),
+            ..IngestConfig::default()
+        },
+        registry.clone(),
+        keys.clone(),
+    )
+    .expect_err("the port is taken");
+    assert!(err.to_string().contains(&taken.to_string()), "{err}");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let h = rt.block_on(async {
+        start(
+            IngestConfig {
+                srt_listen: Some("127.0.0.1:0".parse().expect("an address")),
+                ..IngestConfig::default()
+            },
+            registry,
+            keys,
+        )
+    });
+    let h = h.expect("starts from inside a runtime");
+    assert!(h.rtmp_addr.is_none() && h.srt_addr.is_some());
+}
