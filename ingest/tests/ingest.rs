@@ -909,3 +909,39 @@ fn start_reports_a_taken_port_and_works_inside_a_runtime() {
     let h = h.expect("starts from inside a runtime");
     assert!(h.rtmp_addr.is_none() && h.srt_addr.is_some());
 }
+
+#[test]
+fn an_audio_only_rtmp_stream_gets_one_track() {
+    let (registry, h) = setup();
+    let mut c = Command::new("ffmpeg");
+    c.args(["-hide_banner", "-loglevel", "error", "-re"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=44100",
+            "-t",
+            "5",
+        ])
+        .args([
+            "-c:a",
+            "aac",
+            "-b:a",
+            "64k",
+            "-f",
+            "flv",
+            &rtmp_url(&h, "a1", KEY),
+        ]);
+    let (status, err) = run(c, Duration::from_secs(30));
+    assert!(status.success(), "ffmpeg failed: {err}");
+    let live = registry.get("a1").expect("published");
+    assert!(
+        wait_for(Duration::from_secs(10), || !live.on_air()),
+        "the session ended"
+    );
+    assert!(live.read(|s, _| s.track_id("v0").is_none() && s.track_id("a0").is_some()));
+    let audio = track_file(&registry, "a1", "a0");
+    decodes_cleanly(audio.path());
+    let secs = audio_seconds(audio.path());
+    assert!((secs - 5.0).abs() < 0.2, "audio lasts {secs} s");
+}
