@@ -271,6 +271,7 @@ impl Assembler {
                 }
             }
             Err(e) => {
+                crate::count_refusal();
                 tracing::warn!(stream = %self.stream, error = %e, "publisher refused");
                 self.pending.clear();
                 self.fatal = Some(e.to_string());

@@ -96,9 +96,16 @@ pub struct IngestHandle {
 
 static REFUSED: AtomicU64 = AtomicU64::new(0);
 
-/// Publishers refused so far in this process (bad name, bad key, busy).
+/// Publishers refused so far in this process: a bad name, a bad key, a
+/// stream that is busy, or (once its tracks are known) a returning
+/// publisher whose codec configuration differs.
 pub fn refused_total() -> u64 {
     REFUSED.load(Ordering::Relaxed)
+}
+
+/// Counts one refused publisher.
+pub(crate) fn count_refusal() {
+    REFUSED.fetch_add(1, Ordering::Relaxed);
 }
 
 /// What the listeners share.
@@ -150,7 +157,7 @@ impl Ctx {
                 Some(settings) => return Ok((c.stream, settings)),
             },
         };
-        REFUSED.fetch_add(1, Ordering::Relaxed);
+        count_refusal();
         tracing::warn!(protocol, stream = %stream, reason = refusal.reason(), "publisher refused");
         Err(refusal)
     }

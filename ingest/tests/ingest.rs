@@ -945,3 +945,29 @@ fn an_audio_only_rtmp_stream_gets_one_track() {
     let secs = audio_seconds(audio.path());
     assert!((secs - 5.0).abs() < 0.2, "audio lasts {secs} s");
 }
+
+#[test]
+fn a_returning_publisher_with_other_codec_settings_is_refused() {
+    let (registry, h) = setup();
+    let url = rtmp_url(&h, "c1", KEY);
+    let (status, err) = run(ffmpeg_publish(3, "flv", &url, &[]), Duration::from_secs(30));
+    assert!(status.success(), "first publish: {err}");
+    let live = registry.get("c1").expect("published");
+    assert!(wait_for(Duration::from_secs(10), || !live.on_air()));
+    let before_segments = segments(&registry, "c1", "v0");
+    let before = refused_total();
+    // Same stream, twice the size: a new init segment would be needed.
+    let (status, _) = run(
+        ffmpeg_publish(4, "flv", &url, &["-s", "640x480"]),
+        Duration::from_secs(30),
+    );
+    assert!(!status.success(), "the second publisher was dropped");
+    assert!(refused_total() > before);
+    assert!(wait_for(Duration::from_secs(10), || !live.on_air()));
+    assert_eq!(
+        segments(&registry, "c1", "v0"),
+        before_segments,
+        "nothing of it was packaged"
+    );
+    assert_eq!(probe_video(track_file(&registry, "c1", "v0").path()).1, 320);
+}
