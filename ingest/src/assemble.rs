@@ -125,7 +125,8 @@ fn track_config(kind: Kind, caps: &gst::CapsRef) -> Result<TrackConfig, String> 
 /// An access unit from a buffer: DTS missing means DTS = PTS; keyframe is
 /// the absence of `DELTA_UNIT`. Audio decode times follow the frame
 /// durations while the buffers' own times (FLV's milliseconds) stay
-/// within half a frame of them, so millisecond rounding does not jitter.
+/// within half a frame ahead of them (or up to a second behind), so
+/// millisecond rounding and repeated stamps do not jitter or collide.
 fn access_unit(track: &mut Track, buffer: &gst::BufferRef, audio: bool) -> Option<AccessUnit> {
     let scale = track.config.timescale;
     let pts = buffer.pts().or(buffer.dts())?;
@@ -137,7 +138,12 @@ fn access_unit(track: &mut Track, buffer: &gst::BufferRef, audio: bool) -> Optio
         .filter(|d| *d > 0);
     if audio {
         if let (Some(expected), Some(d)) = (track.next_audio, duration) {
-            if (dts - expected).abs() <= i64::from(d / 2) {
+            // Behind (up to a second) or less than half a frame ahead:
+            // contiguous frames whose stamps are rounded or repeated (some
+            // muxers stamp several frames alike under load). Further ahead
+            // is a gap; further behind, a clock reset: both resynchronise.
+            let delta = dts - expected;
+            if delta <= i64::from(d / 2) && delta >= -i64::from(scale) {
                 pts += expected - dts;
                 dts = expected;
             }
@@ -265,6 +271,7 @@ impl Assembler {
                 }
             }
             Err(e) => {
+                crate::count_refusal();
                 tracing::warn!(stream = %self.stream, error = %e, "publisher refused");
                 self.pending.clear();
                 self.fatal = Some(e.to_string());
@@ -327,6 +334,11 @@ mod tests {
         for w in dts.windows(2) {
             assert_eq!(w[1] - w[0], 1024);
         }
+        // Repeated stamps still advance by a frame.
+        let au = access_unit(&mut t, &buffer(1066, Some(dur)), true).expect("has a time");
+        assert_eq!(au.dts, 50 * 1024);
+        let au = access_unit(&mut t, &buffer(1066, Some(dur)), true).expect("has a time");
+        assert_eq!(au.dts, 51 * 1024);
         // A real jump resynchronises.
         let au = access_unit(&mut t, &buffer(5_000, Some(dur)), true).expect("has a time");
         assert_eq!(au.dts, 240_000);

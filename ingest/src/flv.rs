@@ -40,6 +40,31 @@ pub(crate) fn write_tag(out: &mut Vec<u8>, tag_type: u8, timestamp: u32, body: &
     true
 }
 
+/// How far before the first message of a session later messages may be
+/// stamped (audio that starts a little before video) and still map.
+const CLOCK_MARGIN_MS: u32 = 10_000;
+
+/// Maps RTMP's 32-bit millisecond timestamps, which may start anywhere
+/// (some encoders use their uptime or the wall clock), onto FLV timestamps
+/// that start at [`CLOCK_MARGIN_MS`]: the publisher's clock is rebased at
+/// its first message, so it wraps only after 49.7 days of publishing
+/// rather than whenever the encoder's clock happens to cross 2^32 ms.
+/// Differences are kept exactly, so A/V sync is unchanged.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Clock {
+    base: Option<u32>,
+}
+
+impl Clock {
+    /// The FLV timestamp of an RTMP message stamped `rtmp_ms`.
+    pub(crate) fn map(&mut self, rtmp_ms: u32) -> u32 {
+        let base = *self
+            .base
+            .get_or_insert(rtmp_ms.wrapping_sub(CLOCK_MARGIN_MS));
+        rtmp_ms.wrapping_sub(base)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,7 +112,29 @@ mod tests {
         assert!(out.is_empty());
     }
 
+    #[test]
+    fn clock_rebases_across_the_32_bit_wrap() {
+        let mut c = Clock::default();
+        let start = u32::MAX - 1_000;
+        assert_eq!(c.map(start), CLOCK_MARGIN_MS);
+        assert_eq!(c.map(start - 20), CLOCK_MARGIN_MS - 20);
+        assert_eq!(c.map(start.wrapping_add(2_000)), CLOCK_MARGIN_MS + 2_000);
+    }
+
     proptest! {
+        #[test]
+        fn clock_keeps_differences(start in any::<u32>(), steps in proptest::collection::vec(0u32..5_000, 0..50)) {
+            let mut c = Clock::default();
+            let mut ts = start;
+            let mut prev = c.map(ts);
+            for s in steps {
+                ts = ts.wrapping_add(s);
+                let now = c.map(ts);
+                prop_assert_eq!(now - prev, s);
+                prev = now;
+            }
+        }
+
         #[test]
         fn tags_read_back(tags in proptest::collection::vec(
             (prop_oneof![Just(TAG_AUDIO), Just(TAG_VIDEO)], any::<u32>(),

@@ -13,8 +13,8 @@
 //!                                   origin: /live/{stream}/... (blocking reloads)
 //! ```
 //!
-//! [`start`] binds the listeners and serves them on a thread of their own
-//! (one current-thread tokio runtime; GStreamer's streaming threads do the
+//! [`start`] binds the listeners and serves them on threads of their own
+//! (a two-worker tokio runtime; GStreamer's streaming threads do the
 //! demuxing and push into the registry). What publishers put in their URLs
 //! is documented in `names.rs`: `rtmp://HOST:PORT/live/{stream}?key={key}`
 //! (OBS: server `rtmp://HOST/live`, stream key `{stream}?key={key}`), and
@@ -50,7 +50,7 @@ pub use error::Error;
 pub use registry::{Live, Publisher, Registry, RegistryConfig};
 
 /// Where to listen.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct IngestConfig {
     /// The RTMP listener's address (the usual port is 1935); `None`: no RTMP.
     pub rtmp_listen: Option<SocketAddr>,
@@ -58,6 +58,20 @@ pub struct IngestConfig {
     pub srt_listen: Option<SocketAddr>,
     /// SRT encryption passphrase (10 to 79 characters); callers must use it.
     pub srt_passphrase: Option<String>,
+}
+
+impl std::fmt::Debug for IngestConfig {
+    // The passphrase is a secret: never in a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IngestConfig")
+            .field("rtmp_listen", &self.rtmp_listen)
+            .field("srt_listen", &self.srt_listen)
+            .field(
+                "srt_passphrase",
+                &self.srt_passphrase.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
 }
 
 /// Decides whether `key` may publish `stream`; `Some(settings)` accepts.
@@ -82,9 +96,16 @@ pub struct IngestHandle {
 
 static REFUSED: AtomicU64 = AtomicU64::new(0);
 
-/// Publishers refused so far in this process (bad name, bad key, busy).
+/// Publishers refused so far in this process: a bad name, a bad key, a
+/// stream that is busy, or (once its tracks are known) a returning
+/// publisher whose codec configuration differs.
 pub fn refused_total() -> u64 {
     REFUSED.load(Ordering::Relaxed)
+}
+
+/// Counts one refused publisher.
+pub(crate) fn count_refusal() {
+    REFUSED.fetch_add(1, Ordering::Relaxed);
 }
 
 /// What the listeners share.
@@ -136,16 +157,16 @@ impl Ctx {
                 Some(settings) => return Ok((c.stream, settings)),
             },
         };
-        REFUSED.fetch_add(1, Ordering::Relaxed);
+        count_refusal();
         tracing::warn!(protocol, stream = %stream, reason = refusal.reason(), "publisher refused");
         Err(refusal)
     }
 }
 
 /// Binds the listeners (errors name the address), then serves them on a
-/// runtime of their own thread; returns the bound addresses. The registry's
-/// timers ([`Registry::run_timers`]) run on that runtime too. The thread
-/// runs for the rest of the process.
+/// runtime of their own threads; returns the bound addresses. The registry's
+/// timers ([`Registry::run_timers`]) run on that runtime too, which runs
+/// for the rest of the process. May be called from inside another runtime.
 pub fn start(
     config: IngestConfig,
     registry: Arc<Registry>,
@@ -166,43 +187,40 @@ pub fn start(
             )));
         }
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    // Two workers: SRT's retransmission timers must not wait behind a
+    // connection task that is starting or stopping a pipeline (those
+    // GStreamer state changes block for a moment).
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("ingest")
         .enable_all()
         .build()
         .map_err(Error::Runtime)?;
-    let (rtmp, srt) = runtime.block_on(async {
-        let rtmp = match config.rtmp_listen {
-            Some(addr) => Some(
-                tokio::net::TcpListener::bind(addr)
-                    .await
-                    .map_err(|source| Error::Bind { addr, source })?,
-            ),
-            None => None,
-        };
-        let srt = match config.srt_listen {
-            Some(addr) => Some(srt::bind(addr, config.srt_passphrase.as_deref()).await?),
-            None => None,
-        };
-        Ok::<_, Error>((rtmp, srt))
-    })?;
-    let handle = IngestHandle {
-        rtmp_addr: match &rtmp {
-            Some(l) => Some(l.local_addr().map_err(Error::Runtime)?),
-            None => None,
-        },
-        srt_addr: srt.as_ref().map(|b| b.addr),
-    };
-    if let Some(addr) = handle.rtmp_addr {
-        tracing::info!(rtmp = %addr, "RTMP listening");
-    }
-    if let Some(addr) = handle.srt_addr {
-        tracing::info!(srt = %addr, "SRT listening");
-    }
-    let ctx = Arc::new(Ctx { registry, keys });
+    // Bind from a thread of our own: `block_on` here would panic if the
+    // caller is itself inside a runtime.
+    let (tx, rx) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name("ingest".into())
         .spawn(move || {
             runtime.block_on(async move {
+                let (rtmp, srt) = match bind(&config).await {
+                    Ok(bound) => bound,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                };
+                let handle = IngestHandle {
+                    rtmp_addr: rtmp.as_ref().and_then(|l| l.local_addr().ok()),
+                    srt_addr: srt.as_ref().map(|b| b.addr),
+                };
+                if let Some(addr) = handle.rtmp_addr {
+                    tracing::info!(rtmp = %addr, "RTMP listening");
+                }
+                if let Some(addr) = handle.srt_addr {
+                    tracing::info!(srt = %addr, "SRT listening");
+                }
+                let ctx = Arc::new(Ctx { registry, keys });
                 tokio::spawn(ctx.registry.clone().run_timers());
                 if let Some(l) = rtmp {
                     tokio::spawn(rtmp::serve(l, ctx.clone()));
@@ -210,9 +228,30 @@ pub fn start(
                 if let Some(b) = srt {
                     tokio::spawn(srt::serve(b, ctx.clone()));
                 }
-                std::future::pending::<()>().await
+                if tx.send(Ok(handle)).is_ok() {
+                    std::future::pending::<()>().await
+                }
             })
         })
         .map_err(Error::Runtime)?;
-    Ok(handle)
+    rx.recv()
+        .map_err(|_| Error::Runtime(std::io::Error::other("the ingest thread died")))?
+}
+
+async fn bind(
+    config: &IngestConfig,
+) -> Result<(Option<tokio::net::TcpListener>, Option<srt::Bound>), Error> {
+    let rtmp = match config.rtmp_listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| Error::Bind { addr, source })?,
+        ),
+        None => None,
+    };
+    let srt = match config.srt_listen {
+        Some(addr) => Some(srt::bind(addr, config.srt_passphrase.as_deref()).await?),
+        None => None,
+    };
+    Ok((rtmp, srt))
 }

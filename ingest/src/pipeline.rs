@@ -46,6 +46,7 @@ pub(crate) struct Ingest {
     src: gst_app::AppSrc,
     assembler: Arc<Mutex<Assembler>>,
     bus: gst::Bus,
+    stream: String,
 }
 
 fn gst_err(what: &str, e: impl std::fmt::Display) -> Error {
@@ -114,6 +115,7 @@ impl Ingest {
             src,
             assembler,
             bus,
+            stream: stream.to_owned(),
         })
     }
 
@@ -140,12 +142,14 @@ impl Ingest {
         let mut waited = Duration::ZERO;
         loop {
             if let Some(why) = self.failure() {
+                tracing::warn!(stream = %self.stream, error = %why, "dropping the publisher");
                 return Err(Error::Pipeline(why));
             }
             if self.src.current_level_bytes() <= APPSRC_MAX_BYTES {
                 break;
             }
             if waited >= STALL_LIMIT {
+                tracing::warn!(stream = %self.stream, "the pipeline stalled; dropping the publisher");
                 return Err(Error::Pipeline("the pipeline stalled".into()));
             }
             tokio::time::sleep(step).await;

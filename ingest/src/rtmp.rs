@@ -20,8 +20,8 @@ use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
 use rml_rtmp::sessions::{
     ServerSession, ServerSessionConfig, ServerSessionError, ServerSessionEvent, ServerSessionResult,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::time::{Instant, timeout, timeout_at};
 use tracing::Instrument;
@@ -55,6 +55,7 @@ pub(crate) async fn serve(listener: TcpListener, ctx: Arc<Ctx>) {
             tracing::warn!(client.addr = %peer, "too many RTMP connections; closing");
             continue;
         };
+        let _ = sock.set_nodelay(true);
         let ctx = ctx.clone();
         let span = tracing::info_span!("rtmp", client.addr = %peer);
         tokio::spawn(
@@ -73,7 +74,11 @@ pub(crate) async fn serve(listener: TcpListener, ctx: Arc<Ctx>) {
 /// Why a connection ended early.
 type ConnError = String;
 
-async fn write(sock: &mut TcpStream, bytes: &[u8]) -> Result<(), ConnError> {
+/// A connection's byte stream (a `TcpStream`; an in-memory pipe in tests).
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+async fn write(sock: &mut impl Io, bytes: &[u8]) -> Result<(), ConnError> {
     match timeout(WRITE_TIMEOUT, sock.write_all(bytes)).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(format!("write: {e}")),
@@ -92,7 +97,7 @@ fn guarded<T>(f: impl FnOnce() -> Result<T, ServerSessionError>) -> Result<T, Co
 
 /// Sends the outbound packets among `results`; returns the events.
 async fn send(
-    sock: &mut TcpStream,
+    sock: &mut impl Io,
     results: Vec<ServerSessionResult>,
 ) -> Result<Vec<ServerSessionEvent>, ConnError> {
     let mut events = Vec::new();
@@ -106,7 +111,7 @@ async fn send(
     Ok(events)
 }
 
-async fn handshake(sock: &mut TcpStream, buf: &mut [u8]) -> Result<Vec<u8>, ConnError> {
+async fn handshake(sock: &mut impl Io, buf: &mut [u8]) -> Result<Vec<u8>, ConnError> {
     let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
     let mut hs = Handshake::new(PeerType::Server);
     loop {
@@ -134,15 +139,13 @@ async fn handshake(sock: &mut TcpStream, buf: &mut [u8]) -> Result<Vec<u8>, Conn
     }
 }
 
-async fn connection(mut sock: TcpStream, ctx: &Ctx) -> Result<(), ConnError> {
-    let _ = sock.set_nodelay(true);
+async fn connection(mut sock: impl Io, ctx: &Ctx) -> Result<(), ConnError> {
     let mut buf = vec![0u8; 64 * 1024];
     let publish_deadline = Instant::now() + HANDSHAKE_TIMEOUT;
     let remaining = handshake(&mut sock, &mut buf).await?;
     let (mut session, results) = guarded(|| ServerSession::new(ServerSessionConfig::new()))?;
     send(&mut sock, results).await?;
-    let mut ingest: Option<Ingest> = None;
-    let mut app = String::new();
+    let mut state = State::default();
     let mut input = remaining;
     let outcome = loop {
         let results = match guarded(|| session.handle_input(&input)) {
@@ -153,12 +156,12 @@ async fn connection(mut sock: TcpStream, ctx: &Ctx) -> Result<(), ConnError> {
             Ok(e) => e,
             Err(e) => break Err(e),
         };
-        match handle_events(events, &mut sock, &mut session, ctx, &mut app, &mut ingest).await {
+        match handle_events(events, &mut sock, &mut session, ctx, &mut state).await {
             Ok(true) => {}
             Ok(false) => break Ok(()),
             Err(e) => break Err(e),
         }
-        let read = if ingest.is_some() {
+        let read = if state.ingest.is_some() {
             timeout(IDLE_TIMEOUT, sock.read(&mut buf)).await
         } else {
             timeout_at(publish_deadline, sock.read(&mut buf)).await
@@ -167,25 +170,36 @@ async fn connection(mut sock: TcpStream, ctx: &Ctx) -> Result<(), ConnError> {
             Ok(Ok(0)) => break Ok(()),
             Ok(Ok(n)) => input = buf[..n].to_vec(),
             Ok(Err(e)) => break Err(format!("read: {e}")),
-            Err(_) if ingest.is_some() => break Err("publisher went silent".into()),
+            Err(_) if state.ingest.is_some() => break Err("publisher went silent".into()),
             Err(_) => break Err("no publish request in time".into()),
         }
     };
-    if let Some(ingest) = ingest {
+    if let Some(ingest) = state.ingest {
         ingest.finish().await;
     }
     outcome
 }
 
+/// What a connection knows between reads.
+#[derive(Default)]
+struct State {
+    /// The app named in `connect`.
+    app: String,
+    /// The pipeline, once a publish was accepted.
+    ingest: Option<Ingest>,
+    /// Rebases the publisher's timestamps.
+    clock: flv::Clock,
+}
+
 /// Reacts to the session's events. `Ok(false)` ends the connection.
 async fn handle_events(
     events: Vec<ServerSessionEvent>,
-    sock: &mut TcpStream,
+    sock: &mut impl Io,
     session: &mut ServerSession,
     ctx: &Ctx,
-    app: &mut String,
-    ingest: &mut Option<Ingest>,
+    state: &mut State,
 ) -> Result<bool, ConnError> {
+    let State { app, ingest, clock } = state;
     for event in events {
         match event {
             ServerSessionEvent::ConnectionRequested {
@@ -248,10 +262,10 @@ async fn handle_events(
             }
             ServerSessionEvent::VideoDataReceived {
                 data, timestamp, ..
-            } => media(ingest, flv::TAG_VIDEO, timestamp.value, &data).await?,
+            } => media(ingest, clock, flv::TAG_VIDEO, timestamp.value, &data).await?,
             ServerSessionEvent::AudioDataReceived {
                 data, timestamp, ..
-            } => media(ingest, flv::TAG_AUDIO, timestamp.value, &data).await?,
+            } => media(ingest, clock, flv::TAG_AUDIO, timestamp.value, &data).await?,
             ServerSessionEvent::PublishStreamFinished { .. } => return Ok(false),
             ServerSessionEvent::PlayStreamRequested { request_id, .. } => {
                 let results = guarded(|| {
@@ -272,6 +286,7 @@ async fn handle_events(
 
 async fn media(
     ingest: &mut Option<Ingest>,
+    clock: &mut flv::Clock,
     tag_type: u8,
     timestamp: u32,
     body: &[u8],
@@ -279,9 +294,11 @@ async fn media(
     let Some(ingest) = ingest else {
         return Ok(()); // media before publish: not ours to take
     };
+    let timestamp = clock.map(timestamp);
     if body.is_empty() {
         return Ok(());
     }
+    tracing::trace!(tag_type, timestamp, len = body.len(), "media message");
     let mut tag = Vec::with_capacity(body.len() + 15);
     if !flv::write_tag(&mut tag, tag_type, timestamp, body) {
         return Err("oversized RTMP message".into());
@@ -290,4 +307,109 @@ async fn media(
         .push(Bytes::from(tag))
         .await
         .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    //! Random bytes at every stage of a connection, through an in-memory
+    //! pipe: the connection ends (with or without an error), never panics
+    //! or hangs.
+
+    use super::*;
+    use crate::registry::{Registry, RegistryConfig};
+    use crate::{KeyCheck, StreamSettings};
+    use proptest::prelude::*;
+    use rml_rtmp::sessions::{
+        ClientSession, ClientSessionConfig, ClientSessionResult, PublishRequestType,
+    };
+
+    fn ctx() -> Ctx {
+        let keys: KeyCheck = Arc::new(|_, key| (key == "k").then(StreamSettings::default));
+        Ctx {
+            registry: Arc::new(Registry::new(RegistryConfig::default())),
+            keys,
+        }
+    }
+
+    fn packets(results: Vec<ClientSessionResult>) -> Vec<u8> {
+        let mut out = Vec::new();
+        for r in results {
+            if let ClientSessionResult::OutboundResponse(p) = r {
+                out.extend(p.bytes);
+            }
+        }
+        out
+    }
+
+    /// What a client sends before `junk`: nothing, a handshake, or a
+    /// handshake plus connect and publish requests.
+    fn prefix(stage: u8) -> Vec<u8> {
+        if stage == 0 {
+            return Vec::new();
+        }
+        // The simple handshake: C0, C1, then C2 echoing what S1 will be is
+        // not needed for the server to proceed past C1 once C2 has its size.
+        let mut out = vec![3u8];
+        out.extend(std::iter::repeat_n(0u8, 1536 * 2));
+        if stage == 1 {
+            return out;
+        }
+        let (mut c, r) = ClientSession::new(ClientSessionConfig::new()).expect("a client");
+        out.extend(packets(r));
+        if let Ok(r) = c.request_connection("live".into()) {
+            out.extend(packets(vec![r]));
+        }
+        // The client refuses to publish before it saw the connect result;
+        // a publish request made by hand is what the junk may imitate.
+        let _ = c.request_publishing("s?key=k".into(), PublishRequestType::Live);
+        out
+    }
+
+    async fn run(input: Vec<u8>) -> Result<(), ConnError> {
+        let (client, server) = tokio::io::duplex(1 << 16);
+        let (mut from_server, mut to_server) = tokio::io::split(client);
+        // Read what the server says, so it never blocks writing.
+        let drain = tokio::spawn(async move {
+            let mut sink = Vec::new();
+            let _ = from_server.read_to_end(&mut sink).await;
+        });
+        let ctx = ctx();
+        let conn = tokio::spawn(async move { connection(server, &ctx).await });
+        let _ = to_server.write_all(&input).await;
+        let _ = to_server.shutdown().await;
+        let done = tokio::time::timeout(Duration::from_secs(5), conn).await;
+        let joined = done.expect("the connection ends once its input does");
+        drain.abort();
+        joined.expect("the connection task did not panic")
+    }
+
+    fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime")
+            .block_on(f)
+    }
+
+    #[test]
+    fn the_scripted_prefix_gets_past_the_handshake() {
+        gstreamer::init().expect("gstreamer initialises");
+        assert_eq!(
+            block_on(run(prefix(2))),
+            Ok(()),
+            "ends at EOF, not in the handshake"
+        );
+        assert!(block_on(run(b"GET / HTTP/1.1\r\n\r\n".to_vec())).is_err());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn junk_ends_the_connection(stage in 0u8..3, junk in proptest::collection::vec(any::<u8>(), 0..4096)) {
+            gstreamer::init().expect("gstreamer initialises");
+            let mut input = prefix(stage);
+            input.extend(junk);
+            let _ = block_on(run(input));
+        }
+    }
 }

@@ -13,6 +13,7 @@ use futures::StreamExt;
 use srt_tokio::access::{RejectReason, ServerRejectReason};
 use srt_tokio::options::Passphrase;
 use srt_tokio::{ConnectionRequest, SrtIncoming, SrtListener, SrtSocket};
+use tokio::sync::Semaphore;
 use tracing::Instrument;
 
 use crate::error::Error;
@@ -21,6 +22,8 @@ use crate::{Ctx, Refusal, names};
 
 /// Longest silence of a publishing caller.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Concurrent SRT callers being served.
+const MAX_CALLERS: usize = 512;
 
 /// A bound SRT listener.
 pub(crate) struct Bound {
@@ -62,10 +65,24 @@ pub(crate) async fn serve(bound: Bound, ctx: Arc<Ctx>) {
         mut incoming,
         ..
     } = bound;
+    let slots = Arc::new(Semaphore::new(MAX_CALLERS));
     while let Some(request) = incoming.incoming().next().await {
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(client.addr = %request.remote(), "too many SRT callers; rejecting");
+            let _ = request
+                .reject(RejectReason::Server(ServerRejectReason::Overload))
+                .await;
+            continue;
+        };
         let ctx = ctx.clone();
         let span = tracing::info_span!("srt", client.addr = %request.remote());
-        tokio::spawn(caller(request, ctx).instrument(span));
+        tokio::spawn(
+            async move {
+                caller(request, ctx).await;
+                drop(slot);
+            }
+            .instrument(span),
+        );
     }
 }
 
@@ -105,9 +122,11 @@ async fn caller(request: ConnectionRequest, ctx: Arc<Ctx>) {
 }
 
 async fn receive(mut socket: SrtSocket, mut ingest: Ingest) -> Result<(), String> {
+    let mut received = 0u64;
     let outcome = loop {
         match tokio::time::timeout(IDLE_TIMEOUT, socket.next()).await {
             Ok(Some(Ok((_, data)))) => {
+                received += data.len() as u64;
                 if let Err(e) = ingest.push(data).await {
                     break Err(e.to_string());
                 }
@@ -117,6 +136,7 @@ async fn receive(mut socket: SrtSocket, mut ingest: Ingest) -> Result<(), String
             Err(_) => break Err("publisher went silent".into()),
         }
     };
+    tracing::debug!(received, "SRT input ended");
     ingest.finish().await;
     outcome
 }

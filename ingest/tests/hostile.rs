@@ -1,0 +1,166 @@
+//! Bad input on the RTMP port (garbage, silence, junk media, huge
+//! messages) and the start-up API: the server closes what it must and goes on.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn garbage_on_the_rtmp_port_is_closed_and_the_server_goes_on() {
+    let (registry, h) = setup();
+    let addr = h.rtmp_addr.expect("RTMP");
+    // Not RTMP at all.
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("write");
+    assert!(
+        closed_within(&mut s, Duration::from_secs(3)),
+        "an HTTP request is dropped"
+    );
+    // A valid version byte, a random handshake, then random chunks.
+    let mut s = TcpStream::connect(addr).expect("connect");
+    let mut x: u32 = 0x1234_5678;
+    let mut noise = |n: usize| -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect()
+    };
+    let mut hs = vec![3u8];
+    hs.extend(noise(1536 * 2));
+    let _ = s.write_all(&hs);
+    let _ = s.write_all(&noise(200_000));
+    assert!(
+        closed_within(&mut s, Duration::from_secs(15)),
+        "random chunks end the connection"
+    );
+    // Silence: closed by the handshake timeout.
+    let mut s = TcpStream::connect(addr).expect("connect");
+    assert!(
+        closed_within(&mut s, Duration::from_secs(15)),
+        "a silent peer is dropped"
+    );
+    // And a real publisher still gets in.
+    let (status, err) = run(
+        ffmpeg_publish(4, "flv", &rtmp_url(&h, "after", KEY), &[]),
+        Duration::from_secs(30),
+    );
+    assert!(status.success(), "ffmpeg failed: {err}");
+    assert!(wait_for(Duration::from_secs(5), || !segments(
+        &registry, "after", "v0"
+    )
+    .is_empty()));
+}
+
+#[test]
+fn the_key_may_come_in_the_app_query_and_a_silent_publisher_is_dropped() {
+    let (registry, h) = setup();
+    let addr = h.rtmp_addr.expect("RTMP");
+    let mut c = client::Client::connect(addr, &format!("live?key={KEY}"));
+    assert!(c.publish("q1"), "the key in the app's query is taken");
+    let start = Instant::now();
+    assert!(
+        closed_within(&mut c.sock, Duration::from_secs(15)),
+        "silence ends the connection"
+    );
+    assert!(
+        start.elapsed() >= Duration::from_secs(5),
+        "not before the idle timeout"
+    );
+    assert!(registry.get("q1").is_none(), "no media, no stream");
+    // Refused at publish time over the same path.
+    let before = refused_total();
+    let mut c = client::Client::connect(addr, "live?key=nope");
+    assert!(
+        !c.publish("q2"),
+        "a wrong key in the app's query is refused"
+    );
+    assert!(refused_total() > before);
+}
+
+#[test]
+fn junk_and_huge_media_messages_do_not_hurt_the_server() {
+    let (registry, h) = setup();
+    let addr = h.rtmp_addr.expect("RTMP");
+    let mut c = client::Client::connect(addr, "live");
+    assert!(c.publish(&format!("z1?key={KEY}")));
+    let mut x: u32 = 0x9e37_79b9;
+    let mut noise = |n: usize| -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect()
+    };
+    // An AVC sequence header and NAL units of noise, AAC config and frames of noise.
+    let mut seq = vec![0x17, 0, 0, 0, 0];
+    seq.extend(noise(40));
+    c.video(seq, 0);
+    let mut asc = vec![0xaf, 0];
+    asc.extend(noise(2));
+    c.audio(asc, 0);
+    for i in 0..100u32 {
+        let mut v = vec![if i % 50 == 0 { 0x17 } else { 0x27 }, 1, 0, 0, 0];
+        v.extend(noise(500));
+        c.video(v, i * 40);
+        let mut a = vec![0xaf, 1];
+        a.extend(noise(100));
+        c.audio(a, i * 40);
+    }
+    // One message just under RTMP's 16 MiB limit.
+    let mut huge = vec![0x27, 1, 0, 0, 0];
+    huge.extend(noise((16 << 20) - 100));
+    c.video(huge, 4000);
+    drop(c);
+    // The server goes on: a real publisher of the same name gets in.
+    let (status, err) = run(
+        ffmpeg_publish(3, "flv", &rtmp_url(&h, "z1", KEY), &[]),
+        Duration::from_secs(30),
+    );
+    assert!(status.success(), "ffmpeg failed: {err}");
+    assert!(wait_for(Duration::from_secs(10), || !segments(
+        &registry, "z1", "v0"
+    )
+    .is_empty()));
+}
+
+#[test]
+fn start_reports_a_taken_port_and_works_inside_a_runtime() {
+    let (_, h) = setup();
+    let taken = h.rtmp_addr.expect("RTMP");
+    let keys: KeyCheck = Arc::new(|_, _| None);
+    let registry = Arc::new(Registry::new(RegistryConfig::default()));
+    let err = start(
+        IngestConfig {
+            rtmp_listen: Some(taken),
+            ..IngestConfig::default()
+        },
+        registry.clone(),
+        keys.clone(),
+    )
+    .expect_err("the port is taken");
+    assert!(err.to_string().contains(&taken.to_string()), "{err}");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let h = rt.block_on(async {
+        start(
+            IngestConfig {
+                srt_listen: Some("127.0.0.1:0".parse().expect("an address")),
+                ..IngestConfig::default()
+            },
+            registry,
+            keys,
+        )
+    });
+    let h = h.expect("starts from inside a runtime");
+    assert!(h.rtmp_addr.is_none() && h.srt_addr.is_some());
+}
