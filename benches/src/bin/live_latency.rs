@@ -134,9 +134,10 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 fn main() {
     let mut args = std::env::args().skip(1);
     let seconds: f64 = args.next().map_or(30.0, |s| s.parse().expect("SECONDS"));
-    let file = args
-        .next()
-        .map_or_else(|| headwater_testkit::media().join("bframes.mp4"), Into::into);
+    let file = args.next().map_or_else(
+        || headwater_testkit::media().join("bframes.mp4"),
+        Into::into,
+    );
     let (tracks, aus, length) = load(&file);
     let config = RegistryConfig::default();
     let part_target = config.part_target;
@@ -261,7 +262,11 @@ fn main() {
     println!(
         "  target p99 <= part + 50 ms = {:.0} ms: {}",
         part_ms + 50.0,
-        if p99 <= part_ms + 50.0 { "met" } else { "missed" }
+        if p99 <= part_ms + 50.0 {
+            "met"
+        } else {
+            "missed"
+        }
     );
     println!(
         "{{\"frames\": {}, \"p50_ms\": {p50:.2}, \"p99_ms\": {p99:.2}, \"max_ms\": {max:.2}, \"part_ms\": {part_ms:.0}}}",
