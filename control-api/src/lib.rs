@@ -37,7 +37,7 @@ pub use error::{ApiError, Error, ErrorBody};
 use headwater_packager::Limits;
 
 /// What the binary hands to [`start`].
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Options {
     /// `[admin]`.
     pub admin: config::AdminConfig,
@@ -51,9 +51,14 @@ pub struct Options {
     pub uploads: config::UploadsConfig,
     /// The media root.
     pub media_root: PathBuf,
+    /// Live stream stats, from ingest (`GET /api/v1/streams/{name}/stats`).
+    pub live_stats: Option<LiveStatsFn>,
     /// Bounds for probing.
     pub limits: Limits,
 }
+
+/// A live stream's current stats as JSON, or `None` when it is not live on this node.
+pub type LiveStatsFn = Arc<dyn Fn(&str) -> Option<serde_json::Value> + Send + Sync>;
 
 /// The running control plane.
 pub struct ControlPlane {
@@ -189,6 +194,7 @@ async fn setup(
         jobs: jobs::Jobs::new(opts.uploads.max_jobs),
         uploads: opts.uploads.clone(),
         limits: opts.limits.clone(),
+        live_stats: opts.live_stats.clone(),
     });
     let router = api::router(state, (opts.admin.max_body_kb as usize) << 10);
     let listener = tokio::net::TcpListener::bind(addr)

@@ -40,6 +40,7 @@ pub mod registry;
 mod rtmp;
 mod sample_entry;
 mod srt;
+pub mod stats;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -47,7 +48,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 pub use error::Error;
-pub use registry::{Live, Publisher, Registry, RegistryConfig};
+pub use registry::{Live, LiveStats, Publisher, Registry, RegistryConfig, TrackInput};
 
 /// Where to listen.
 #[derive(Clone, Default)]

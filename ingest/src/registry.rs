@@ -63,6 +63,43 @@ struct Inner {
     /// The connected publisher's id, if one is.
     publisher: Option<u64>,
     last_push: Instant,
+    /// Input counters per track, for stats.
+    input: Vec<TrackInput>,
+}
+
+/// What one track of a stream has received.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TrackInput {
+    /// The track's name (`v0`, `a0`).
+    pub name: String,
+    /// Ticks per second of its timestamps.
+    pub timescale: u32,
+    /// Access-unit bytes accepted.
+    pub bytes: u64,
+    /// Access units accepted.
+    pub frames: u64,
+    /// Keyframes accepted.
+    pub keyframes: u64,
+    /// Ticks between the last two keyframes.
+    pub keyframe_interval: Option<i64>,
+    last_key_dts: Option<i64>,
+}
+
+/// A snapshot of one stream's state, for `/metrics` and the API.
+#[derive(Clone, Debug)]
+pub struct LiveStats {
+    /// The stream's name.
+    pub name: String,
+    /// Whether a publisher is connected.
+    pub on_air: bool,
+    /// Bytes the DVR window holds.
+    pub held_bytes: u64,
+    /// Time since the last access unit arrived.
+    pub last_frame_age: Duration,
+    /// Per track input.
+    pub tracks: Vec<TrackInput>,
+    /// Data-plane requests for the stream so far.
+    pub requests: u64,
 }
 
 /// One live stream.
@@ -70,6 +107,7 @@ pub struct Live {
     /// The stream's name.
     pub name: String,
     inner: Mutex<Inner>,
+    requests: AtomicU64,
     version: watch::Sender<u64>,
 }
 
@@ -102,6 +140,18 @@ impl Registry {
             .unwrap_or_else(|p| p.into_inner())
             .get(name)
             .cloned()
+    }
+
+    /// Every stream's counters.
+    pub fn stats(&self) -> Vec<LiveStats> {
+        let all: Vec<Arc<Live>> = self
+            .streams
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        all.iter().map(|l| l.stats()).collect()
     }
 
     /// Every stream's name.
@@ -166,12 +216,24 @@ impl Registry {
             stream: name.to_owned(),
             source,
         })?;
+        let input = stream
+            .config()
+            .tracks
+            .iter()
+            .map(|t| TrackInput {
+                name: t.name.clone(),
+                timescale: t.timescale,
+                ..TrackInput::default()
+            })
+            .collect();
         let live = Arc::new(Live {
             name: name.to_owned(),
+            requests: AtomicU64::new(0),
             inner: Mutex::new(Inner {
                 stream,
                 publisher: Some(id),
                 last_push: now,
+                input,
             }),
             version: watch::Sender::new(0),
         });
@@ -234,6 +296,24 @@ impl Live {
         f(&inner.stream, Instant::now())
     }
 
+    /// Counts a data-plane request for this stream.
+    pub fn count_request(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A snapshot of the stream's counters.
+    pub fn stats(&self) -> LiveStats {
+        let inner = self.lock();
+        LiveStats {
+            name: self.name.clone(),
+            on_air: inner.publisher.is_some(),
+            held_bytes: inner.stream.bytes_held(),
+            last_frame_age: inner.last_push.elapsed(),
+            tracks: inner.input.clone(),
+            requests: self.requests.load(Ordering::Relaxed),
+        }
+    }
+
     /// Whether a publisher is connected.
     pub fn on_air(&self) -> bool {
         self.lock().publisher.is_some()
@@ -261,7 +341,21 @@ impl Publisher {
             return Ok(());
         }
         inner.last_push = now;
+        let (len, key, dts) = (au.data.len() as u64, au.keyframe, au.dts);
         let r = inner.stream.push(now, TrackId(track), au);
+        if r.is_ok()
+            && let Some(t) = inner.input.get_mut(track)
+        {
+            t.bytes += len;
+            t.frames += 1;
+            if key {
+                t.keyframes += 1;
+                if let Some(last) = t.last_key_dts {
+                    t.keyframe_interval = Some(dts - last);
+                }
+                t.last_key_dts = Some(dts);
+            }
+        }
         self.live.drain(&mut inner);
         r
     }

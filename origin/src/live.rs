@@ -162,6 +162,7 @@ pub(crate) async fn reply(
     let carry = check_token(shared, head, stream, q.token, peer)?;
     let carry = carry.as_deref();
     let live = shared.registry.get(stream).ok_or(OriginError::NotFound)?;
+    live.count_request();
     match (hls, file) {
         (true, "master.m3u8") => {
             let mut s = String::new();

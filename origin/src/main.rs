@@ -281,6 +281,26 @@ fn init_tracing(cfg: &Config) {
     }
 }
 
+/// A live stream's stats as the API shows them.
+fn live_stats_json(s: &headwater_ingest::LiveStats) -> serde_json::Value {
+    let age = s.last_frame_age.as_secs_f64();
+    serde_json::json!({
+        "name": s.name,
+        "on_air": s.on_air,
+        "held_bytes": s.held_bytes,
+        "last_frame_age_seconds": (age * 1000.0).round() / 1000.0,
+        "requests": s.requests,
+        "tracks": s.tracks.iter().map(|t| serde_json::json!({
+            "name": t.name,
+            "bytes": t.bytes,
+            "frames": t.frames,
+            "keyframes": t.keyframes,
+            "keyframe_interval_seconds": t.keyframe_interval
+                .map(|k| k as f64 / f64::from(t.timescale.max(1))),
+        })).collect::<Vec<_>>(),
+    })
+}
+
 /// Who may publish: the config's `ingest.streams`, then the catalog's
 /// stream records (read at each publish, so a rotated key applies at once).
 fn key_check(
@@ -306,7 +326,28 @@ fn key_check(
 }
 
 fn serve(cfg: Config, admin_token: Option<String>) -> ExitCode {
-    let metrics = std::sync::Arc::new(headwater_control_api::metrics::Metrics::new());
+    let registry = std::sync::Arc::new(headwater_ingest::Registry::new(
+        headwater_ingest::RegistryConfig {
+            segment_target: std::time::Duration::from_secs_f64(cfg.ingest.segment_duration),
+            part_target: std::time::Duration::from_secs_f64(cfg.ingest.part_duration),
+            dvr_window: std::time::Duration::from_secs(cfg.ingest.dvr_window_secs),
+            max_bytes_per_stream: cfg.ingest.max_stream_mb << 20,
+            takeover_after: std::time::Duration::from_secs(cfg.ingest.takeover_after_secs),
+        },
+    ));
+    let mut metrics = headwater_control_api::metrics::Metrics::new();
+    metrics
+        .registry
+        .register_collector(Box::new(headwater_ingest::stats::LiveCollector::new(
+            registry.clone(),
+        )));
+    let metrics = std::sync::Arc::new(metrics);
+    let live_stats: headwater_control_api::LiveStatsFn = {
+        let registry = registry.clone();
+        std::sync::Arc::new(move |name: &str| {
+            registry.get(name).map(|l| live_stats_json(&l.stats()))
+        })
+    };
     // The catalog opens when the admin listener is on or a database is named.
     let catalog = if cfg.admin.listen.is_some() || !cfg.catalog.database.is_empty() {
         let opts = headwater_control_api::Options {
@@ -316,6 +357,7 @@ fn serve(cfg: Config, admin_token: Option<String>) -> ExitCode {
             tokens: cfg.tokens.clone(),
             uploads: cfg.uploads.clone(),
             media_root: cfg.media.root.clone(),
+            live_stats: Some(live_stats),
             limits: headwater_packager::Limits {
                 max_moov_bytes: cfg.media.max_metadata_mb << 20,
                 ..headwater_packager::Limits::default()
@@ -331,15 +373,6 @@ fn serve(cfg: Config, admin_token: Option<String>) -> ExitCode {
     } else {
         headwater_control_api::catalog::empty()
     };
-    let registry = std::sync::Arc::new(headwater_ingest::Registry::new(
-        headwater_ingest::RegistryConfig {
-            segment_target: std::time::Duration::from_secs_f64(cfg.ingest.segment_duration),
-            part_target: std::time::Duration::from_secs_f64(cfg.ingest.part_duration),
-            dvr_window: std::time::Duration::from_secs(cfg.ingest.dvr_window_secs),
-            max_bytes_per_stream: cfg.ingest.max_stream_mb << 20,
-            takeover_after: std::time::Duration::from_secs(cfg.ingest.takeover_after_secs),
-        },
-    ));
     if cfg.ingest.rtmp_listen.is_some() || cfg.ingest.srt_listen.is_some() {
         let ingest = headwater_ingest::IngestConfig {
             rtmp_listen: cfg.ingest.rtmp_listen,

@@ -526,6 +526,37 @@ fn catalog_streams_publish_with_their_key_and_play_with_a_token() {
     let (status, mpd) = get_text(&s, t["dash"].as_str().unwrap());
     assert_eq!(status, 200);
     assert!(mpd.contains(&format!("m4s?token={token}")), "{mpd}");
+    // Per-stream stats, in /metrics and in the API.
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            api.call("GET", "/metrics", None)
+                .body
+                .contains("headwater_live_keyframe_interval_seconds{stream=\"sec\",track=\"v0\"} 2")
+        }),
+        "{}",
+        api.call("GET", "/metrics", None).body
+    );
+    let m = api.call("GET", "/metrics", None).body;
+    for needle in [
+        "headwater_live_on_air{stream=\"sec\"} 1",
+        "headwater_live_input_frames_total{stream=\"sec\",track=\"v0\"}",
+        "headwater_live_input_bytes_total{stream=\"sec\",track=\"a0\"}",
+        "headwater_live_last_frame_age_seconds{stream=\"sec\"}",
+        "headwater_live_requests_total{stream=\"sec\"}",
+        "headwater_ingest_refused_publishers_total",
+    ] {
+        assert!(m.contains(needle), "/metrics lacks {needle}:\n{m}");
+    }
+    let r = api.call("GET", "/api/v1/streams/sec/stats", None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let st: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(st["on_air"], true, "{st}");
+    assert!(st["tracks"][0]["frames"].as_u64().unwrap() > 25, "{st}");
+    assert!(st["requests"].as_u64().unwrap() >= 3, "{st}");
+    assert_eq!(
+        api.call("GET", "/api/v1/streams/nope/stats", None).status,
+        404
+    );
     // A rotated publish key stops the old one from publishing again.
     let _ = pusher.kill();
     let _ = pusher.wait();

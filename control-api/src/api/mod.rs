@@ -92,6 +92,8 @@ pub struct State {
     pub limits: Limits,
     /// Transcode jobs.
     pub jobs: Jobs,
+    /// Live stream stats from ingest.
+    pub live_stats: Option<crate::LiveStatsFn>,
 }
 
 /// Shared handler state.
@@ -225,6 +227,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(streams::create, streams::list))
         .routes(routes!(streams::get, streams::delete))
         .routes(routes!(streams::rotate_key))
+        .routes(routes!(streams::stats))
         .routes(routes!(tokens::mint))
         .routes(routes!(tokens::keys, tokens::new_key))
         .routes(routes!(tokens::retire_key))

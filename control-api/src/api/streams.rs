@@ -132,3 +132,23 @@ pub(super) async fn rotate_key(
         .ok_or_else(|| ApiError::not_found(format!("stream '{name}'")))?;
     Ok(axum::Json(stream))
 }
+
+/// A live stream's current input and viewer counters on this node: on air,
+/// bytes held, last frame age, per-track bytes, frames and keyframe interval.
+#[utoipa::path(get, operation_id = "stats_stream", path = "/streams/{name}/stats", tag = "streams", security(("bearer" = ["read"])),
+    params(("name" = String, Path, description = "Stream name")),
+    responses((status = 200, description = "The stream's stats", body = Object),
+        (status = 404, description = "Not live on this node", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub(super) async fn stats(
+    State(state): State<AppState>,
+    _auth: Auth<Read>,
+    Path(name): Path<String>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    state
+        .live_stats
+        .as_ref()
+        .and_then(|f| f(&name))
+        .map(axum::Json)
+        .ok_or_else(|| ApiError::not_found(format!("live stream '{name}' on this node")))
+}
