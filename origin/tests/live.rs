@@ -569,3 +569,140 @@ fn catalog_streams_publish_with_their_key_and_play_with_a_token() {
         "the rotated-out key still publishes"
     );
 }
+
+/// `(timescale, end of the last listed segment)` per Representation of a
+/// dynamic MPD, in seconds, from its `SegmentTimeline` (exact ticks).
+fn mpd_track_ends(mpd: &str) -> Vec<(String, f64)> {
+    let mut out = Vec::new();
+    for rep in mpd.split("<Representation").skip(1) {
+        let id = attr_xml(rep, "id").unwrap();
+        let scale: f64 = attr_xml(rep, "timescale").unwrap().parse().unwrap();
+        let mut t = 0i64;
+        let mut end = 0i64;
+        let body = &rep[..rep.find("</Representation>").unwrap_or(rep.len())];
+        for s in body.split("<S ").skip(1) {
+            let s = &format!(" {s}");
+            if let Some(start) = attr_xml(s, "t") {
+                t = start.parse().unwrap();
+            }
+            let d: i64 = attr_xml(s, "d").unwrap().parse().unwrap();
+            let r: i64 = attr_xml(s, "r").map_or(0, |r| r.parse().unwrap());
+            t += d * (r + 1);
+            end = t;
+        }
+        out.push((id, end as f64 / scale));
+    }
+    out
+}
+
+fn attr_xml(s: &str, name: &str) -> Option<String> {
+    let p = s.find(&format!(" {name}=\""))? + name.len() + 3;
+    Some(s[p..p + s[p..].find('"')?].to_owned())
+}
+
+/// The end of each stream of a media file, from its packets: `(video, audio)` seconds.
+fn input_ends(path: &std::path::Path) -> (f64, f64) {
+    let mut ends = (0.0f64, 0.0f64);
+    for (sel, slot) in [("v:0", 0), ("a:0", 1)] {
+        let out = Command::new("ffprobe")
+            .args(["-v", "error", "-select_streams", sel, "-show_entries"])
+            .args(["packet=pts_time,duration_time", "-of", "csv=p=0"])
+            .arg(path)
+            .output()
+            .unwrap();
+        let end = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| {
+                let mut f = l.split(',');
+                Some(f.next()?.parse::<f64>().ok()? + f.next()?.parse::<f64>().ok()?)
+            })
+            .fold(0.0, f64::max);
+        if slot == 0 {
+            ends.0 = end;
+        } else {
+            ends.1 = end;
+        }
+    }
+    ends
+}
+
+/// Ten minutes of media through RTMP (pushed faster than real time) keep
+/// audio and video in sync: the difference between the tracks' ends in the
+/// output equals the input's within one AAC frame.
+#[test]
+fn ten_minutes_of_media_stay_in_sync() {
+    let s = start(&["--stream", &format!("long:{KEY}")]);
+    let rtmp = s.logged_addr("rtmp");
+    let dir = headwater_testkit::workspace()
+        .join("target/tmp")
+        .join(format!("live-sync-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let flv = dir.join("long.flv");
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-loglevel", "error", "-y"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args([
+            "-t",
+            "600",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-bf",
+            "2",
+            "-g",
+            "50",
+        ])
+        .args(["-c:a", "aac", "-b:a", "64k"])
+        .arg(&flv)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (in_v, in_a) = input_ends(&flv);
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-loglevel", "error", "-i"])
+        .arg(&flv)
+        .args(["-c", "copy", "-f", "flv"])
+        .arg(rtmp_url(rtmp, "long", KEY))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Everything pushed is packaged once the pipeline has drained and the
+    // publisher's session ended.
+    assert!(
+        s.wait_for_log("publisher left", Duration::from_secs(60)),
+        "the publisher's session never ended"
+    );
+    let (status, mpd) = get_text(&s, "/live/long/dash/manifest.mpd");
+    assert_eq!(status, 200);
+    let ends = mpd_track_ends(&mpd);
+    let video = ends
+        .iter()
+        .find(|(id, _)| id.starts_with('v'))
+        .expect("video")
+        .1;
+    let audio = ends
+        .iter()
+        .find(|(id, _)| id.starts_with('a'))
+        .expect("audio")
+        .1;
+    assert!(
+        video > 590.0,
+        "only {video} s of video were packaged: {ends:?}"
+    );
+    let drift = (audio - video) - (in_a - in_v);
+    let aac_frame = 1024.0 / 48_000.0;
+    assert!(
+        drift.abs() < aac_frame,
+        "A/V drift {drift:.4} s after 10 minutes (output ends {ends:?}, input ends video {in_v} audio {in_a})"
+    );
+}
