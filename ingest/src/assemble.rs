@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use gstreamer as gst;
 use headwater_packager::live::{AccessUnit, TrackConfig};
 
+use crate::StreamSettings;
 use crate::registry::{Publisher, Registry};
 use crate::sample_entry::{self, VideoCodec};
 
@@ -44,7 +45,7 @@ struct Track {
 /// A publisher's samples on their way to the registry.
 pub(crate) struct Assembler {
     stream: String,
-    dvr_window: Option<Duration>,
+    settings: StreamSettings,
     registry: Arc<Registry>,
     branches: [bool; 2],
     tracks: [Option<Track>; 2],
@@ -162,14 +163,10 @@ fn access_unit(track: &mut Track, buffer: &gst::BufferRef, audio: bool) -> Optio
 
 impl Assembler {
     /// An assembler for a publisher of `stream`.
-    pub(crate) fn new(
-        stream: String,
-        dvr_window: Option<Duration>,
-        registry: Arc<Registry>,
-    ) -> Self {
+    pub(crate) fn new(stream: String, settings: StreamSettings, registry: Arc<Registry>) -> Self {
         Assembler {
             stream,
-            dvr_window,
+            settings,
             registry,
             branches: [false; 2],
             tracks: [None, None],
@@ -261,7 +258,7 @@ impl Assembler {
                 tracks.push(t.config.clone());
             }
         }
-        match self.registry.publish(&self.stream, tracks, self.dvr_window) {
+        match self.registry.publish(&self.stream, tracks, &self.settings) {
             Ok(p) => {
                 tracing::info!(stream = %self.stream, video = self.index[0].is_some(), audio = self.index[1].is_some(), "publishing");
                 self.publisher = Some(p);

@@ -36,6 +36,7 @@ mod error;
 mod flv;
 mod names;
 mod pipeline;
+mod record;
 pub mod registry;
 mod rtmp;
 mod sample_entry;
@@ -84,6 +85,9 @@ pub type KeyCheck = Arc<dyn Fn(&str, &str) -> Option<StreamSettings> + Send + Sy
 pub struct StreamSettings {
     /// The stream's DVR window; `None`: the registry's default.
     pub dvr_window: Option<Duration>,
+    /// Whether its segments are also written as a VOD asset
+    /// (see [`registry`]'s recording notes).
+    pub record: bool,
 }
 
 /// The running listeners.

@@ -91,7 +91,7 @@ impl Ingest {
         src.link(&demux).map_err(|e| gst_err("link", e))?;
         let assembler = Arc::new(Mutex::new(Assembler::new(
             stream.to_owned(),
-            settings.dvr_window,
+            settings.clone(),
             registry,
         )));
         let weak = pipeline.downgrade();

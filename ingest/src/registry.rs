@@ -37,6 +37,8 @@ pub struct RegistryConfig {
     pub max_bytes_per_stream: u64,
     /// A publisher silent this long is replaced by a new one (default 5 s).
     pub takeover_after: Duration,
+    /// Where recordings of recorded streams go (the media root); `None`: nowhere.
+    pub recordings: Option<std::path::PathBuf>,
 }
 
 impl Default for RegistryConfig {
@@ -47,6 +49,7 @@ impl Default for RegistryConfig {
             dvr_window: Duration::from_secs(3600),
             max_bytes_per_stream: 2 << 30,
             takeover_after: Duration::from_secs(5),
+            recordings: None,
         }
     }
 }
@@ -65,6 +68,8 @@ struct Inner {
     last_push: Instant,
     /// Input counters per track, for stats.
     input: Vec<TrackInput>,
+    /// The recording, for recorded streams.
+    recorder: Option<crate::record::Recorder>,
 }
 
 /// What one track of a stream has received.
@@ -182,8 +187,9 @@ impl Registry {
         &self,
         name: &str,
         tracks: Vec<TrackConfig>,
-        dvr_window: Option<Duration>,
+        settings: &crate::StreamSettings,
     ) -> Result<Publisher, Error> {
+        let dvr_window = settings.dvr_window;
         let id = self.next_publisher.fetch_add(1, Ordering::Relaxed);
         let now = Instant::now();
         let mut streams = self.streams.write().unwrap_or_else(|p| p.into_inner());
@@ -226,6 +232,35 @@ impl Registry {
                 ..TrackInput::default()
             })
             .collect();
+        let recorder = match (&self.config.recordings, settings.record) {
+            (Some(root), true) => {
+                let rec = crate::record::Recorder::start(
+                    root,
+                    name,
+                    unix_ms() / 1000,
+                    stream
+                        .config()
+                        .tracks
+                        .iter()
+                        .enumerate()
+                        .map(|(i, t)| {
+                            let audio = stream
+                                .track_info(TrackId(i))
+                                .is_some_and(|(_, e, _)| e.channels > 0 && e.width == 0);
+                            (t.name.clone(), audio)
+                        })
+                        .collect(),
+                );
+                for i in 0..stream.config().tracks.len() {
+                    if let Some(init) = stream.init(TrackId(i)) {
+                        rec.send(crate::record::Piece::Init(i, init));
+                    }
+                }
+                tracing::info!(stream = name, dir = %rec.dir.display(), "recording");
+                Some(rec)
+            }
+            _ => None,
+        };
         let live = Arc::new(Live {
             name: name.to_owned(),
             requests: AtomicU64::new(0),
@@ -234,6 +269,7 @@ impl Registry {
                 publisher: Some(id),
                 last_push: now,
                 input,
+                recorder,
             }),
             version: watch::Sender::new(0),
         });
@@ -279,7 +315,15 @@ impl Live {
         let mut woke = false;
         while let Some(e) = inner.stream.poll_event() {
             match e {
-                Event::PartReady { .. } | Event::SegmentReady { .. } => woke = true,
+                Event::SegmentReady { track, msn } => {
+                    woke = true;
+                    if let Some(rec) = &inner.recorder
+                        && let Some(seg) = inner.stream.segment(track, msn)
+                    {
+                        rec.send(crate::record::Piece::Segment(track.0, seg.chunks));
+                    }
+                }
+                Event::PartReady { .. } => woke = true,
                 Event::SegmentEvicted(_) => {}
                 _ => {}
             }

@@ -69,6 +69,9 @@ pub struct StreamKey {
     pub name: String,
     /// The key a publisher must present.
     pub key: String,
+    /// Whether the stream is also recorded as a VOD asset.
+    #[serde(default)]
+    pub record: bool,
 }
 
 impl Default for IngestSection {

@@ -176,6 +176,7 @@ fn main() -> ExitCode {
                     .push(headwater_origin::config::StreamKey {
                         name: name.to_owned(),
                         key: key.to_owned(),
+                        record: false,
                     });
             }
             if admin_token.as_deref().is_some_and(|t| t.len() < 16) {
@@ -311,16 +312,20 @@ fn key_check(
     let configured = cfg.ingest.streams.clone();
     let catalog = catalog.clone();
     std::sync::Arc::new(move |stream: &str, key: &str| {
-        if configured
+        if let Some(s) = configured
             .iter()
-            .any(|s| s.name == stream && secrets_match(&s.key, key))
+            .find(|s| s.name == stream && secrets_match(&s.key, key))
         {
-            return Some(headwater_ingest::StreamSettings { dvr_window: None });
+            return Some(headwater_ingest::StreamSettings {
+                dvr_window: None,
+                record: s.record,
+            });
         }
         let view = catalog.load();
         let record = view.streams.get(stream)?;
         secrets_match(&record.publish_key, key).then(|| headwater_ingest::StreamSettings {
             dvr_window: Some(std::time::Duration::from_secs(record.dvr_window_secs)),
+            record: record.record,
         })
     })
 }
@@ -333,6 +338,7 @@ fn serve(cfg: Config, admin_token: Option<String>) -> ExitCode {
             dvr_window: std::time::Duration::from_secs(cfg.ingest.dvr_window_secs),
             max_bytes_per_stream: cfg.ingest.max_stream_mb << 20,
             takeover_after: std::time::Duration::from_secs(cfg.ingest.takeover_after_secs),
+            recordings: Some(cfg.media.root.clone()),
         },
     ));
     let mut metrics = headwater_control_api::metrics::Metrics::new();

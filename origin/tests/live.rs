@@ -706,3 +706,84 @@ fn ten_minutes_of_media_stay_in_sync() {
         "A/V drift {drift:.4} s after 10 minutes (output ends {ends:?}, input ends video {in_v} audio {in_a})"
     );
 }
+
+/// A recorded stream's segments become a VOD asset the VOD URLs serve
+/// after the stream ends: every frame the publisher sent is in it.
+#[test]
+fn recorded_streams_become_vod_assets() {
+    const ADMIN: &str = "admin-token-for-record-tests-0123";
+    let media = headwater_testkit::workspace()
+        .join("target/tmp")
+        .join(format!("live-record-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&media);
+    std::fs::create_dir_all(&media).unwrap();
+    let db = format!("sqlite://{}", media.join("c.db").display());
+    let s = Server::start(
+        env!("CARGO_BIN_EXE_headwater").as_ref(),
+        &media,
+        &[
+            "--rtmp-listen",
+            "127.0.0.1:0",
+            "--srt-listen",
+            "off",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--admin-token",
+            ADMIN,
+            "--database",
+            &db,
+        ],
+    );
+    let api = headwater_testkit::admin::Api::new(s.admin_addr(), ADMIN);
+    let r = api.call(
+        "POST",
+        "/api/v1/streams",
+        Some(&format!(
+            r#"{{"name": "show", "publish_key": "{KEY}", "record": true}}"#
+        )),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let rtmp = s.logged_addr("rtmp");
+    let mut pusher = ffmpeg_push(&rtmp_url(rtmp, "show", KEY), 6, "flv");
+    assert!(pusher.wait().unwrap().success());
+    assert!(s.wait_for_log("publisher left", Duration::from_secs(30)));
+    let stats: serde_json::Value =
+        serde_json::from_str(&api.call("GET", "/api/v1/streams/show/stats", None).body).unwrap();
+    let sent = stats["tracks"][0]["frames"].as_u64().unwrap();
+    assert!(sent >= 140, "{stats}");
+    let rec = std::fs::read_dir(&media)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| n.starts_with("rec-show-"))
+        .expect("a recording directory");
+    // Give the writer thread a moment to flush the last segment.
+    let master = format!("/vod/{rec}/hls/master.m3u8");
+    assert!(
+        wait_until(Duration::from_secs(10), || get_text(&s, &master).0 == 200),
+        "{}",
+        get_text(&s, &master).1
+    );
+    for url in [master.clone(), format!("/vod/{rec}/dash/manifest.mpd")] {
+        let out = Command::new("ffprobe")
+            .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
+            .args(["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
+            .arg(s.url(&url))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{url}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let n: u64 = text
+            .lines()
+            .find_map(|l| l.trim().trim_end_matches(',').parse().ok())
+            .unwrap_or_else(|| panic!("{url}: no frame count in {text:?}"));
+        assert_eq!(
+            n, sent,
+            "{url}: the recording has {n} frames, the publisher sent {sent}"
+        );
+    }
+}

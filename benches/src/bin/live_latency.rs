@@ -167,7 +167,13 @@ fn main() {
         });
     }
 
-    let publisher = registry.publish("bench", tracks, None).expect("publish");
+    let publisher = registry
+        .publish(
+            "bench",
+            tracks,
+            &headwater_ingest::StreamSettings::default(),
+        )
+        .expect("publish");
     let arrivals: Arc<Mutex<Vec<Instant>>> = Arc::default();
     let pushing = {
         let arrivals = arrivals.clone();
