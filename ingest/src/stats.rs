@@ -49,101 +49,103 @@ fn track_labels(name: &str, track: &str) -> Labels {
     ]
 }
 
+/// One metric family: a descriptor, then one sample per label set.
+fn family<M: EncodeMetric>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    rows: Vec<(Labels, M)>,
+) -> Result<(), std::fmt::Error> {
+    let Some(kind) = rows.first().map(|(_, m)| m.metric_type()) else {
+        return Ok(());
+    };
+    let mut e = encoder.encode_descriptor(name, help, None, kind)?;
+    for (labels, metric) in &rows {
+        metric.encode(e.encode_family(labels)?)?;
+    }
+    Ok(())
+}
+
 impl Collector for LiveCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let stats = self.registry.stats();
-        {
-            let mut e = encoder.encode_descriptor(
-                "live_on_air",
-                "Whether a publisher is connected (1) or not (0)",
-                None,
-                MetricType::Gauge,
-            )?;
-            for s in &stats {
-                let l = stream_labels(&s.name);
-                ConstGauge::new(i64::from(s.on_air)).encode(e.encode_family(&l)?)?;
-            }
-        }
-        {
-            let mut e = encoder.encode_descriptor(
-                "live_held_bytes",
-                "Bytes of the stream's DVR window held in memory",
-                None,
-                MetricType::Gauge,
-            )?;
-            for s in &stats {
-                let l = stream_labels(&s.name);
-                ConstGauge::new(s.held_bytes as i64).encode(e.encode_family(&l)?)?;
-            }
-        }
-        {
-            let mut e = encoder.encode_descriptor(
-                "live_last_frame_age_seconds",
-                "Seconds since the stream's last access unit arrived",
-                None,
-                MetricType::Gauge,
-            )?;
-            for s in &stats {
-                let l = stream_labels(&s.name);
-                ConstGauge::new(s.last_frame_age.as_secs_f64()).encode(e.encode_family(&l)?)?;
-            }
-        }
-        {
-            let mut e = encoder.encode_descriptor(
-                "live_requests",
-                "Data-plane requests for the stream (viewers' request rate: rate())",
-                None,
-                MetricType::Counter,
-            )?;
-            for s in &stats {
-                let l = stream_labels(&s.name);
-                ConstCounter::new(s.requests).encode(e.encode_family(&l)?)?;
-            }
-        }
-        {
-            let mut e = encoder.encode_descriptor(
-                "live_input_bytes",
-                "Access-unit bytes received per track (input bit rate: 8 * rate())",
-                None,
-                MetricType::Counter,
-            )?;
-            for s in &stats {
-                for t in &s.tracks {
-                    let l = track_labels(&s.name, &t.name);
-                    ConstCounter::new(t.bytes).encode(e.encode_family(&l)?)?;
-                }
-            }
-        }
-        {
-            let mut e = encoder.encode_descriptor(
-                "live_input_frames",
-                "Access units received per track (frame rate: rate())",
-                None,
-                MetricType::Counter,
-            )?;
-            for s in &stats {
-                for t in &s.tracks {
-                    let l = track_labels(&s.name, &t.name);
-                    ConstCounter::new(t.frames).encode(e.encode_family(&l)?)?;
-                }
-            }
-        }
-        {
-            let mut e = encoder.encode_descriptor(
-                "live_keyframe_interval_seconds",
-                "Seconds between the track's last two keyframes",
-                None,
-                MetricType::Gauge,
-            )?;
-            for s in &stats {
-                for t in s.tracks.iter().filter(|t| t.keyframe_interval.is_some()) {
-                    let l = track_labels(&s.name, &t.name);
-                    let secs =
-                        t.keyframe_interval.unwrap_or(0) as f64 / f64::from(t.timescale.max(1));
-                    ConstGauge::new(secs).encode(e.encode_family(&l)?)?;
-                }
-            }
-        }
+        let per_stream = |f: &dyn Fn(&crate::LiveStats) -> i64| -> Vec<(Labels, ConstGauge)> {
+            stats
+                .iter()
+                .map(|s| (stream_labels(&s.name), ConstGauge::new(f(s))))
+                .collect()
+        };
+        let per_track = |f: &dyn Fn(&crate::TrackInput) -> u64| -> Vec<(Labels, ConstCounter)> {
+            stats
+                .iter()
+                .flat_map(|s| s.tracks.iter().map(move |t| (s, t)))
+                .map(|(s, t)| (track_labels(&s.name, &t.name), ConstCounter::new(f(t))))
+                .collect()
+        };
+        let e = &mut encoder;
+        family(
+            e,
+            "live_on_air",
+            "Whether a publisher is connected (1) or not (0)",
+            per_stream(&|s| i64::from(s.on_air)),
+        )?;
+        family(
+            e,
+            "live_held_bytes",
+            "Bytes of the stream's DVR window held in memory",
+            per_stream(&|s| s.held_bytes as i64),
+        )?;
+        family(
+            e,
+            "live_last_frame_age_seconds",
+            "Seconds since the stream's last access unit arrived",
+            stats
+                .iter()
+                .map(|s| {
+                    (
+                        stream_labels(&s.name),
+                        ConstGauge::new(s.last_frame_age.as_secs_f64()),
+                    )
+                })
+                .collect(),
+        )?;
+        family(
+            e,
+            "live_requests",
+            "Data-plane requests for the stream (viewers' request rate: rate())",
+            stats
+                .iter()
+                .map(|s| (stream_labels(&s.name), ConstCounter::new(s.requests)))
+                .collect(),
+        )?;
+        family(
+            e,
+            "live_input_bytes",
+            "Access-unit bytes received per track (input bit rate: 8 * rate())",
+            per_track(&|t| t.bytes),
+        )?;
+        family(
+            e,
+            "live_input_frames",
+            "Access units received per track (frame rate: rate())",
+            per_track(&|t| t.frames),
+        )?;
+        family(
+            e,
+            "live_keyframe_interval_seconds",
+            "Seconds between the track's last two keyframes",
+            stats
+                .iter()
+                .flat_map(|s| s.tracks.iter().map(move |t| (s, t)))
+                .filter_map(|(s, t)| {
+                    let k = t.keyframe_interval?;
+                    Some((
+                        track_labels(&s.name, &t.name),
+                        ConstGauge::new(k as f64 / f64::from(t.timescale.max(1))),
+                    ))
+                })
+                .collect(),
+        )?;
         let e = encoder.encode_descriptor(
             "ingest_refused_publishers",
             "Publishers refused (bad name, bad key, busy stream, changed codecs)",

@@ -4,7 +4,6 @@ use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
-use headwater_control_api::token;
 use headwater_packager::MediaSegment;
 use headwater_packager::manifest::{ManifestOptions, dash, hls, hls_ts};
 use headwater_packager::mp4::TrackKind;
@@ -137,51 +136,6 @@ fn route_kind(route: &Route<'_>) -> usize {
     }
 }
 
-/// The `token` query parameter, as sent (tokens need no decoding).
-fn token_param(query: Option<&str>) -> Option<&str> {
-    query?
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("token="))
-}
-
-/// Checks the playback token when the catalog says the asset needs one.
-/// Returns the query to carry into the manifest's child URIs.
-fn check_token(
-    shared: &Shared,
-    head: &RequestHead,
-    asset: &str,
-    query: Option<&str>,
-    peer: IpAddr,
-) -> Result<Option<String>, OriginError> {
-    let view = shared.catalog.load();
-    if !view.assets.get(asset).is_some_and(|a| a.require_token) {
-        return Ok(None);
-    }
-    let client = head
-        .forwarded_ip
-        .as_deref()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(peer);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let outcome = match token_param(query) {
-        None => Err(token::Invalid::Missing),
-        Some(t) => {
-            token::verify(t, token::Scope::Asset(asset), now, client, &view.keys).map(|()| t)
-        }
-    };
-    match outcome {
-        Ok(t) => Ok(Some(format!("token={t}"))),
-        Err(why) => {
-            shared.metrics.data.token_refusals.inc();
-            // The reason, never the token.
-            tracing::info!(asset, reason = why.reason(), "playback token refused");
-            Err(OriginError::Forbidden)
-        }
-    }
-}
-
 /// A manifest: the asset's cached text, or, when a query must be carried
 /// into its child URIs, text rendered for this request.
 pub(crate) fn manifest(
@@ -283,7 +237,20 @@ async fn handle_inner(
         | Route::Init { asset, .. }
         | Route::Segment { asset, .. } => asset,
     };
-    let carry = check_token(shared, head, asset_name, query, peer)?;
+    let required = shared
+        .catalog
+        .load()
+        .assets
+        .get(asset_name)
+        .is_some_and(|a| a.require_token);
+    let carry = crate::playback::check(
+        shared,
+        head,
+        headwater_control_api::token::Scope::Asset(asset_name),
+        required,
+        crate::playback::token_param(query),
+        peer,
+    )?;
     let carry = carry.as_deref();
     let asset = lookup(shared, asset_name).await?;
     if route.is_ts() && !crate::hls_ts::ready(&asset) {

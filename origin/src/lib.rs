@@ -26,6 +26,7 @@ mod hls_ts;
 mod http;
 mod io;
 mod live;
+mod playback;
 pub mod probe;
 mod query;
 pub mod route;

@@ -79,43 +79,6 @@ fn parse_query(query: Option<&str>) -> Result<LiveQuery<'_>, OriginError> {
     Ok(q)
 }
 
-/// Checks the playback token when the stream's record asks for one;
-/// returns the query to carry into child URIs.
-fn check_token(
-    shared: &Shared,
-    head: &RequestHead,
-    stream: &str,
-    token: Option<&str>,
-    peer: std::net::IpAddr,
-) -> Result<Option<String>, OriginError> {
-    let view = shared.catalog.load();
-    if !view.streams.get(stream).is_some_and(|s| s.require_token) {
-        return Ok(None);
-    }
-    let client = head
-        .forwarded_ip
-        .as_deref()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(peer);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let outcome = match token {
-        None => Err(token::Invalid::Missing),
-        Some(t) => {
-            token::verify(t, token::Scope::Stream(stream), now, client, &view.keys).map(|()| t)
-        }
-    };
-    match outcome {
-        Ok(t) => Ok(Some(format!("token={t}"))),
-        Err(why) => {
-            shared.metrics.data.token_refusals.inc();
-            tracing::info!(stream, reason = why.reason(), "playback token refused");
-            Err(OriginError::Forbidden)
-        }
-    }
-}
-
 /// How long a blocked request may wait: three target durations (§6.2.5.2).
 fn hold_limit(live: &Live) -> Duration {
     let target = live.read(|s, _| s.config().segment_target);
@@ -159,7 +122,20 @@ pub(crate) async fn reply(
     peer: std::net::IpAddr,
 ) -> Result<Reply, OriginError> {
     let q = parse_query(query)?;
-    let carry = check_token(shared, head, stream, q.token, peer)?;
+    let required = shared
+        .catalog
+        .load()
+        .streams
+        .get(stream)
+        .is_some_and(|s| s.require_token);
+    let carry = crate::playback::check(
+        shared,
+        head,
+        token::Scope::Stream(stream),
+        required,
+        q.token,
+        peer,
+    )?;
     let carry = carry.as_deref();
     let live = shared.registry.get(stream).ok_or(OriginError::NotFound)?;
     live.count_request();

@@ -1,0 +1,59 @@
+//! Playback tokens on the data plane: one check for VOD assets and live
+//! streams that require them.
+
+use std::net::IpAddr;
+
+use headwater_control_api::token::{self, Invalid, Scope};
+
+use crate::error::OriginError;
+use crate::http::request::RequestHead;
+use crate::server::Shared;
+
+/// The `token` query parameter, as sent (tokens need no decoding).
+pub(crate) fn token_param(query: Option<&str>) -> Option<&str> {
+    query?
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("token="))
+}
+
+/// Checks `token` for `scope` when `required`; returns the query to carry
+/// into the manifest's child URIs (`None` when no token is needed).
+/// The viewer's address is the configured forwarding header's, else the peer's.
+pub(crate) fn check(
+    shared: &Shared,
+    head: &RequestHead,
+    scope: Scope<'_>,
+    required: bool,
+    token: Option<&str>,
+    peer: IpAddr,
+) -> Result<Option<String>, OriginError> {
+    if !required {
+        return Ok(None);
+    }
+    let view = shared.catalog.load();
+    let client = head
+        .forwarded_ip
+        .as_deref()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(peer);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let outcome = match token {
+        None => Err(Invalid::Missing),
+        Some(t) => token::verify(t, scope, now, client, &view.keys).map(|()| t),
+    };
+    match outcome {
+        Ok(t) => Ok(Some(format!("token={t}"))),
+        Err(why) => {
+            shared.metrics.data.token_refusals.inc();
+            // The reason, never the token.
+            let (kind, name) = match scope {
+                Scope::Asset(n) => ("asset", n),
+                Scope::Stream(n) => ("stream", n),
+            };
+            tracing::info!(kind, name, reason = why.reason(), "playback token refused");
+            Err(OriginError::Forbidden)
+        }
+    }
+}
