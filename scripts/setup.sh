@@ -14,7 +14,8 @@ pkgs=(ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-g
       gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav util-linux curl
       gstreamer1.0-x fonts-dejavu-core  # gstreamer1.0-x: timeoverlay (pango) for the demo
       # Building the ingest crate's GStreamer bindings (appsrc/appsink).
-      pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev)
+      pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
+      procps)  # pgrep, in the transcode tests
 if [ "$mode" != "--demo" ]; then
   # nginx is the static reference loadtest's tests and benches/ compare against.
   # PostgreSQL: the control API's tests run against a real server too.
