@@ -308,7 +308,7 @@ impl Conn {
                 io::write_all(&mut self.stream, &self.output, timeout).await
             }
             Body::Kept(body) => {
-                // Head with MSG_MORE, then the window in one sendfile.
+                let _cork = io::Cork::new(&self.stream);
                 io::write_all_more(&self.stream, &self.output, timeout).await?;
                 let piece = ByteRange {
                     offset: start,
@@ -321,7 +321,7 @@ impl Conn {
                 if end <= hlen {
                     return io::write_all(&mut self.stream, &self.output, timeout).await;
                 }
-                // Head and header with MSG_MORE, then the payload window in one sendfile.
+                let _cork = io::Cork::new(&self.stream);
                 io::write_all_more(&self.stream, &self.output, timeout).await?;
                 let from = start.max(hlen) - hlen;
                 let piece = ByteRange {
@@ -333,45 +333,30 @@ impl Conn {
             }
             Body::Segment(file) => {
                 let hlen = self.push_header_window(start, end);
-                // One payload range: MSG_MORE on the head is enough to send
-                // full packets. Several: cork around all of them.
-                let cork = self.segment.ranges.len() > 1 && end > hlen;
-                // MSG_MORE only when payload follows, or the head would wait.
-                let more = !cork && end > hlen;
-                if cork {
-                    io::cork(&self.stream, true);
+                if end <= hlen {
+                    return io::write_all(&mut self.stream, &self.output, timeout).await;
                 }
-                let result = async {
-                    if more {
-                        io::write_all_more(&self.stream, &self.output, timeout).await?;
-                    } else {
-                        io::write_all(&mut self.stream, &self.output, timeout).await?;
+                let _cork = io::Cork::new(&self.stream);
+                io::write_all_more(&self.stream, &self.output, timeout).await?;
+                // The payload ranges clipped to the requested window.
+                let mut pos = hlen;
+                let pieces = self.segment.ranges.iter().filter_map(|r| {
+                    let (a, b) = (pos, pos + r.len);
+                    pos = b;
+                    let (from, to) = (a.max(start), b.min(end));
+                    (from < to).then(|| ByteRange {
+                        offset: r.offset + (from - a),
+                        len: to - from,
+                    })
+                });
+                if self.segment.ranges.len() > 1 {
+                    io::send_ranges(&self.stream, &file.file, pieces, timeout).await
+                } else {
+                    for piece in pieces {
+                        io::send_file(&self.stream, &file.file, piece, timeout).await?;
                     }
-                    // The payload ranges clipped to the requested window.
-                    let mut pos = hlen;
-                    let pieces = self.segment.ranges.iter().filter_map(|r| {
-                        let (a, b) = (pos, pos + r.len);
-                        pos = b;
-                        let (from, to) = (a.max(start), b.min(end));
-                        (from < to).then(|| ByteRange {
-                            offset: r.offset + (from - a),
-                            len: to - from,
-                        })
-                    });
-                    if cork {
-                        io::send_ranges(&self.stream, &file.file, pieces, timeout).await
-                    } else {
-                        for piece in pieces {
-                            io::send_file(&self.stream, &file.file, piece, timeout).await?;
-                        }
-                        Ok(())
-                    }
+                    Ok(())
                 }
-                .await;
-                if cork {
-                    io::cork(&self.stream, false);
-                }
-                result
             }
         }
     }
