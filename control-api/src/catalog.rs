@@ -17,7 +17,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::db::{Db, KeyRow, now_ms};
 use crate::error::Error;
-use crate::model::{SourceSpec, Stream};
+use crate::model::{Ladder, SourceSpec, Stream};
 use crate::token::SigningKey;
 
 /// What the data plane needs to know about a catalog asset.
@@ -42,6 +42,8 @@ pub struct CatalogView {
     pub assets: HashMap<String, Arc<CatalogAsset>>,
     /// Live stream records by name.
     pub streams: HashMap<String, Arc<Stream>>,
+    /// Rendition ladders by name (live streams are transcoded into theirs).
+    pub ladders: HashMap<String, Arc<Ladder>>,
     /// Keys whose tokens are accepted.
     pub keys: Vec<SigningKey>,
     /// The key new tokens are signed with (the newest active one).
@@ -81,6 +83,12 @@ pub async fn load(db: &Db) -> Result<CatalogView, Error> {
         .into_iter()
         .map(|s| (s.name.clone(), Arc::new(s)))
         .collect();
+    let ladders = db
+        .ladders()
+        .await?
+        .into_iter()
+        .map(|l| (l.name.clone(), Arc::new(l)))
+        .collect();
     let rows = db.keys().await?;
     let keys: Vec<SigningKey> = rows
         .iter()
@@ -91,6 +99,7 @@ pub async fn load(db: &Db) -> Result<CatalogView, Error> {
         version,
         assets,
         streams,
+        ladders,
         signing: keys.first().cloned(),
         keys,
     })

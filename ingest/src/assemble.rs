@@ -5,7 +5,8 @@
 //! appeared when the other has not within [`TRACK_WAIT`] of the first
 //! sample. Until then samples wait here, bounded by [`PENDING_MAX_BYTES`].
 //!
-//! Track names: `v0` for video, `a0` for audio.
+//! Track names: `v0` for passed-through video, the rungs' names for a
+//! transcoded stream's renditions, `a0` for audio.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -20,18 +21,35 @@ use crate::sample_entry::{self, VideoCodec};
 
 /// How long after the first sample a missing track is given up on.
 pub(crate) const TRACK_WAIT: Duration = Duration::from_secs(1);
+/// How long a transcoded stream waits for all of its rungs.
+pub(crate) const LADDER_WAIT: Duration = Duration::from_secs(4);
 /// Most bytes held before the publisher exists.
 const PENDING_MAX_BYTES: usize = 32 << 20;
 /// The video timescale.
 const VIDEO_TIMESCALE: u32 = 90_000;
 
+/// Track name of rung `i`: its own name when that is a valid, free one.
+fn rung_name(i: usize, name: &str) -> String {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name != "a0"
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if valid {
+        name.to_owned()
+    } else {
+        format!("v{i}")
+    }
+}
+
 /// The kind of an elementary stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
-    /// The one video track (`v0`).
-    Video = 0,
+    /// Video: the input (`v0`), or rung `n` of the stream's ladder.
+    Video(usize),
     /// The one audio track (`a0`).
-    Audio = 1,
+    Audio,
 }
 
 /// One track as its caps describe it.
@@ -47,10 +65,14 @@ pub(crate) struct Assembler {
     stream: String,
     settings: StreamSettings,
     registry: Arc<Registry>,
+    /// Whether the video and the audio branch exist.
     branches: [bool; 2],
-    tracks: [Option<Track>; 2],
-    /// Each kind's index in the published tracks.
-    index: [Option<usize>; 2],
+    /// Video renditions first (one, or one per rung), then audio.
+    tracks: Vec<Option<Track>>,
+    /// Each track's index in the published tracks.
+    index: Vec<Option<usize>>,
+    /// The tracks' names, in the same order.
+    names: Vec<String>,
     first_sample: Option<Instant>,
     pending: VecDeque<(Kind, AccessUnit)>,
     pending_bytes: usize,
@@ -67,8 +89,8 @@ fn ticks(t: gst::ClockTime, scale: u32) -> i64 {
     i64::try_from(n / 1_000_000_000).unwrap_or(i64::MAX)
 }
 
-/// The sample entry and timescale of a track from its parser's caps.
-fn track_config(kind: Kind, caps: &gst::CapsRef) -> Result<TrackConfig, String> {
+/// The sample entry and timescale of track `name` from its parser's caps.
+fn track_config(kind: Kind, name: &str, caps: &gst::CapsRef) -> Result<TrackConfig, String> {
     let s = caps.structure(0).ok_or("no caps")?;
     let codec_data = s
         .get::<gst::Buffer>("codec_data")
@@ -76,8 +98,8 @@ fn track_config(kind: Kind, caps: &gst::CapsRef) -> Result<TrackConfig, String> 
     let codec_data = codec_data
         .map_readable()
         .map_err(|_| "unreadable codec_data".to_owned())?;
-    let (name, entry, timescale) = match kind {
-        Kind::Video => {
+    let (entry, timescale) = match kind {
+        Kind::Video(_) => {
             let codec = match s.name().as_str() {
                 "video/x-h264" => VideoCodec::Avc,
                 "video/x-h265" => VideoCodec::Hevc,
@@ -91,7 +113,7 @@ fn track_config(kind: Kind, caps: &gst::CapsRef) -> Result<TrackConfig, String> 
             };
             let entry =
                 sample_entry::video(codec, dim("width")?, dim("height")?, codec_data.as_slice());
-            ("v0", entry, VIDEO_TIMESCALE)
+            (entry, VIDEO_TIMESCALE)
         }
         Kind::Audio => {
             let rate = s
@@ -106,7 +128,6 @@ fn track_config(kind: Kind, caps: &gst::CapsRef) -> Result<TrackConfig, String> 
                 .and_then(|c| u16::try_from(c).ok())
                 .ok_or(format!("no channels in {caps}"))?;
             (
-                "a0",
                 sample_entry::aac(channels, rate, codec_data.as_slice()),
                 rate,
             )
@@ -128,11 +149,28 @@ fn track_config(kind: Kind, caps: &gst::CapsRef) -> Result<TrackConfig, String> 
 /// durations while the buffers' own times (FLV's milliseconds) stay
 /// within half a frame ahead of them (or up to a second behind), so
 /// millisecond rounding and repeated stamps do not jitter or collide.
-fn access_unit(track: &mut Track, buffer: &gst::BufferRef, audio: bool) -> Option<AccessUnit> {
+///
+/// With `segment`, times are running times in it (signed: a B-frame's DTS
+/// may come before the segment's start). A ladder's streams need that:
+/// x264enc moves its output timestamps by 1000 hours and its segment with
+/// them, so only the running time is still the input's.
+fn access_unit(
+    track: &mut Track,
+    buffer: &gst::BufferRef,
+    audio: bool,
+    segment: Option<&gst::FormattedSegment<gst::ClockTime>>,
+) -> Option<AccessUnit> {
     let scale = track.config.timescale;
     let pts = buffer.pts().or(buffer.dts())?;
     let dts = buffer.dts().unwrap_or(pts);
-    let (mut dts, mut pts) = (ticks(dts, scale), ticks(pts, scale));
+    let time = |t: gst::ClockTime| match segment {
+        None => Some(ticks(t, scale)),
+        Some(seg) => match seg.to_running_time_full(t)? {
+            gst::Signed::Positive(r) => Some(ticks(r, scale)),
+            gst::Signed::Negative(r) => Some(-ticks(r, scale)),
+        },
+    };
+    let (mut dts, mut pts) = (time(dts)?, time(pts)?);
     let duration = buffer
         .duration()
         .and_then(|d| u32::try_from(ticks(d, scale)).ok())
@@ -164,13 +202,24 @@ fn access_unit(track: &mut Track, buffer: &gst::BufferRef, audio: bool) -> Optio
 impl Assembler {
     /// An assembler for a publisher of `stream`.
     pub(crate) fn new(stream: String, settings: StreamSettings, registry: Arc<Registry>) -> Self {
+        let mut names = match &settings.ladder {
+            None => vec!["v0".to_owned()],
+            Some(l) => l
+                .rungs
+                .iter()
+                .enumerate()
+                .map(|(i, r)| rung_name(i, &r.name))
+                .collect(),
+        };
+        names.push("a0".to_owned());
         Assembler {
             stream,
             settings,
             registry,
             branches: [false; 2],
-            tracks: [None, None],
-            index: [None; 2],
+            tracks: names.iter().map(|_| None).collect(),
+            index: names.iter().map(|_| None).collect(),
+            names,
             first_sample: None,
             pending: VecDeque::new(),
             pending_bytes: 0,
@@ -181,9 +230,28 @@ impl Assembler {
         }
     }
 
-    /// Takes the branch for `kind`: false when one exists already.
+    /// Takes the branch for `kind` (all video renditions come from one
+    /// branch): false when one exists already.
     pub(crate) fn claim_branch(&mut self, kind: Kind) -> bool {
-        !std::mem::replace(&mut self.branches[kind as usize], true)
+        let b = usize::from(kind == Kind::Audio);
+        !std::mem::replace(&mut self.branches[b], true)
+    }
+
+    /// The slot of `kind` in `tracks`; `None` for a rung the ladder lacks.
+    fn slot(&self, kind: Kind) -> Option<usize> {
+        let audio = self.tracks.len() - 1;
+        match kind {
+            Kind::Video(i) if i < audio => Some(i),
+            Kind::Video(_) => None,
+            Kind::Audio => Some(audio),
+        }
+    }
+
+    /// The declared bit rate of the track in `slot`: a rung's, with room
+    /// for the encoder's variation around its target; measured otherwise.
+    fn declared_bandwidth(&self, slot: usize) -> Option<u64> {
+        let rung = self.settings.ladder.as_ref()?.rungs.get(slot)?;
+        Some(u64::from(rung.bitrate_kbps) * 1_200)
     }
 
     /// Ends the publisher's session.
@@ -200,12 +268,15 @@ impl Assembler {
         let (Some(buffer), Some(caps)) = (sample.buffer(), sample.caps()) else {
             return;
         };
-        let k = kind as usize;
+        let Some(k) = self.slot(kind) else {
+            return;
+        };
         match &self.tracks[k] {
             Some(t) if t.caps.as_ref() == caps => {}
             Some(t) => {
                 // New caps (a new SPS, say): the same entry is fine.
-                let same = track_config(kind, caps).is_ok_and(|c| c == t.config);
+                let same = track_config(kind, &self.names[k], caps)
+                    .is_ok_and(|c| c.sample_entry == t.config.sample_entry);
                 if !same && !self.warned_caps {
                     self.warned_caps = true;
                     tracing::warn!(stream = %self.stream, %caps, "codec configuration changed mid-stream; keeping the first");
@@ -215,8 +286,9 @@ impl Assembler {
                 }
             }
             None if self.publisher.is_some() => return,
-            None => match track_config(kind, caps) {
-                Ok(config) => {
+            None => match track_config(kind, &self.names[k], caps) {
+                Ok(mut config) => {
+                    config.bandwidth = self.declared_bandwidth(k);
                     self.tracks[k] = Some(Track {
                         config,
                         caps: caps.to_owned(),
@@ -232,7 +304,11 @@ impl Assembler {
         let Some(track) = &mut self.tracks[k] else {
             return;
         };
-        let Some(au) = access_unit(track, buffer, kind == Kind::Audio) else {
+        let segment = sample
+            .segment()
+            .and_then(|s| s.downcast_ref::<gst::ClockTime>())
+            .filter(|_| self.settings.ladder.is_some());
+        let Some(au) = access_unit(track, buffer, kind == Kind::Audio, segment) else {
             return;
         };
         if self.publisher.is_some() {
@@ -244,8 +320,13 @@ impl Assembler {
         self.pending_bytes += au.data.len();
         self.pending.push_back((kind, au));
         let all = self.tracks.iter().all(Option::is_some);
-        if all || now.duration_since(first) >= TRACK_WAIT || self.pending_bytes > PENDING_MAX_BYTES
-        {
+        // A ladder's encoders start a little later than audio arrives.
+        let wait = if self.settings.ladder.is_some() {
+            LADDER_WAIT
+        } else {
+            TRACK_WAIT
+        };
+        if all || now.duration_since(first) >= wait || self.pending_bytes > PENDING_MAX_BYTES {
             self.go_live();
         }
     }
@@ -260,7 +341,11 @@ impl Assembler {
         }
         match self.registry.publish(&self.stream, tracks, &self.settings) {
             Ok(p) => {
-                tracing::info!(stream = %self.stream, video = self.index[0].is_some(), audio = self.index[1].is_some(), "publishing");
+                let published: Vec<&str> = (self.names.iter().zip(&self.index))
+                    .filter(|(_, i)| i.is_some())
+                    .map(|(n, _)| n.as_str())
+                    .collect();
+                tracing::info!(stream = %self.stream, tracks = ?published, "publishing");
                 self.publisher = Some(p);
                 self.pending_bytes = 0;
                 while let Some((kind, au)) = self.pending.pop_front() {
@@ -277,7 +362,10 @@ impl Assembler {
     }
 
     fn push(&mut self, kind: Kind, au: AccessUnit) {
-        let (Some(p), Some(i)) = (&self.publisher, self.index[kind as usize]) else {
+        let Some(slot) = self.slot(kind) else {
+            return;
+        };
+        let (Some(p), Some(i)) = (&self.publisher, self.index[slot]) else {
             return;
         };
         if let Err(e) = p.push(i, au) {
@@ -324,7 +412,7 @@ mod tests {
         let mut dts = Vec::new();
         for i in 0..50u64 {
             let ms = (i * 1024 * 1000 + 24_000) / 48_000;
-            let au = access_unit(&mut t, &buffer(ms, Some(dur)), true).expect("has a time");
+            let au = access_unit(&mut t, &buffer(ms, Some(dur)), true, None).expect("has a time");
             assert_eq!(au.duration, Some(1024));
             dts.push(au.dts);
         }
@@ -332,12 +420,12 @@ mod tests {
             assert_eq!(w[1] - w[0], 1024);
         }
         // Repeated stamps still advance by a frame.
-        let au = access_unit(&mut t, &buffer(1066, Some(dur)), true).expect("has a time");
+        let au = access_unit(&mut t, &buffer(1066, Some(dur)), true, None).expect("has a time");
         assert_eq!(au.dts, 50 * 1024);
-        let au = access_unit(&mut t, &buffer(1066, Some(dur)), true).expect("has a time");
+        let au = access_unit(&mut t, &buffer(1066, Some(dur)), true, None).expect("has a time");
         assert_eq!(au.dts, 51 * 1024);
         // A real jump resynchronises.
-        let au = access_unit(&mut t, &buffer(5_000, Some(dur)), true).expect("has a time");
+        let au = access_unit(&mut t, &buffer(5_000, Some(dur)), true, None).expect("has a time");
         assert_eq!(au.dts, 240_000);
     }
 
@@ -350,13 +438,13 @@ mod tests {
         b.get_mut()
             .expect("writable")
             .set_flags(gst::BufferFlags::DELTA_UNIT);
-        let au = access_unit(&mut t, &b, false).expect("has a time");
+        let au = access_unit(&mut t, &b, false, None).expect("has a time");
         assert_eq!((au.dts, au.pts, au.keyframe), (3600, 3600, false));
         let mut b = buffer(120, None);
         b.get_mut()
             .expect("writable")
             .set_dts(gst::ClockTime::from_mseconds(80));
-        let au = access_unit(&mut t, &b, false).expect("has a time");
+        let au = access_unit(&mut t, &b, false, None).expect("has a time");
         assert_eq!((au.dts, au.pts, au.keyframe), (7200, 10_800, true));
     }
 }

@@ -88,6 +88,36 @@ pub struct StreamSettings {
     /// Whether its segments are also written as a VOD asset
     /// (see [`registry`]'s recording notes).
     pub record: bool,
+    /// The rungs its video is transcoded into; `None`: passed through.
+    pub ladder: Option<Ladder>,
+}
+
+/// A live transcoding ladder: the input's video is decoded once, its frame
+/// rate converted once, and each rung scaled and encoded with x264
+/// (`tune=zerolatency`, a keyframe every `keyframe_frames` frames and no
+/// scene-cut keyframes, so keyframes fall on the same frames in every rung).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ladder {
+    /// Frames per second of every rung.
+    pub frame_rate: u32,
+    /// Frames from one keyframe to the next, the same in every rung.
+    pub keyframe_frames: u32,
+    /// The rungs, each one video rendition.
+    pub rungs: Vec<Rung>,
+}
+
+/// One rung of a [`Ladder`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rung {
+    /// Rendition name (`[A-Za-z0-9_-]`, at most 64 bytes, not `a0`; else
+    /// the rung is named `v{index}`).
+    pub name: String,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Video bit rate in kbit/s.
+    pub bitrate_kbps: u32,
 }
 
 /// The running listeners.

@@ -4,6 +4,14 @@
 //! `appsink`, whose samples the [`Assembler`](crate::assemble::Assembler)
 //! turns into the stream's tracks and access units.
 //!
+//! A stream with a [`Ladder`] has its video decoded once instead, its frame
+//! rate converted once, and a `tee` feeding one `videoscale` → `x264enc`
+//! (`tune=zerolatency`, a keyframe every `keyframe_frames` frames, no
+//! scene-cut keyframes) → `h264parse` → `appsink` per rung: every encoder
+//! sees the same frames, so keyframes fall on the same frames in every
+//! rung and the packager cuts all renditions at the same times. Audio is
+//! passed through either way.
+//!
 //! The connection task pushes container bytes with [`Ingest::push`], which
 //! waits while `appsrc` holds more than [`APPSRC_MAX_BYTES`] (so a
 //! publisher faster than the pipeline is slowed down by TCP/SRT flow
@@ -19,10 +27,10 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
-use crate::StreamSettings;
 use crate::assemble::{Assembler, Kind};
 use crate::error::Error;
 use crate::registry::Registry;
+use crate::{Ladder, StreamSettings};
 
 /// The bytes `appsrc` may queue before [`Ingest::push`] waits.
 pub(crate) const APPSRC_MAX_BYTES: u64 = 8 << 20;
@@ -30,6 +38,17 @@ pub(crate) const APPSRC_MAX_BYTES: u64 = 8 << 20;
 const STALL_LIMIT: Duration = Duration::from_secs(10);
 /// How long [`Ingest::finish`] lets the pipeline drain.
 const DRAIN_LIMIT: Duration = Duration::from_secs(3);
+
+/// The elements a ladder's transcoding bin is made of.
+const TRANSCODER_ELEMENTS: [&str; 7] = [
+    "decodebin",
+    "videoconvert",
+    "videorate",
+    "videoscale",
+    "tee",
+    "x264enc",
+    "h264parse",
+];
 
 /// What the publisher sends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,6 +85,16 @@ impl Ingest {
         settings: StreamSettings,
         registry: Arc<Registry>,
     ) -> Result<Self, Error> {
+        if settings.ladder.is_some() {
+            for element in TRANSCODER_ELEMENTS {
+                if gst::ElementFactory::find(element).is_none() {
+                    return Err(gst_err(
+                        "transcoder",
+                        format!("the GStreamer element {element} is not installed"),
+                    ));
+                }
+            }
+        }
         let caps = match container {
             Container::Flv => gst::Caps::builder("video/x-flv").build(),
             Container::MpegTs => gst::Caps::builder("video/mpegts")
@@ -97,9 +126,10 @@ impl Ingest {
         let weak = pipeline.downgrade();
         let a = assembler.clone();
         let name = stream.to_owned();
+        let ladder = settings.ladder.clone();
         demux.connect_pad_added(move |_, pad| {
             if let Some(pipeline) = weak.upgrade() {
-                if let Err(e) = add_branch(&pipeline, pad, &a) {
+                if let Err(e) = add_branch(&pipeline, pad, &a, ladder.as_ref()) {
                     tracing::warn!(stream = %name, error = %e, "cannot handle an elementary stream");
                 }
             }
@@ -192,19 +222,21 @@ impl Drop for Ingest {
     }
 }
 
-/// Links a new demuxer pad to a parser branch ending in an appsink, or to a
-/// `fakesink` when it is no codec we pass through (or a second stream of a
-/// kind we already take).
+/// Links a new demuxer pad to a parser branch ending in an appsink (or, for
+/// video with a ladder, in the transcoding bin), or to a `fakesink` when it
+/// is no codec we pass through (or a second stream of a kind we already
+/// take).
 fn add_branch(
     pipeline: &gst::Pipeline,
     pad: &gst::Pad,
     assembler: &Arc<Mutex<Assembler>>,
+    ladder: Option<&Ladder>,
 ) -> Result<(), Error> {
     let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
     let s = caps.structure(0).ok_or_else(|| gst_err("pad", "no caps"))?;
     let branch = match s.name().as_str() {
         "video/x-h264" => Some((
-            Kind::Video,
+            Kind::Video(0),
             "h264parse",
             gst::Caps::builder("video/x-h264")
                 .field("stream-format", "avc")
@@ -212,7 +244,7 @@ fn add_branch(
                 .build(),
         )),
         "video/x-h265" => Some((
-            Kind::Video,
+            Kind::Video(0),
             "h265parse",
             gst::Caps::builder("video/x-h265")
                 .field("stream-format", "hvc1")
@@ -250,11 +282,42 @@ fn add_branch(
     let parse = gst::ElementFactory::make(parser)
         .build()
         .map_err(|e| gst_err(parser, e))?;
-    let capsfilter = gst::ElementFactory::make("capsfilter")
-        .property("caps", &filter)
-        .build()
-        .map_err(|e| gst_err("capsfilter", e))?;
+    let tail: Vec<gst::Element> = match (kind, ladder) {
+        (Kind::Video(_), Some(ladder)) => vec![transcoder(ladder, assembler)?],
+        _ => {
+            let capsfilter = gst::ElementFactory::make("capsfilter")
+                .property("caps", &filter)
+                .build()
+                .map_err(|e| gst_err("capsfilter", e))?;
+            vec![capsfilter, appsink(kind, assembler).upcast()]
+        }
+    };
+    let mut elements = vec![queue.clone(), parse];
+    elements.extend(tail);
+    pipeline
+        .add_many(&elements)
+        .map_err(|e| gst_err("add", e))?;
+    gst::Element::link_many(&elements).map_err(|e| gst_err("link", e))?;
+    for e in &elements {
+        e.sync_state_with_parent()
+            .map_err(|e| gst_err("state", e))?;
+    }
+    let sinkpad = queue
+        .static_pad("sink")
+        .ok_or_else(|| gst_err("queue", "no pad"))?;
+    pad.link(&sinkpad).map_err(|e| gst_err("link", e))?;
+    Ok(())
+}
+
+/// An appsink handing its samples to the assembler as `kind`.
+fn appsink(kind: Kind, assembler: &Arc<Mutex<Assembler>>) -> gst_app::AppSink {
     let sink = gst_app::AppSink::builder().sync(false).build();
+    feed(&sink, kind, assembler);
+    sink
+}
+
+/// Hands `sink`'s samples to the assembler as `kind`.
+fn feed(sink: &gst_app::AppSink, kind: Kind, assembler: &Arc<Mutex<Assembler>>) {
     let a = assembler.clone();
     sink.set_callbacks(
         gst_app::AppSinkCallbacks::builder()
@@ -265,21 +328,167 @@ fn add_branch(
             })
             .build(),
     );
-    let elements = [
-        &queue,
-        &parse,
-        &capsfilter,
-        sink.upcast_ref::<gst::Element>(),
-    ];
-    pipeline.add_many(elements).map_err(|e| gst_err("add", e))?;
-    gst::Element::link_many(elements).map_err(|e| gst_err("link", e))?;
-    for e in elements {
-        e.sync_state_with_parent()
-            .map_err(|e| gst_err("state", e))?;
+}
+
+/// The `gst-launch` description of a ladder's transcoding bin: parsed
+/// video in, one appsink per rung (`rung0`, `rung1`, ...).
+pub(crate) fn transcoder_description(ladder: &Ladder) -> String {
+    let k = ladder.keyframe_frames.max(1);
+    // Frames may pile up in a rung's queue while a slower encoder catches
+    // up; a second of them is plenty, and bounds the memory.
+    let queue = "queue max-size-buffers=0 max-size-bytes=0 max-size-time=1000000000";
+    let mut d = format!(
+        "decodebin name=decode ! videoconvert ! videorate skip-to-first=true \
+         ! video/x-raw,framerate={}/1 ! tee name=t",
+        ladder.frame_rate.max(1)
+    );
+    for (i, r) in ladder.rungs.iter().enumerate() {
+        d.push_str(&format!(
+            " t. ! {queue} ! videoscale ! video/x-raw,format=I420,width={},height={},pixel-aspect-ratio=1/1 \
+             ! x264enc tune=zerolatency speed-preset=veryfast bitrate={} key-int-max={k} \
+             option-string=\"keyint={k}:min-keyint={k}:scenecut=0\" \
+             ! h264parse ! video/x-h264,stream-format=avc,alignment=au ! appsink name=rung{i} sync=false",
+            r.width, r.height, r.bitrate_kbps
+        ));
     }
-    let sinkpad = queue
-        .static_pad("sink")
-        .ok_or_else(|| gst_err("queue", "no pad"))?;
-    pad.link(&sinkpad).map_err(|e| gst_err("link", e))?;
-    Ok(())
+    d
+}
+
+/// The transcoding bin of `ladder`, with a sink pad for the parsed video.
+/// (`ghost_unlinked_pads` does not find decodebin's sink pad, so the ghost
+/// pad is made here.)
+fn transcoder_bin(ladder: &Ladder) -> Result<gst::Bin, Error> {
+    let bin = gst::parse::bin_from_description(&transcoder_description(ladder), false)
+        .map_err(|e| gst_err("transcoder", e))?;
+    let target = bin
+        .by_name("decode")
+        .and_then(|d| d.static_pad("sink"))
+        .ok_or_else(|| gst_err("transcoder", "no decoder sink pad"))?;
+    let ghost = gst::GhostPad::builder_with_target(&target)
+        .map_err(|e| gst_err("transcoder", e))?
+        .name("sink")
+        .build();
+    bin.add_pad(&ghost).map_err(|e| gst_err("transcoder", e))?;
+    Ok(bin)
+}
+
+/// The transcoding bin of `ladder`, its appsinks feeding the assembler.
+fn transcoder(ladder: &Ladder, assembler: &Arc<Mutex<Assembler>>) -> Result<gst::Element, Error> {
+    let bin = transcoder_bin(ladder)?;
+    for i in 0..ladder.rungs.len() {
+        let sink = bin
+            .by_name(&format!("rung{i}"))
+            .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+            .ok_or_else(|| gst_err("transcoder", "no appsink for a rung"))?;
+        feed(&sink, Kind::Video(i), assembler);
+    }
+    Ok(bin.upcast())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Rung;
+
+    /// (running time in ms, keyframe, height) of an encoded frame.
+    type Frame = (u64, bool, i32);
+
+    fn ladder() -> Ladder {
+        Ladder {
+            frame_rate: 25,
+            keyframe_frames: 25,
+            rungs: [(320, 180, 300), (160, 90, 100)]
+                .iter()
+                .map(|&(width, height, bitrate_kbps)| Rung {
+                    name: format!("r{height}"),
+                    width,
+                    height,
+                    bitrate_kbps,
+                })
+                .collect(),
+        }
+    }
+
+    /// The transcoding bin links behind a parser and makes one
+    /// independently decodable, keyframe-aligned H.264 stream per rung.
+    #[test]
+    fn the_transcoder_makes_every_rung_with_aligned_keyframes() {
+        gst::init().expect("gstreamer initialises");
+        let ladder = ladder();
+        let bin = transcoder_bin(&ladder).expect("the transcoder builds");
+        let src = gst::parse::bin_from_description(
+            "videotestsrc num-buffers=100 ! video/x-raw,width=320,height=180,framerate=25/1 \
+             ! x264enc key-int-max=10 ! h264parse",
+            true,
+        )
+        .expect("the source parses");
+        let pipeline = gst::Pipeline::new();
+        pipeline
+            .add_many([src.upcast_ref::<gst::Element>(), bin.upcast_ref()])
+            .unwrap();
+        src.link(&bin)
+            .expect("the transcoder links behind a parser");
+        let frames: Vec<Arc<Mutex<Vec<Frame>>>> =
+            ladder.rungs.iter().map(|_| Arc::default()).collect();
+        for (i, seen) in frames.iter().enumerate() {
+            let sink = bin
+                .by_name(&format!("rung{i}"))
+                .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+                .expect("an appsink per rung");
+            let seen = seen.clone();
+            sink.set_callbacks(
+                gst_app::AppSinkCallbacks::builder()
+                    .new_sample(move |sink| {
+                        let s = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                        let b = s.buffer().expect("a buffer");
+                        let seg = s
+                            .segment()
+                            .and_then(|g| g.downcast_ref::<gst::ClockTime>().cloned());
+                        let running = |t: Option<gst::ClockTime>| {
+                            seg.as_ref()
+                                .and_then(|g| g.to_running_time(t?))
+                                .map_or(0, |r| r.mseconds())
+                        };
+                        let height = s
+                            .caps()
+                            .and_then(|c| c.structure(0)?.get::<i32>("height").ok())
+                            .unwrap_or(0);
+                        seen.lock().unwrap().push((
+                            running(b.pts()),
+                            !b.flags().contains(gst::BufferFlags::DELTA_UNIT),
+                            height,
+                        ));
+                        Ok(gst::FlowSuccess::Ok)
+                    })
+                    .build(),
+            );
+        }
+        pipeline.set_state(gst::State::Playing).unwrap();
+        let bus = pipeline.bus().unwrap();
+        let msg = bus
+            .timed_pop_filtered(
+                gst::ClockTime::from_seconds(60),
+                &[gst::MessageType::Eos, gst::MessageType::Error],
+            )
+            .expect("the pipeline ends");
+        pipeline.set_state(gst::State::Null).unwrap();
+        assert!(matches!(msg.view(), gst::MessageView::Eos(_)), "{msg:?}");
+        let keyframes = |i: usize| -> Vec<u64> {
+            frames[i]
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|f| f.1)
+                .map(|f| f.0)
+                .collect()
+        };
+        for (i, r) in ladder.rungs.iter().enumerate() {
+            let f = frames[i].lock().unwrap();
+            assert_eq!(f.len(), 100, "rung {i}");
+            assert!(f.iter().all(|x| x.2 == r.height as i32), "rung {i}");
+        }
+        // A keyframe every 25 frames (not the source's 10), in both rungs.
+        assert_eq!(keyframes(0), vec![0, 1000, 2000, 3000]);
+        assert_eq!(keyframes(1), keyframes(0));
+    }
 }

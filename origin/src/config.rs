@@ -72,6 +72,10 @@ pub struct StreamKey {
     /// Whether the stream is also recorded as a VOD asset.
     #[serde(default)]
     pub record: bool,
+    /// The catalog ladder (`POST /api/v1/ladders`) it is transcoded into;
+    /// none: passed through.
+    #[serde(default)]
+    pub ladder: Option<String>,
 }
 
 impl Default for IngestSection {

@@ -177,6 +177,7 @@ fn main() -> ExitCode {
                         name: name.to_owned(),
                         key: key.to_owned(),
                         record: false,
+                        ladder: None,
                     });
             }
             if admin_token.as_deref().is_some_and(|t| t.len() < 16) {
@@ -304,6 +305,9 @@ fn live_stats_json(s: &headwater_ingest::LiveStats) -> serde_json::Value {
 
 /// Who may publish: the config's `ingest.streams`, then the catalog's
 /// stream records (read at each publish, so a rotated key applies at once).
+/// A stream's ladder is looked up in the catalog at the same time; one that
+/// does not exist (any more) refuses the publisher rather than silently
+/// passing the input through.
 fn key_check(
     cfg: &Config,
     catalog: &headwater_control_api::catalog::SharedCatalog,
@@ -312,22 +316,58 @@ fn key_check(
     let configured = cfg.ingest.streams.clone();
     let catalog = catalog.clone();
     std::sync::Arc::new(move |stream: &str, key: &str| {
-        if let Some(s) = configured
+        let view = catalog.load();
+        let (dvr_window, record, ladder) = if let Some(s) = configured
             .iter()
             .find(|s| s.name == stream && secrets_match(&s.key, key))
         {
-            return Some(headwater_ingest::StreamSettings {
-                dvr_window: None,
-                record: s.record,
-            });
-        }
-        let view = catalog.load();
-        let record = view.streams.get(stream)?;
-        secrets_match(&record.publish_key, key).then(|| headwater_ingest::StreamSettings {
-            dvr_window: Some(std::time::Duration::from_secs(record.dvr_window_secs)),
-            record: record.record,
+            (None, s.record, s.ladder.as_deref())
+        } else {
+            let r = view.streams.get(stream)?;
+            if !secrets_match(&r.publish_key, key) {
+                return None;
+            }
+            let dvr = std::time::Duration::from_secs(r.dvr_window_secs);
+            (Some(dvr), r.record, r.ladder.as_deref())
+        };
+        let ladder = match ladder {
+            None => None,
+            Some(name) => match view.ladders.get(name) {
+                Some(l) => Some(live_ladder(l)),
+                None => {
+                    tracing::warn!(
+                        stream,
+                        ladder = name,
+                        "the stream's ladder does not exist; refusing the publisher"
+                    );
+                    return None;
+                }
+            },
+        };
+        Some(headwater_ingest::StreamSettings {
+            dvr_window,
+            record,
+            ladder,
         })
     })
+}
+
+/// A catalog ladder as ingest transcodes it.
+fn live_ladder(l: &headwater_control_api::model::Ladder) -> headwater_ingest::Ladder {
+    headwater_ingest::Ladder {
+        frame_rate: l.frame_rate,
+        keyframe_frames: l.keyframe_frames(),
+        rungs: l
+            .rungs
+            .iter()
+            .map(|r| headwater_ingest::Rung {
+                name: r.name.clone(),
+                width: r.width,
+                height: r.height,
+                bitrate_kbps: r.video_bitrate_kbps,
+            })
+            .collect(),
+    }
 }
 
 fn serve(cfg: Config, admin_token: Option<String>) -> ExitCode {

@@ -10,6 +10,7 @@ pub mod admin;
 pub mod boxes;
 pub mod ffmpeg;
 pub mod http;
+pub mod live;
 pub mod nginx;
 pub mod postgres;
 pub mod server;
