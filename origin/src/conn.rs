@@ -189,6 +189,7 @@ impl Conn {
             Body::Empty => 0,
             Body::Text(b) => b.len() as u64,
             Body::Segment(_) | Body::Gathered(_) => self.segment.len(),
+            Body::Keyframes(t) => t.len(),
             Body::Kept(g) => g.len,
             Body::Growing(_) => 0,
         };
@@ -307,6 +308,19 @@ impl Conn {
                     .extend_from_slice(&bytes[start as usize..end as usize]);
                 io::write_all(&mut self.stream, &self.output, timeout).await
             }
+            Body::Keyframes(trick) => {
+                let output = &mut self.output;
+                crate::trick::send(
+                    &self.stream,
+                    output,
+                    &mut self.segment,
+                    &trick,
+                    start,
+                    end,
+                    timeout,
+                )
+                .await
+            }
             Body::Kept(body) => {
                 let _cork = io::Cork::new(&self.stream);
                 io::write_all_more(&self.stream, &self.output, timeout).await?;
@@ -339,16 +353,7 @@ impl Conn {
                 let _cork = io::Cork::new(&self.stream);
                 io::write_all_more(&self.stream, &self.output, timeout).await?;
                 // The payload ranges clipped to the requested window.
-                let mut pos = hlen;
-                let pieces = self.segment.ranges.iter().filter_map(|r| {
-                    let (a, b) = (pos, pos + r.len);
-                    pos = b;
-                    let (from, to) = (a.max(start), b.min(end));
-                    (from < to).then(|| ByteRange {
-                        offset: r.offset + (from - a),
-                        len: to - from,
-                    })
-                });
+                let pieces = self.segment.payload_window(start, end);
                 if self.segment.ranges.len() > 1 {
                     io::send_ranges(&self.stream, &file.file, pieces, timeout).await
                 } else {

@@ -40,6 +40,8 @@ pub(crate) enum Body {
     Segment(Arc<IndexedFile>),
     /// The header is in the connection's [`MediaSegment`]; payload gathered, contiguous.
     Gathered(Arc<Gathered>),
+    /// A trick resource: keyframe fragments planned and sent one at a time.
+    Keyframes(crate::trick::Trick),
     /// A whole body kept in a sealed memfd (an MPEG-TS segment).
     Kept(Arc<Gathered>),
     /// A live segment still being made: sent with chunked transfer coding,
@@ -128,7 +130,10 @@ fn route_kind(route: &Route<'_>) -> usize {
         | Route::TsSubtitles { .. } => 1,
         Route::DashManifest { .. } => 2,
         Route::Init { .. } => 3,
-        Route::Segment { .. } | Route::Keyframe { .. } | Route::Span { .. } => 4,
+        Route::Segment { .. }
+        | Route::Keyframe { .. }
+        | Route::Iframes { .. }
+        | Route::Span { .. } => 4,
         Route::TsSegment { .. } => 5,
         Route::VttSegment { .. } | Route::VttFull { .. } => 6,
         Route::Health | Route::Ready | Route::Time => 7,
@@ -233,6 +238,7 @@ async fn handle_inner(
         | Route::VttFull { asset, .. }
         | Route::DashManifest { asset }
         | Route::Keyframe { asset, .. }
+        | Route::Iframes { asset, .. }
         | Route::Span { asset, .. }
         | Route::Init { asset, .. }
         | Route::Segment { asset, .. } => asset,
@@ -408,12 +414,32 @@ async fn handle_inner(
         } => {
             let i = rendition(id)?;
             let r = &p.renditions[i];
-            trick::keyframe_segment(p, r, number, seg).map_err(|_| OriginError::NotFound)?;
+            let index = number.checked_sub(1).ok_or(OriginError::NotFound)?;
+            trick::fragment(p, r, &asset.keyframes(i), index as usize, seg)
+                .map_err(|_| OriginError::NotFound)?;
             (
                 mime(r.kind),
                 Caching::Segment,
                 Body::Segment(asset.files[r.source].clone()),
                 (u64::from(number) << 16) | (i as u64) << 8 | 7,
+            )
+        }
+        Route::Iframes { rendition: id, .. } => {
+            let i = rendition(id)?;
+            let keys = asset.keyframes(i);
+            if keys.is_empty() {
+                return Err(OriginError::NotFound);
+            }
+            let body = Body::Keyframes(crate::trick::Trick {
+                asset: asset.clone(),
+                rendition: i,
+                keys,
+            });
+            (
+                mime(p.renditions[i].kind),
+                Caching::Segment,
+                body,
+                (i as u64) << 8 | 16,
             )
         }
         Route::DashManifest { .. } => {

@@ -33,6 +33,7 @@ pub mod route;
 mod server;
 mod store;
 mod subs;
+mod trick;
 
 pub use config::{Config, ConfigError};
 pub use error::{ErrorSource, OriginError};

@@ -74,6 +74,9 @@ pub enum Route<'a> {
         from_ms: u64,
         to_ms: u64,
     },
+    /// `/vod/{asset}/cmaf/{rendition}/iframes.m4s`: every keyframe's
+    /// fragment back to back, for I-frame playlists' byte ranges.
+    Iframes { asset: &'a str, rendition: &'a str },
     /// `/vod/{asset}/cmaf/{rendition}/k{n}.m4s`: keyframe `n` alone.
     Keyframe {
         asset: &'a str,
@@ -272,6 +275,9 @@ fn vod<'a>(asset: &'a str, rest: &[&'a str]) -> Result<Route<'a>, RouteError> {
             if *file == "init.mp4" {
                 return Ok(Route::Init { asset, rendition });
             }
+            if *file == "iframes.m4s" {
+                return Ok(Route::Iframes { asset, rendition });
+            }
             let stem = file.strip_suffix(".m4s").ok_or(RouteError::NotFound)?;
             if let Some((from, to)) = stem.strip_prefix('t').and_then(|s| s.split_once('-')) {
                 return Ok(Route::Span {
@@ -404,6 +410,13 @@ mod tests {
                 number: 12
             })
         );
+        assert_eq!(
+            route("/vod/a/cmaf/v1/iframes.m4s"),
+            Ok(Route::Iframes {
+                asset: "a",
+                rendition: "v1"
+            })
+        );
         assert_eq!(route("/healthz"), Ok(Route::Health));
     }
 
@@ -433,6 +446,7 @@ mod tests {
             "/vod/a/cmaf/v1/0.m4s",
             "/vod/a/cmaf/v1/01.m4s",
             "/vod/a/cmaf/v1/9999999999.m4s",
+            "/vod/a/cmaf/v1/iframes.mp4",
         ] {
             assert_eq!(route(p), Err(RouteError::NotFound), "{p}");
         }

@@ -25,6 +25,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use headwater_packager::trick::Keyframe;
 use headwater_packager::{Limits, NamedSource, PackagingConfig, Presentation, ReadAt, Source};
 
 use headwater_control_api::catalog::{CatalogAsset, SharedCatalog};
@@ -92,6 +93,8 @@ pub(crate) struct Rendered {
     pub(crate) hls_ts_subtitles: Vec<OnceLock<Bytes>>,
     pub(crate) ts: OnceLock<Result<Arc<crate::hls_ts::TsSet>, String>>,
     pub(crate) vtt_full: Vec<OnceLock<Bytes>>,
+    /// Per rendition, its keyframes: the trick resource's layout.
+    pub(crate) keyframes: Vec<OnceLock<Arc<[Keyframe]>>>,
 }
 
 /// Prefixes an unprocessable-media message with the asset's name.
@@ -434,6 +437,7 @@ impl Store {
                 hls_subtitles: (0..t).map(|_| OnceLock::new()).collect(),
                 hls_ts_subtitles: (0..t).map(|_| OnceLock::new()).collect(),
                 vtt_full: (0..t).map(|_| OnceLock::new()).collect(),
+                keyframes: (0..n).map(|_| OnceLock::new()).collect(),
                 ..Rendered::default()
             },
         }))
@@ -475,6 +479,17 @@ impl Store {
 }
 
 impl Asset {
+    /// The keyframes of rendition `i` (none for audio), found on first use.
+    pub(crate) fn keyframes(&self, i: usize) -> Arc<[Keyframe]> {
+        let p = &self.presentation;
+        match (self.rendered.keyframes.get(i), p.renditions.get(i)) {
+            (Some(cell), Some(r)) => cell
+                .get_or_init(|| headwater_packager::trick::keyframes(p, r).into())
+                .clone(),
+            _ => Arc::from([]),
+        }
+    }
+
     fn weight(&self) -> usize {
         let sources: usize = self.files.iter().map(|f| f.source.heap_bytes()).sum();
         let segments: usize = self

@@ -147,6 +147,108 @@ fn ranges_on_a_sendfile_segment_and_a_manifest() {
     }
 }
 
+/// The trick resource `iframes.m4s` that fMP4 I-frame playlists address
+/// with `EXT-X-BYTERANGE`: each listed range, asked for with `Range`, is
+/// that slice of the whole resource and the same bytes as the DASH
+/// trick-mode segment `k{n}.m4s`; ranges across fragment edges (where
+/// generated headers meet sendfile'd payload) are slices too.
+#[test]
+fn ranges_on_the_trick_resource() {
+    let s = server();
+    let mut c = Conn::open(s.addr);
+    for (asset, rendition) in [("bframes", "v1"), ("ladder", "270p-v1"), ("hevc", "v1")] {
+        let path = format!("/vod/{asset}/cmaf/{rendition}/iframes.m4s");
+        let full = c.request("GET", &path, &[]);
+        assert_eq!(full.status, 200, "{path}");
+        assert_eq!(full.header("content-type"), Some("video/mp4"));
+        assert!(full.header("cache-control").unwrap().contains("immutable"));
+        let head = c.request("HEAD", &path, &[]);
+        assert_eq!(
+            head.header("content-length").unwrap(),
+            full.body.len().to_string()
+        );
+        assert_eq!(head.header("etag"), full.header("etag"));
+        let full = full.body;
+        let n = full.len();
+
+        let playlist = c.request(
+            "GET",
+            &format!("/vod/{asset}/hls/{rendition}.iframes.m3u8"),
+            &[],
+        );
+        let m3u8_rs::Playlist::MediaPlaylist(p) =
+            m3u8_rs::parse_playlist_res(&playlist.body).expect("valid HLS")
+        else {
+            panic!("not a media playlist")
+        };
+        assert!(p.i_frames_only);
+        let mut next = 0;
+        for (i, seg) in p.segments.iter().enumerate() {
+            assert_eq!(seg.uri, format!("../cmaf/{rendition}/iframes.m4s"));
+            let br = seg.byte_range.as_ref().expect("EXT-X-BYTERANGE");
+            let (start, len) = (br.offset.expect("an explicit offset"), br.length);
+            assert_eq!(start, next, "{path}: ranges are back to back");
+            next = start + len;
+            let range = format!("Range: bytes={start}-{}", next - 1);
+            let r = c.request("GET", &path, &[&range]);
+            assert_eq!(r.status, 206, "{path} {range}");
+            assert_eq!(
+                r.header("content-range"),
+                Some(format!("bytes {start}-{}/{n}", next - 1).as_str())
+            );
+            assert_eq!(
+                r.body,
+                &full[start as usize..next as usize],
+                "{path} {range}"
+            );
+            assert_eq!(
+                &r.body[4..8],
+                b"styp",
+                "{path} {range}: a fragment of its own"
+            );
+            let k = c.request(
+                "GET",
+                &format!("/vod/{asset}/cmaf/{rendition}/k{}.m4s", i + 1),
+                &[],
+            );
+            assert_eq!(k.status, 200);
+            assert!(
+                k.body == r.body,
+                "{path} {range}: the DASH segment k{}",
+                i + 1
+            );
+        }
+        assert_eq!(next as usize, n, "{path}: the ranges cover the resource");
+        assert!(p.segments.len() >= 2);
+
+        // Windows across fragments and inside one, open-ended, suffix.
+        let first = p.segments[0].byte_range.as_ref().unwrap().length as usize;
+        for (spec, start, end) in [
+            (
+                format!("bytes={}-{}", first - 10, first + 200),
+                first - 10,
+                first + 201,
+            ),
+            ("bytes=50-60".to_owned(), 50, 61),
+            (format!("bytes=100-{}", n - 100), 100, n - 99),
+            (format!("bytes={}-", first + 3), first + 3, n),
+            ("bytes=-7".to_owned(), n - 7, n),
+        ] {
+            let r = c.request("GET", &path, &[&format!("Range: {spec}")]);
+            assert_eq!(r.status, 206, "{path} {spec}");
+            assert!(r.body == full[start..end], "{path} {spec}");
+        }
+        let r = c.request("GET", &path, &[&format!("Range: bytes={n}-")]);
+        assert_eq!(r.status, 416);
+    }
+    // Audio has no keyframes to trick-play.
+    assert_eq!(
+        c.request("GET", "/vod/bframes/cmaf/a2/iframes.m4s", &[])
+            .status,
+        404
+    );
+}
+
 #[test]
 fn conditional_requests() {
     let s = server();

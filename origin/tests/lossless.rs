@@ -244,8 +244,9 @@ fn every_audio_track_of_a_file() {
     }
 }
 
-/// I-frame playlists and the DASH trick-mode set decode to exactly the
-/// source's keyframes, in order, and last as long as the rendition.
+/// I-frame playlists (byte ranges of the trick resource) decode to exactly
+/// the source's keyframes, in order, and last as long as the rendition.
+/// The DASH trick-mode segments are the same bytes (`http::ranges_on_the_trick_resource`).
 #[test]
 fn iframe_playlists_are_the_keyframes() {
     let s = server();
@@ -275,6 +276,11 @@ fn iframe_playlists_are_the_keyframes() {
         };
         assert!(p.i_frames_only, "{url}: EXT-X-I-FRAMES-ONLY");
         assert_eq!(p.segments.len(), want.len());
+        // What ffmpeg decoded above were byte ranges of one trick resource.
+        for seg in &p.segments {
+            assert!(seg.byte_range.is_some(), "{url}: EXT-X-BYTERANGE");
+            assert_eq!(seg.uri, format!("../cmaf/{rendition}/iframes.m4s"));
+        }
         for seg in &p.segments {
             assert!((seg.duration.round() as u64) <= p.target_duration, "{url}");
         }

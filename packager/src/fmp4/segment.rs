@@ -40,6 +40,21 @@ impl MediaSegment {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// The source byte ranges that bytes `start..end` of the segment come
+    /// from, in order; the header's bytes in the window are not among them.
+    pub fn payload_window(&self, start: u64, end: u64) -> impl Iterator<Item = ByteRange> + '_ {
+        let mut pos = self.header.len() as u64;
+        self.ranges.iter().filter_map(move |r| {
+            let (a, b) = (pos, pos + r.len);
+            pos = b;
+            let (from, to) = (a.max(start), b.min(end));
+            (from < to).then(|| ByteRange {
+                offset: r.offset + (from - a),
+                len: to - from,
+            })
+        })
+    }
 }
 
 /// `sample_depends_on = 2`: a sync sample (§8.8.3.1).

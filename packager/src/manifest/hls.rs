@@ -221,7 +221,9 @@ fn iframe_streams(
 }
 
 /// Writes the I-frame playlist of video rendition `r` (§4.4.3.6): every
-/// keyframe as a one-sample segment, lasting until the next keyframe.
+/// keyframe as a one-sample fragment, lasting until the next keyframe, at
+/// its `EXT-X-BYTERANGE` (§4.4.4.2) of the trick resource `iframes.m4s`
+/// (see [`crate::trick`]).
 pub fn iframes(p: &Presentation, r: &Rendition, opts: &ManifestOptions<'_>, out: &mut String) {
     let scale = p.timescale(r).get();
     let keys = trick::keyframes(p, r);
@@ -233,10 +235,14 @@ pub fn iframes(p: &Presentation, r: &Rendition, opts: &ManifestOptions<'_>, out:
     );
     opts.suffix(out);
     out.push_str("\"\n");
-    for (i, k) in keys.iter().enumerate() {
+    for k in &keys {
         out.push_str("#EXTINF:");
         write_seconds(out, k.duration as i64, scale);
-        let _ = write!(out, ",\n../cmaf/{}/k{}.m4s", r.id, i + 1);
+        let _ = write!(
+            out,
+            ",\n#EXT-X-BYTERANGE:{}@{}\n../cmaf/{}/iframes.m4s",
+            k.size, k.offset, r.id
+        );
         opts.suffix(out);
         out.push('\n');
     }

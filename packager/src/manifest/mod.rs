@@ -2,6 +2,10 @@
 //!
 //! Both formats point at the same CMAF segment URLs, relative to the
 //! manifest: `../cmaf/{rendition}/init.mp4` and `../cmaf/{rendition}/{n}.m4s`.
+//! Trick play is the exception the formats force (see [`crate::trick`]):
+//! HLS I-frame playlists are byte ranges of `../cmaf/{rendition}/iframes.m4s`,
+//! the DASH trick-mode set the same fragments as `k{n}.m4s`. MPEG-TS
+//! playlists ([`hls_ts`]) point at `../ts/{program}/{n}.ts`.
 
 pub mod dash;
 pub mod filter;
