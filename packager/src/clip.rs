@@ -206,25 +206,48 @@ pub fn span(p: &Presentation, r: &Rendition, from_ms: u64, to_ms: u64) -> Result
     span_of(p, r, from_ms, to_ms).map(|(s, _)| s)
 }
 
-fn span_of(p: &Presentation, r: &Rendition, from_ms: u64, to_ms: u64) -> Result<(Segment, u32)> {
-    let not_found = Error::NotFound("no such span of a segment");
+/// [`span`], and the 1-based number of the regular segment it is part of.
+pub(crate) fn span_of(
+    p: &Presentation,
+    r: &Rendition,
+    from_ms: u64,
+    to_ms: u64,
+) -> Result<(Segment, u32)> {
     if to_ms <= from_ms {
-        return Err(not_found);
+        return Err(Error::NotFound("no such span of a segment"));
     }
     let tol = tolerance(p, r);
-    let track = p.track(r);
-    let s = &track.samples;
-    let pts = |i: usize| r.timing.presentation(track, i);
-    let (index, seg) = r
+    let index = r
         .segments
         .iter()
-        .enumerate()
-        .find(|(_, seg)| {
+        .position(|seg| {
             let a = ms_of(p, r, seg.start);
             let b = ms_of(p, r, seg.start + seg.duration as i64);
             a <= from_ms + tol && to_ms <= b + tol
         })
         .ok_or(Error::NotFound("span outside any one segment"))?;
+    span_in(p, r, index, from_ms, to_ms).map(|s| (s, index as u32 + 1))
+}
+
+/// The samples of regular segment `index` (0-based) of `r` in
+/// `from_ms..to_ms`, cut as [`span`] cuts: for a TS span's audio, which
+/// is cut in the segment its video span is in, at the video's times.
+pub(crate) fn span_in(
+    p: &Presentation,
+    r: &Rendition,
+    index: usize,
+    from_ms: u64,
+    to_ms: u64,
+) -> Result<Segment> {
+    let not_found = || Error::NotFound("no such span of a segment");
+    let seg = r.segments.get(index).ok_or_else(not_found)?;
+    if to_ms <= from_ms {
+        return Err(not_found());
+    }
+    let tol = tolerance(p, r);
+    let track = p.track(r);
+    let s = &track.samples;
+    let pts = |i: usize| r.timing.presentation(track, i);
     let (a, b) = (
         ms_of(p, r, seg.start),
         ms_of(p, r, seg.start + seg.duration as i64),
@@ -232,7 +255,9 @@ fn span_of(p: &Presentation, r: &Rendition, from_ms: u64, to_ms: u64) -> Result<
     let video = r.kind == TrackKind::Video;
     // The sample a cut at `t` starts at: seg.first/seg.end at the segment's
     // ends; inside, a keyframe within half a frame (video) or the first
-    // frame whose middle is after `t` (audio).
+    // frame whose middle is after `t`, else the segment's end (audio: a
+    // TS span cuts its audio at the video's times, which can fall in the
+    // segment's last audio frame).
     let cut = |t: u64, at_start: usize, at_end: usize| -> Option<usize> {
         if t <= a + tol {
             return Some(at_start);
@@ -240,17 +265,18 @@ fn span_of(p: &Presentation, r: &Rendition, from_ms: u64, to_ms: u64) -> Result<
         if t + tol >= b {
             return Some(at_end);
         }
-        (at_start..at_end).find(|&i| {
+        let found = (at_start..at_end).find(|&i| {
             let ms = ms_of(p, r, pts(i));
             if video {
                 s.is_sync(i) && ms.abs_diff(t) <= tol
             } else {
                 ms_of(p, r, pts(i) + i64::from(s.duration(i)) / 2) > t
             }
-        })
+        });
+        if video { found } else { found.or(Some(at_end)) }
     };
     let (first, end) = (seg.first as usize, seg.end as usize);
-    let i = cut(from_ms, first, end).ok_or(not_found)?;
+    let i = cut(from_ms, first, end).ok_or_else(not_found)?;
     let j = cut(to_ms, first, end).ok_or(Error::NotFound("no keyframe at the span's end"))?;
     if j <= i {
         return Err(Error::NotFound("empty span"));
@@ -261,13 +287,12 @@ fn span_of(p: &Presentation, r: &Rendition, from_ms: u64, to_ms: u64) -> Result<
     } else {
         pts(j)
     };
-    let seg = Segment {
+    Ok(Segment {
         first: i as u32,
         end: j as u32,
         start,
         duration: (stop - start).max(0) as u64,
-    };
-    Ok((seg, index as u32 + 1))
+    })
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
+use headwater_packager::clip::{Clip, Piece};
 use headwater_packager::mp4::TrackKind;
 use headwater_packager::ts::{self, TsLayout, TsProgram};
 use headwater_packager::{Error, Limits, NamedSource, PackagingConfig, Presentation, Source};
@@ -453,6 +454,77 @@ fn h264_aac_with_b_frames() {
     let all = check_program(&a, prog, "bframes");
     check_with_ffmpeg(&a, prog, &all, "bframes");
     check_keyframes_alone(&a, prog, "bframes");
+}
+
+/// Clip spans (`t{from}-{to}.ts`) are sized from the index alone and join
+/// the regular segments beside them: the pieces of a clip read together by
+/// the independent reader, whose continuity-counter check runs across
+/// them, and decode with ffmpeg to the source's frames between the clip's
+/// keyframes (bframes.mp4: keyframes every 2 s, segments 4, 4 and 2 s).
+#[test]
+fn clip_spans_join_the_regular_segments() {
+    let a = asset(&["bframes.mp4"]);
+    let prog = a.programs()[0];
+    let video = prog.video.unwrap();
+    let layout = TsLayout::new(&a.p, prog).unwrap();
+    let source = frame_hashes(&a.paths[0], "v", &["-ignore_editlist", "1"]);
+    let dir = headwater_testkit::TempDir::new("ts-spans");
+    let mut read = a.read();
+    for (start, end, want, first, last) in [
+        // A span ending its segment, then a regular segment.
+        (3100, 7000, "t2000-4000 2", 50, 200),
+        // A regular segment, then a span starting its segment.
+        (500, 5000, "1 t4000-6000", 0, 150),
+        // A span inside one segment.
+        (4500, 5000, "t4000-6000", 100, 150),
+    ] {
+        let clip = Clip::new(&a.p, start, Some(end)).unwrap();
+        let mut bytes = Vec::new();
+        let mut names = Vec::new();
+        for (piece, _) in clip.pieces(&a.p, video) {
+            let at = bytes.len();
+            match piece {
+                Piece::Shared(n) => {
+                    layout
+                        .write(&a.p, n as usize - 1, &mut read, &mut bytes)
+                        .unwrap();
+                    names.push(n.to_string());
+                }
+                Piece::Span { from_ms, to_ms } => {
+                    assert!(ts::span_exists(&a.p, prog, from_ms, to_ms));
+                    let span = layout.span(&a.p, from_ms, to_ms).unwrap();
+                    layout
+                        .write_span(&a.p, &span, &mut read, &mut bytes)
+                        .unwrap();
+                    assert_eq!((bytes.len() - at) as u64, span.size(), "{from_ms}-{to_ms}");
+                    names.push(format!("t{from_ms}-{to_ms}"));
+                }
+            }
+            // Each piece starts with a PAT and a PMT.
+            let s = reader::read(&bytes[at..]);
+            assert_eq!((s.pids[0], s.pids[1]), (0, ts::PMT_PID));
+        }
+        assert_eq!(names.join(" "), want, "{start}-{end}");
+        // One stream: continuity counters run on from piece to piece.
+        let s = reader::read(&bytes);
+        assert!(
+            s.pes.iter().any(|p| p.pid == ts::AUDIO_PID),
+            "audio is carried"
+        );
+        let file = dir.path().join(format!("{start}.ts"));
+        std::fs::write(&file, &bytes).unwrap();
+        let got = frame_hashes(file.to_str().unwrap(), "v", &[]);
+        assert_eq!(got.len(), last - first, "{start}-{end}: frames");
+        assert!(
+            got == source[first..last],
+            "{start}-{end}: the source's frames"
+        );
+    }
+    // Spans that are not between two keyframes of one segment do not exist.
+    for (from, to) in [(2100, 4000), (2000, 6000), (4000, 4000), (6000, 4000)] {
+        assert!(layout.span(&a.p, from, to).is_err(), "{from}-{to}");
+        assert!(!ts::span_exists(&a.p, prog, from, to), "{from}-{to}");
+    }
 }
 
 #[test]

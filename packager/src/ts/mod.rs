@@ -41,14 +41,18 @@ mod packet;
 mod pes;
 mod plan;
 mod psi;
+mod span;
 mod stream;
 mod write;
 
 use crate::error::{Error, Result};
 use crate::mp4::TrackKind;
+use crate::plan::Segment;
 use crate::presentation::{Presentation, Rendition};
 use plan::Unit;
 use stream::Stream;
+
+pub use span::{TsSpan, span_exists};
 
 /// Added to every 90 kHz PTS, DTS and PCR: 1.4 s, as ffmpeg does, so the
 /// frames before zero that B-frame reordering and edit lists produce, and
@@ -106,6 +110,8 @@ struct SegmentInfo {
     size: u64,
     /// Continuity counters at its start: PAT, PMT, video, audio.
     cc: [u8; 4],
+    /// And after its last packet (where the next segment starts).
+    end_cc: [u8; 4],
     /// Its keyframes in [`TsLayout::keyframes`].
     keyframes: (u32, u32),
 }
@@ -171,11 +177,20 @@ impl TsLayout {
         let mut units = Vec::new();
         let mut cc = [0u8; 4];
         for index in 0..count {
-            plan::plan(p, &layout.streams, pcr_stream, index, &mut units)?;
+            let windows = layout.windows(p, index);
+            plan::plan(p, &layout.streams, pcr_stream, windows, &mut units)?;
             let info = layout.account(p, index, &units, &mut cc);
             layout.segments.push(info);
         }
         Ok(layout)
+    }
+
+    /// The samples of each stream that regular segment `index` carries.
+    fn windows(&self, p: &Presentation, index: usize) -> [Option<Segment>; 2] {
+        self.streams.each_ref().map(|s| {
+            s.as_ref()
+                .and_then(|s| p.renditions.get(s.rendition)?.segments.get(index).copied())
+        })
     }
 
     /// Sizes segment `index` from its units, advances the counters past it
@@ -189,29 +204,20 @@ impl TsLayout {
     ) -> SegmentInfo {
         let start_cc = *cc;
         let first_keyframe = self.keyframes.len();
-        let mut offset = 0u64;
-        let step = |c: &mut u8, n: usize| *c = ((*c as usize + n) % 16) as u8;
-        for u in units {
-            let at = offset;
-            if u.psi {
-                step(&mut cc[write::CC_PAT], 1);
-                step(&mut cc[write::CC_PMT], 1);
-                offset += 2 * PACKET_SIZE as u64;
-            }
-            let n = u.pes_packets();
-            step(&mut cc[write::cc_of(u.stream)], n);
-            offset += (n * PACKET_SIZE) as u64;
-            if let (VIDEO, true, Some(v)) = (u.stream, u.sync, &self.streams[VIDEO]) {
+        let video = self.streams[VIDEO].as_ref();
+        let keyframes = &mut self.keyframes;
+        let size = walk(units, cc, |u, at, len| {
+            if let (VIDEO, true, Some(v)) = (u.stream, u.sync, video) {
                 let s = &p.track(&p.renditions[v.rendition]).samples;
                 let i = u.first as usize;
-                self.keyframes.push(KeyframeRange {
+                keyframes.push(KeyframeRange {
                     offset: at,
-                    len: offset - at,
+                    len,
                     time: v.seconds(v.presentation(s.dts(i), s.cts_offset(i))),
                     duration: 0.0,
                 });
             }
-        }
+        });
         if let Some(v) = &self.streams[VIDEO] {
             let r = &p.renditions[v.rendition];
             let end = r
@@ -225,8 +231,9 @@ impl TsLayout {
             }
         }
         SegmentInfo {
-            size: offset,
+            size,
             cc: start_cc,
+            end_cc: *cc,
             keyframes: (first_keyframe as u32, self.keyframes.len() as u32),
         }
     }
@@ -264,18 +271,32 @@ impl TsLayout {
         read: &mut ReadSamples<'_>,
         out: &mut Vec<u8>,
     ) -> Result<()> {
+        let seg = self.segment(index)?;
+        self.write_units(p, self.windows(p, index), seg.cc, seg.size, read, out)
+    }
+
+    /// Writes the segment made of `windows`, starting at counters `cc`,
+    /// which the layout sized at `size` bytes (checked: on a mismatch or
+    /// an error nothing is appended).
+    fn write_units(
+        &self,
+        p: &Presentation,
+        windows: [Option<Segment>; 2],
+        mut cc: [u8; 4],
+        size: u64,
+        read: &mut ReadSamples<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
         if p.fingerprint() != self.fingerprint {
             return Err(Error::NotFound(
                 "a TS layout used with a presentation it was not built from",
             ));
         }
-        let seg = self.segment(index)?;
         let mut units = Vec::new();
-        plan::plan(p, &self.streams, self.pcr_stream, index, &mut units)?;
+        plan::plan(p, &self.streams, self.pcr_stream, windows, &mut units)?;
         let start = out.len();
         // The size is the samples' (bounded by the file) plus TS overhead.
-        out.reserve(usize::try_from(seg.size).unwrap_or(0));
-        let mut cc = seg.cc;
+        out.reserve(usize::try_from(size).unwrap_or(0));
         let writer = write::Writer {
             p,
             streams: &self.streams,
@@ -286,11 +307,10 @@ impl TsLayout {
             out.truncate(start);
             return Err(e);
         }
-        debug_assert_eq!(
-            (out.len() - start) as u64,
-            seg.size,
-            "layout and bytes agree"
-        );
+        if (out.len() - start) as u64 != size {
+            out.truncate(start);
+            return Err(Error::NotFound("a TS segment differs from its layout"));
+        }
         Ok(())
     }
 
@@ -302,6 +322,27 @@ impl TsLayout {
             + self.pmt.capacity()
             + 512
     }
+}
+
+/// Walks a segment's units as they will be written: advances the counters
+/// `cc` past them, calls `on_unit(unit, offset, len)` with each one's bytes
+/// (its PSI included) and returns the segment's size.
+fn walk(units: &[Unit], cc: &mut [u8; 4], mut on_unit: impl FnMut(&Unit, u64, u64)) -> u64 {
+    let mut offset = 0u64;
+    let step = |c: &mut u8, n: usize| *c = ((*c as usize + n) % 16) as u8;
+    for u in units {
+        let at = offset;
+        if u.psi {
+            step(&mut cc[write::CC_PAT], 1);
+            step(&mut cc[write::CC_PMT], 1);
+            offset += 2 * PACKET_SIZE as u64;
+        }
+        let n = u.pes_packets();
+        step(&mut cc[write::cc_of(u.stream)], n);
+        offset += (n * PACKET_SIZE) as u64;
+        on_unit(u, at, offset - at);
+    }
+    offset
 }
 
 /// Size in bytes of TS segment `index`, computed from the sample index

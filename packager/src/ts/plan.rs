@@ -8,6 +8,7 @@ use super::pes::{self, MAX_BOUNDED_PAYLOAD};
 use super::stream::{Payload, Stream, track_of};
 use super::{AUDIO, VIDEO, packet};
 use crate::error::{Error, Result};
+use crate::plan::Segment;
 use crate::presentation::Presentation;
 
 /// Audio frames share a PES packet while they start less than this many
@@ -54,24 +55,25 @@ impl Unit {
     }
 }
 
-/// Plans segment `index` into `out`: video access units and audio frame
-/// groups merged by DTS (video first on ties), a PAT and a PMT before the
-/// first packet and before every video sync sample.
+/// Plans the segment made of `windows` (per stream, the samples it
+/// carries: a regular segment's, or a clip span's) into `out`: video access
+/// units and audio frame groups merged by DTS (video first on ties), a PAT
+/// and a PMT before the first packet and before every video sync sample.
 pub(super) fn plan(
     p: &Presentation,
     streams: &[Option<Stream>; 2],
     pcr_stream: usize,
-    index: usize,
+    windows: [Option<Segment>; 2],
     out: &mut Vec<Unit>,
 ) -> Result<()> {
     out.clear();
     let mut video = Vec::new();
     let mut audio = Vec::new();
-    if let Some(s) = &streams[VIDEO] {
-        video_units(p, s, index, &mut video)?;
+    if let (Some(s), Some(w)) = (&streams[VIDEO], &windows[VIDEO]) {
+        video_units(p, s, w, &mut video)?;
     }
-    if let Some(s) = &streams[AUDIO] {
-        audio_units(p, s, index, &mut audio)?;
+    if let (Some(s), Some(w)) = (&streams[AUDIO], &windows[AUDIO]) {
+        audio_units(p, s, w, &mut audio)?;
     }
     out.reserve(video.len() + audio.len());
     let (mut v, mut a) = (video.into_iter().peekable(), audio.into_iter().peekable());
@@ -90,11 +92,11 @@ pub(super) fn plan(
     Ok(())
 }
 
-fn video_units(p: &Presentation, v: &Stream, index: usize, out: &mut Vec<Unit>) -> Result<()> {
+fn video_units(p: &Presentation, v: &Stream, seg: &Segment, out: &mut Vec<Unit>) -> Result<()> {
     let Some(r) = p.renditions.get(v.rendition) else {
         return Err(Error::NotFound("rendition of another presentation"));
     };
-    let (Some(seg), Some(track)) = (r.segments.get(index), track_of(p, r)) else {
+    let Some(track) = track_of(p, r) else {
         return Ok(());
     };
     if seg.first > seg.end || seg.end as usize > track.samples.len() {
@@ -124,11 +126,11 @@ fn video_units(p: &Presentation, v: &Stream, index: usize, out: &mut Vec<Unit>) 
     Ok(())
 }
 
-fn audio_units(p: &Presentation, a: &Stream, index: usize, out: &mut Vec<Unit>) -> Result<()> {
+fn audio_units(p: &Presentation, a: &Stream, seg: &Segment, out: &mut Vec<Unit>) -> Result<()> {
     let Some(r) = p.renditions.get(a.rendition) else {
         return Err(Error::NotFound("rendition of another presentation"));
     };
-    let (Some(seg), Some(track)) = (r.segments.get(index), track_of(p, r)) else {
+    let Some(track) = track_of(p, r) else {
         return Ok(());
     };
     if seg.first > seg.end || seg.end as usize > track.samples.len() {
