@@ -59,6 +59,13 @@ pub(crate) enum Kind {
     Payload,
     /// A whole MPEG-TS segment.
     Ts,
+    /// A clip span of an MPEG-TS segment (`number` is 0).
+    TsSpan {
+        /// Start, milliseconds.
+        from_ms: u64,
+        /// End, milliseconds.
+        to_ms: u64,
+    },
 }
 
 /// The bounded cache of gathered payloads, shared by every worker.

@@ -134,7 +134,7 @@ fn route_kind(route: &Route<'_>) -> usize {
         | Route::Keyframe { .. }
         | Route::Iframes { .. }
         | Route::Span { .. } => 4,
-        Route::TsSegment { .. } => 5,
+        Route::TsSegment { .. } | Route::TsSpan { .. } => 5,
         Route::VttSegment { .. } | Route::VttFull { .. } => 6,
         Route::Health | Route::Ready | Route::Time => 7,
         Route::Live { hls, file, .. } => crate::live::route_kind(*hls, file),
@@ -234,6 +234,7 @@ async fn handle_inner(
         | Route::TsIframes { asset, .. }
         | Route::TsSubtitles { asset, .. }
         | Route::TsSegment { asset, .. }
+        | Route::TsSpan { asset, .. }
         | Route::VttSegment { asset, .. }
         | Route::VttFull { asset, .. }
         | Route::DashManifest { asset }
@@ -259,13 +260,8 @@ async fn handle_inner(
     )?;
     let carry = carry.as_deref();
     let asset = lookup(shared, asset_name).await?;
-    if route.is_ts() && !crate::hls_ts::ready(&asset) {
-        // Laying out every TS segment walks every sample: off the worker.
-        let a = asset.clone();
-        tokio::task::spawn_blocking(move || crate::hls_ts::prepare(&a))
-            .await
-            .map_err(|e| OriginError::Internal(format!("TS layout task failed: {e}")))?;
-    }
+    // Laying out TS segments walks every sample: off the worker.
+    crate::hls_ts::prepare(&asset, &route, query).await?;
     let p = &asset.presentation;
     let rendition = |id: &str| {
         p.renditions
@@ -353,7 +349,8 @@ async fn handle_inner(
         Route::TsMultivariant { .. }
         | Route::TsMedia { .. }
         | Route::TsIframes { .. }
-        | Route::TsSegment { .. } => crate::hls_ts::reply(shared, &asset, &route, carry)?,
+        | Route::TsSegment { .. }
+        | Route::TsSpan { .. } => crate::hls_ts::reply(shared, &asset, &route, carry)?,
         Route::TsSubtitles { track, .. } => {
             let i = subtitle(track)?;
             let text = manifest(&asset.rendered.hls_ts_subtitles[i], carry, |o, s| {

@@ -1,6 +1,7 @@
 //! Manifests that depend on the query string: manifest filters
-//! (`video_height=...`) and clips (`start=`, `end=`). They are rendered per
-//! request; the media playlists and segments they point at stay shared.
+//! (`video_height=...`) and clips (`start=`, `end=`), on the fMP4 HLS, DASH
+//! and MPEG-TS HLS manifests alike. They are rendered per request; the
+//! media playlists and segments they point at stay shared.
 
 use bytes::Bytes;
 use headwater_packager::clip::{self, Clip};
@@ -22,7 +23,11 @@ pub(crate) fn render(
     let Some(q) = query else { return Ok(None) };
     let applies = matches!(
         route,
-        Route::HlsMultivariant { .. } | Route::HlsMedia { .. } | Route::DashManifest { .. }
+        Route::HlsMultivariant { .. }
+            | Route::HlsMedia { .. }
+            | Route::DashManifest { .. }
+            | Route::TsMultivariant { .. }
+            | Route::TsMedia { .. }
     );
     if !applies {
         return Ok(None);
@@ -48,12 +53,20 @@ pub(crate) fn render(
         (None, None) => None,
         (start, end) => Some(Clip::new(p, start.unwrap_or(0), end).map_err(bad)?),
     };
-    let filter = if matches!(route, Route::HlsMedia { .. }) {
+    // Media playlists are not filtered (they are what a filter keeps).
+    let filter = if matches!(route, Route::HlsMedia { .. } | Route::TsMedia { .. }) {
         Filter::default()
     } else {
-        Filter::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .and_then(|f| f.check(p).map(|()| f))
-            .map_err(bad)?
+        let f =
+            Filter::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))).map_err(bad)?;
+        if route.is_ts() {
+            // What TS carries is what there is to keep.
+            f.check_among(p, |r| headwater_packager::ts::supports(p, r))
+        } else {
+            f.check(p)
+        }
+        .map_err(bad)?;
+        f
     };
     if clip.is_none() && filter.is_empty() {
         return Ok(None);
@@ -80,6 +93,10 @@ pub(crate) fn render(
             }
             hls::media(p, r, &opts, &mut s);
             "application/vnd.apple.mpegurl"
+        }
+        Route::TsMultivariant { .. } | Route::TsMedia { .. } => {
+            let text = crate::hls_ts::render(asset, route, &filter, &opts)?;
+            return Ok(Some(("application/vnd.apple.mpegurl", text)));
         }
         _ => return Ok(None),
     };

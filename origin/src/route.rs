@@ -46,6 +46,14 @@ pub enum Route<'a> {
         program: &'a str,
         number: u32,
     },
+    /// `/vod/{asset}/ts/{program}/t{from}-{to}.ts`: the part of one TS
+    /// segment between two times (milliseconds), for clips.
+    TsSpan {
+        asset: &'a str,
+        program: &'a str,
+        from_ms: u64,
+        to_ms: u64,
+    },
     /// `/vod/{asset}/dash/manifest.mpd`
     DashManifest { asset: &'a str },
     /// `/vod/{asset}/cmaf/{rendition}/init.mp4`
@@ -94,6 +102,7 @@ impl Route<'_> {
                 | Route::TsMedia { .. }
                 | Route::TsIframes { .. }
                 | Route::TsSegment { .. }
+                | Route::TsSpan { .. }
         )
     }
 }
@@ -253,6 +262,14 @@ fn vod<'a>(asset: &'a str, rest: &[&'a str]) -> Result<Route<'a>, RouteError> {
         }),
         ["ts", prog, file] => {
             let digits = file.strip_suffix(".ts").ok_or(RouteError::NotFound)?;
+            if let Some((from, to)) = digits.strip_prefix('t').and_then(|s| s.split_once('-')) {
+                return Ok(Route::TsSpan {
+                    asset,
+                    program: program(prog)?,
+                    from_ms: millis(from)?,
+                    to_ms: millis(to)?,
+                });
+            }
             Ok(Route::TsSegment {
                 asset,
                 program: program(prog)?,
@@ -417,6 +434,15 @@ mod tests {
                 rendition: "v1"
             })
         );
+        assert_eq!(
+            route("/vod/a/ts/v1.a2/t2000-4000.ts"),
+            Ok(Route::TsSpan {
+                asset: "a",
+                program: "v1.a2",
+                from_ms: 2000,
+                to_ms: 4000
+            })
+        );
         assert_eq!(route("/healthz"), Ok(Route::Health));
     }
 
@@ -447,6 +473,8 @@ mod tests {
             "/vod/a/cmaf/v1/01.m4s",
             "/vod/a/cmaf/v1/9999999999.m4s",
             "/vod/a/cmaf/v1/iframes.mp4",
+            "/vod/a/ts/v1/t02-4.ts",
+            "/vod/a/ts/v1/t2-.ts",
         ] {
             assert_eq!(route(p), Err(RouteError::NotFound), "{p}");
         }

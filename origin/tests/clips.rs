@@ -164,6 +164,12 @@ fn golden_clipped_manifests() {
         "/vod/bframes/hls/a2.m3u8?start=3.1&end=7",
         "/vod/bframes/dash/manifest.mpd?start=3.1&end=7",
         "/vod/ladder/dash/manifest.mpd?video_height=-200&start=9",
+        "/vod/bframes/hls-ts/master.m3u8?start=3.1&end=7",
+        "/vod/bframes/hls-ts/v1.a2.m3u8?start=3.1&end=7",
+        "/vod/bframes/hls-ts/v1.a2.m3u8?start=0.5&end=5",
+        "/vod/multi-audio/hls-ts/master.m3u8?audio_language=fr",
+        "/vod/multi-audio/hls-ts/master.m3u8?audio_language=en&start=2",
+        "/vod/ladder/hls-ts/master.m3u8?video_height=-200&start=9",
     ] {
         out.push_str(&format!("== {path}\n{}\n", get(s.addr, path).text()));
     }

@@ -1,9 +1,10 @@
 //! HLS with MPEG-TS segments over HTTP: ffmpeg decodes every program to the
 //! source's frames, the playlists follow RFC 8216 version 3, I-frame
 //! playlists are byte ranges that decode to the keyframes, sizes are known
-//! for HEAD and Range, and codecs TS cannot carry are a clear 422.
+//! for HEAD and Range, codecs TS cannot carry are a clear 422, and manifest
+//! filters and clips work as on the fMP4 manifests.
 
-use headwater_testkit::ffmpeg::{frame_hashes, keyframe_hashes};
+use headwater_testkit::ffmpeg::{frame_hashes, keyframe_hashes, probe};
 use headwater_testkit::http::{Conn, get};
 use headwater_testkit::media;
 use headwater_testkit::server::Server;
@@ -273,4 +274,250 @@ fn segments_are_the_same_without_the_cache() {
         assert_eq!(r.status, 206);
         assert_eq!(r.body, a.body[188..376]);
     }
+}
+
+/// The first and last `pts_time` ffprobe reads for `select` in `url`, and
+/// the last frame's duration.
+fn probed_span(url: &str, select: &str) -> (f64, f64, f64) {
+    let frames: Vec<(f64, f64)> = probe(url, select, "frame=pts_time,pkt_duration_time")
+        .iter()
+        .map(|l| {
+            let mut f = l.split(',').map(|x| x.parse::<f64>().unwrap());
+            (f.next().unwrap(), f.next().unwrap())
+        })
+        .collect();
+    let (first, last) = (frames[0], frames[frames.len() - 1]);
+    (first.0, last.0, last.1)
+}
+
+/// Clipping `/hls-ts/`: the same `start`/`end` as fMP4 HLS and DASH. The
+/// clip starts at the keyframe at or before `start` and ends at the one at
+/// or after `end`; ffmpeg decodes exactly the source's frames in between
+/// and ffprobe reads them at the right times (TS times run 1.4 s ahead);
+/// the segments the clip covers whole keep their shared URLs.
+#[test]
+fn a_clipped_program_is_the_source_between_keyframes() {
+    let s = server();
+    let source = media().join("bframes.mp4");
+    let all = frame_hashes(source.to_str().unwrap(), "v", &["-ignore_editlist", "1"]);
+    let offset = 1.4;
+    for (query, from, to, uris) in [
+        (
+            "start=3.1&end=7",
+            2.0,
+            8.0,
+            &["../ts/v1.a2/t2000-4000.ts", "../ts/v1.a2/2.ts"][..],
+        ),
+        (
+            "start=0.5&end=5",
+            0.0,
+            6.0,
+            &["../ts/v1.a2/1.ts", "../ts/v1.a2/t4000-6000.ts"][..],
+        ),
+        (
+            "start=4.5&end=5",
+            4.0,
+            6.0,
+            &["../ts/v1.a2/t4000-6000.ts"][..],
+        ),
+        ("start=8.04", 8.0, 10.0, &["../ts/v1.a2/3.ts"][..]),
+    ] {
+        let m = get(s.addr, &format!("/vod/bframes/hls-ts/master.m3u8?{query}"));
+        assert_eq!(m.status, 200, "{query}: {}", m.text());
+        let Playlist::MasterPlaylist(m) = m3u8_rs::parse_playlist_res(&m.body).unwrap() else {
+            panic!("not a multivariant playlist")
+        };
+        assert_eq!(m.version, Some(3));
+        let children: Vec<&str> = m.variants.iter().map(|v| v.uri.as_str()).collect();
+        assert_eq!(
+            children,
+            [format!("v1.a2.m3u8?{query}")],
+            "no I-frame streams in a clip"
+        );
+
+        let path = format!("/vod/bframes/hls-ts/v1.a2.m3u8?{query}");
+        let text = get(s.addr, &path).text();
+        let start: f64 = query[6..].split('&').next().unwrap().parse().unwrap();
+        assert!(
+            text.contains(&format!(
+                "#EXT-X-START:TIME-OFFSET={:.3},PRECISE=YES",
+                start - from
+            )),
+            "{text}"
+        );
+        let Playlist::MediaPlaylist(p) = m3u8_rs::parse_playlist_res(text.as_bytes()).unwrap()
+        else {
+            panic!("not a media playlist")
+        };
+        assert_eq!(p.version, Some(3));
+        let got: Vec<&str> = p.segments.iter().map(|x| x.uri.as_str()).collect();
+        assert_eq!(got, uris, "{query}");
+        let total: f32 = p.segments.iter().map(|x| x.duration).sum();
+        assert!(
+            (f64::from(total) - (to - from)).abs() < 1e-3,
+            "{query}: {total}"
+        );
+        let mut c = Conn::open(s.addr);
+        for seg in &p.segments {
+            let path = format!("/vod/bframes/{}", seg.uri.trim_start_matches("../"));
+            let r = c.request("GET", &path, &[]);
+            assert_eq!(r.status, 200, "{path}");
+            assert_eq!(r.header("content-type"), Some("video/mp2t"));
+            assert!(r.header("cache-control").unwrap().contains("immutable"));
+            let head = c.request("HEAD", &path, &[]);
+            assert_eq!(
+                head.header("content-length").unwrap(),
+                r.body.len().to_string()
+            );
+            let part = c.request("GET", &path, &["Range: bytes=376-751"]);
+            assert_eq!((part.status, &part.body[..]), (206, &r.body[376..752]));
+            assert_eq!(
+                c.request("GET", &path, &[]).body,
+                r.body,
+                "{path}: the same bytes"
+            );
+        }
+
+        let url = s.url(&format!("/vod/bframes/hls-ts/master.m3u8?{query}"));
+        let want = &all[(from * 25.0) as usize..(to * 25.0) as usize];
+        let frames = frame_hashes(&url, "v", &[]);
+        assert_eq!(frames.len(), want.len(), "{url}: frame count");
+        assert!(frames == want, "{url}: the source's frames {from}..{to} s");
+        let (first, last, dur) = probed_span(&url, "v");
+        assert!(
+            (first - offset - from).abs() < 1e-3,
+            "{url}: video from {first}"
+        );
+        assert!(
+            (last + dur - offset - to).abs() < 1e-3,
+            "{url}: video to {last}"
+        );
+        // Audio covers the same time, to within an AAC frame (21.3 ms); the
+        // frame before zero an edit list hides (priming) is carried, as in
+        // the regular segments.
+        let (first, last, dur) = probed_span(&url, "a");
+        assert!(
+            (first - offset - from).abs() < 0.022,
+            "{url}: audio from {first}"
+        );
+        assert!(
+            (last + dur - offset - to).abs() < 0.022,
+            "{url}: audio to {last}"
+        );
+    }
+    // A span that is not between two keyframes of one segment does not exist.
+    for path in [
+        "/vod/bframes/ts/v1.a2/t2100-4000.ts",
+        "/vod/bframes/ts/v1.a2/t2000-6000.ts",
+        "/vod/bframes/ts/v9.a2/t2000-4000.ts",
+    ] {
+        assert_eq!(get(s.addr, path).status, 404, "{path}");
+    }
+}
+
+/// Manifest filters on `/hls-ts/`: the same syntax as fMP4 HLS and DASH.
+/// The programs are made of what the filter keeps (each video muxed with
+/// the first audio kept), so dropping the first audio muxes another one:
+/// `{video}.{audio}`, a URL as shared and deterministic as the others.
+#[test]
+fn manifest_filters_make_programs_of_what_they_keep() {
+    let s = server();
+    let variants = |target: &str| {
+        let r = get(s.addr, target);
+        assert_eq!(r.status, 200, "{target}: {}", r.text());
+        let Playlist::MasterPlaylist(m) = m3u8_rs::parse_playlist_res(&r.body).unwrap() else {
+            panic!("{target}: not a multivariant playlist")
+        };
+        m
+    };
+    let uris =
+        |m: &m3u8_rs::MasterPlaylist| m.variants.iter().map(|v| v.uri.clone()).collect::<Vec<_>>();
+    let m = variants("/vod/ladder/hls-ts/master.m3u8?video_height=200-300");
+    assert_eq!(
+        uris(&m),
+        ["270p-v1.audio-a1.m3u8", "270p-v1.audio-a1.iframes.m3u8"]
+    );
+    let all = variants("/vod/ladder/hls-ts/master.m3u8");
+    let bandwidth = |m: &m3u8_rs::MasterPlaylist, uri: &str| {
+        m.variants
+            .iter()
+            .find(|v| v.uri == uri)
+            .map(|v| v.bandwidth)
+    };
+    assert_eq!(
+        bandwidth(&m, "270p-v1.audio-a1.m3u8"),
+        bandwidth(&all, "270p-v1.audio-a1.m3u8"),
+        "the same program, the same attributes"
+    );
+
+    // English only: the muxed English and the English commentary.
+    let m = variants("/vod/multi-audio/hls-ts/master.m3u8?audio_language=en");
+    assert_eq!(uris(&m), ["v1.a2.m3u8", "v1.a2.iframes.m3u8"]);
+    let alt: Vec<(&str, Option<&str>)> = m
+        .alternatives
+        .iter()
+        .map(|a| (a.name.as_str(), a.uri.as_deref()))
+        .collect();
+    assert_eq!(alt, [("English", None), ("Commentary", Some("a3.m3u8"))]);
+
+    // French only: French muxed into the video, and it decodes so.
+    let m = variants("/vod/multi-audio/hls-ts/master.m3u8?audio_language=fr");
+    assert_eq!(uris(&m), ["v1.a4.m3u8", "v1.a4.iframes.m3u8"]);
+    assert!(m.alternatives.is_empty());
+    let source = media().join("multi-audio.mp4");
+    let url = s.url("/vod/multi-audio/hls-ts/v1.a4.m3u8");
+    same(source.to_str().unwrap(), "v", &url, "v");
+    same(source.to_str().unwrap(), "a:2", &url, "a");
+    let mut c = Conn::open(s.addr);
+    let a = c.request("GET", "/vod/multi-audio/ts/v1.a4/1.ts", &[]);
+    let b = c.request("GET", "/vod/multi-audio/ts/v1.a4/1.ts", &[]);
+    assert_eq!(a.status, 200);
+    assert!(a.header("cache-control").unwrap().contains("immutable"));
+    assert_eq!(a.header("etag"), b.header("etag"));
+    assert!(a.body == b.body, "the same bytes twice");
+    // What no filter makes is not a program.
+    assert_eq!(
+        get(s.addr, "/vod/multi-audio/hls-ts/a2.a4.m3u8").status,
+        404
+    );
+
+    // Filters and clips combine.
+    let m = variants("/vod/ladder/hls-ts/master.m3u8?video_height=270&start=5&end=12");
+    assert_eq!(uris(&m), ["270p-v1.audio-a1.m3u8?start=5&end=12"]);
+}
+
+/// A malformed filter or clip on `/hls-ts/` is a 400 naming the problem,
+/// as on the other manifests; the connection stays usable.
+#[test]
+fn bad_filters_and_clips_are_a_400() {
+    let s = server();
+    let mut c = Conn::open(s.addr);
+    for (query, needle, media_too) in [
+        ("video_height=tall", "video_height", false),
+        ("video_bitrate=5-1", "video_bitrate", false),
+        ("audio_language=en%3Cscript%3E", "audio_language", false),
+        ("audio_language=de", "leaves no audio", false),
+        ("video_codec=hvc1", "leaves no video", false),
+        ("video_height=1-2&video_height=3-4", "more than once", false),
+        ("start=abc", "'start'", true),
+        ("end=1.2345", "'end'", true),
+        ("start=5&end=2", "not after", true),
+        ("start=99", "not before the end", true),
+        ("start=1&start=2", "more than once", true),
+    ] {
+        let mut paths = vec!["/vod/multi-audio/hls-ts/master.m3u8"];
+        if media_too {
+            paths.push("/vod/multi-audio/hls-ts/v1.a2.m3u8");
+        }
+        for path in paths {
+            let r = c.request("GET", &format!("{path}?{query}"), &[]);
+            assert_eq!(r.status, 400, "{path}?{query}");
+            assert!(r.text().contains(needle), "{query}: {}", r.text());
+        }
+    }
+    assert_eq!(
+        c.request("GET", "/vod/multi-audio/hls-ts/master.m3u8", &[])
+            .status,
+        200
+    );
 }

@@ -112,6 +112,16 @@ impl Filter {
 
     /// Checks that the filter leaves a rendition of every kind `p` has.
     pub fn check(&self, p: &Presentation) -> Result<(), FilterError> {
+        self.check_among(p, |_| true)
+    }
+
+    /// [`Self::check`] among the renditions `among` accepts: those a
+    /// format can carry (MPEG-TS carries no AV1 or Opus).
+    pub fn check_among(
+        &self,
+        p: &Presentation,
+        among: impl Fn(&Rendition) -> bool,
+    ) -> Result<(), FilterError> {
         for (kind, what, keys) in [
             (
                 TrackKind::Video,
@@ -124,11 +134,11 @@ impl Filter {
                 "audio_bitrate, audio_language and audio_codec",
             ),
         ] {
-            let has = p.renditions.iter().any(|r| r.kind == kind);
+            let has = p.renditions.iter().any(|r| r.kind == kind && among(r));
             let kept = p
                 .renditions
                 .iter()
-                .any(|r| r.kind == kind && self.keeps(p, r));
+                .any(|r| r.kind == kind && among(r) && self.keeps(p, r));
             if has && !kept {
                 return Err(FilterError(format!(
                     "the filter leaves no {what} rendition (check {keys})"

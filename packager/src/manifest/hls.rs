@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{ManifestOptions, vod_playlist_head, write_seconds};
+use super::{ManifestOptions, vod_playlist_head, write_clip_start, write_seconds};
 use crate::clip::{Clip, Piece};
 use crate::codec::VideoRange;
 use crate::mp4::TrackKind;
@@ -278,17 +278,7 @@ pub(crate) fn display_size(p: &Presentation, r: &Rendition) -> (u32, u32) {
 fn media_uri_inline(r: &Rendition, opts: &ManifestOptions<'_>, out: &mut String) {
     out.push_str(&r.id);
     out.push_str(".m3u8");
-    match opts.clip {
-        Some(c) => {
-            out.push('?');
-            out.push_str(&c.query());
-            if let Some(q) = opts.query.filter(|q| !q.is_empty()) {
-                out.push('&');
-                out.push_str(q);
-            }
-        }
-        None => opts.suffix(out),
-    }
+    opts.playlist_suffix(out);
 }
 
 fn media_uri(r: &Rendition, opts: &ManifestOptions<'_>, out: &mut String) {
@@ -310,13 +300,9 @@ fn clipped_media(
     let scale = p.timescale(r).get();
     let pieces = clip.pieces(p, r);
     vod_playlist_head(out, 7, pieces.iter().map(|(_, s)| s.duration), scale);
-    out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-START:TIME-OFFSET=");
-    write_seconds(out, clip.start_ms.saturating_sub(clip.from_ms) as i64, 1000);
-    let _ = write!(
-        out,
-        ",PRECISE=YES\n#EXT-X-MAP:URI=\"../cmaf/{}/init.mp4",
-        r.id
-    );
+    out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
+    write_clip_start(out, clip);
+    let _ = write!(out, "#EXT-X-MAP:URI=\"../cmaf/{}/init.mp4", r.id);
     opts.suffix(out);
     out.push_str("\"\n");
     for (piece, s) in &pieces {

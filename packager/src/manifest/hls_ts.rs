@@ -6,12 +6,20 @@
 //! one without a URI, as RFC 8216bis §4.4.6.1.1 has it); I-frame
 //! playlists are byte ranges of the muxed segments.
 //!
+//! Manifest filters and clips work as on the fMP4 playlists: a filter
+//! keeps renditions and the programs are made of what it keeps
+//! ([`programs_where`]); a clip lists the regular segments it covers whole
+//! and spans of the one or two it cuts into ([`crate::ts::TsSpan`]), and no
+//! I-frame or subtitle playlists.
+//!
 //! Renditions TS cannot carry (AV1, Opus) are left out; see [`crate::ts::supports`].
 
 use std::fmt::Write;
 
-use super::{ManifestOptions, vod_playlist_head, write_seconds};
+use super::{ManifestOptions, vod_playlist_head, write_clip_start, write_seconds};
+use crate::clip::{Clip, Piece};
 use crate::mp4::TrackKind;
+use crate::plan::Segment;
 use crate::presentation::{Presentation, Rendition};
 use crate::subtitles::SubtitleTrack;
 use crate::time::peak_and_average;
@@ -50,9 +58,22 @@ impl TsVariant {
 /// audio-only program per further audio rendition. Empty when TS can
 /// carry none of the renditions.
 pub fn programs(p: &Presentation) -> Vec<TsVariant> {
+    programs_where(p, |_| true)
+}
+
+/// The TS programs of the renditions `keep` keeps (a manifest filter), made
+/// as [`programs`] makes them: each kept video muxed with the first kept
+/// audio, the other kept audio audio-only. So a filter that drops the first
+/// audio makes muxed programs of another pairing, `{video}.{audio}`: names
+/// as deterministic as the unfiltered ones, shared by every filter that
+/// makes them (see [`addressable`]).
+pub fn programs_where(p: &Presentation, keep: impl Fn(&Rendition) -> bool) -> Vec<TsVariant> {
+    let keep = &keep;
     let kinds = |kind| {
-        (0..p.renditions.len())
-            .filter(move |&i| p.renditions[i].kind == kind && ts::supports(p, &p.renditions[i]))
+        (0..p.renditions.len()).filter(move |&i| {
+            let r = &p.renditions[i];
+            r.kind == kind && ts::supports(p, r) && keep(r)
+        })
     };
     let audio: Vec<usize> = kinds(TrackKind::Audio).collect();
     let mut out: Vec<TsVariant> = kinds(TrackKind::Video)
@@ -72,6 +93,30 @@ pub fn programs(p: &Presentation) -> Vec<TsVariant> {
             video: None,
             audio: Some(a),
         });
+    }
+    out
+}
+
+/// Every program a TS URL can name: [`programs`] first, then every other
+/// video and audio pairing (what [`programs_where`] can make; its
+/// audio-only programs are all among the unfiltered ones).
+pub fn addressable(p: &Presentation) -> Vec<TsVariant> {
+    let mut out = programs(p);
+    let carried = |kind| {
+        (0..p.renditions.len())
+            .filter(move |&i| p.renditions[i].kind == kind && ts::supports(p, &p.renditions[i]))
+    };
+    for v in carried(TrackKind::Video) {
+        for a in carried(TrackKind::Audio) {
+            let name = format!("{}.{}", p.renditions[v].id, p.renditions[a].id);
+            if !out.iter().any(|x| x.name == name) {
+                out.push(TsVariant {
+                    name,
+                    video: Some(v),
+                    audio: Some(a),
+                });
+            }
+        }
     }
     out
 }
@@ -113,7 +158,7 @@ pub fn multivariant(
                 "\n#EXT-X-STREAM-INF:BANDWIDTH={peak},AVERAGE-BANDWIDTH={avg},CODECS=\"{}\"\n{}.m3u8",
                 r.codecs, v.name
             );
-            opts.suffix(out);
+            opts.playlist_suffix(out);
             out.push('\n');
         }
         return;
@@ -155,13 +200,17 @@ pub fn multivariant(
             }
             if i > 0 {
                 let _ = write!(out, ",URI=\"{}.m3u8", r.id);
-                opts.suffix(out);
+                opts.playlist_suffix(out);
                 out.push('"');
             }
             out.push('\n');
         }
     }
-    super::hls::subtitle_media(p, opts, out);
+    // A clip lists media playlists only, as the fMP4 one does.
+    let clip = opts.clip.is_some();
+    if !clip {
+        super::hls::subtitle_media(p, opts, out);
+    }
     for (v, layout) in &muxed {
         let r = &p.renditions[v.video.expect("muxed")];
         let (mut peak, mut avg) = bitrates(p, v, layout);
@@ -193,12 +242,15 @@ pub fn multivariant(
         if group {
             out.push_str(",AUDIO=\"audio\"");
         }
-        if !p.subtitles.is_empty() {
+        if !p.subtitles.is_empty() && !clip {
             out.push_str(",SUBTITLES=\"subs\"");
         }
         let _ = write!(out, "\n{}.m3u8", v.name);
-        opts.suffix(out);
+        opts.playlist_suffix(out);
         out.push('\n');
+    }
+    if clip {
+        return;
     }
     out.push('\n');
     for (v, layout) in &muxed {
@@ -227,8 +279,14 @@ fn iframe_bitrates(layout: &TsLayout) -> (u64, u64) {
     )
 }
 
-/// Writes the media playlist of program `v`.
+/// Writes the media playlist of program `v`: clipped when `opts` has a
+/// clip (the segments it covers whole, spans `t{from}-{to}.ts` of the ones
+/// it cuts, and an `EXT-X-START` at the requested start).
 pub fn media(p: &Presentation, v: &TsVariant, opts: &ManifestOptions<'_>, out: &mut String) {
+    if let Some(clip) = opts.clip {
+        clipped_media(p, v, clip, opts, out);
+        return;
+    }
     let r = v.timeline(p);
     let scale = p.timescale(r).get();
     vod_playlist_head(out, 3, r.segments.iter().map(|s| s.duration), scale);
@@ -236,6 +294,41 @@ pub fn media(p: &Presentation, v: &TsVariant, opts: &ManifestOptions<'_>, out: &
         out.push_str("#EXTINF:");
         write_seconds(out, s.duration as i64, scale);
         let _ = write!(out, ",\n../ts/{}/{}.ts", v.name, i + 1);
+        opts.suffix(out);
+        out.push('\n');
+    }
+    out.push_str("#EXT-X-ENDLIST\n");
+}
+
+fn clipped_media(
+    p: &Presentation,
+    v: &TsVariant,
+    clip: &Clip,
+    opts: &ManifestOptions<'_>,
+    out: &mut String,
+) {
+    let r = v.timeline(p);
+    let scale = p.timescale(r).get();
+    let prog = v.program(p);
+    let pieces: Vec<(Piece, Segment)> = clip
+        .pieces(p, r)
+        .into_iter()
+        .filter(|(piece, _)| match *piece {
+            Piece::Shared(_) => true,
+            Piece::Span { from_ms, to_ms } => ts::span_exists(p, prog, from_ms, to_ms),
+        })
+        .collect();
+    vod_playlist_head(out, 3, pieces.iter().map(|(_, s)| s.duration), scale);
+    write_clip_start(out, clip);
+    for (piece, s) in &pieces {
+        out.push_str("#EXTINF:");
+        write_seconds(out, s.duration as i64, scale);
+        let _ = match piece {
+            Piece::Shared(n) => write!(out, ",\n../ts/{}/{n}.ts", v.name),
+            Piece::Span { from_ms, to_ms } => {
+                write!(out, ",\n../ts/{}/t{from_ms}-{to_ms}.ts", v.name)
+            }
+        };
         opts.suffix(out);
         out.push('\n');
     }

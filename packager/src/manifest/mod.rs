@@ -48,6 +48,22 @@ impl<'a> ManifestOptions<'a> {
             out.push_str(q);
         }
     }
+
+    /// The query of a media playlist URI in a multivariant playlist: the
+    /// clip's (so the media playlist is clipped too), then the carried one.
+    pub(crate) fn playlist_suffix(&self, out: &mut String) {
+        match self.clip {
+            Some(c) => {
+                out.push('?');
+                out.push_str(&c.query());
+                if let Some(q) = self.query.filter(|q| !q.is_empty()) {
+                    out.push('&');
+                    out.push_str(q);
+                }
+            }
+            None => self.suffix(out),
+        }
+    }
 }
 
 /// Writes the head of a VOD media playlist, `#EXTM3U` through
@@ -71,6 +87,15 @@ pub(crate) fn vod_playlist_head(
         "#EXTM3U\n#EXT-X-VERSION:{version}\n#EXT-X-TARGETDURATION:{target}\n\
          #EXT-X-MEDIA-SEQUENCE:1\n#EXT-X-PLAYLIST-TYPE:VOD\n"
     );
+}
+
+/// Writes the `EXT-X-START` of a clipped media playlist (RFC 8216bis
+/// §4.4.2.2): where the requested start is, after the keyframe the clip
+/// begins at.
+pub(crate) fn write_clip_start(out: &mut String, clip: &crate::clip::Clip) {
+    out.push_str("#EXT-X-START:TIME-OFFSET=");
+    write_seconds(out, clip.start_ms.saturating_sub(clip.from_ms) as i64, 1000);
+    out.push_str(",PRECISE=YES\n");
 }
 
 /// Writes seconds with at least three decimals and at most six, trimming
