@@ -3,8 +3,10 @@
 
 use std::fmt::Write;
 
-use super::{ManifestOptions, vod_playlist_head, write_clip_start, write_seconds};
-use crate::clip::{Clip, Piece};
+use super::{
+    ManifestOptions, vod_playlist_head, write_clip_pieces, write_clip_start, write_seconds,
+};
+use crate::clip::Clip;
 use crate::codec::VideoRange;
 use crate::mp4::TrackKind;
 use crate::presentation::{Presentation, Rendition};
@@ -305,19 +307,7 @@ fn clipped_media(
     let _ = write!(out, "#EXT-X-MAP:URI=\"../cmaf/{}/init.mp4", r.id);
     opts.suffix(out);
     out.push_str("\"\n");
-    for (piece, s) in &pieces {
-        out.push_str("#EXTINF:");
-        write_seconds(out, s.duration as i64, scale);
-        let _ = match piece {
-            Piece::Shared(n) => write!(out, ",\n../cmaf/{}/{n}.m4s", r.id),
-            Piece::Span { from_ms, to_ms } => {
-                write!(out, ",\n../cmaf/{}/t{from_ms}-{to_ms}.m4s", r.id)
-            }
-        };
-        opts.suffix(out);
-        out.push('\n');
-    }
-    out.push_str("#EXT-X-ENDLIST\n");
+    write_clip_pieces(out, &pieces, ("cmaf", &r.id, "m4s"), scale, opts);
 }
 
 /// Writes the media playlist of rendition `r`.

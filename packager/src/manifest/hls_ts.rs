@@ -16,7 +16,9 @@
 
 use std::fmt::Write;
 
-use super::{ManifestOptions, vod_playlist_head, write_clip_start, write_seconds};
+use super::{
+    ManifestOptions, vod_playlist_head, write_clip_pieces, write_clip_start, write_seconds,
+};
 use crate::clip::{Clip, Piece};
 use crate::mp4::TrackKind;
 use crate::plan::Segment;
@@ -320,19 +322,7 @@ fn clipped_media(
         .collect();
     vod_playlist_head(out, 3, pieces.iter().map(|(_, s)| s.duration), scale);
     write_clip_start(out, clip);
-    for (piece, s) in &pieces {
-        out.push_str("#EXTINF:");
-        write_seconds(out, s.duration as i64, scale);
-        let _ = match piece {
-            Piece::Shared(n) => write!(out, ",\n../ts/{}/{n}.ts", v.name),
-            Piece::Span { from_ms, to_ms } => {
-                write!(out, ",\n../ts/{}/t{from_ms}-{to_ms}.ts", v.name)
-            }
-        };
-        opts.suffix(out);
-        out.push('\n');
-    }
-    out.push_str("#EXT-X-ENDLIST\n");
+    write_clip_pieces(out, &pieces, ("ts", &v.name, "ts"), scale, opts);
 }
 
 /// Writes the I-frame playlist of muxed program `v`: every keyframe as a

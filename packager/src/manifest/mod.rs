@@ -98,6 +98,32 @@ pub(crate) fn write_clip_start(out: &mut String, clip: &crate::clip::Clip) {
     out.push_str(",PRECISE=YES\n");
 }
 
+/// Writes a clipped media playlist's segments and `EXT-X-ENDLIST`: whole
+/// regular segments as `../{dir}/{id}/{n}.{ext}`, cut ones as
+/// `../{dir}/{id}/t{from}-{to}.{ext}`.
+pub(crate) fn write_clip_pieces(
+    out: &mut String,
+    pieces: &[(crate::clip::Piece, crate::plan::Segment)],
+    (dir, id, ext): (&str, &str, &str),
+    scale: u32,
+    opts: &ManifestOptions<'_>,
+) {
+    use crate::clip::Piece;
+    for (piece, s) in pieces {
+        out.push_str("#EXTINF:");
+        write_seconds(out, s.duration as i64, scale);
+        let _ = match piece {
+            Piece::Shared(n) => write!(out, ",\n../{dir}/{id}/{n}.{ext}"),
+            Piece::Span { from_ms, to_ms } => {
+                write!(out, ",\n../{dir}/{id}/t{from_ms}-{to_ms}.{ext}")
+            }
+        };
+        opts.suffix(out);
+        out.push('\n');
+    }
+    out.push_str("#EXT-X-ENDLIST\n");
+}
+
 /// Writes seconds with at least three decimals and at most six, trimming
 /// trailing zeros beyond the third: `4.000`, `4.004`, `0.100100` → `0.1001`.
 pub(crate) fn write_seconds(out: &mut String, ticks: i64, timescale: u32) {
