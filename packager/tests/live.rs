@@ -449,11 +449,42 @@ fn reconnect_continues_the_timeline_with_a_discontinuity() {
     // The first keyframe presents two frames (67 ms) after the first
     // access unit's decode time, which is the stream's start.
     assert_eq!(pdt(0).timestamp_millis(), UNIX_START + 67);
-    // DASH: a Period per session.
+    // The media timeline does not have the 3 s away in it: the new
+    // session's first keyframe follows the old session's end by the 1 s
+    // of dropped video and the two-frame B-frame delay only, so a
+    // player's buffer has no 4 s hole.
+    let tfdt = |msn: u64| {
+        let seg = r.s.segment(TrackId(0), msn).unwrap();
+        check::parse_chunk(&seg.chunks[1]).tfdt
+    };
+    let (msn, prev) = (v.segments[i].0, &v.segments[i - 1]);
+    let hole = (tfdt(msn) as f64 - tfdt(prev.0) as f64) / 90000.0 - prev.2;
+    assert!(
+        (hole - (1.0 + 2.0 / 30.0)).abs() < 0.005,
+        "media hole {hole} s"
+    );
+    // DASH: a Period per session, starting later than its first segment's
+    // output time (the presentationTimeOffset) by the 3 s away, less the
+    // two frames the first session's output ran ahead of the wall clock
+    // (its B-frame delay).
     let mpd = check::mpd(&r.s, r.now());
     assert_eq!(mpd.periods.len(), 2);
     assert_eq!(mpd.periods[0].id.as_deref(), Some("p0"));
     assert_eq!(mpd.periods[1].id.as_deref(), Some("p1"));
+    let p1 = &mpd.periods[1];
+    let st = p1.adaptations[0].representations[0]
+        .SegmentTemplate
+        .as_ref()
+        .unwrap();
+    let pto = st.presentationTimeOffset.unwrap() as f64 / 90000.0;
+    let lead = p1.start.unwrap().as_secs_f64() - pto;
+    let want = 3.0 - 2.0 / 30.0;
+    assert!(
+        (lead - want).abs() < 0.002,
+        "Period starts {lead} s after its PTO"
+    );
+    // And HLS and DASH agree on every segment's wall-clock time.
+    assert!(check::wall_clock(&r.s, r.now()) > 10);
 }
 
 #[test]
@@ -877,7 +908,7 @@ proptest! {
             while s.poll_event().is_some() {}
             if i % 8 == 7 || i + 1 == ops.len() {
                 let lists = check::all(&s);
-                check::mpd(&s, t0 + wall);
+                check::wall_clock(&s, t0 + wall);
                 if let Some(prev) = &prev {
                     for (a, b) in prev.iter().zip(&lists) {
                         prop_assert!(b.pl.media_sequence >= a.pl.media_sequence);

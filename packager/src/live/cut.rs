@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use super::stream::{Boundary, LiveStream, Queued};
+use super::stream::{Boundary, LiveStream, Period, Queued};
 use super::window::Segment;
 use super::{Event, TrackId};
 use crate::mp4::TrackKind;
@@ -55,7 +55,10 @@ impl LiveStream {
                     disc_seq: self.disc_seq,
                 },
             );
-            self.periods.entry(self.disc_seq).or_insert(t);
+            let wall_ns = self.wall_ns;
+            self.periods
+                .entry(self.disc_seq)
+                .or_insert(Period { start: t, wall_ns });
             self.open_segment(idx, msn, t, q.session);
         }
         self.append(now, idx, q.s);

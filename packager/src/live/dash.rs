@@ -9,9 +9,11 @@
 //! - `ServiceDescription` with `Latency@target` and `PlaybackRate`
 //!   (Annex K) for catch-up.
 //! - One `Period` per publisher session (discontinuity sequence number):
-//!   a reconnect is a new Period whose `start` is the output time of its
-//!   first segment, so the timeline needs no discontinuity inside a Period.
-//!   (Output time tracks the wall clock; see [`crate::live`].)
+//!   a reconnect is a new Period whose `start` is the wall-clock time of
+//!   its first segment (its output time plus the time the publisher was
+//!   away, see [`crate::live`]) and whose `presentationTimeOffset` is that
+//!   segment's output time, so the timeline needs no discontinuity inside
+//!   a Period.
 //! - Per `Representation`, a `SegmentTemplate` (§5.3.9.4) with
 //!   `$RepresentationID$/$Number$.m4s` — the HLS segment URIs, numbers are
 //!   MSNs — and a `SegmentTimeline` (§5.3.9.6) of the complete segments;
@@ -26,7 +28,7 @@ use std::fmt::Write;
 use std::time::Instant;
 
 use super::date::format_unix_ms;
-use super::stream::{LiveStream, Track};
+use super::stream::{LiveStream, Period, Track};
 use super::window::Segment;
 use crate::mp4::TrackKind;
 use crate::time::rescale;
@@ -82,9 +84,12 @@ impl LiveStream {
         if self.ended {
             // A finished stream: no more updates, and where it ends (§5.3.1.2).
             let lead = &self.tracks[self.lead];
-            let end = lead.window.last().map_or(0, |s| s.start + s.duration);
+            let end = lead.window.last().map_or(0.0, |s| {
+                (s.start + s.duration) as f64 / f64::from(lead.scale.get())
+                    + self.wall_ns(s.disc_seq) as f64 / 1e9
+            });
             out.push_str("\" mediaPresentationDuration=\"");
-            duration(out, end as f64 / f64::from(lead.scale.get()));
+            duration(out, end);
         } else {
             out.push_str("\" minimumUpdatePeriod=\"");
             duration(out, cfg.segment_target.as_secs_f64());
@@ -105,7 +110,7 @@ impl LiveStream {
             2 * target_ms
         );
         let lead_scale = self.tracks[self.lead].scale;
-        for (&disc, &start) in &self.periods {
+        for (&disc, &Period { start, wall_ns }) in &self.periods {
             let mut body = String::new();
             let video: Vec<&Track> = self
                 .tracks
@@ -125,7 +130,10 @@ impl LiveStream {
                 continue;
             }
             let _ = write!(out, "  <Period id=\"p{disc}\" start=\"");
-            duration(out, start as f64 / f64::from(lead_scale.get()));
+            duration(
+                out,
+                start as f64 / f64::from(lead_scale.get()) + wall_ns as f64 / 1e9,
+            );
             out.push_str("\">\n");
             out.push_str(&body);
             out.push_str("  </Period>\n");

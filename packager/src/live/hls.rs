@@ -22,7 +22,6 @@ use super::{TrackId, ticks};
 use crate::error::{Error, Result};
 use crate::manifest::write_seconds;
 use crate::mp4::TrackKind;
-use crate::time::rescale;
 
 /// How a media playlist is asked for.
 #[derive(Clone, Copy, Debug, Default)]
@@ -358,11 +357,10 @@ impl LiveStream {
         }
         *prev_disc = Some(s.disc_seq);
         out.push_str("#EXT-X-PROGRAM-DATE-TIME:");
-        let ms = rescale(
-            s.start.min(i64::MAX as u64) as i64,
-            t.scale,
-            crate::time::Timescale::new(1000).unwrap_or(t.scale),
-        );
+        // Output time plus the period's wall-clock offset, rounded once.
+        let ns = i128::from(s.start) * 1_000_000_000 / i128::from(t.scale.get())
+            + i128::from(self.wall_ns(s.disc_seq));
+        let ms = i64::try_from((ns + 500_000).div_euclid(1_000_000)).unwrap_or(i64::MAX);
         format_unix_ms(self.epoch_unix_ms.saturating_add(ms), out);
         out.push('\n');
     }

@@ -44,15 +44,25 @@
 //! Input timestamps are in each track's timescale, on the publisher's
 //! clock. The output timeline starts at 0 when the stream was created
 //! ([`LiveStream::new`] gets `now` and the wall-clock time in Unix
-//! milliseconds for that instant); a publisher session's first access unit
-//! (of any track) is placed at the wall-clock time elapsed since then (or
-//! right after the previous session's last output, if that is later), and
-//! every track of the session gets the same offset, so A/V sync is kept
-//! (except that a track whose first frame would land before its own
-//! previous end is moved up to it: output time never goes back).
-//! Output time therefore tracks the wall clock, which is what DASH's
-//! `availabilityStartTime` and HLS's `EXT-X-PROGRAM-DATE-TIME` (start time +
-//! output time) need; encoder clock drift is not corrected.
+//! milliseconds for that instant). A publisher session's first access unit
+//! (of any track) is placed right after the previous session's last
+//! output (at 0 for the first session), and every track of the session
+//! gets the same offset, so A/V sync is kept (except that a track whose
+//! first frame would land before its own previous end is moved up to it:
+//! output time never goes back). The media timeline is therefore
+//! continuous across reconnects: a player that crosses a discontinuity
+//! finds no hole in its buffer.
+//!
+//! The wall clock is kept per session instead: each discontinuity
+//! sequence has an offset, the wall-clock time elapsed since the stream
+//! was created minus the output time, taken when its first access unit
+//! arrives (it never decreases). `EXT-X-PROGRAM-DATE-TIME` is start time
+//! plus offset plus output time, so it jumps forward at an
+//! `EXT-X-DISCONTINUITY` by the time the publisher was away, and each DASH
+//! `Period@start` is its first segment's output time plus offset, with that
+//! output time as `presentationTimeOffset`: both stay true to the wall
+//! clock, which DASH's `availabilityStartTime` needs. Encoder clock drift
+//! within a session is not corrected.
 //!
 //! Video tracks also have their decode timeline moved later by their first
 //! composition offset (B-frame delay), with the composition offsets lowered

@@ -42,6 +42,16 @@ struct SessionMap {
     pub(super) start_ns: i128,
 }
 
+/// Where a discontinuity sequence (a publisher session) starts.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Period {
+    /// Output time of its first segment (lead timescale).
+    pub(crate) start: u64,
+    /// Wall clock minus output time in this period, in nanoseconds: the
+    /// time the publisher was away before it, and before it, summed.
+    pub(crate) wall_ns: i64,
+}
+
 #[derive(Debug)]
 pub(crate) struct Track {
     pub(crate) name: String,
@@ -85,10 +95,12 @@ pub struct LiveStream {
     pub(crate) tracks: Vec<Track>,
     pub(crate) lead: usize,
     pub(crate) boundaries: BTreeMap<u64, Boundary>,
-    /// Discontinuity sequence → the lead time its first segment started at.
-    pub(crate) periods: BTreeMap<u64, u64>,
+    /// Discontinuity sequence → where its first segment starts.
+    pub(crate) periods: BTreeMap<u64, Period>,
     pub(super) session: u32,
     map: Option<SessionMap>,
+    /// [`Period::wall_ns`] of the current session.
+    pub(super) wall_ns: i64,
     pub(super) last_boundary_session: Option<u32>,
     pub(super) disc_seq: u64,
     pub(super) next_msn: u64,
@@ -147,6 +159,7 @@ impl LiveStream {
             periods: BTreeMap::new(),
             session: 0,
             map: None,
+            wall_ns: 0,
             last_boundary_session: None,
             disc_seq: 0,
             next_msn: 0,
@@ -283,20 +296,26 @@ impl LiveStream {
             });
         }
         let video = t.kind == TrackKind::Video;
-        // The input → output mapping, as it will be after this access unit.
-        let map = self.map.unwrap_or_else(|| {
-            let last_end = self
-                .tracks
-                .iter()
-                .map(|t| i128::from(t.next_out) * NANOS / i128::from(t.scale.get()))
-                .max()
-                .unwrap_or(0);
-            let elapsed = now.saturating_duration_since(self.epoch).as_nanos() as i128;
-            SessionMap {
-                origin_ns: i128::from(au.dts) * NANOS / i128::from(t.scale.get()),
-                start_ns: last_end.max(elapsed),
+        // The input → output mapping, as it will be after this access unit,
+        // and the session's wall-clock offset.
+        let (map, wall_ns) = match self.map {
+            Some(m) => (m, self.wall_ns),
+            None => {
+                let last_end = self
+                    .tracks
+                    .iter()
+                    .map(|t| i128::from(t.next_out) * NANOS / i128::from(t.scale.get()))
+                    .max()
+                    .unwrap_or(0);
+                let elapsed = now.saturating_duration_since(self.epoch).as_nanos() as i128;
+                let away_ns = i64::try_from(elapsed - last_end).unwrap_or(i64::MAX);
+                let map = SessionMap {
+                    origin_ns: i128::from(au.dts) * NANOS / i128::from(t.scale.get()),
+                    start_ns: last_end,
+                };
+                (map, self.wall_ns.max(away_ns))
             }
-        });
+        };
         let shift = t.cts_shift.unwrap_or(if video {
             au.pts.saturating_sub(au.dts)
         } else {
@@ -347,6 +366,7 @@ impl LiveStream {
 
         // Accepted: from here on nothing fails.
         self.map = Some(map);
+        self.wall_ns = wall_ns;
         let session = self.session;
         let tr = &mut self.tracks[idx];
         tr.stats.accepted += 1;
@@ -508,6 +528,15 @@ impl LiveStream {
             track: TrackId(idx),
             msn: seg.msn,
         });
+    }
+
+    /// Wall clock minus output time, in nanoseconds, in the segments of
+    /// discontinuity sequence `disc`.
+    pub(crate) fn wall_ns(&self, disc: u64) -> i64 {
+        self.periods
+            .range(..=disc)
+            .next_back()
+            .map_or(self.wall_ns, |(_, p)| p.wall_ns)
     }
 
     /// The discontinuity sequence number of the oldest segment held (for

@@ -523,3 +523,49 @@ pub(crate) fn mpd(s: &LiveStream, now: std::time::Instant) -> dash_mpd_core::MPD
     }
     mpd
 }
+
+/// The wall clock agrees between HLS and DASH: every segment's
+/// `EXT-X-PROGRAM-DATE-TIME` is `availabilityStartTime + Period@start +
+/// (t − presentationTimeOffset) / timescale` of the same segment in the
+/// MPD, to the millisecond (both are written in milliseconds). Returns
+/// how many segments were compared.
+pub(crate) fn wall_clock(s: &LiveStream, now: std::time::Instant) -> usize {
+    let mpd = mpd(s, now);
+    let ast = mpd.availabilityStartTime.unwrap().timestamp_millis() as f64;
+    let mut compared = 0;
+    for p in &mpd.periods {
+        let start = p.start.unwrap().as_secs_f64() * 1000.0;
+        for a in &p.adaptations {
+            for r in &a.representations {
+                let track = s.track_id(r.id.as_deref().unwrap()).unwrap();
+                let hls = media(s, track, false);
+                let st = r.SegmentTemplate.as_ref().unwrap();
+                let (ts, pto) = (
+                    st.timescale.unwrap() as f64,
+                    st.presentationTimeOffset.unwrap() as f64,
+                );
+                let mut msn = st.startNumber.unwrap();
+                let mut t = 0;
+                for e in &st.SegmentTimeline.as_ref().unwrap().segments {
+                    t = e.t.unwrap_or(t);
+                    for _ in 0..=e.r.unwrap_or(0) {
+                        let dash = ast + start + (t as f64 - pto) / ts * 1000.0;
+                        if let Some(k) = hls.segments.iter().position(|x| x.0 == msn) {
+                            let pdt = hls.pl.segments[k].program_date_time.unwrap();
+                            let pdt = pdt.timestamp_millis() as f64;
+                            assert!(
+                                (pdt - dash).abs() <= 1.5,
+                                "segment {msn} of {}: PDT {pdt} ms, MPD {dash} ms",
+                                r.id.as_deref().unwrap()
+                            );
+                            compared += 1;
+                        }
+                        t += e.d;
+                        msn += 1;
+                    }
+                }
+            }
+        }
+    }
+    compared
+}
