@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use headwater_testkit::admin::Api;
-use headwater_testkit::live::{KEY, attr, ffmpeg_push, get_text, rtmp_url, wait_until};
+use headwater_testkit::live::{KEY, attr, ffmpeg_push, get_text, play, rtmp_url, wait_until};
 use headwater_testkit::server::Server;
 
 const ADMIN: &str = "admin-token-for-ladder-tests-0123";
@@ -210,26 +210,21 @@ fn a_three_rung_ladder_stream_is_transcoded_aligned_and_switches_in_hlsjs() {
 
     // hls.js plays it and switches through every rung, each confirmed by
     // the decoded video's height.
-    let harness = headwater_testkit::workspace().join("tests/players");
-    let out = Command::new("node")
-        .arg(harness.join("play.mjs"))
-        .args([
-            "--player",
-            "hls",
-            "--expect-video-renditions",
-            "3",
-            "--seconds",
-            "6",
-        ])
-        .args(["--dwell", "1", "--timeout", "120", "--url"])
-        .arg(s.url("/live/abr/hls/master.m3u8"))
-        .output()
-        .unwrap();
-    let report = String::from_utf8_lossy(&out.stdout);
-    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    let args = [
+        "--player",
+        "hls",
+        "--expect-video-renditions",
+        "3",
+        "--seconds",
+        "6",
+    ];
+    let (ok, report) = play(
+        &s.url("/live/abr/hls/master.m3u8"),
+        &[&args[..], &["--dwell", "1", "--timeout", "120"]].concat(),
+    );
     let _ = pusher.kill();
     let _ = pusher.wait();
-    assert!(out.status.success(), "hls.js failed:\n{report}");
+    assert!(ok, "hls.js failed:\n{report}");
     let v: serde_json::Value = serde_json::from_str(report.trim()).unwrap();
     assert_eq!(v["ok"], true, "{v:#}");
     assert_eq!(v["live"], true, "{v:#}");

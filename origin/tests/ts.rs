@@ -181,13 +181,30 @@ fn iframe_playlists_are_byte_ranges_of_the_keyframes() {
             panic!()
         };
         assert!(p.i_frames_only);
-        assert_eq!(p.version, Some(4));
+        assert_eq!(p.version, Some(5), "{url}: EXT-X-MAP needs version 5");
         assert!(
             p.segments.iter().all(|x| x.byte_range.is_some()),
             "{url}: EXT-X-BYTERANGE"
         );
+        // The PAT and PMT at the start of a segment are its Media
+        // Initialization Section: named by EXT-X-MAP, in no range
+        // (RFC 8216bis §4.4.3.6).
+        let map = p.segments[0].map.as_ref().expect("EXT-X-MAP");
+        assert_eq!(map.uri, format!("../ts/{program}/1.ts"));
+        let br = map.byte_range.as_ref().unwrap();
+        assert_eq!((br.length, br.offset), (376, Some(0)));
+        let map_path = format!("/vod/{asset}/ts/{program}/1.ts");
+        let psi = get(s.addr, &map_path).body[..376].to_vec();
+        assert_eq!((psi[0], psi[188]), (0x47, 0x47));
+        assert!(
+            p.segments
+                .iter()
+                .all(|x| x.byte_range.as_ref().unwrap().offset != Some(0)),
+            "{url}: a range includes a segment's PAT and PMT"
+        );
         let source = m.join(file);
         let want = keyframe_hashes(source.to_str().unwrap(), &["-ignore_editlist", "1"]);
+        let dir = headwater_testkit::TempDir::new("ts-iframes");
         assert_eq!(frame_hashes(&url, "v", &[]), want, "{url}");
         // Each range on its own is a keyframe.
         let mut c = Conn::open(s.addr);
@@ -200,6 +217,12 @@ fn iframe_playlists_are_byte_ranges_of_the_keyframes() {
             assert_eq!(r.status, 206, "{path} {range}");
             assert_eq!(r.body.len() as u64, br.length);
             assert_eq!(r.body[0], 0x47, "starts at a TS packet");
+            // The map and one range are all a client needs for a keyframe.
+            let file = dir.path().join(format!("{asset}-{start}.ts"));
+            std::fs::write(&file, [&psi[..], &r.body[..]].concat()).unwrap();
+            let one = frame_hashes(file.to_str().unwrap(), "v", &[]);
+            assert_eq!(one.len(), 1, "{path} {range}: one frame");
+            assert!(want.contains(&one[0]), "{path} {range}: a source keyframe");
         }
     }
 }

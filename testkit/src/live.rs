@@ -101,3 +101,38 @@ pub fn media_playlist_path(s: &Server, stream: &str) -> String {
         .to_owned();
     format!("/live/{stream}/hls/{uri}")
 }
+
+/// A run of the headless-browser player harness (`tests/players/play.mjs`).
+pub struct Player(Child);
+
+impl Player {
+    /// Starts `play.mjs --url URL` with `args` (`--player hls`, `--seconds N`, ...).
+    pub fn start(url: &str, args: &[&str]) -> Player {
+        let harness = crate::workspace().join("tests/players/play.mjs");
+        let child = Command::new("node")
+            .arg(harness)
+            .args(args)
+            .args(["--url", url])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn node");
+        Player(child)
+    }
+
+    /// Waits for the harness; its log goes to stderr. Returns whether it
+    /// exited successfully and its JSON report.
+    pub fn finish(self) -> (bool, String) {
+        let out = self.0.wait_with_output().expect("wait for node");
+        eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    }
+}
+
+/// [`Player::start`] and [`Player::finish`].
+pub fn play(url: &str, args: &[&str]) -> (bool, String) {
+    Player::start(url, args).finish()
+}

@@ -326,8 +326,18 @@ fn clipped_media(
 }
 
 /// Writes the I-frame playlist of muxed program `v`: every keyframe as a
-/// byte range (its PAT, PMT and PES packets) of a regular segment.
+/// byte range of a regular segment.
+///
+/// Every segment starts with its PAT and PMT, which are the resource's
+/// Media Initialization Section, and RFC 8216bis §4.4.3.6 says an I-frame
+/// range must not include that: a segment's first keyframe is listed from
+/// just after them (`@376`, as Apple's segmenter does), and an
+/// `EXT-X-MAP` (version 5) names the first segment's PAT and PMT, which
+/// are those of every segment but for continuity counters, so a client
+/// that fetches any one range has the tables. Later keyframes of a segment
+/// keep the PAT and PMT the muxer puts before each of them.
 pub fn iframes(layout: &TsLayout, v: &TsVariant, opts: &ManifestOptions<'_>, out: &mut String) {
+    const PSI: u64 = 2 * ts::PACKET_SIZE as u64;
     let keys: Vec<(usize, &ts::KeyframeRange)> = (0..layout.segment_count())
         .flat_map(|i| {
             layout
@@ -340,19 +350,27 @@ pub fn iframes(layout: &TsLayout, v: &TsVariant, opts: &ManifestOptions<'_>, out
     let micros = |secs: f64| (secs * 1_000_000.0).round() as u64;
     vod_playlist_head(
         out,
-        4,
+        5,
         keys.iter().map(|(_, k)| micros(k.duration)),
         1_000_000,
     );
     out.push_str("#EXT-X-I-FRAMES-ONLY\n");
+    if !keys.is_empty() {
+        let _ = write!(out, "#EXT-X-MAP:URI=\"../ts/{}/1.ts", v.name);
+        opts.suffix(out);
+        let _ = writeln!(out, "\",BYTERANGE=\"{PSI}@0\"");
+    }
     for (i, k) in keys {
+        let (offset, len) = if k.offset == 0 {
+            (PSI, k.len - PSI)
+        } else {
+            (k.offset, k.len)
+        };
         out.push_str("#EXTINF:");
         write_seconds(out, micros(k.duration) as i64, 1_000_000);
         let _ = write!(
             out,
-            ",\n#EXT-X-BYTERANGE:{}@{}\n../ts/{}/{}.ts",
-            k.len,
-            k.offset,
+            ",\n#EXT-X-BYTERANGE:{len}@{offset}\n../ts/{}/{}.ts",
             v.name,
             i + 1
         );
