@@ -308,7 +308,8 @@ impl LiveStream {
                     .max()
                     .unwrap_or(0);
                 let elapsed = now.saturating_duration_since(self.epoch).as_nanos() as i128;
-                let away_ns = i64::try_from(elapsed - last_end).unwrap_or(i64::MAX);
+                let away_ns =
+                    (elapsed - last_end).clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
                 let map = SessionMap {
                     origin_ns: i128::from(au.dts) * NANOS / i128::from(t.scale.get()),
                     start_ns: last_end,
