@@ -3,9 +3,9 @@
 //! the playlists parse and keep RFC 8216bis' rules, blocking reloads and
 //! preload-hinted parts answer when the part exists, too-far requests are
 //! 400, delta updates skip, ffmpeg decodes the live HLS and DASH without
-//! errors, hls.js in low-latency mode plays under 3 s behind live, a
-//! wrong key is refused, a publisher who returns continues the stream with
-//! a discontinuity, and a stream that needs a token gets one into every URI.
+//! errors, a wrong key is refused, a publisher who returns continues the
+//! stream with a discontinuity, and a stream that needs a token gets one
+//! into every URI. Real players on live streams are in `live_players.rs`.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -317,48 +317,6 @@ fn gstreamer_publishes_over_rtmp() {
     );
     let _ = gst.kill();
     let _ = gst.wait();
-}
-
-#[test]
-fn hlsjs_plays_low_latency_under_three_seconds() {
-    let s = start(&["--stream", &format!("ll:{KEY}")]);
-    let rtmp = s.logged_addr("rtmp");
-    let mut pusher = ffmpeg_push(&rtmp_url(rtmp, "ll", KEY), 60, "flv");
-    assert!(wait_until(Duration::from_secs(20), || {
-        get_text(&s, "/live/ll/hls/master.m3u8").0 == 200
-            && msn_range(&get_text(&s, &media_playlist_path(&s, "ll")).1).1 >= 2
-    }));
-    let harness = headwater_testkit::workspace().join("tests/players");
-    let out = Command::new("node")
-        .arg(harness.join("play.mjs"))
-        .args([
-            "--player",
-            "hls",
-            "--low-latency",
-            "--seconds",
-            "12",
-            "--timeout",
-            "90",
-            "--url",
-        ])
-        .arg(s.url("/live/ll/hls/master.m3u8"))
-        .output()
-        .unwrap();
-    let report = String::from_utf8_lossy(&out.stdout);
-    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-    let _ = pusher.kill();
-    let _ = pusher.wait();
-    assert!(out.status.success(), "hls.js failed:\n{report}");
-    let v: serde_json::Value = serde_json::from_str(report.trim()).unwrap();
-    assert_eq!(v["ok"], true, "{v:#}");
-    assert_eq!(v["live"], true, "{v:#}");
-    let median = v["latency"]["median"]
-        .as_f64()
-        .expect("hls.js reported a latency");
-    assert!(
-        median < 3.0,
-        "live latency {median} s with 2 s segments and 0.33 s parts: {v:#}"
-    );
 }
 
 #[test]

@@ -451,22 +451,18 @@ fn reconnect_continues_the_timeline_with_a_discontinuity() {
     assert_eq!(pdt(0).timestamp_millis(), UNIX_START + 67);
     // The media timeline does not have the 3 s away in it: the new
     // session's first keyframe follows the old session's end by the 1 s
-    // of dropped video and the two-frame B-frame delay only, so a
-    // player's buffer has no 4 s hole.
+    // of dropped video only (its first frame presents at the old end, not
+    // a B-frame delay later), so a player's buffer has no 4 s hole.
     let tfdt = |msn: u64| {
         let seg = r.s.segment(TrackId(0), msn).unwrap();
         check::parse_chunk(&seg.chunks[1]).tfdt
     };
     let (msn, prev) = (v.segments[i].0, &v.segments[i - 1]);
     let hole = (tfdt(msn) as f64 - tfdt(prev.0) as f64) / 90000.0 - prev.2;
-    assert!(
-        (hole - (1.0 + 2.0 / 30.0)).abs() < 0.005,
-        "media hole {hole} s"
-    );
+    assert!((hole - 1.0).abs() < 0.005, "media hole {hole} s");
     // DASH: a Period per session, starting later than its first segment's
-    // output time (the presentationTimeOffset) by the 3 s away, less the
-    // two frames the first session's output ran ahead of the wall clock
-    // (its B-frame delay).
+    // output time (the presentationTimeOffset) by the 3 s away: both
+    // sessions tie their first access unit's decode time to its arrival.
     let mpd = check::mpd(&r.s, r.now());
     assert_eq!(mpd.periods.len(), 2);
     assert_eq!(mpd.periods[0].id.as_deref(), Some("p0"));
@@ -478,7 +474,7 @@ fn reconnect_continues_the_timeline_with_a_discontinuity() {
         .unwrap();
     let pto = st.presentationTimeOffset.unwrap() as f64 / 90000.0;
     let lead = p1.start.unwrap().as_secs_f64() - pto;
-    let want = 3.0 - 2.0 / 30.0;
+    let want = 3.0;
     assert!(
         (lead - want).abs() < 0.002,
         "Period starts {lead} s after its PTO"

@@ -45,11 +45,13 @@
 //! clock. The output timeline starts at 0 when the stream was created
 //! ([`LiveStream::new`] gets `now` and the wall-clock time in Unix
 //! milliseconds for that instant). A publisher session's first access unit
-//! (of any track) is placed right after the previous session's last
-//! output (at 0 for the first session), and every track of the session
-//! gets the same offset, so A/V sync is kept (except that a track whose
-//! first frame would land before its own previous end is moved up to it:
-//! output time never goes back). The media timeline is therefore
+//! (of any track) is placed so that it *presents* right after the
+//! previous session's last output (at 0 for the first session): a B-frame
+//! source's first frame decodes its reorder delay earlier. Every track of
+//! the session gets the same offset, so A/V sync is kept (except that a
+//! track whose first frame would land before its own previous end is moved
+//! up to it, by less than a frame for an ordinary publisher: output time
+//! never goes back). The media timeline is therefore
 //! continuous across reconnects: a player that crosses a discontinuity
 //! finds no hole in its buffer.
 //!

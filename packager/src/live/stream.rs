@@ -307,12 +307,21 @@ impl LiveStream {
                     .map(|t| i128::from(t.next_out) * NANOS / i128::from(t.scale.get()))
                     .max()
                     .unwrap_or(0);
+                // A returning session's first frame presents where the
+                // last session's media ended: placed by its decode time, a
+                // B-frame source would leave a hole of its reorder delay,
+                // and players stall at holes that wide (hls.js jumps only
+                // `maxBufferHole`, 0.1 s). Its decode time is that much
+                // earlier; no track goes below its own end (see `off`).
+                let lead_ns = i128::from(au.pts.saturating_sub(au.dts).max(0)) * NANOS
+                    / i128::from(t.scale.get());
+                let start_ns = (last_end - lead_ns).max(0);
                 let elapsed = now.saturating_duration_since(self.epoch).as_nanos() as i128;
                 let away_ns =
-                    (elapsed - last_end).clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
+                    (elapsed - start_ns).clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
                 let map = SessionMap {
                     origin_ns: i128::from(au.dts) * NANOS / i128::from(t.scale.get()),
-                    start_ns: last_end,
+                    start_ns,
                 };
                 (map, self.wall_ns.max(away_ns))
             }
