@@ -1,11 +1,12 @@
 //! Manifests that depend on the query string: manifest filters
 //! (`video_height=...`) and clips (`start=`, `end=`), on the fMP4 HLS, DASH
-//! and MPEG-TS HLS manifests alike. They are rendered per request; the
-//! media playlists and segments they point at stay shared.
+//! and MPEG-TS HLS manifests alike (a clip also clips the HLS subtitle
+//! playlists). They are rendered per request; the media playlists and
+//! segments they point at stay shared.
 
 use bytes::Bytes;
 use headwater_packager::clip::{self, Clip};
-use headwater_packager::manifest::{Filter, ManifestOptions, dash, hls};
+use headwater_packager::manifest::{Filter, ManifestOptions, dash, hls, hls_ts};
 use headwater_packager::mp4::TrackKind;
 
 use crate::error::OriginError;
@@ -28,6 +29,8 @@ pub(crate) fn render(
             | Route::DashManifest { .. }
             | Route::TsMultivariant { .. }
             | Route::TsMedia { .. }
+            | Route::HlsSubtitles { .. }
+            | Route::TsSubtitles { .. }
     );
     if !applies {
         return Ok(None);
@@ -54,7 +57,14 @@ pub(crate) fn render(
         (start, end) => Some(Clip::new(p, start.unwrap_or(0), end).map_err(bad)?),
     };
     // Media playlists are not filtered (they are what a filter keeps).
-    let filter = if matches!(route, Route::HlsMedia { .. } | Route::TsMedia { .. }) {
+    let media = matches!(
+        route,
+        Route::HlsMedia { .. }
+            | Route::TsMedia { .. }
+            | Route::HlsSubtitles { .. }
+            | Route::TsSubtitles { .. }
+    );
+    let filter = if media {
         Filter::default()
     } else {
         let f =
@@ -92,6 +102,19 @@ pub(crate) fn render(
                 return Err(OriginError::NotFound);
             }
             hls::media(p, r, &opts, &mut s);
+            "application/vnd.apple.mpegurl"
+        }
+        Route::HlsSubtitles { track, .. } | Route::TsSubtitles { track, .. } => {
+            let t = p
+                .subtitles
+                .iter()
+                .find(|t| t.id == track)
+                .ok_or(OriginError::NotFound)?;
+            if matches!(route, Route::TsSubtitles { .. }) {
+                hls_ts::subtitle_media_playlist(p, t, &opts, &mut s);
+            } else {
+                hls::subtitle_media_playlist(p, t, &opts, &mut s);
+            }
             "application/vnd.apple.mpegurl"
         }
         Route::TsMultivariant { .. } | Route::TsMedia { .. } => {

@@ -1,7 +1,8 @@
 //! Clipping with `?start=` / `?end=`: the clip starts at the keyframe at or
 //! before `start` and ends at the keyframe at or after `end`; ffmpeg
 //! decodes exactly the source's frames in between; the segments the clip
-//! covers whole keep their shared URLs; garbage is a 400.
+//! covers whole keep their shared URLs; HLS clips keep their subtitles;
+//! garbage is a 400.
 
 use headwater_testkit::ffmpeg::frame_hashes;
 use headwater_testkit::http::{Conn, get};
@@ -154,6 +155,69 @@ fn bad_clips_are_a_400_naming_the_parameter() {
     );
 }
 
+/// subs: sidecar cues at 0.5–2.5, 3.0–5.5 and 5.6–5.9 s (English).
+#[test]
+fn hls_clips_keep_their_subtitles() {
+    let s = server();
+    let q = "start=2.2&end=5";
+    for dir in ["hls", "hls-ts"] {
+        let path = format!("/vod/subs/{dir}/master.m3u8?{q}");
+        let master = get(s.addr, &path).text();
+        let m = match m3u8_rs::parse_playlist_res(master.as_bytes()).expect("valid HLS") {
+            Playlist::MasterPlaylist(m) => m,
+            Playlist::MediaPlaylist(_) => panic!("{path}: not a multivariant playlist"),
+        };
+        let subs: Vec<_> = m
+            .alternatives
+            .iter()
+            .filter(|a| a.media_type == m3u8_rs::AlternativeMediaType::Subtitles)
+            .collect();
+        assert_eq!(subs.len(), 2, "{master}");
+        assert!(
+            m.variants
+                .iter()
+                .all(|v| v.subtitles.as_deref() == Some("subs")),
+            "{master}"
+        );
+        // The subtitle playlists are clipped like the media ones.
+        let uri = subs[0].uri.as_deref().unwrap();
+        assert!(uri.ends_with(&format!(".vtt.m3u8?{q}")), "{master}");
+        let text = media_playlist(&s, &format!("/vod/subs/{dir}/{uri}"));
+        let video = media_playlist(&s, &format!("/vod/subs/{dir}/{}", m.variants[0].uri));
+        // Piece for piece as long as the clipped media.
+        let ms = |p: &m3u8_rs::MediaPlaylist| -> Vec<i64> {
+            p.segments
+                .iter()
+                .map(|s| (f64::from(s.duration) * 1000.0).round() as i64)
+                .collect()
+        };
+        let (t, v) = (ms(&text), ms(&video));
+        assert_eq!(t.len(), v.len(), "{dir}: {t:?} vs {v:?}");
+        assert!(
+            t.iter().zip(&v).all(|(a, b)| (a - b).abs() <= 1),
+            "{dir}: {t:?} vs {v:?}"
+        );
+        assert_eq!(
+            text.start.as_ref().map(|s| s.time_offset),
+            video.start.as_ref().map(|s| s.time_offset),
+            "{dir}"
+        );
+        // The segments are the shared ones and hold the cues the clip reaches.
+        let mut cues = String::new();
+        for seg in &text.segments {
+            let uri = seg.uri.strip_prefix("../").expect("relative to the asset");
+            let unclipped = get(s.addr, &format!("/vod/subs/{uri}"));
+            assert_eq!(unclipped.status, 200, "{uri}");
+            assert!(!uri.contains('?'), "{uri}: a shared segment");
+            cues.push_str(&unclipped.text());
+        }
+        assert!(
+            cues.contains("00:00:03.000 --> 00:00:05.500"),
+            "{dir}: {cues}"
+        );
+    }
+}
+
 #[test]
 fn golden_clipped_manifests() {
     let s = server();
@@ -170,6 +234,9 @@ fn golden_clipped_manifests() {
         "/vod/multi-audio/hls-ts/master.m3u8?audio_language=fr",
         "/vod/multi-audio/hls-ts/master.m3u8?audio_language=en&start=2",
         "/vod/ladder/hls-ts/master.m3u8?video_height=-200&start=9",
+        "/vod/subs/hls/master.m3u8?start=2.2&end=5",
+        "/vod/subs/hls/text-en.vtt.m3u8?start=2.2&end=5",
+        "/vod/subs/hls-ts/text-en.vtt.m3u8?start=2.2&end=5",
     ] {
         out.push_str(&format!("== {path}\n{}\n", get(s.addr, path).text()));
     }

@@ -105,6 +105,27 @@ fn players_hlsjs_switches_audio_and_shows_subtitles() {
     play_languages_and_text("hls", "/vod/subs/hls/master.m3u8");
 }
 
+/// A clip of the subtitled asset from the keyframe at 2 s (`start=2.2`):
+/// hls.js's clock starts at the clip, so the cue at 3.0–5.5 s of the
+/// asset shows at 1.0–3.5 s, from the shared WebVTT segments.
+#[test]
+fn players_hlsjs_shows_a_clips_subtitles_at_clip_times() {
+    let v = run(
+        "hls",
+        "/vod/subs/hls/master.m3u8?start=2.2",
+        &["--seconds", "3", "--expect-text-cues", "--timeout", "120"],
+    );
+    assert_eq!(v["ok"], true, "{v:#}");
+    let cues = v["textCues"].as_array().unwrap();
+    assert!(
+        cues.iter().any(|c| {
+            (c["start"].as_f64().unwrap() - 1.0).abs() < 0.01
+                && (c["end"].as_f64().unwrap() - 3.5).abs() < 0.01
+        }),
+        "cues at the wrong times: {cues:#?}"
+    );
+}
+
 fn play(player: &str, manifest: &str) {
     let v = run(
         player,

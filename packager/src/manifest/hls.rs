@@ -82,13 +82,11 @@ pub fn multivariant(p: &Presentation, opts: &ManifestOptions<'_>, out: &mut Stri
         }
     }
 
-    // A clip lists media playlists only: its I-frame and subtitle
-    // playlists would be clips too, which this version does not make.
+    // A clip's subtitle playlists are clipped too; it lists no I-frame
+    // playlists (they would have to be clips of their own).
     let clip = opts.clip.is_some();
-    if !clip {
-        subtitle_media(p, opts, out);
-    }
-    let subtitles = if p.subtitles.is_empty() || clip {
+    subtitle_media(p, opts, out);
+    let subtitles = if p.subtitles.is_empty() {
         ""
     } else {
         ",SUBTITLES=\"subs\""
@@ -158,22 +156,40 @@ pub(crate) fn subtitle_media(p: &Presentation, opts: &ManifestOptions<'_>, out: 
             let _ = write!(out, ",LANGUAGE=\"{l}\"");
         }
         let _ = write!(out, ",DEFAULT=NO,AUTOSELECT=YES,URI=\"{}.vtt.m3u8", t.id);
-        opts.suffix(out);
+        opts.playlist_suffix(out);
         out.push_str("\"\n");
     }
 }
 
 /// Writes the media playlist of subtitle track `id`: one WebVTT segment per
-/// media segment window of the presentation.
+/// media segment window of the presentation. A clip lists the windows it
+/// overlaps, each lasting as long as the clip's piece of it (so they line
+/// up with the clipped media playlists), as the shared segments: a cue
+/// outside the clip is never reached, and `X-TIMESTAMP-MAP` places the
+/// rest, because clipped media keeps the source's media times.
 pub fn subtitle_media_playlist(
     p: &Presentation,
     track: &SubtitleTrack,
     opts: &ManifestOptions<'_>,
     out: &mut String,
 ) {
-    let windows = p.text_segments();
-    vod_playlist_head(out, 7, windows.iter().map(|(a, b)| b - a), 1000);
-    for (i, (a, b)) in windows.iter().enumerate() {
+    let windows: Vec<(usize, u64, u64)> = p
+        .text_segments()
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, (a, b))| match opts.clip {
+            None => Some((i, a, b)),
+            Some(c) => {
+                let (a, b) = (a.max(c.from_ms), if c.to_end { b } else { b.min(c.to_ms) });
+                (a < b).then_some((i, a, b))
+            }
+        })
+        .collect();
+    vod_playlist_head(out, 7, windows.iter().map(|(_, a, b)| b - a), 1000);
+    if let Some(c) = opts.clip {
+        super::write_clip_start(out, c);
+    }
+    for (i, a, b) in &windows {
         out.push_str("#EXTINF:");
         write_seconds(out, (b - a) as i64, 1000);
         let _ = write!(out, ",\n../vtt/{}/{}.vtt", track.id, i + 1);

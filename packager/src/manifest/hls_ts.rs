@@ -208,11 +208,10 @@ pub fn multivariant(
             out.push('\n');
         }
     }
-    // A clip lists media playlists only, as the fMP4 one does.
+    // A clip's subtitle playlists are clipped too, and it lists no I-frame
+    // playlists, as the fMP4 one does.
     let clip = opts.clip.is_some();
-    if !clip {
-        super::hls::subtitle_media(p, opts, out);
-    }
+    super::hls::subtitle_media(p, opts, out);
     for (v, layout) in &muxed {
         let r = &p.renditions[v.video.expect("muxed")];
         let (mut peak, mut avg) = bitrates(p, v, layout);
@@ -244,7 +243,7 @@ pub fn multivariant(
         if group {
             out.push_str(",AUDIO=\"audio\"");
         }
-        if !p.subtitles.is_empty() && !clip {
+        if !p.subtitles.is_empty() {
             out.push_str(",SUBTITLES=\"subs\"");
         }
         let _ = write!(out, "\n{}.m3u8", v.name);
