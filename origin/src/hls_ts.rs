@@ -209,6 +209,14 @@ pub(crate) fn render(
         Route::TsMedia { program, .. } => {
             hls_ts::media(p, &ts.programs[ts.program(program)?], opts, &mut s);
         }
+        Route::TsIframes { program, .. } => {
+            let i = ts.program(program)?;
+            if ts.programs[i].video.is_none() {
+                return Err(OriginError::NotFound);
+            }
+            let layout = ts.layout(asset, i)?;
+            hls_ts::iframes(p, layout, &ts.programs[i], opts, &mut s);
+        }
         _ => return Err(OriginError::NotFound),
     }
     Ok(Bytes::from(s))
@@ -259,7 +267,7 @@ pub(crate) fn reply(
             }
             let layout = ts.layout(asset, i)?;
             let text = manifest(&ts.iframes[i], carry, |o, s| {
-                hls_ts::iframes(layout, &ts.programs[i], o, s)
+                hls_ts::iframes(p, layout, &ts.programs[i], o, s)
             });
             (
                 M3U8,

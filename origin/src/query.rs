@@ -1,7 +1,7 @@
 //! Manifests that depend on the query string: manifest filters
 //! (`video_height=...`) and clips (`start=`, `end=`), on the fMP4 HLS, DASH
 //! and MPEG-TS HLS manifests alike (a clip also clips the HLS subtitle
-//! playlists). They are rendered per request; the media playlists and
+//! and I-frame playlists). They are rendered per request; the media playlists and
 //! segments they point at stay shared.
 
 use bytes::Bytes;
@@ -31,6 +31,8 @@ pub(crate) fn render(
             | Route::TsMedia { .. }
             | Route::HlsSubtitles { .. }
             | Route::TsSubtitles { .. }
+            | Route::HlsIframes { .. }
+            | Route::TsIframes { .. }
     );
     if !applies {
         return Ok(None);
@@ -63,6 +65,8 @@ pub(crate) fn render(
             | Route::TsMedia { .. }
             | Route::HlsSubtitles { .. }
             | Route::TsSubtitles { .. }
+            | Route::HlsIframes { .. }
+            | Route::TsIframes { .. }
     );
     let filter = if media {
         Filter::default()
@@ -104,6 +108,14 @@ pub(crate) fn render(
             hls::media(p, r, &opts, &mut s);
             "application/vnd.apple.mpegurl"
         }
+        Route::HlsIframes { rendition, .. } => {
+            let r = p.rendition(rendition).ok_or(OriginError::NotFound)?;
+            if r.kind != TrackKind::Video {
+                return Err(OriginError::NotFound);
+            }
+            hls::iframes(p, r, &opts, &mut s);
+            "application/vnd.apple.mpegurl"
+        }
         Route::HlsSubtitles { track, .. } | Route::TsSubtitles { track, .. } => {
             let t = p
                 .subtitles
@@ -117,7 +129,7 @@ pub(crate) fn render(
             }
             "application/vnd.apple.mpegurl"
         }
-        Route::TsMultivariant { .. } | Route::TsMedia { .. } => {
+        Route::TsMultivariant { .. } | Route::TsMedia { .. } | Route::TsIframes { .. } => {
             let text = crate::hls_ts::render(asset, route, &filter, &opts)?;
             return Ok(Some(("application/vnd.apple.mpegurl", text)));
         }

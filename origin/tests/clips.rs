@@ -1,10 +1,10 @@
 //! Clipping with `?start=` / `?end=`: the clip starts at the keyframe at or
 //! before `start` and ends at the keyframe at or after `end`; ffmpeg
 //! decodes exactly the source's frames in between; the segments the clip
-//! covers whole keep their shared URLs; HLS clips keep their subtitles;
-//! garbage is a 400.
+//! covers whole keep their shared URLs; HLS clips keep their subtitles
+//! and have I-frame playlists of their own keyframes; garbage is a 400.
 
-use headwater_testkit::ffmpeg::frame_hashes;
+use headwater_testkit::ffmpeg::{frame_hashes, keyframe_hashes};
 use headwater_testkit::http::{Conn, get};
 use headwater_testkit::media;
 use headwater_testkit::server::Server;
@@ -107,8 +107,11 @@ fn clips_combine_with_filters() {
     let uris: Vec<&str> = m.variants.iter().map(|v| v.uri.as_str()).collect();
     assert_eq!(
         uris,
-        ["270p-v1.m3u8?start=5&end=12"],
-        "no I-frame streams in a clip"
+        [
+            "270p-v1.m3u8?start=5&end=12",
+            "270p-v1.iframes.m3u8?start=5&end=12"
+        ],
+        "the clip's media and I-frame playlists"
     );
     let p = media_playlist(&s, &format!("/vod/ladder/hls/{}", uris[0]));
     let total: f32 = p.segments.iter().map(|x| x.duration).sum();
@@ -176,6 +179,7 @@ fn hls_clips_keep_their_subtitles() {
         assert!(
             m.variants
                 .iter()
+                .filter(|v| !v.is_i_frame)
                 .all(|v| v.subtitles.as_deref() == Some("subs")),
             "{master}"
         );
@@ -184,6 +188,7 @@ fn hls_clips_keep_their_subtitles() {
         assert!(uri.ends_with(&format!(".vtt.m3u8?{q}")), "{master}");
         let text = media_playlist(&s, &format!("/vod/subs/{dir}/{uri}"));
         let video = media_playlist(&s, &format!("/vod/subs/{dir}/{}", m.variants[0].uri));
+        assert!(!m.variants[0].is_i_frame);
         // Piece for piece as long as the clipped media.
         let ms = |p: &m3u8_rs::MediaPlaylist| -> Vec<i64> {
             p.segments
@@ -218,6 +223,35 @@ fn hls_clips_keep_their_subtitles() {
     }
 }
 
+/// bframes.mp4's keyframes are at 0, 2, 4, 6 and 8 s; `start=3.1&end=7`
+/// is 2 s to 8 s, so its trick play is the keyframes at 2, 4 and 6 s.
+#[test]
+fn hls_clips_have_i_frame_playlists_of_their_keyframes() {
+    let s = server();
+    let source = media().join("bframes.mp4");
+    let all = keyframe_hashes(source.to_str().unwrap(), &["-ignore_editlist", "1"]);
+    assert_eq!(all.len(), 5);
+    let q = "start=3.1&end=7";
+    for (dir, iframes) in [("hls", "v1.iframes.m3u8"), ("hls-ts", "v1.a2.iframes.m3u8")] {
+        let master = get(s.addr, &format!("/vod/bframes/{dir}/master.m3u8?{q}")).text();
+        let listed = format!("{iframes}?{q}");
+        assert!(master.contains(&format!("URI=\"{listed}\"")), "{master}");
+        let url = s.url(&format!("/vod/bframes/{dir}/{listed}"));
+        assert_eq!(frame_hashes(&url, "v", &[]), all[1..4], "{url}");
+        let p = media_playlist(&s, &format!("/vod/bframes/{dir}/{listed}"));
+        assert!(p.i_frames_only, "{url}");
+        let total: f64 = p.segments.iter().map(|x| f64::from(x.duration)).sum();
+        assert!((total - 6.0).abs() < 0.002, "{url}: {total} s");
+        // Ranges of the shared trick resource or regular segments.
+        assert!(p.segments.iter().all(|x| !x.uri.contains('?')), "{url}");
+    }
+    // To the end: the last keyframe lasts to the end of the media.
+    let p = media_playlist(&s, "/vod/bframes/hls/v1.iframes.m3u8?start=5");
+    let d: Vec<f32> = p.segments.iter().map(|x| x.duration).collect();
+    assert_eq!(d.len(), 3, "{d:?}");
+    assert!((d.iter().sum::<f32>() - 6.0).abs() < 0.002, "{d:?}");
+}
+
 #[test]
 fn golden_clipped_manifests() {
     let s = server();
@@ -237,6 +271,8 @@ fn golden_clipped_manifests() {
         "/vod/subs/hls/master.m3u8?start=2.2&end=5",
         "/vod/subs/hls/text-en.vtt.m3u8?start=2.2&end=5",
         "/vod/subs/hls-ts/text-en.vtt.m3u8?start=2.2&end=5",
+        "/vod/bframes/hls/v1.iframes.m3u8?start=3.1&end=7",
+        "/vod/bframes/hls-ts/v1.a2.iframes.m3u8?start=3.1&end=7",
     ] {
         out.push_str(&format!("== {path}\n{}\n", get(s.addr, path).text()));
     }

@@ -354,8 +354,11 @@ fn a_clipped_program_is_the_source_between_keyframes() {
         let children: Vec<&str> = m.variants.iter().map(|v| v.uri.as_str()).collect();
         assert_eq!(
             children,
-            [format!("v1.a2.m3u8?{query}")],
-            "no I-frame streams in a clip"
+            [
+                format!("v1.a2.m3u8?{query}"),
+                format!("v1.a2.iframes.m3u8?{query}")
+            ],
+            "the clip's media and I-frame playlists"
         );
 
         let path = format!("/vod/bframes/hls-ts/v1.a2.m3u8?{query}");
@@ -506,7 +509,13 @@ fn manifest_filters_make_programs_of_what_they_keep() {
 
     // Filters and clips combine.
     let m = variants("/vod/ladder/hls-ts/master.m3u8?video_height=270&start=5&end=12");
-    assert_eq!(uris(&m), ["270p-v1.audio-a1.m3u8?start=5&end=12"]);
+    assert_eq!(
+        uris(&m),
+        [
+            "270p-v1.audio-a1.m3u8?start=5&end=12",
+            "270p-v1.audio-a1.iframes.m3u8?start=5&end=12"
+        ]
+    );
 }
 
 /// A malformed filter or clip on `/hls-ts/` is a 400 naming the problem,

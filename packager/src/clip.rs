@@ -149,6 +149,27 @@ impl Clip {
         }
     }
 
+    /// Whether a keyframe of `r` presented at `at_ms` is in the clip, and
+    /// how long it lasts there: its `duration_ms` (to the next keyframe),
+    /// cut at the clip's end. For I-frame playlists of a clip.
+    pub fn keyframe(
+        &self,
+        p: &Presentation,
+        r: &Rendition,
+        at_ms: u64,
+        duration_ms: u64,
+    ) -> Option<u64> {
+        let tol = tolerance(p, r);
+        let inside = at_ms + tol >= self.from_ms && (self.to_end || at_ms + tol < self.to_ms);
+        inside.then(|| {
+            if self.to_end {
+                duration_ms
+            } else {
+                duration_ms.min(self.to_ms.saturating_sub(at_ms))
+            }
+        })
+    }
+
     /// The pieces of rendition `r` in the clip, with their sample ranges.
     pub fn pieces(&self, p: &Presentation, r: &Rendition) -> Vec<(Piece, Segment)> {
         let tol = tolerance(p, r);

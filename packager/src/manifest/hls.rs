@@ -82,9 +82,7 @@ pub fn multivariant(p: &Presentation, opts: &ManifestOptions<'_>, out: &mut Stri
         }
     }
 
-    // A clip's subtitle playlists are clipped too; it lists no I-frame
-    // playlists (they would have to be clips of their own).
-    let clip = opts.clip.is_some();
+    // A clip's subtitle and I-frame playlists are clipped too.
     subtitle_media(p, opts, out);
     let subtitles = if p.subtitles.is_empty() {
         ""
@@ -135,9 +133,7 @@ pub fn multivariant(p: &Presentation, opts: &ManifestOptions<'_>, out: &mut Stri
             media_uri(r, opts, out);
         }
     }
-    if !clip {
-        iframe_streams(p, &video, opts, out);
-    }
+    iframe_streams(p, &video, opts, out);
 }
 
 /// One `EXT-X-MEDIA:TYPE=SUBTITLES` per subtitle track, in group `subs`.
@@ -233,7 +229,7 @@ fn iframe_streams(
         out.push_str(",URI=\"");
         out.push_str(&r.id);
         out.push_str(".iframes.m3u8");
-        opts.suffix(out);
+        opts.playlist_suffix(out);
         out.push_str("\"\n");
     }
 }
@@ -244,7 +240,22 @@ fn iframe_streams(
 /// (see [`crate::trick`]).
 pub fn iframes(p: &Presentation, r: &Rendition, opts: &ManifestOptions<'_>, out: &mut String) {
     let scale = p.timescale(r).get();
-    let keys = trick::keyframes(p, r);
+    let mut keys = trick::keyframes(p, r);
+    if let Some(clip) = opts.clip {
+        // A clip's keyframes, the last one lasting to the clip's end.
+        let ms = |t: u64| (t * 1000 + u64::from(scale) / 2) / u64::from(scale);
+        keys.retain_mut(|k| {
+            let at = ms(k.start.max(0) as u64);
+            match clip.keyframe(p, r, at, ms(k.duration)) {
+                Some(d) if d < ms(k.duration) => {
+                    k.duration = d * u64::from(scale) / 1000;
+                    true
+                }
+                Some(_) => true,
+                None => false,
+            }
+        });
+    }
     vod_playlist_head(out, 7, keys.iter().map(|k| k.duration), scale);
     let _ = write!(
         out,

@@ -208,9 +208,8 @@ pub fn multivariant(
             out.push('\n');
         }
     }
-    // A clip's subtitle playlists are clipped too, and it lists no I-frame
-    // playlists, as the fMP4 one does.
-    let clip = opts.clip.is_some();
+    // A clip's subtitle and I-frame playlists are clipped too, as the
+    // fMP4 one's are.
     super::hls::subtitle_media(p, opts, out);
     for (v, layout) in &muxed {
         let r = &p.renditions[v.video.expect("muxed")];
@@ -250,9 +249,6 @@ pub fn multivariant(
         opts.playlist_suffix(out);
         out.push('\n');
     }
-    if clip {
-        return;
-    }
     out.push('\n');
     for (v, layout) in &muxed {
         let r = &p.renditions[v.video.expect("muxed")];
@@ -267,7 +263,7 @@ pub fn multivariant(
             let _ = write!(out, ",RESOLUTION={w}x{h}");
         }
         let _ = write!(out, ",URI=\"{}.iframes.m3u8", v.name);
-        opts.suffix(out);
+        opts.playlist_suffix(out);
         out.push_str("\"\n");
     }
 }
@@ -335,15 +331,34 @@ fn clipped_media(
 /// are those of every segment but for continuity counters, so a client
 /// that fetches any one range has the tables. Later keyframes of a segment
 /// keep the PAT and PMT the muxer puts before each of them.
-pub fn iframes(layout: &TsLayout, v: &TsVariant, opts: &ManifestOptions<'_>, out: &mut String) {
+pub fn iframes(
+    p: &Presentation,
+    layout: &TsLayout,
+    v: &TsVariant,
+    opts: &ManifestOptions<'_>,
+    out: &mut String,
+) {
     const PSI: u64 = 2 * ts::PACKET_SIZE as u64;
-    let keys: Vec<(usize, &ts::KeyframeRange)> = (0..layout.segment_count())
+    let r = v.timeline(p);
+    let ms = |secs: f64| (secs * 1000.0).round().max(0.0) as u64;
+    // A clip's keyframes, the last one lasting to the clip's end; they
+    // stay ranges of the regular segments (shared, cacheable).
+    let keys: Vec<(usize, ts::KeyframeRange)> = (0..layout.segment_count())
         .flat_map(|i| {
             layout
                 .keyframes(i)
                 .unwrap_or(&[])
                 .iter()
-                .map(move |k| (i, k))
+                .map(move |k| (i, *k))
+        })
+        .filter_map(|(i, mut k)| match opts.clip {
+            None => Some((i, k)),
+            Some(c) => c.keyframe(p, r, ms(k.time), ms(k.duration)).map(|d| {
+                if d < ms(k.duration) {
+                    k.duration = d as f64 / 1000.0;
+                }
+                (i, k)
+            }),
         })
         .collect();
     let micros = |secs: f64| (secs * 1_000_000.0).round() as u64;
