@@ -135,7 +135,7 @@ fn route_kind(route: &Route<'_>) -> usize {
         | Route::Iframes { .. }
         | Route::Span { .. } => 4,
         Route::TsSegment { .. } | Route::TsSpan { .. } => 5,
-        Route::VttSegment { .. } | Route::VttFull { .. } => 6,
+        Route::VttSegment { .. } | Route::VttFull { .. } | Route::VttSpan { .. } => 6,
         Route::Health | Route::Ready | Route::Time => 7,
         Route::Live { hls, file, .. } => crate::live::route_kind(*hls, file),
     }
@@ -237,6 +237,7 @@ async fn handle_inner(
         | Route::TsSpan { asset, .. }
         | Route::VttSegment { asset, .. }
         | Route::VttFull { asset, .. }
+        | Route::VttSpan { asset, .. }
         | Route::DashManifest { asset }
         | Route::Keyframe { asset, .. }
         | Route::Iframes { asset, .. }
@@ -344,6 +345,23 @@ async fn handle_inner(
                 Caching::Segment,
                 Body::Text(text.clone()),
                 (i as u64) << 8 | 9,
+            )
+        }
+        Route::VttSpan {
+            track,
+            from_ms,
+            to_ms,
+            ..
+        } => {
+            let i = subtitle(track)?;
+            let mut s = String::new();
+            p.subtitles[i].write_span(from_ms, to_ms, &mut s);
+            let tag = xxhash_rust::xxh3::xxh3_64(format!("{from_ms}-{to_ms}").as_bytes());
+            (
+                VTT,
+                Caching::Segment,
+                Body::Text(Bytes::from(s)),
+                (i as u64) << 8 | 16 | tag << 20,
             )
         }
         Route::TsMultivariant { .. }

@@ -74,6 +74,14 @@ pub enum Route<'a> {
     },
     /// `/vod/{asset}/vtt/{track}/all.vtt`: the whole track.
     VttFull { asset: &'a str, track: &'a str },
+    /// `/vod/{asset}/vtt/{track}/t{from}-{to}.vtt`: the cues between two
+    /// times (milliseconds), moved to start at 0, for clipped MPDs.
+    VttSpan {
+        asset: &'a str,
+        track: &'a str,
+        from_ms: u64,
+        to_ms: u64,
+    },
     /// `/vod/{asset}/cmaf/{rendition}/t{from}-{to}.m4s`: the samples of one
     /// segment between two times (milliseconds), for clips.
     Span {
@@ -236,6 +244,22 @@ fn vod<'a>(asset: &'a str, rest: &[&'a str]) -> Result<Route<'a>, RouteError> {
                 return Ok(Route::VttFull { asset, track });
             }
             let stem = file.strip_suffix(".vtt").ok_or(RouteError::NotFound)?;
+            let span = stem
+                .strip_prefix('t')
+                .filter(|s| !s.starts_with('s'))
+                .and_then(|s| s.split_once('-'));
+            if let Some((from, to)) = span {
+                let (from_ms, to_ms) = (millis(from)?, millis(to)?);
+                if from_ms >= to_ms {
+                    return Err(RouteError::NotFound);
+                }
+                return Ok(Route::VttSpan {
+                    asset,
+                    track,
+                    from_ms,
+                    to_ms,
+                });
+            }
             let (ts, digits) = match stem.strip_prefix("ts-") {
                 Some(d) => (true, d),
                 None => (false, stem),
@@ -393,6 +417,35 @@ mod tests {
             ]
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
         );
+    }
+
+    #[test]
+    fn vtt_spans_and_segments() {
+        assert_eq!(
+            route("/vod/a/vtt/en/t2000-6000.vtt"),
+            Ok(Route::VttSpan {
+                asset: "a",
+                track: "en",
+                from_ms: 2000,
+                to_ms: 6000
+            })
+        );
+        assert_eq!(
+            route("/vod/a/vtt/en/ts-1.vtt"),
+            Ok(Route::VttSegment {
+                asset: "a",
+                track: "en",
+                number: 1,
+                ts: true
+            })
+        );
+        for bad in ["t6000-2000", "t5-5", "t01-5", "t-5", "t5-", "tx-5"] {
+            assert_eq!(
+                route(&format!("/vod/a/vtt/en/{bad}.vtt")),
+                Err(RouteError::NotFound),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

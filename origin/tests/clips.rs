@@ -252,6 +252,79 @@ fn hls_clips_have_i_frame_playlists_of_their_keyframes() {
     assert!((d.iter().sum::<f32>() - 6.0).abs() < 0.002, "{d:?}");
 }
 
+/// The attribute `name` of the first element that has it after `from`.
+fn attr_after<'a>(text: &'a str, from: &str, name: &str) -> &'a str {
+    let at = text
+        .find(from)
+        .unwrap_or_else(|| panic!("no {from} in {text}"));
+    let key = format!("{name}=\"");
+    let rest = &text[at..];
+    let v = &rest[rest
+        .find(&key)
+        .unwrap_or_else(|| panic!("no {name} after {from}"))
+        + key.len()..];
+    &v[..v.find('"').unwrap()]
+}
+
+/// DASH clips keep subtitles (the clip's cues, moved to the period) and a
+/// trick-mode set of the clip's keyframes (numbered as in the asset).
+#[test]
+fn dash_clips_keep_subtitles_and_trick_mode() {
+    let s = server();
+    let mpd = get(s.addr, "/vod/subs/dash/manifest.mpd?start=2.2&end=5").text();
+    let base = mpd
+        .split("<BaseURL>")
+        .nth(1)
+        .and_then(|b| b.split("</BaseURL>").next())
+        .expect("a text BaseURL");
+    // The clip is 2 s (the keyframe before 2.2) to 6 s (the one after 5).
+    assert_eq!(base, "../vtt/text-en/t2000-6000.vtt", "{mpd}");
+    let vtt = get(s.addr, "/vod/subs/vtt/text-en/t2000-6000.vtt");
+    assert_eq!(vtt.status, 200);
+    assert!(vtt.header("content-type").unwrap().starts_with("text/vtt"));
+    let vtt = vtt.text();
+    // 0.5–2.5 s cut to 2.0–2.5, 3.0–5.5 whole, 5.6–5.9 whole; all moved by 2 s.
+    for cue in [
+        "00:00:00.000 --> 00:00:00.500",
+        "00:00:01.000 --> 00:00:03.500",
+        "00:00:03.600 --> 00:00:03.900",
+    ] {
+        assert!(vtt.contains(cue), "{cue} in {vtt}");
+    }
+    assert_eq!(vtt.matches(" --> ").count(), 3, "{vtt}");
+    assert_eq!(
+        get(s.addr, "/vod/subs/vtt/text-en/t6000-2000.vtt").status,
+        404
+    );
+
+    // bframes: keyframes at 0, 2, 4, 6, 8 s; the clip 2–8 s has 2, 4, 6,
+    // which are k2..k4 of the asset.
+    let mpd = get(s.addr, "/vod/bframes/dash/manifest.mpd?start=3.1&end=7").text();
+    assert!(
+        mpd.contains("schemeIdUri=\"http://dashif.org/guidelines/trickmode\""),
+        "{mpd}"
+    );
+    let trick = "id=\"v1-trick\"";
+    assert_eq!(attr_after(&mpd, trick, "startNumber"), "2", "{mpd}");
+    let scale: u64 = attr_after(&mpd, trick, "timescale").parse().unwrap();
+    let pto: u64 = attr_after(&mpd, trick, "presentationTimeOffset")
+        .parse()
+        .unwrap();
+    assert_eq!(pto, 2 * scale, "the period starts at 2 s: {mpd}");
+    let source = media().join("bframes.mp4");
+    let want = keyframe_hashes(source.to_str().unwrap(), &["-ignore_editlist", "1"]);
+    let mut bytes = get(s.addr, "/vod/bframes/cmaf/v1/init.mp4").body;
+    for n in 2..=4 {
+        let r = get(s.addr, &format!("/vod/bframes/cmaf/v1/k{n}.m4s"));
+        assert_eq!(r.status, 200);
+        bytes.extend_from_slice(&r.body);
+    }
+    let dir = headwater_testkit::TempDir::new("clip-trick");
+    let file = dir.path().join("trick.mp4");
+    std::fs::write(&file, bytes).unwrap();
+    assert_eq!(frame_hashes(file.to_str().unwrap(), "v", &[]), want[1..4]);
+}
+
 #[test]
 fn golden_clipped_manifests() {
     let s = server();
@@ -273,6 +346,7 @@ fn golden_clipped_manifests() {
         "/vod/subs/hls-ts/text-en.vtt.m3u8?start=2.2&end=5",
         "/vod/bframes/hls/v1.iframes.m3u8?start=3.1&end=7",
         "/vod/bframes/hls-ts/v1.a2.iframes.m3u8?start=3.1&end=7",
+        "/vod/subs/dash/manifest.mpd?start=2.2&end=5",
     ] {
         out.push_str(&format!("== {path}\n{}\n", get(s.addr, path).text()));
     }

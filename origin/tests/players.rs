@@ -106,13 +106,13 @@ fn players_hlsjs_switches_audio_and_shows_subtitles() {
 }
 
 /// A clip of the subtitled asset from the keyframe at 2 s (`start=2.2`):
-/// hls.js's clock starts at the clip, so the cue at 3.0–5.5 s of the
-/// asset shows at 1.0–3.5 s, from the shared WebVTT segments.
-#[test]
-fn players_hlsjs_shows_a_clips_subtitles_at_clip_times() {
+/// the player's clock starts at the clip, so the cue at 3.0–5.5 s of the
+/// asset shows at 1.0–3.5 s (HLS: from the shared WebVTT segments; DASH:
+/// from the clip's span of the track, moved to the period).
+fn clip_subtitles_at_clip_times(player: &str, manifest: &str) {
     let v = run(
-        "hls",
-        "/vod/subs/hls/master.m3u8?start=2.2",
+        player,
+        manifest,
         &["--seconds", "3", "--expect-text-cues", "--timeout", "120"],
     );
     assert_eq!(v["ok"], true, "{v:#}");
@@ -124,6 +124,16 @@ fn players_hlsjs_shows_a_clips_subtitles_at_clip_times() {
         }),
         "cues at the wrong times: {cues:#?}"
     );
+}
+
+#[test]
+fn players_hlsjs_shows_a_clips_subtitles_at_clip_times() {
+    clip_subtitles_at_clip_times("hls", "/vod/subs/hls/master.m3u8?start=2.2");
+}
+
+#[test]
+fn players_dashjs_shows_a_clips_subtitles_at_clip_times() {
+    clip_subtitles_at_clip_times("dash", "/vod/subs/dash/manifest.mpd?start=2.2");
 }
 
 fn play(player: &str, manifest: &str) {

@@ -63,7 +63,7 @@ pub fn mpd(p: &Presentation, opts: &ManifestOptions<'_>, out: &mut String) {
     if !video.is_empty() {
         adaptation_set(p, id, &video, opts, out);
         id += 1;
-        if opts.clip.is_none() && trick_set(p, id, &video, opts, out) {
+        if trick_set(p, id, &video, opts, out) {
             id += 1;
         }
     }
@@ -71,7 +71,7 @@ pub fn mpd(p: &Presentation, opts: &ManifestOptions<'_>, out: &mut String) {
         adaptation_set(p, id, &[r], opts, out);
         id += 1;
     }
-    for t in p.subtitles.iter().filter(|_| opts.clip.is_none()) {
+    for t in &p.subtitles {
         text_set(p, id, t, opts, out);
         id += 1;
     }
@@ -268,16 +268,22 @@ fn text_set(
     opts.suffix(&mut query);
     let _ = write!(
         out,
-        "</Label>\n      <Representation id=\"{}\" bandwidth=\"{bandwidth}\">\n        <BaseURL>../vtt/{}/all.vtt",
+        "</Label>\n      <Representation id=\"{}\" bandwidth=\"{bandwidth}\">\n        <BaseURL>../vtt/{}/",
         t.id, t.id
     );
+    // A clip's period starts at its first keyframe: its cues, moved there.
+    let _ = match opts.clip {
+        None => write!(out, "all.vtt"),
+        Some(c) => write!(out, "t{}-{}.vtt", c.from_ms, c.to_ms),
+    };
     xml_escape(&query, out);
     out.push_str("</BaseURL>\n      </Representation>\n    </AdaptationSet>\n");
 }
 
 /// The trick-mode adaptation set of the video set `0` (DASH-IF IOP
-/// §3.2.9): every keyframe as a segment of its own. Returns whether there
-/// was anything to write.
+/// §3.2.9): every keyframe as a segment of its own (in a clip, the clip's
+/// keyframes, numbered as in the whole asset, so the URLs stay shared).
+/// Returns whether there was anything to write.
 fn trick_set(
     p: &Presentation,
     id: usize,
@@ -285,22 +291,45 @@ fn trick_set(
     opts: &ManifestOptions<'_>,
     out: &mut String,
 ) -> bool {
-    let keyed: Vec<(&Rendition, Vec<trick::Keyframe>)> = video
+    // (rendition, its first keyframe's number, the keyframes)
+    let keyed: Vec<(&Rendition, usize, Vec<trick::Keyframe>)> = video
         .iter()
-        .map(|r| (*r, trick::keyframes(p, r)))
-        .filter(|(_, k)| !k.is_empty())
+        .map(|r| {
+            let keys = trick::keyframes(p, r);
+            match opts.clip {
+                None => (*r, 1, keys),
+                Some(clip) => {
+                    let scale = u64::from(p.timescale(r).get());
+                    let ms = |t: u64| (t * 1000 + scale / 2) / scale;
+                    let mut first = None;
+                    let mut kept = Vec::new();
+                    for (i, mut k) in keys.into_iter().enumerate() {
+                        let full = ms(k.duration);
+                        if let Some(d) = clip.keyframe(p, r, ms(k.start.max(0) as u64), full) {
+                            if d < full {
+                                k.duration = d * scale / 1000;
+                            }
+                            first.get_or_insert(i + 1);
+                            kept.push(k);
+                        }
+                    }
+                    (*r, first.unwrap_or(1), kept)
+                }
+            }
+        })
+        .filter(|(_, _, k)| !k.is_empty())
         .collect();
     if keyed.is_empty() {
         return false;
     }
     let max_w = keyed
         .iter()
-        .map(|(r, _)| display_size(p, r).0)
+        .map(|(r, _, _)| display_size(p, r).0)
         .max()
         .unwrap_or(0);
     let max_h = keyed
         .iter()
-        .map(|(r, _)| display_size(p, r).1)
+        .map(|(r, _, _)| display_size(p, r).1)
         .max()
         .unwrap_or(0);
     let _ = write!(
@@ -311,18 +340,30 @@ fn trick_set(
     let mut query = String::new();
     opts.suffix(&mut query);
     let query = query.replace('&', "&amp;");
-    for (r, keys) in &keyed {
+    for (r, first, keys) in &keyed {
         let scale = p.timescale(r).get();
+        // A clip's period starts at its first keyframe, as the main set's does.
+        let pto = opts.clip.map_or(String::new(), |c| {
+            format!(
+                " presentationTimeOffset=\"{}\"",
+                c.from_ms * u64::from(scale) / 1000
+            )
+        });
         let (peak, _) = trick::bitrates(p, keys, r);
         let (w, h) = display_size(p, r);
         // Keyframes per second of media: how much faster than real time
         // the set plays when every keyframe is shown for its frame time.
         let frames = p.track(r).samples.len() as f64;
-        let rate = (frames / keys.len() as f64).round().max(1.0);
+        let count = if opts.clip.is_some() {
+            trick::keyframes(p, r).len()
+        } else {
+            keys.len()
+        };
+        let rate = (frames / count as f64).round().max(1.0);
         let _ = write!(
             out,
             "      <Representation id=\"{}-trick\" codecs=\"{}\" bandwidth=\"{peak}\" width=\"{w}\" height=\"{h}\" sar=\"1:1\" maxPlayoutRate=\"{rate}\" codingDependency=\"false\">\n        \
-             <SegmentTemplate timescale=\"{scale}\" initialization=\"../cmaf/{id}/init.mp4{query}\" media=\"../cmaf/{id}/k$Number$.m4s{query}\" startNumber=\"1\">\n          \
+             <SegmentTemplate timescale=\"{scale}\" initialization=\"../cmaf/{id}/init.mp4{query}\" media=\"../cmaf/{id}/k$Number$.m4s{query}\" startNumber=\"{first}\"{pto}>\n          \
              <SegmentTimeline>\n",
             r.id,
             r.codecs,

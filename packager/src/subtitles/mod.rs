@@ -105,6 +105,24 @@ impl SubtitleTrack {
         }
     }
 
+    /// The cues that overlap `[from_ms, to_ms)`, cut to it and moved so
+    /// that `from_ms` is time 0, as one WebVTT file: a clip's subtitles for
+    /// a DASH period that starts at `from_ms`.
+    pub fn write_span(&self, from_ms: u64, to_ms: u64, out: &mut String) {
+        self.header(out);
+        for c in self.cues.iter().take_while(|c| c.start_ms < to_ms) {
+            if c.end_ms <= from_ms {
+                continue;
+            }
+            let cut = Cue {
+                start_ms: c.start_ms.max(from_ms) - from_ms,
+                end_ms: c.end_ms.min(to_ms) - from_ms,
+                ..c.clone()
+            };
+            webvtt::write_cue(out, &cut);
+        }
+    }
+
     /// The cues that overlap `[start_ms, end_ms)` as one WebVTT segment
     /// whose local time 0 is MPEG-2 time `mpegts` (90 kHz). A cue that spans
     /// a boundary is in both segments, unchanged, as players expect.
