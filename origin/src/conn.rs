@@ -188,7 +188,7 @@ impl Conn {
         let total = match &reply.body {
             Body::Empty => 0,
             Body::Text(b) => b.len() as u64,
-            Body::Segment(_) | Body::Gathered(_) => self.segment.len(),
+            Body::Segment(_) => self.segment.len(),
             Body::Keyframes(t) => t.len(),
             Body::Kept(g) => g.len,
             Body::Growing(_) => 0,
@@ -329,21 +329,6 @@ impl Conn {
                     len: end - start,
                 };
                 io::send_file(&self.stream, &body.file, piece, timeout).await
-            }
-            Body::Gathered(payload) => {
-                let hlen = self.push_header_window(start, end);
-                if end <= hlen {
-                    return io::write_all(&mut self.stream, &self.output, timeout).await;
-                }
-                let _cork = io::Cork::new(&self.stream);
-                io::write_all_more(&self.stream, &self.output, timeout).await?;
-                let from = start.max(hlen) - hlen;
-                let piece = ByteRange {
-                    offset: from,
-                    len: end - hlen - from,
-                };
-                debug_assert!(piece.offset + piece.len <= payload.len);
-                io::send_file(&self.stream, &payload.file, piece, timeout).await
             }
             Body::Segment(file) => {
                 let hlen = self.push_header_window(start, end);

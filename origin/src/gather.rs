@@ -1,6 +1,7 @@
-//! Gathered payloads: the sample payload of a media segment that lies in many separate
-//! ranges of its source, copied once, inside the kernel, into one contiguous anonymous
-//! file (a sealed `memfd`), so that every request for it is one `sendfile`.
+//! Gathered segments: a media segment whose sample payload lies in many separate ranges
+//! of its source is copied once, inside the kernel, into one contiguous anonymous file
+//! (a sealed `memfd`) together with its generated header (`moof` and `mdat` header), so
+//! that every request for it is one `sendfile` of one file, as a static server's is.
 //!
 //! Why: a muxed mezzanine interleaves audio and video chunk by chunk, so a 4 s video
 //! segment is about a hundred ranges (one per frame) and its audio segment as many again.
@@ -8,12 +9,14 @@
 //! page fragments; `benches/README.md` measured it at about twice the CPU per segment of
 //! one `sendfile` of the same bytes. Copying the ranges once costs about one `memcpy` of
 //! the payload, and the copy is made by `sendfile(memfd, source)`, so the payload still
-//! never passes through user space.
+//! never passes through user space. The header goes into the file too: sent from user
+//! space before the payload it cost ~6 % more CPU per segment than one `sendfile` of
+//! the whole (`benches/README.md`, finding 6).
 //!
 //! The copy belongs to one build of one asset (its [`Asset::id`]), so a file replaced on
 //! disk can never be answered from an old copy: the rebuilt asset has a new id and the
 //! old copies age out. The cache is bounded by `media.segment_cache_mb` (weighed by
-//! payload bytes, which live in shared memory, not in the process's heap); `0` turns
+//! bytes, which live in shared memory, not in the process's heap); `0` turns
 //! gathering off and many-range segments are spliced straight from the source.
 //!
 //! [`Asset::id`]: crate::store::Asset::id
@@ -31,11 +34,11 @@ use rustix::fs::{MemfdFlags, SealFlags};
 /// calls of long runs cost no more than the gathered copy would.
 const MIN_RANGES: usize = 3;
 
-/// A segment's payload, contiguous.
+/// A segment's whole body, contiguous.
 pub(crate) struct Gathered {
     /// Sealed against writes and size changes once filled.
     pub(crate) file: File,
-    /// Its length: the sum of the plan's range lengths.
+    /// Its length: the header's plus the sum of the plan's range lengths.
     pub(crate) len: u64,
 }
 
@@ -55,7 +58,7 @@ pub(crate) struct Key {
 /// The two kinds of kept segment bytes.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
 pub(crate) enum Kind {
-    /// An fMP4 segment's payload.
+    /// An fMP4 segment: its header and payload.
     Payload,
     /// A whole MPEG-TS segment.
     Ts,
@@ -99,13 +102,14 @@ impl GatherCache {
         }
     }
 
-    /// The gathered payload of the segment `key` planned as `ranges` of `source`, built
+    /// The gathered body of the segment `key`, `head` then `ranges` of `source`, built
     /// on first use (concurrent first requests share one build). `None` when the segment
     /// is better sent from the source directly, gathering is off, or the copy failed
     /// (logged; the caller splices from the source instead).
     pub(crate) fn get(
         &self,
         key: Key,
+        head: &[u8],
         source: &File,
         ranges: &[ByteRange],
     ) -> Option<Arc<Gathered>> {
@@ -113,12 +117,12 @@ impl GatherCache {
         if ranges.len() < MIN_RANGES {
             return None;
         }
-        let len: u64 = ranges.iter().map(|r| r.len).sum();
+        let len: u64 = head.len() as u64 + ranges.iter().map(|r| r.len).sum::<u64>();
         let mut built = false;
         let gathered = cache
             .try_get_with(key, || {
                 built = true;
-                gather(source, ranges).map(Arc::new)
+                gather(head, source, ranges).map(Arc::new)
             })
             .map_err(|e| tracing::warn!(error = %e, "cannot gather a segment payload"))
             .ok()?;
@@ -128,7 +132,7 @@ impl GatherCache {
     }
 }
 
-/// Copies `ranges` of `source`, in order, into a new sealed memfd.
+/// Copies `head`, then `ranges` of `source` in order, into a new sealed memfd.
 impl GatherCache {
     /// Segment bytes made by `make`, kept in a sealed memfd like gathered
     /// payloads (sent with sendfile, counted as shared memory); `None`
@@ -167,13 +171,14 @@ impl GatherCache {
     }
 }
 
-fn gather(source: &File, ranges: &[ByteRange]) -> io::Result<Gathered> {
+fn gather(head: &[u8], source: &File, ranges: &[ByteRange]) -> io::Result<Gathered> {
     let fd = rustix::fs::memfd_create(
         "headwater-segment",
         MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING,
     )?;
-    let file = File::from(fd);
-    let mut len = 0u64;
+    let mut file = File::from(fd);
+    io::Write::write_all(&mut file, head)?;
+    let mut len = head.len() as u64;
     for range in ranges {
         let mut offset = range.offset;
         let end = range.offset + range.len;
@@ -240,15 +245,15 @@ mod tests {
         let cache = cache(1 << 20);
         let key = KEY;
         let g = cache
-            .get(key, &src, &[r(10, 3), r(0, 2), r(18, 2)])
+            .get(key, b"HEAD", &src, &[r(10, 3), r(0, 2), r(18, 2)])
             .unwrap();
-        assert_eq!(g.len, 7);
-        assert_eq!(contents(&g), b"abc01ij");
+        assert_eq!(g.len, 11);
+        assert_eq!(contents(&g), b"HEADabc01ij");
         // Sealed: the copy cannot be changed behind a response.
         assert!(g.file.try_clone().unwrap().write_all(b"x").is_err());
         // The second request gets the same copy.
         let again = cache
-            .get(key, &src, &[r(10, 3), r(0, 2), r(18, 2)])
+            .get(key, b"HEAD", &src, &[r(10, 3), r(0, 2), r(18, 2)])
             .unwrap();
         assert!(Arc::ptr_eq(&g, &again));
         assert_eq!((cache.misses.get(), cache.hits.get()), (1, 1));
@@ -258,10 +263,14 @@ mod tests {
     fn few_ranges_or_disabled_are_sent_from_the_source() {
         let src = source(b"0123456789");
         let key = KEY;
-        assert!(cache(1 << 20).get(key, &src, &[r(0, 2), r(4, 2)]).is_none());
+        assert!(
+            cache(1 << 20)
+                .get(key, b"", &src, &[r(0, 2), r(4, 2)])
+                .is_none()
+        );
         assert!(
             cache(0)
-                .get(key, &src, &[r(0, 2), r(4, 2), r(8, 2)])
+                .get(key, b"", &src, &[r(0, 2), r(4, 2), r(8, 2)])
                 .is_none()
         );
     }
@@ -271,6 +280,10 @@ mod tests {
         let src = source(b"0123456789");
         let key = KEY;
         let cache = cache(1 << 20);
-        assert!(cache.get(key, &src, &[r(0, 2), r(4, 2), r(8, 5)]).is_none());
+        assert!(
+            cache
+                .get(key, b"H", &src, &[r(0, 2), r(4, 2), r(8, 5)])
+                .is_none()
+        );
     }
 }

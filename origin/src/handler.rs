@@ -38,11 +38,10 @@ pub(crate) enum Body {
     Text(Bytes),
     /// The header is in the connection's [`MediaSegment`]; payload from this file.
     Segment(Arc<IndexedFile>),
-    /// The header is in the connection's [`MediaSegment`]; payload gathered, contiguous.
-    Gathered(Arc<Gathered>),
     /// A trick resource: keyframe fragments planned and sent one at a time.
     Keyframes(crate::trick::Trick),
-    /// A whole body kept in a sealed memfd (an MPEG-TS segment).
+    /// A whole body kept in a sealed memfd (a gathered fMP4 segment, an
+    /// MPEG-TS segment).
     Kept(Arc<Gathered>),
     /// A live segment still being made: sent with chunked transfer coding,
     /// a chunk per part as each is published.
@@ -491,8 +490,8 @@ async fn handle_inner(
                 number,
                 kind: gather::Kind::Payload,
             };
-            let body = match shared.gather.get(key, &file.file, &seg.ranges) {
-                Some(g) => Body::Gathered(g),
+            let body = match shared.gather.get(key, &seg.header, &file.file, &seg.ranges) {
+                Some(g) => Body::Kept(g),
                 None => Body::Segment(file.clone()),
             };
             (
