@@ -355,13 +355,13 @@ async fn handle_inner(
             let i = subtitle(track)?;
             let mut s = String::new();
             p.subtitles[i].write_span(from_ms, to_ms, &mut s);
-            let tag = xxhash_rust::xxh3::xxh3_64(format!("{from_ms}-{to_ms}").as_bytes());
-            (
-                VTT,
-                Caching::Segment,
-                Body::Text(Bytes::from(s)),
-                (i as u64) << 8 | 16 | tag << 20,
-            )
+            // Like a TS span's: the window and the track, hashed.
+            let tag = xxhash_rust::xxh3::xxh3_64(
+                &[from_ms, to_ms, (i as u64) << 8 | 18]
+                    .map(u64::to_le_bytes)
+                    .concat(),
+            );
+            (VTT, Caching::Segment, Body::Text(Bytes::from(s)), tag)
         }
         Route::TsMultivariant { .. }
         | Route::TsMedia { .. }

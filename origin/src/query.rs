@@ -22,18 +22,24 @@ pub(crate) fn render(
     carry: Option<&str>,
 ) -> Result<Option<(&'static str, Bytes)>, OriginError> {
     let Some(q) = query else { return Ok(None) };
-    let applies = matches!(
+    // Media playlists (of a rendition, a subtitle track, the keyframes)
+    // take a clip but no filter: they are what a filter keeps.
+    let media = matches!(
         route,
-        Route::HlsMultivariant { .. }
-            | Route::HlsMedia { .. }
-            | Route::DashManifest { .. }
-            | Route::TsMultivariant { .. }
+        Route::HlsMedia { .. }
             | Route::TsMedia { .. }
             | Route::HlsSubtitles { .. }
             | Route::TsSubtitles { .. }
             | Route::HlsIframes { .. }
             | Route::TsIframes { .. }
     );
+    let applies = media
+        || matches!(
+            route,
+            Route::HlsMultivariant { .. }
+                | Route::DashManifest { .. }
+                | Route::TsMultivariant { .. }
+        );
     if !applies {
         return Ok(None);
     }
@@ -58,16 +64,6 @@ pub(crate) fn render(
         (None, None) => None,
         (start, end) => Some(Clip::new(p, start.unwrap_or(0), end).map_err(bad)?),
     };
-    // Media playlists are not filtered (they are what a filter keeps).
-    let media = matches!(
-        route,
-        Route::HlsMedia { .. }
-            | Route::TsMedia { .. }
-            | Route::HlsSubtitles { .. }
-            | Route::TsSubtitles { .. }
-            | Route::HlsIframes { .. }
-            | Route::TsIframes { .. }
-    );
     let filter = if media {
         Filter::default()
     } else {
