@@ -66,6 +66,31 @@ impl Keyframe {
     }
 }
 
+/// The keyframes of `r` inside `clip`, the last one lasting only to the
+/// clip's end, and the 1-based number of the first in the whole rendition
+/// (its `k{n}.m4s`): the trick play of a clip.
+pub fn keyframes_in_clip(
+    p: &Presentation,
+    r: &Rendition,
+    clip: &crate::clip::Clip,
+) -> (usize, Vec<Keyframe>) {
+    let scale = u64::from(p.timescale(r).get());
+    let ms = |t: u64| (t * 1000 + scale / 2) / scale;
+    let mut first = None;
+    let mut kept = Vec::new();
+    for (i, mut k) in keyframes(p, r).into_iter().enumerate() {
+        let full = ms(k.duration);
+        if let Some(d) = clip.keyframe(p, r, ms(k.start.max(0) as u64), full) {
+            if d < full {
+                k.duration = d * scale / 1000;
+            }
+            first.get_or_insert(i + 1);
+            kept.push(k);
+        }
+    }
+    (first.unwrap_or(1), kept)
+}
+
 /// The keyframes of video rendition `r` (empty for audio).
 pub fn keyframes(p: &Presentation, r: &Rendition) -> Vec<Keyframe> {
     let (Some(first), Some(last)) = (r.segments.first(), r.segments.last()) else {

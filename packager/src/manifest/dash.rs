@@ -294,27 +294,11 @@ fn trick_set(
     // (rendition, its first keyframe's number, the keyframes)
     let keyed: Vec<(&Rendition, usize, Vec<trick::Keyframe>)> = video
         .iter()
-        .map(|r| {
-            let keys = trick::keyframes(p, r);
-            match opts.clip {
-                None => (*r, 1, keys),
-                Some(clip) => {
-                    let scale = u64::from(p.timescale(r).get());
-                    let ms = |t: u64| (t * 1000 + scale / 2) / scale;
-                    let mut first = None;
-                    let mut kept = Vec::new();
-                    for (i, mut k) in keys.into_iter().enumerate() {
-                        let full = ms(k.duration);
-                        if let Some(d) = clip.keyframe(p, r, ms(k.start.max(0) as u64), full) {
-                            if d < full {
-                                k.duration = d * scale / 1000;
-                            }
-                            first.get_or_insert(i + 1);
-                            kept.push(k);
-                        }
-                    }
-                    (*r, first.unwrap_or(1), kept)
-                }
+        .map(|r| match opts.clip {
+            None => (*r, 1, trick::keyframes(p, r)),
+            Some(clip) => {
+                let (first, kept) = trick::keyframes_in_clip(p, r, clip);
+                (*r, first, kept)
             }
         })
         .filter(|(_, _, k)| !k.is_empty())

@@ -240,22 +240,11 @@ fn iframe_streams(
 /// (see [`crate::trick`]).
 pub fn iframes(p: &Presentation, r: &Rendition, opts: &ManifestOptions<'_>, out: &mut String) {
     let scale = p.timescale(r).get();
-    let mut keys = trick::keyframes(p, r);
-    if let Some(clip) = opts.clip {
-        // A clip's keyframes, the last one lasting to the clip's end.
-        let ms = |t: u64| (t * 1000 + u64::from(scale) / 2) / u64::from(scale);
-        keys.retain_mut(|k| {
-            let at = ms(k.start.max(0) as u64);
-            match clip.keyframe(p, r, at, ms(k.duration)) {
-                Some(d) if d < ms(k.duration) => {
-                    k.duration = d * u64::from(scale) / 1000;
-                    true
-                }
-                Some(_) => true,
-                None => false,
-            }
-        });
-    }
+    // A clip's keyframes, the last one lasting to the clip's end.
+    let keys = match opts.clip {
+        None => trick::keyframes(p, r),
+        Some(clip) => trick::keyframes_in_clip(p, r, clip).1,
+    };
     vod_playlist_head(out, 7, keys.iter().map(|k| k.duration), scale);
     let _ = write!(
         out,
