@@ -28,14 +28,14 @@ function usage(msg) {
   process.stderr.write(
     'usage: node play.mjs --player hls|dash|shaka --url URL [--seconds 12]\n' +
     '         [--expect-video-renditions N] [--expect-audio-languages en,fr]\n' +
-    '         [--expect-text-cues] [--low-latency] [--timeout SECS] [--dwell SECS]\n' +
+    '         [--expect-text-cues] [--low-latency | --standard-latency] [--timeout SECS] [--dwell SECS]\n' +
     '         [--chromium PATH] [--verbose]\n');
 }
 
 function parseArgs(argv) {
   const o = {
     player: null, url: null, seconds: 12, expectVideoRenditions: 0,
-    lowLatency: false, expectAudioLanguages: [], expectTextCues: false,
+    lowLatency: false, standardLatency: false, expectAudioLanguages: [], expectTextCues: false,
     timeout: null, dwell: 1.0, verbose: false,
     chromium: process.env.HEADWATER_CHROMIUM || '/usr/bin/chromium',
   };
@@ -66,6 +66,7 @@ function parseArgs(argv) {
         o.expectAudioLanguages = val().split(',').map(s => s.trim()).filter(Boolean); break;
       case '--expect-text-cues': o.expectTextCues = true; break;
       case '--low-latency': o.lowLatency = true; break;
+      case '--standard-latency': o.standardLatency = true; break;
       case '--timeout': o.timeout = num(a); break;
       case '--dwell': o.dwell = num(a); break;
       case '--chromium': o.chromium = val(); break;
@@ -246,8 +247,10 @@ function pageHarness() {
     const Hls = window.Hls;
     if (!Hls) throw new Error('hls.js did not load');
     if (!Hls.isSupported()) throw new Error('hls.js: MediaSource not supported in this browser');
-    const conf = { debug: false, enableWorker: true, capLevelToPlayerSize: false };
+    const conf = { debug: !!cfg.playerDebug, enableWorker: true, capLevelToPlayerSize: false };
     if (cfg.lowLatency) conf.lowLatencyMode = true;
+    // hls.js defaults to low-latency mode (parts); this asks for whole segments.
+    if (cfg.standardLatency) conf.lowLatencyMode = false;
     const hls = new Hls(conf);
     window.__player = hls;
     const E = Hls.Events;
@@ -922,6 +925,8 @@ async function main() {
       expectAudioLanguages: opts.expectAudioLanguages,
       expectTextCues: opts.expectTextCues,
       lowLatency: opts.lowLatency,
+      standardLatency: opts.standardLatency,
+      playerDebug: !!process.env.PLAYER_DEBUG,
       dwell: opts.dwell,
       iso639: ISO639_2,
       timeoutSec: opts.timeout,
