@@ -10,7 +10,8 @@
 # OUT is a finished run.sh result directory (for its mirror; default
 # target/bench-results) or a new one (the mirror is made first).
 # Environment: CPU_REQUESTS (default 6000), CPU_ROUNDS (default 5),
-# MEDIA (default target/bench-media), PORT_BASE (default 18180).
+# MEDIA (default target/bench-media), PORT_BASE (default 18180),
+# SEGMENT_CACHE (tmpfs or memfd; benches/segment-cache.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=$(realpath -m "${1:-target/bench-results}")
@@ -26,16 +27,18 @@ mkdir -p "$out"
 [ -x "$hw" ] && [ -x "$lt" ] || cargo build --release --locked -p headwater-origin -p loadtest
 [ -f "$media/hls720.mp4" ] || benches/media.sh "$media"
 
+. benches/segment-cache.sh
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; segment_cache_cleanup "$out"; }
 trap cleanup EXIT
+segment_cache_setup "$out"
 wait_port() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
 # utime and stime (clock ticks) of a process and its children.
 ticks() { local u=0 s=0 p; for p in "$1" $(pgrep -P "$1"); do read -r a b < <(awk '{print $14, $15}' "/proc/$p/stat"); u=$((u + a)); s=$((s + b)); done; echo "$u $s"; }
 hz=$(getconf CLK_TCK)
 
 RUST_LOG=warn taskset -c 0 "$hw" serve --media-root "$media" --listen "127.0.0.1:$base" --threads 1 \
-  --admin-listen off --rtmp-listen off --srt-listen off "$@" >"$out/cpu-headwater.log" 2>&1 &
+  --admin-listen off --rtmp-listen off --srt-listen off ${hw_args[@]+"${hw_args[@]}"} "$@" >"$out/cpu-headwater.log" 2>&1 &
 hw_pid=$!; pids+=("$hw_pid"); wait_port "$base"
 if [ ! -d "$out/mirror/vod/hls720" ]; then
   "$lt" mirror -q "http://127.0.0.1:$base/vod/hls720/hls/master.m3u8" "$out/mirror"

@@ -7,7 +7,8 @@
 #                            one JSON per workload, summary.md (the table)
 #
 # Environment: DURATION (s per run, default 10), ROUNDS (default 3),
-# MEDIA (default target/bench-media). Run scripts/setup.sh --bench first
+# MEDIA (default target/bench-media), SEGMENT_CACHE (tmpfs or memfd: where
+# headwater keeps gathered segments; benches/segment-cache.sh). Run scripts/setup.sh --bench first
 # (or let this script run it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,9 +26,11 @@ hw=$root/target/release/headwater
 lt=$root/target/release/loadtest
 benches/media.sh "$media"
 
+. benches/segment-cache.sh
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; segment_cache_cleanup "$out"; }
 trap cleanup EXIT
+segment_cache_setup "$out"
 
 # Ports: fixed, loopback, unlikely to be taken; override with PORT_BASE.
 base=${PORT_BASE:-18080}
@@ -40,7 +43,7 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 start_headwater() { # PORT [extra args]; sets $!
   local port=$1; shift
-  RUST_LOG=warn ${PIN:+taskset -c "$PIN"} "$hw" serve --media-root "$media" --listen "127.0.0.1:$port" --admin-listen off --rtmp-listen off --srt-listen off "$@" >"$out/headwater-$port.log" 2>&1 &
+  RUST_LOG=warn ${PIN:+taskset -c "$PIN"} "$hw" serve --media-root "$media" --listen "127.0.0.1:$port" --admin-listen off --rtmp-listen off --srt-listen off ${hw_args[@]+"${hw_args[@]}"} "$@" >"$out/headwater-$port.log" 2>&1 &
 }
 
 start_nginx() { # WORKERS DIR [taskset cpu]; sets ng_pid

@@ -111,6 +111,9 @@ scaling = load("scaling")["ratios"]["requests_per_s"]["rounds"]
 rows.append(("scaling: --threads 1 / all cores (headwater only)", "report",
              fmt(scaling), f"{os.cpu_count()} cores", "-"))
 
+mode = os.path.join(out, "segment-cache.txt")
+if os.path.exists(mode):
+    print(open(mode).read().strip() + " (headwater's gathered segments; benches/segment-cache.sh)\n")
 print("| workload | target | headwater / nginx | absolute | |")
 print("|---|---|---|---|---|")
 for r in rows:

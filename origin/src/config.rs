@@ -152,6 +152,9 @@ pub struct MediaConfig {
     /// and written MPEG-TS segments, in MiB; 0 sends the former straight
     /// from the source and writes the latter per request.
     pub segment_cache_mb: u64,
+    /// Where that memory is: unset, memfds; set, unnamed files in this
+    /// directory (best a tmpfs mounted with `huge=within_size`).
+    pub segment_cache_dir: Option<PathBuf>,
 }
 
 impl Default for MediaConfig {
@@ -162,6 +165,7 @@ impl Default for MediaConfig {
             index_cache_mb: 256,
             max_metadata_mb: 256,
             segment_cache_mb: 256,
+            segment_cache_dir: None,
         }
     }
 }
@@ -333,6 +337,22 @@ impl Config {
         if self.media.segment_cache_mb > 1 << 20 {
             return bad("media.segment_cache_mb", "must be at most 1048576 (1 TiB)");
         }
+        if let Some(dir) = &self.media.segment_cache_dir {
+            // The one check that looks at the machine: a cache that cannot
+            // make its files would fall back to the source on every request.
+            if let Err(e) = rustix::fs::open(
+                dir,
+                rustix::fs::OFlags::TMPFILE
+                    | rustix::fs::OFlags::RDWR
+                    | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR,
+            ) {
+                return bad(
+                    "media.segment_cache_dir",
+                    &format!("cannot make unnamed files in {}: {e}", dir.display()),
+                );
+            }
+        }
         if !(1..=4096).contains(&self.media.max_metadata_mb) {
             return bad("media.max_metadata_mb", "must be between 1 and 4096");
         }
@@ -436,6 +456,19 @@ mod tests {
     fn out_of_range_value_is_named() {
         let e = Config::from_toml("[packaging]\nsegment_duration = 0.0\n").unwrap_err();
         assert!(e.to_string().contains("packaging.segment_duration"), "{e}");
+    }
+
+    #[test]
+    fn a_segment_cache_dir_that_cannot_hold_files_is_named() {
+        let e = Config::from_toml("[media]\nsegment_cache_dir = \"/nonexistent/headwater\"\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("media.segment_cache_dir"), "{e}");
+        let dir = std::env::temp_dir();
+        let ok = format!("[media]\nsegment_cache_dir = \"{}\"\n", dir.display());
+        assert_eq!(
+            Config::from_toml(&ok).unwrap().media.segment_cache_dir,
+            Some(dir)
+        );
     }
 
     #[test]

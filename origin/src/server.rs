@@ -74,6 +74,7 @@ impl Shared {
         let headers = FixedHeaders::new(&config.http);
         let gather = GatherCache::new(
             config.media.segment_cache_mb << 20,
+            config.media.segment_cache_dir.clone(),
             metrics.data.segment_hits.clone(),
             metrics.data.segment_misses.clone(),
         );

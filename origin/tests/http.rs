@@ -152,6 +152,87 @@ fn ranges_on_a_sendfile_segment_and_a_manifest() {
 /// that slice of the whole resource and the same bytes as the DASH
 /// trick-mode segment `k{n}.m4s`; ranges across fragment edges (where
 /// generated headers meet sendfile'd payload) are slices too.
+/// Every segment URI of an asset's fMP4 HLS (inits and media, each rendition).
+fn segment_paths(s: &Server, asset: &str) -> Vec<String> {
+    let base = format!("/vod/{asset}/hls/");
+    let resolve = |uri: &str| match uri.strip_prefix("../") {
+        Some(rest) => format!("/vod/{asset}/{rest}"),
+        None => format!("{base}{uri}"),
+    };
+    let master = get(s.addr, &format!("{base}master.m3u8")).text();
+    let mut out = Vec::new();
+    for playlist in master.lines().filter_map(|l| {
+        l.strip_prefix('#').map_or(Some(l), |tag| {
+            (tag.starts_with("EXT-X-MEDIA:") && tag.contains("TYPE=AUDIO"))
+                .then(|| tag.split("URI=\"").nth(1)?.split('"').next())
+                .flatten()
+        })
+    }) {
+        if playlist.is_empty() {
+            continue;
+        }
+        let text = get(s.addr, &resolve(playlist)).text();
+        for l in text.lines() {
+            if let Some(map) = l.strip_prefix("#EXT-X-MAP:URI=\"") {
+                out.push(resolve(map.split('"').next().unwrap()));
+            } else if !l.starts_with('#') && !l.is_empty() {
+                out.push(resolve(l));
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// With `media.segment_cache_dir`, kept segments are unnamed files there:
+/// a muxed source's segments from the first request, one-range segments
+/// (a file per rendition) from the second. Every response, first, second
+/// and later, whole or a range, is the bytes the memfd-cached server sends,
+/// and nothing is left in the directory.
+#[test]
+fn segments_kept_in_a_cache_directory_are_the_same_bytes() {
+    let dir = headwater_testkit::TempDir::new("segment-cache-dir");
+    let cache = dir.path().join("cache");
+    std::fs::create_dir(&cache).unwrap();
+    let conf = dir.path().join("h.toml");
+    std::fs::write(
+        &conf,
+        format!("[media]\nsegment_cache_dir = \"{}\"\n", cache.display()),
+    )
+    .unwrap();
+    let reference = server();
+    let s = Server::start(
+        env!("CARGO_BIN_EXE_headwater").as_ref(),
+        &headwater_testkit::media(),
+        &["--config", conf.to_str().unwrap()],
+    );
+    let mut checked = 0;
+    for asset in ["bframes", "ladder"] {
+        let paths = segment_paths(&reference, asset);
+        assert!(paths.len() > 4, "{asset}: {paths:?}");
+        for path in &paths {
+            let want = get(reference.addr, path);
+            assert_eq!(want.status, 200, "{path}");
+            let mut c = Conn::open(s.addr);
+            for _ in 0..3 {
+                let got = c.request("GET", path, &[]);
+                assert_eq!(got.status, 200, "{path}");
+                assert!(got.body == want.body, "{path}: different bytes");
+            }
+            let n = want.body.len();
+            let r = c.request("GET", path, &[&format!("Range: bytes={}-{}", n / 3, n - 2)]);
+            assert_eq!(r.status, 206, "{path}");
+            assert!(r.body == want.body[n / 3..n - 1], "{path}: different range");
+            checked += 1;
+        }
+    }
+    let ts = "/vod/bframes/ts/v1.a2/1.ts";
+    assert!(get(s.addr, ts).body == get(reference.addr, ts).body);
+    assert!(checked > 10);
+    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 0);
+}
+
 #[test]
 fn ranges_on_the_trick_resource() {
     let s = server();
