@@ -5,12 +5,19 @@
 //! relaxed atomic adds: no label lookup, no lock, no allocation on the
 //! request path. The histograms here are our own lock-free ones (the
 //! crate's `Histogram` takes a lock per observation).
+//!
+//! Counters and histograms are sharded: each data-plane worker thread adds
+//! to its own cache lines ([`set_shard`]), and a scrape sums the shards.
+//! With one shared atomic per series, every request on one core took the
+//! counter's cache line from the other core; on two cores that cost the
+//! playlist workload about 3 % of its throughput (`benches/README.md`,
+//! finding 9).
 
+use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet};
-pub use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::{MetricType, TypedMetric};
@@ -22,12 +29,73 @@ const BUCKETS: [f64; 16] = [
     1.0, 2.5, 10.0,
 ];
 
-/// A histogram of durations with fixed buckets and atomic counts.
+/// Shards per counter or histogram: shard 0 for threads that are not
+/// data-plane workers, the others for workers (several workers share one
+/// when there are more of them).
+const SHARDS: usize = 8;
+
+thread_local! {
+    static SHARD: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Makes the calling thread, data-plane worker number `worker`, record
+/// into shards of its own.
+pub fn set_shard(worker: usize) {
+    SHARD.with(|s| s.set(1 + worker % (SHARDS - 1)));
+}
+
+fn shard() -> usize {
+    SHARD.with(Cell::get)
+}
+
+/// One shard's atomic on a cache line of its own.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+struct Padded(AtomicU64);
+
+/// A monotonic counter, sharded by thread (see the module doc).
 #[derive(Clone, Debug, Default)]
-pub struct AtomicHistogram(Arc<HistogramInner>);
+pub struct Counter(Arc<[Padded; SHARDS]>);
+
+impl Counter {
+    /// Adds one.
+    pub fn inc(&self) {
+        self.inc_by(1);
+    }
+
+    /// Adds `n`.
+    pub fn inc_by(&self, n: u64) {
+        self.0[shard()].0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The total over every shard.
+    pub fn get(&self) -> u64 {
+        self.0.iter().map(|p| p.0.load(Ordering::Relaxed)).sum()
+    }
+}
+
+impl TypedMetric for Counter {
+    const TYPE: MetricType = MetricType::Counter;
+}
+
+impl EncodeMetric for Counter {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        encoder.encode_counter::<NoLabelSet, _, u64>(&self.get(), None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Counter
+    }
+}
+
+/// A histogram of durations with fixed buckets and atomic counts, sharded
+/// by thread like [`Counter`].
+#[derive(Clone, Debug, Default)]
+pub struct AtomicHistogram(Arc<[HistogramShard; SHARDS]>);
 
 #[derive(Debug, Default)]
-struct HistogramInner {
+#[repr(align(64))]
+struct HistogramShard {
     /// One per bucket, plus +Inf.
     counts: [AtomicU64; BUCKETS.len() + 1],
     sum_nanos: AtomicU64,
@@ -41,8 +109,9 @@ impl AtomicHistogram {
             .iter()
             .position(|b| secs <= *b)
             .unwrap_or(BUCKETS.len());
-        self.0.counts[i].fetch_add(1, Ordering::Relaxed);
-        self.0.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+        let shard = &self.0[shard()];
+        shard.counts[i].fetch_add(1, Ordering::Relaxed);
+        shard.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
     }
 }
 
@@ -55,11 +124,20 @@ impl EncodeMetric for AtomicHistogram {
         let mut buckets = [(0.0, 0u64); BUCKETS.len() + 1];
         let mut count = 0;
         for (i, slot) in buckets.iter_mut().enumerate() {
-            let n = self.0.counts[i].load(Ordering::Relaxed);
+            let n: u64 = self
+                .0
+                .iter()
+                .map(|s| s.counts[i].load(Ordering::Relaxed))
+                .sum();
             count += n;
             *slot = (BUCKETS.get(i).copied().unwrap_or(f64::MAX), n);
         }
-        let sum = self.0.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        let sum_nanos: u64 = self
+            .0
+            .iter()
+            .map(|s| s.sum_nanos.load(Ordering::Relaxed))
+            .sum();
+        let sum = sum_nanos as f64 / 1e9;
         encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
     }
 
@@ -298,5 +376,42 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("plane=\"admin\",route=\"/api/v1/assets\",status=\"201\"} 1"));
+    }
+
+    #[test]
+    fn shards_of_every_worker_add_up() {
+        let m = Metrics::new();
+        let threads: Vec<_> = (0..10)
+            .map(|w| {
+                let d = m.data.clone();
+                std::thread::spawn(move || {
+                    if w > 0 {
+                        set_shard(w - 1);
+                    }
+                    for _ in 0..1000 {
+                        d.record(1, 200, 1_000_000);
+                        d.bytes_sent.inc_by(3);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(m.data.bytes_sent.get(), 30_000);
+        let text = m.encode();
+        assert!(
+            text.contains("route=\"hls_playlist\",status=\"200\"} 10000"),
+            "{text}"
+        );
+        assert!(
+            text.contains("headwater_data_sent_bytes_total 30000"),
+            "{text}"
+        );
+        assert!(
+            text.contains("status=\"200\"} 10000")
+                && text.contains("_sum{plane=\"data\",route=\"hls_playlist\",status=\"200\"} 10"),
+            "{text}"
+        );
     }
 }

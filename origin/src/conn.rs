@@ -7,7 +7,6 @@ use std::time::Duration;
 use headwater_packager::{ByteRange, MediaSegment};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
-use tokio::sync::watch;
 use tracing::Instrument;
 
 use crate::handler::{self, Body, Caching, Reply};
@@ -16,7 +15,7 @@ use crate::http::range::{self, RangeRequest};
 use crate::http::request::{Method, Parsed, RequestHead, etag_matches};
 use crate::http::response::{Head, Status, etag_string, write_head};
 use crate::io;
-use crate::server::Shared;
+use crate::server::{Closing, Shared};
 
 /// Per-connection buffers, reused for every request on the connection.
 struct Conn {
@@ -25,7 +24,7 @@ struct Conn {
     output: Vec<u8>,
     head: RequestHead,
     segment: MediaSegment,
-    shutdown: watch::Receiver<bool>,
+    closing: Arc<Closing>,
     peer: SocketAddr,
     /// Status and bytes of the last response, for the metrics.
     last: (u16, u64),
@@ -37,7 +36,7 @@ pub(crate) async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,
-    shutdown: watch::Receiver<bool>,
+    closing: Arc<Closing>,
 ) {
     let _ = stream.set_nodelay(true);
     let head = RequestHead {
@@ -50,7 +49,7 @@ pub(crate) async fn serve(
         output: Vec::new(),
         head,
         segment: MediaSegment::default(),
-        shutdown,
+        closing,
         peer,
         last: (0, 0),
     };
@@ -121,14 +120,24 @@ impl Conn {
                     self.input.reserve(1024.min(cfg.max_request_head_bytes));
                 }
                 let idle = self.input.is_empty();
+                // Shutting down: idle keep-alive connections close at once.
+                // Registered before the flag is read, so a close between
+                // the two still wakes this read.
+                let closing = self.closing.notify.notified();
+                tokio::pin!(closing);
+                if idle {
+                    closing.as_mut().enable();
+                    if self.closing.is_set() {
+                        return Ok(());
+                    }
+                }
                 let read = tokio::time::timeout(wait, self.stream.read_buf(&mut self.input));
                 let n = tokio::select! {
                     r = read => match r {
                         Ok(r) => r?,
                         Err(_) => return Ok(()), // idle or slow client: close quietly
                     },
-                    // Shutting down: idle keep-alive connections close at once.
-                    _ = self.shutdown.changed(), if idle => return Ok(()),
+                    _ = &mut closing, if idle => return Ok(()),
                 };
                 if n == 0 {
                     return Ok(());

@@ -12,7 +12,7 @@ use anyhow::Context;
 use headwater_packager::{Limits, PackagingConfig};
 use socket2::{Domain, Socket, Type};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 use headwater_control_api::catalog::SharedCatalog;
 use headwater_control_api::metrics::Metrics;
@@ -171,6 +171,8 @@ impl Server {
             let handle = std::thread::Builder::new()
                 .name(format!("headwater-w{i}"))
                 .spawn(move || -> anyhow::Result<()> {
+                    // This worker's metric updates go to cache lines of its own.
+                    headwater_control_api::metrics::set_shard(i);
                     // Blocking threads index files; keep one around so a
                     // first request does not also pay for creating it.
                     let rt = tokio::runtime::Builder::new_current_thread()
@@ -213,8 +215,33 @@ impl Server {
     }
 }
 
+/// One worker's shutdown signal for its own connections. Set once; an idle
+/// connection waits on it beside its read. Per worker, so that waiting
+/// touches no cache line another core writes: with every connection
+/// waiting on the process's watch channel, registering and dropping the
+/// waiter around each read moved its lock between the cores, request after
+/// request (`benches/README.md`, finding 9).
+#[derive(Default)]
+pub(crate) struct Closing {
+    set: AtomicBool,
+    pub(crate) notify: Notify,
+}
+
+impl Closing {
+    /// Whether the worker is shutting down.
+    pub(crate) fn is_set(&self) -> bool {
+        self.set.load(Ordering::SeqCst)
+    }
+
+    fn close(&self) {
+        self.set.store(true, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+}
+
 async fn worker(listener: TcpListener, shared: Arc<Shared>, shutdown: &mut watch::Receiver<bool>) {
     let active = Arc::new(AtomicUsize::new(0));
+    let closing = Arc::new(Closing::default());
     let max = shared.config.server.max_connections_per_thread;
     loop {
         if *shutdown.borrow() {
@@ -231,9 +258,9 @@ async fn worker(listener: TcpListener, shared: Arc<Shared>, shutdown: &mut watch
                     active.fetch_add(1, Ordering::Relaxed);
                     let shared = shared.clone();
                     let active = active.clone();
-                    let rx = shutdown.clone();
+                    let closing = closing.clone();
                     tokio::spawn(async move {
-                        crate::conn::serve(stream, peer, shared, rx).await;
+                        crate::conn::serve(stream, peer, shared, closing).await;
                         active.fetch_sub(1, Ordering::Relaxed);
                     });
                 }
@@ -247,6 +274,7 @@ async fn worker(listener: TcpListener, shared: Arc<Shared>, shutdown: &mut watch
         }
     }
     drop(listener);
+    closing.close();
     let grace = Duration::from_secs(shared.config.server.shutdown_grace_secs);
     let deadline = tokio::time::Instant::now() + grace;
     while active.load(Ordering::Relaxed) > 0 && tokio::time::Instant::now() < deadline {

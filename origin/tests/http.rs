@@ -532,6 +532,31 @@ fn sigterm_exits_cleanly() {
     assert!(status.success(), "exit status {status:?}");
 }
 
+/// On SIGTERM, idle keep-alive connections are closed at once, not held
+/// for the grace period: with a 60 s grace, the server still exits within
+/// `terminate`'s 15 s, and each idle client (on either worker) sees its
+/// connection end.
+#[test]
+fn sigterm_closes_idle_keep_alive_connections_at_once() {
+    let dir = headwater_testkit::TempDir::new("grace");
+    let conf = dir.path().join("h.toml");
+    std::fs::write(&conf, "[server]\nshutdown_grace_secs = 60\nthreads = 2\n").unwrap();
+    let s = Server::start(
+        env!("CARGO_BIN_EXE_headwater").as_ref(),
+        &headwater_testkit::media(),
+        &["--config", conf.to_str().unwrap()],
+    );
+    let mut idle: Vec<Conn> = (0..8).map(|_| Conn::open(s.addr)).collect();
+    for c in &mut idle {
+        assert_eq!(c.request("GET", "/healthz", &[]).status, 200);
+    }
+    let status = s.terminate();
+    assert!(status.success(), "exit status {status:?}");
+    for c in &mut idle {
+        assert!(c.closed_by_peer());
+    }
+}
+
 #[test]
 fn cors_and_cache_lifetimes_are_configurable() {
     let dir = headwater_testkit::TempDir::new("cors");

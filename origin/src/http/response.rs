@@ -93,32 +93,59 @@ pub(crate) struct Head<'a> {
     pub(crate) extra: &'a [u8],
 }
 
-/// Writes an ETag value for a fingerprint.
+/// Writes an ETag value for a fingerprint: 16 lowercase hex digits, quoted.
 pub(crate) fn write_etag(out: &mut Vec<u8>, tag: u64) {
-    let _ = write!(out, "\"{tag:016x}\"");
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    for shift in (0..16).rev() {
+        out.push(HEX[((tag >> (shift * 4)) & 0xf) as usize]);
+    }
+    out.push(b'"');
 }
 
 /// Formats an ETag value as a string (for comparisons).
 pub(crate) fn etag_string(tag: u64) -> String {
-    format!("\"{tag:016x}\"")
+    let mut out = Vec::with_capacity(18);
+    write_etag(&mut out, tag);
+    String::from_utf8(out).expect("hex digits and quotes are ASCII")
+}
+
+/// Appends `n` in decimal. The head is written for every response, so its
+/// numbers skip `core::fmt`.
+pub(crate) fn write_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
 }
 
 /// Appends a status line and headers, ending with the blank line.
 pub(crate) fn write_head(out: &mut Vec<u8>, status: Status, h: &Head<'_>) {
-    let _ = write!(
-        out,
-        "HTTP/1.1 {} {}\r\nServer: headwater\r\nDate: ",
-        status.0, status.1
-    );
+    out.extend_from_slice(b"HTTP/1.1 ");
+    write_u64(out, u64::from(status.0));
+    out.push(b' ');
+    out.extend_from_slice(status.1.as_bytes());
+    out.extend_from_slice(b"\r\nServer: headwater\r\nDate: ");
     date::now(out);
     out.extend_from_slice(b"\r\n");
     if !h.content_type.is_empty() {
-        let _ = write!(out, "Content-Type: {}\r\n", h.content_type);
+        out.extend_from_slice(b"Content-Type: ");
+        out.extend_from_slice(h.content_type.as_bytes());
+        out.extend_from_slice(b"\r\n");
     }
     if h.chunked {
         out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
     } else {
-        let _ = write!(out, "Content-Length: {}\r\n", h.content_length);
+        out.extend_from_slice(b"Content-Length: ");
+        write_u64(out, h.content_length);
+        out.extend_from_slice(b"\r\n");
     }
     if !h.cache_control.is_empty() {
         out.extend_from_slice(b"Cache-Control: ");
@@ -131,7 +158,9 @@ pub(crate) fn write_head(out: &mut Vec<u8>, status: Status, h: &Head<'_>) {
         out.extend_from_slice(b"\r\n");
     }
     if let Some(lm) = h.last_modified {
-        let _ = write!(out, "Last-Modified: {lm}\r\n");
+        out.extend_from_slice(b"Last-Modified: ");
+        out.extend_from_slice(lm.as_bytes());
+        out.extend_from_slice(b"\r\n");
     }
     if h.etag.is_some() {
         out.extend_from_slice(b"Accept-Ranges: bytes\r\n");
@@ -151,4 +180,21 @@ pub(crate) fn write_head(out: &mut Vec<u8>, status: Status, h: &Head<'_>) {
     out.extend_from_slice(h.cors);
     out.extend_from_slice(h.extra);
     out.extend_from_slice(b"\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_and_etags_are_what_fmt_would_write() {
+        for n in [0, 7, 10, 99, 100, 65_535, 1_500_000, u64::MAX] {
+            let mut out = Vec::new();
+            write_u64(&mut out, n);
+            assert_eq!(out, n.to_string().as_bytes());
+        }
+        for tag in [0, 1, 0xdead_beef, u64::MAX, 0x0123_4567_89ab_cdef] {
+            assert_eq!(etag_string(tag), format!("\"{tag:016x}\""));
+        }
+    }
 }
