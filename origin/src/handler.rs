@@ -303,7 +303,12 @@ async fn handle_inner(
             let text = manifest(&asset.rendered.hls_media[i], carry, |o, s| {
                 hls::media(p, &p.renditions[i], o, s)
             });
-            (M3U8, Caching::Manifest, Body::Text(text), 2 + i as u64)
+            (
+                M3U8,
+                Caching::Manifest,
+                Body::Text(text),
+                (i as u64) << 8 | 2,
+            )
         }
         Route::HlsIframes { rendition: id, .. } => {
             let i = rendition(id)?;
@@ -471,7 +476,7 @@ async fn handle_inner(
                 mime(p.renditions[i].kind),
                 Caching::Segment,
                 Body::Text(bytes.clone()),
-                4 + i as u64,
+                (i as u64) << 8 | 4,
             )
         }
         Route::Segment {
@@ -504,6 +509,23 @@ async fn handle_inner(
         Route::Health | Route::Ready | Route::Time | Route::Live { .. } => {
             unreachable!("answered above")
         }
+    };
+    // A large manifest the same for every viewer goes out like a segment:
+    // from a file in large folios, by sendfile (gather.rs, `text`).
+    let body = match (body, carry, caching) {
+        (Body::Text(text), None, Caching::Manifest) => {
+            let key = gather::Key {
+                asset: asset.id,
+                rendition: 0,
+                number: 0,
+                kind: gather::Kind::Text(tag),
+            };
+            match shared.gather.text(key, &text) {
+                Some(kept) => Body::Kept(kept),
+                None => Body::Text(text),
+            }
+        }
+        (body, ..) => body,
     };
     // The ETag names the content: the asset's fingerprint and what was asked
     // (and, for a manifest carrying a token, the text itself).

@@ -187,11 +187,12 @@ fn segment_paths(s: &Server, asset: &str) -> Vec<String> {
 
 /// With `media.segment_cache_dir`, kept segments are unnamed files there:
 /// a muxed source's segments from the first request, one-range segments
-/// (a file per rendition) from the second. Every response, first, second
-/// and later, whole or a range, is the bytes the memfd-cached server sends,
-/// and nothing is left in the directory.
+/// (a file per rendition) from the second, and long manifests. Every
+/// response, first, second and later, whole, a range or a HEAD, is the
+/// bytes the memfd-cached server sends, and nothing is left in the
+/// directory.
 #[test]
-fn segments_kept_in_a_cache_directory_are_the_same_bytes() {
+fn segments_and_manifests_kept_in_a_cache_directory_are_the_same_bytes() {
     let dir = headwater_testkit::TempDir::new("segment-cache-dir");
     let cache = dir.path().join("cache");
     std::fs::create_dir(&cache).unwrap();
@@ -230,7 +231,56 @@ fn segments_kept_in_a_cache_directory_are_the_same_bytes() {
     let ts = "/vod/bframes/ts/v1.a2/1.ts";
     assert!(get(s.addr, ts).body == get(reference.addr, ts).body);
     assert!(checked > 10);
+    let kept_before = open_files_in(&s, &cache);
+    // Long manifests (the I-frame playlist lists 600 keyframes).
+    for path in [
+        "/vod/long/hls/master.m3u8",
+        "/vod/long/hls/v1.m3u8",
+        "/vod/long/hls/v1.iframes.m3u8",
+        "/vod/long/dash/manifest.mpd",
+    ] {
+        let want = get(reference.addr, path);
+        assert_eq!(want.status, 200, "{path}");
+        let mut c = Conn::open(s.addr);
+        for _ in 0..2 {
+            let got = c.request("GET", path, &[]);
+            assert_eq!(got.status, 200, "{path}");
+            assert_eq!(got.text(), want.text(), "{path}");
+            assert_eq!(got.header("etag"), want.header("etag"), "{path}");
+        }
+        let head = c.request("HEAD", path, &[]);
+        assert_eq!(
+            head.header("content-length").map(str::to_owned),
+            Some(want.body.len().to_string()),
+            "{path}"
+        );
+        let r = c.request("GET", path, &["Range: bytes=100-199"]);
+        assert_eq!(
+            (r.status, &r.body[..]),
+            (206, &want.body[100..200]),
+            "{path}"
+        );
+    }
+    assert!(
+        get(reference.addr, "/vod/long/hls/v1.iframes.m3u8")
+            .body
+            .len()
+            > 16 << 10
+    );
+    assert!(
+        open_files_in(&s, &cache) > kept_before,
+        "the long I-frame playlist was not kept as a file"
+    );
     assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 0);
+}
+
+/// How many of the server's open files are unnamed files in `dir`.
+fn open_files_in(s: &Server, dir: &std::path::Path) -> usize {
+    std::fs::read_dir(format!("/proc/{}/fd", s.pid()))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|target| target.starts_with(dir))
+        .count()
 }
 
 #[test]

@@ -79,6 +79,11 @@ impl Server {
     }
 
     /// `http://ADDR` + `path`.
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }

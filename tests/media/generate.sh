@@ -84,6 +84,10 @@ have ntsc.mp4 || ff -f lavfi -i "testsrc2=size=320x180:rate=30000/1001:duration=
   -c:v libx264 -threads 1 -preset veryfast -bf 3 -g 60 -keyint_min 60 -sc_threshold 0 -pix_fmt yuv420p -x264-params asm=0 "${aac[@]}" ntsc.mp4
 # GOPs of 0.5 s up to 8 s, and a last segment of three frames (keyframes
 # forced at these times only).
+# Five minutes at 4 fps, a keyframe every 0.5 s, 64x36: long manifests (600
+# keyframes in its I-frame playlist) from a file of a few hundred KB.
+have long.mp4 || ff -f lavfi -i "testsrc2=size=64x36:rate=4:duration=300" -c:v libx264 -threads 1 -preset ultrafast -crf 45 \
+  -g 2 -keyint_min 2 -sc_threshold 0 -pix_fmt yuv420p -x264-params asm=0 long.mp4
 have gops.mp4 || ff -f lavfi -i "testsrc2=size=320x180:rate=25:duration=13.62" -f lavfi -i "sine=frequency=440:sample_rate=48000:duration=13.62" \
   -c:v libx264 -threads 1 -preset veryfast -bf 2 -g 1000 -keyint_min 1000 -sc_threshold 0 -pix_fmt yuv420p -x264-params asm=0 \
   -force_key_frames "0,0.5,1,1.5,9.5,13.5" "${aac[@]}" gops.mp4
