@@ -59,7 +59,8 @@ const MIN_TEXT: usize = 8 << 10;
 
 /// A segment's whole body, contiguous.
 pub(crate) struct Gathered {
-    /// Sealed against writes and size changes once filled.
+    /// A memfd sealed against writes and size changes once filled, or an unnamed file
+    /// in `media.segment_cache_dir` that nothing else can open.
     pub(crate) file: File,
     /// Its length: the header's plus the sum of the plan's range lengths.
     pub(crate) len: u64,
@@ -171,14 +172,12 @@ impl GatherCache {
         // The key names one build of one asset, whose plans never change.
         (gathered.len == len).then_some(gathered)
     }
-}
 
-impl GatherCache {
     /// A file holding `text`, the rendered manifest `key`, to send with `sendfile`; `None`
-    /// (send the bytes) unless the cache is in a directory and `text` is long. Measured
-    /// on the one-hour asset's 31 KB media playlists: 1.07-1.16 of nginx's requests per
-    /// second against 0.95 sent from memory (`benches/README.md`, finding 10); from 4 KiB
-    /// memfd pages it gained 2 %, less than the file descriptor per manifest is worth.
+    /// (send the bytes) unless the cache is in a directory and `text` is long. It took
+    /// the one-hour asset's 31 KB media playlists from 0.90 to 1.02-1.06 of nginx's
+    /// requests per second (`benches/README.md`, finding 10); from 4 KiB memfd pages it
+    /// gained 2 %, less than a file descriptor per manifest is worth.
     pub(crate) fn text(&self, key: Key, text: &[u8]) -> Option<Arc<Gathered>> {
         let cache = self.cache.as_ref()?;
         if self.dir.is_none() || text.len() < MIN_TEXT {
@@ -188,25 +187,17 @@ impl GatherCache {
         let kept = cache
             .try_get_with(key, || {
                 built = true;
-                let mut file = new_file(self.dir.as_deref(), "headwater-text", text.len() as u64)?;
-                io::Write::write_all(&mut file, text)?;
-                Ok(Arc::new(Gathered {
-                    file,
-                    len: text.len() as u64,
-                }))
+                keep(self.dir.as_deref(), "headwater-text", text).map(Arc::new)
             })
             .map_err(|e: Arc<io::Error>| tracing::warn!(error = %e, "cannot keep a manifest"))
             .ok()?;
         self.count(built);
         Some(kept)
     }
-}
 
-/// Copies `head`, then `ranges` of `source` in order, into a new sealed memfd.
-impl GatherCache {
-    /// Segment bytes made by `make`, kept in a sealed memfd like gathered
-    /// payloads (sent with sendfile, counted as shared memory); `None`
-    /// when the cache is off. `make` runs once per key at a time.
+    /// Segment bytes made by `make`, kept like gathered payloads (sent with sendfile,
+    /// counted as shared memory); `None` when the cache is off. `make` runs once per
+    /// key at a time.
     pub(crate) fn made(
         &self,
         key: Key,
@@ -218,15 +209,7 @@ impl GatherCache {
             cache
                 .try_get_with(key, || {
                     built = true;
-                    let bytes = make()?;
-                    let mut file =
-                        new_file(self.dir.as_deref(), "headwater-ts", bytes.len() as u64)?;
-                    io::Write::write_all(&mut file, &bytes)?;
-                    seal(&file, self.dir.is_none())?;
-                    Ok(Arc::new(Gathered {
-                        file,
-                        len: bytes.len() as u64,
-                    }))
+                    keep(self.dir.as_deref(), "headwater-ts", &make()?).map(Arc::new)
                 })
                 .map_err(|e: Arc<io::Error>| io::Error::new(e.kind(), e.to_string())),
         );
@@ -235,6 +218,19 @@ impl GatherCache {
     }
 }
 
+/// `bytes` in a new file of their own (see [`new_file`]), sealed when it is a memfd.
+fn keep(dir: Option<&Path>, name: &str, bytes: &[u8]) -> io::Result<Gathered> {
+    let mut file = new_file(dir, name, bytes.len() as u64)?;
+    io::Write::write_all(&mut file, bytes)?;
+    seal(&file, dir.is_none())?;
+    Ok(Gathered {
+        file,
+        len: bytes.len() as u64,
+    })
+}
+
+/// Copies `head`, then `ranges` of `source` in order, into a new file (see [`new_file`]),
+/// sealed when it is a memfd.
 fn gather(
     dir: Option<&Path>,
     head: &[u8],
