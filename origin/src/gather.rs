@@ -36,6 +36,8 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use headwater_control_api::metrics::Counter;
 
@@ -107,7 +109,15 @@ pub(crate) struct GatherCache {
     seen: Option<moka::sync::Cache<Key, ()>>,
     hits: Counter,
     misses: Counter,
+    /// When a failed copy was last logged (ms after `started`), and how many since.
+    started: Instant,
+    last_warning_ms: AtomicU64,
+    unlogged: AtomicU64,
 }
+
+/// At most one warning about failed copies in this long: a full cache
+/// directory fails every request's copy, and each is sent from its source.
+const WARN_EVERY_MS: u64 = 10_000;
 
 impl GatherCache {
     /// A cache of at most `bytes` of payload, in memfds or, with `dir`, in unnamed
@@ -120,13 +130,47 @@ impl GatherCache {
                 .build()
         });
         let seen = (bytes > 0 && dir.is_some()).then(|| moka::sync::Cache::new(SEEN_ONCE));
+        if let Some(dir) = dir.as_deref().filter(|_| bytes > 0) {
+            // Not fatal: a copy that does not fit is sent from its source.
+            if let Ok(fs) = rustix::fs::statvfs(dir) {
+                let free = fs.f_bavail.saturating_mul(fs.f_frsize);
+                if free < bytes {
+                    tracing::warn!(
+                        dir = %dir.display(),
+                        free_mib = free >> 20,
+                        segment_cache_mb = bytes >> 20,
+                        "media.segment_cache_dir has less room than media.segment_cache_mb"
+                    );
+                }
+            }
+        }
         GatherCache {
             cache,
             seen,
             dir,
             hits,
             misses,
+            started: Instant::now(),
+            last_warning_ms: AtomicU64::new(0),
+            unlogged: AtomicU64::new(0),
         }
+    }
+
+    /// Logs a failed copy, at most once every [`WARN_EVERY_MS`].
+    fn warn(&self, what: &str, e: &dyn std::fmt::Display) {
+        let now = self.started.elapsed().as_millis() as u64 + WARN_EVERY_MS;
+        let last = self.last_warning_ms.load(Ordering::Relaxed);
+        if now.saturating_sub(last) < WARN_EVERY_MS
+            || self
+                .last_warning_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            self.unlogged.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let also = self.unlogged.swap(0, Ordering::Relaxed);
+        tracing::warn!(error = %e, also_since_last = also, "{what}; sent from the source instead");
     }
 
     fn count(&self, built: bool) {
@@ -166,7 +210,7 @@ impl GatherCache {
                 built = true;
                 gather(self.dir.as_deref(), head, source, ranges).map(Arc::new)
             })
-            .map_err(|e| tracing::warn!(error = %e, "cannot gather a segment payload"))
+            .map_err(|e| self.warn("cannot gather a segment payload", &e))
             .ok()?;
         self.count(built);
         // The key names one build of one asset, whose plans never change.
@@ -189,7 +233,7 @@ impl GatherCache {
                 built = true;
                 keep(self.dir.as_deref(), "headwater-text", text).map(Arc::new)
             })
-            .map_err(|e: Arc<io::Error>| tracing::warn!(error = %e, "cannot keep a manifest"))
+            .map_err(|e: Arc<io::Error>| self.warn("cannot keep a manifest", &e))
             .ok()?;
         self.count(built);
         Some(kept)

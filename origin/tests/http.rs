@@ -274,6 +274,50 @@ fn segments_and_manifests_kept_in_a_cache_directory_are_the_same_bytes() {
     assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 0);
 }
 
+/// A cache directory that stops working (here: removed while serving)
+/// costs speed, not answers: every segment and manifest is then sent from
+/// its source or from memory, the same bytes, and the failures are logged
+/// once, not per request.
+#[test]
+fn a_cache_directory_that_goes_away_falls_back_to_the_source() {
+    let dir = headwater_testkit::TempDir::new("segment-cache-gone");
+    let cache = dir.path().join("cache");
+    std::fs::create_dir(&cache).unwrap();
+    let conf = dir.path().join("h.toml");
+    std::fs::write(
+        &conf,
+        format!("[media]\nsegment_cache_dir = \"{}\"\n", cache.display()),
+    )
+    .unwrap();
+    let reference = server();
+    let s = Server::start(
+        env!("CARGO_BIN_EXE_headwater").as_ref(),
+        &headwater_testkit::media(),
+        &["--config", conf.to_str().unwrap()],
+    );
+    std::fs::remove_dir(&cache).unwrap();
+    let mut paths = segment_paths(&reference, "bframes");
+    paths.push("/vod/long/hls/v1.iframes.m3u8".into());
+    for path in &paths {
+        let want = get(reference.addr, path);
+        for _ in 0..2 {
+            let got = get(s.addr, path);
+            assert_eq!(got.status, 200, "{path}");
+            assert!(got.body == want.body, "{path}: different bytes");
+        }
+    }
+    assert!(s.wait_for_log(
+        "sent from the source instead",
+        std::time::Duration::from_secs(5)
+    ));
+    let warnings = s
+        .log()
+        .iter()
+        .filter(|l| l.contains("sent from the source instead"))
+        .count();
+    assert_eq!(warnings, 1, "{:#?}", s.log());
+}
+
 /// How many of the server's open files are unnamed files in `dir`.
 fn open_files_in(s: &Server, dir: &std::path::Path) -> usize {
     std::fs::read_dir(format!("/proc/{}/fd", s.pid()))
