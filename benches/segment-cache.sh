@@ -15,9 +15,15 @@ segment_cache_setup() { # OUT
   if [ "$mode" = tmpfs ]; then
     local dir=$out/segment-cache
     mkdir -p "$dir"
-    mountpoint -q "$dir" || mount -t tmpfs -o size=2g,huge=within_size,mode=0700 tmpfs "$dir"
-    printf '[media]\nsegment_cache_dir = "%s"\n' "$dir" >"$out/headwater.toml"
-    hw_args=(--config "$out/headwater.toml")
+    if mountpoint -q "$dir" || mount -t tmpfs -o size=2g,huge=within_size,mode=0700 tmpfs "$dir"; then
+      printf '[media]\nsegment_cache_dir = "%s"\n' "$dir" >"$out/headwater.toml"
+      hw_args=(--config "$out/headwater.toml")
+    elif [ -n "${SEGMENT_CACHE:-}" ]; then
+      echo "cannot mount a tmpfs at $dir (SEGMENT_CACHE=tmpfs)" >&2; exit 1
+    else
+      echo "== cannot mount a tmpfs at $dir: using memfds" >&2
+      mode=memfd
+    fi
   elif [ "$mode" != memfd ]; then
     echo "SEGMENT_CACHE must be tmpfs or memfd" >&2; exit 2
   fi
