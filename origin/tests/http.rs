@@ -185,15 +185,10 @@ fn segment_paths(s: &Server, asset: &str) -> Vec<String> {
     out
 }
 
-/// With `media.segment_cache_dir`, kept segments are unnamed files there:
-/// a muxed source's segments from the first request, one-range segments
-/// (a file per rendition) from the second, and long manifests. Every
-/// response, first, second and later, whole, a range or a HEAD, is the
-/// bytes the memfd-cached server sends, and nothing is left in the
-/// directory.
-#[test]
-fn segments_and_manifests_kept_in_a_cache_directory_are_the_same_bytes() {
-    let dir = headwater_testkit::TempDir::new("segment-cache-dir");
+/// A server whose segment cache is the directory it returns, in a temporary
+/// directory that lives as long as the first value.
+fn cache_dir_server(tag: &str) -> (headwater_testkit::TempDir, std::path::PathBuf, Server) {
+    let dir = headwater_testkit::TempDir::new(tag);
     let cache = dir.path().join("cache");
     std::fs::create_dir(&cache).unwrap();
     let conf = dir.path().join("h.toml");
@@ -202,12 +197,24 @@ fn segments_and_manifests_kept_in_a_cache_directory_are_the_same_bytes() {
         format!("[media]\nsegment_cache_dir = \"{}\"\n", cache.display()),
     )
     .unwrap();
-    let reference = server();
     let s = Server::start(
         env!("CARGO_BIN_EXE_headwater").as_ref(),
         &headwater_testkit::media(),
         &["--config", conf.to_str().unwrap()],
     );
+    (dir, cache, s)
+}
+
+/// With `media.segment_cache_dir`, kept segments are unnamed files there:
+/// a muxed source's segments from the first request, one-range segments
+/// (a file per rendition) from the second, and long manifests. Every
+/// response, first, second and later, whole, a range or a HEAD, is the
+/// bytes the memfd-cached server sends, and nothing is left in the
+/// directory.
+#[test]
+fn segments_and_manifests_kept_in_a_cache_directory_are_the_same_bytes() {
+    let (_dir, cache, s) = cache_dir_server("segment-cache-dir");
+    let reference = server();
     let mut checked = 0;
     for asset in ["bframes", "ladder"] {
         let paths = segment_paths(&reference, asset);
@@ -280,21 +287,8 @@ fn segments_and_manifests_kept_in_a_cache_directory_are_the_same_bytes() {
 /// once, not per request.
 #[test]
 fn a_cache_directory_that_goes_away_falls_back_to_the_source() {
-    let dir = headwater_testkit::TempDir::new("segment-cache-gone");
-    let cache = dir.path().join("cache");
-    std::fs::create_dir(&cache).unwrap();
-    let conf = dir.path().join("h.toml");
-    std::fs::write(
-        &conf,
-        format!("[media]\nsegment_cache_dir = \"{}\"\n", cache.display()),
-    )
-    .unwrap();
+    let (_dir, cache, s) = cache_dir_server("segment-cache-gone");
     let reference = server();
-    let s = Server::start(
-        env!("CARGO_BIN_EXE_headwater").as_ref(),
-        &headwater_testkit::media(),
-        &["--config", conf.to_str().unwrap()],
-    );
     std::fs::remove_dir(&cache).unwrap();
     let mut paths = segment_paths(&reference, "bframes");
     paths.push("/vod/long/hls/v1.iframes.m3u8".into());
