@@ -9,9 +9,9 @@
 //! Counters and histograms are sharded: each data-plane worker thread adds
 //! to its own cache lines ([`set_shard`]), and a scrape sums the shards.
 //! With one shared atomic per series, every request on one core took the
-//! counter's cache line from the other core; on two cores that cost the
-//! playlist workload about 3 % of its throughput (`benches/README.md`,
-//! finding 9).
+//! counter's cache line from the other core; this, with the other writes
+//! both workers made per request, cost the two-core playlist workload about
+//! 4 % of its throughput (`benches/README.md`, finding 9).
 
 use std::cell::Cell;
 use std::sync::Arc;
