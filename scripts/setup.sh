@@ -20,7 +20,8 @@ if [ "$mode" != "--demo" ]; then
   # nginx is the static reference loadtest's tests and benches/ compare against.
   # PostgreSQL: the control API's tests run against a real server too.
   # python3-venv: the OpenAPI validator comes from PyPI into target/pyenv.
-  pkgs+=(chromium nginx-light postgresql python3-venv)
+  # systemd: systemd-analyze checks the unit in systemd/ (nothing is started).
+  pkgs+=(chromium nginx-light postgresql python3-venv systemd)
   command -v node >/dev/null && command -v npm >/dev/null || pkgs+=(nodejs npm)
 fi
 if [ "$mode" = "--bench" ]; then

@@ -5,10 +5,10 @@
 
 use std::net::SocketAddr;
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// `[admin]`: the admin listener and who may use it.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdminConfig {
     /// Address of the admin listener (API, `/metrics`, health); `"off"` disables it.
@@ -31,7 +31,7 @@ impl Default for AdminConfig {
 }
 
 /// One admin bearer token: its hash and what it may do.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AdminToken {
     /// A name for logs (never the token itself).
@@ -43,7 +43,7 @@ pub struct AdminToken {
 }
 
 /// What an admin token may do.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Hash)]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
     /// Read the catalog, ladders, streams and jobs.
@@ -69,7 +69,7 @@ impl Scope {
 }
 
 /// `[catalog]`: where the catalog lives.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct CatalogConfig {
     /// `sqlite:///path/catalog.db` or `postgres://user@host/db`; empty means
@@ -91,7 +91,7 @@ impl CatalogConfig {
 }
 
 /// `[tokens]`: playback tokens.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct TokensConfig {
     /// Header holding the viewer's address when behind a CDN or proxy (its
@@ -114,7 +114,7 @@ impl TokensConfig {
 }
 
 /// `[uploads]`: mezzanine uploads and transcode jobs.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct UploadsConfig {
     /// Largest upload, in MiB.

@@ -66,6 +66,46 @@ pub struct ControlPlane {
     pub catalog: catalog::SharedCatalog,
     /// Where the admin listener is, when it is on.
     pub admin_addr: Option<SocketAddr>,
+    /// The admin tokens in force, for a config reload to replace.
+    pub admin_keys: AdminKeys,
+}
+
+/// The admin tokens in force: `[admin] tokens` plus `--admin-token`.
+/// Every API request reads them; a config reload replaces them whole, so a
+/// removed token is refused from the next request on.
+#[derive(Clone, Default)]
+pub struct AdminKeys(Arc<arc_swap::ArcSwap<Vec<api::AdminKey>>>);
+
+impl AdminKeys {
+    /// The keys of `tokens` plus `extra` (a plain token with every scope).
+    pub fn new(tokens: &[config::AdminToken], extra: Option<&str>) -> Self {
+        let keys = AdminKeys::default();
+        keys.set(tokens, extra);
+        keys
+    }
+
+    /// Replaces the keys; returns how many there are now.
+    pub fn set(&self, tokens: &[config::AdminToken], extra: Option<&str>) -> usize {
+        let mut admin: Vec<api::AdminKey> = tokens
+            .iter()
+            .filter_map(|t| api::AdminKey::from_hex(&t.name, &t.sha256, t.scopes.clone()))
+            .collect();
+        if let Some(t) = extra {
+            admin.push(api::AdminKey::from_token(
+                "--admin-token",
+                t,
+                config::Scope::ALL.to_vec(),
+            ));
+        }
+        let n = admin.len();
+        self.0.store(Arc::new(admin));
+        n
+    }
+
+    /// The keys now.
+    pub fn load(&self) -> arc_swap::Guard<Arc<Vec<api::AdminKey>>> {
+        self.0.load()
+    }
 }
 
 /// Opens the catalog (running migrations), makes sure a signing key
@@ -160,6 +200,7 @@ async fn setup(
         let plane = ControlPlane {
             catalog: shared,
             admin_addr: None,
+            admin_keys: AdminKeys::default(),
         };
         return Ok((
             plane,
@@ -168,20 +209,8 @@ async fn setup(
             }),
         ));
     };
-    let mut admin: Vec<api::AdminKey> = opts
-        .admin
-        .tokens
-        .iter()
-        .filter_map(|t| api::AdminKey::from_hex(&t.name, &t.sha256, t.scopes.clone()))
-        .collect();
-    if let Some(t) = &opts.admin_token {
-        admin.push(api::AdminKey::from_token(
-            "--admin-token",
-            t,
-            config::Scope::ALL.to_vec(),
-        ));
-    }
-    if admin.is_empty() {
+    let admin = AdminKeys::new(&opts.admin.tokens, opts.admin_token.as_deref());
+    if admin.load().is_empty() {
         tracing::warn!("no admin tokens configured: every /api/v1 request will be refused");
     }
     let state = Arc::new(api::State {
@@ -189,7 +218,7 @@ async fn setup(
         catalog: shared.clone(),
         metrics,
         media_root: opts.media_root.clone(),
-        admin,
+        admin: admin.clone(),
         tokens: opts.tokens.clone(),
         jobs: jobs::Jobs::new(opts.uploads.max_jobs),
         uploads: opts.uploads.clone(),
@@ -207,6 +236,7 @@ async fn setup(
     let plane = ControlPlane {
         catalog: shared,
         admin_addr: Some(local),
+        admin_keys: admin,
     };
     Ok((
         plane,

@@ -164,6 +164,13 @@ pub struct CacheLabels {
     pub cache: &'static str,
 }
 
+/// Labels of the config reload counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReloadLabels {
+    /// `applied` or `refused` (the file did not load or validate).
+    pub result: &'static str,
+}
+
 /// Labels of the job gauge.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct JobLabels {
@@ -238,6 +245,8 @@ pub struct Metrics {
     admin_latency: Family<RequestLabels, AtomicHistogram>,
     /// Jobs by state, set from the database at every scrape.
     pub jobs: Family<JobLabels, Gauge>,
+    config_reloads: Family<ReloadLabels, Counter>,
+    config_reload_ok: Gauge,
 }
 
 impl Default for Metrics {
@@ -306,6 +315,22 @@ impl Metrics {
         for state in ["queued", "running", "succeeded", "failed"] {
             let _ = jobs.get_or_create(&JobLabels { state });
         }
+        let config_reloads = Family::<ReloadLabels, Counter>::default();
+        registry.register(
+            "config_reloads",
+            "Config reloads (SIGHUP) by result",
+            config_reloads.clone(),
+        );
+        for result in ["applied", "refused"] {
+            let _ = config_reloads.get_or_create(&ReloadLabels { result });
+        }
+        let config_reload_ok = Gauge::default();
+        config_reload_ok.set(1);
+        registry.register(
+            "config_last_reload_successful",
+            "1 when the last config reload was applied (or none was asked for), 0 when it was refused",
+            config_reload_ok.clone(),
+        );
         let cache = |f: &Family<CacheLabels, Counter>, cache| {
             f.get_or_create(&CacheLabels { cache }).clone()
         };
@@ -325,7 +350,18 @@ impl Metrics {
             admin_requests: requests,
             admin_latency: latency,
             jobs,
+            config_reloads,
+            config_reload_ok,
         }
+    }
+
+    /// Records a config reload: applied, or refused (the running config stays).
+    pub fn record_reload(&self, applied: bool) {
+        let result = if applied { "applied" } else { "refused" };
+        self.config_reloads
+            .get_or_create(&ReloadLabels { result })
+            .inc();
+        self.config_reload_ok.set(i64::from(applied));
     }
 
     /// Records one admin-plane request.

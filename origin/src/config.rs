@@ -7,10 +7,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use headwater_control_api::config::{AdminConfig, CatalogConfig, TokensConfig, UploadsConfig};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The whole configuration.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Data-plane listener and connection handling.
@@ -36,7 +36,7 @@ pub struct Config {
 }
 
 /// `[ingest]`
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct IngestSection {
     /// RTMP listener address, or `"off"`.
@@ -62,7 +62,7 @@ pub struct IngestSection {
 }
 
 /// A stream name and its publish key.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct StreamKey {
     /// The stream's name (`[A-Za-z0-9_-]{1,64}`).
@@ -100,7 +100,7 @@ fn listen_or_off<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Socket
 }
 
 /// `[server]`
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     /// Address of the data-plane listener.
@@ -137,7 +137,7 @@ impl Default for ServerConfig {
 }
 
 /// `[media]`
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct MediaConfig {
     /// Directory of assets: `{root}/{asset}.mp4` or `{root}/{asset}/*.mp4|*.m4a`.
@@ -171,7 +171,7 @@ impl Default for MediaConfig {
 }
 
 /// `[packaging]`
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct PackagingSection {
     /// Target segment duration in seconds; segments are cut at keyframes near it.
@@ -187,7 +187,7 @@ impl Default for PackagingSection {
 }
 
 /// `[http]`
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     /// `Access-Control-Allow-Origin` value; empty disables CORS headers.
@@ -212,7 +212,7 @@ impl Default for HttpConfig {
 }
 
 /// `[log]`
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     /// Default level or `tracing` filter (`RUST_LOG` overrides it).
@@ -231,7 +231,7 @@ impl Default for LogConfig {
 }
 
 /// Log line format.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// Human-readable lines.
@@ -267,6 +267,20 @@ pub enum ConfigError {
         /// What is wrong.
         reason: String,
     },
+}
+
+impl ConfigError {
+    /// The message on one line, for a log event: the TOML parser's source
+    /// excerpt (the lines drawn with `|`) left out, the rest joined.
+    pub fn one_line(&self) -> String {
+        let text = self.to_string();
+        let kept: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.contains('|'))
+            .collect();
+        kept.join(": ")
+    }
 }
 
 impl Config {
@@ -365,6 +379,9 @@ impl Config {
         if self.log.level.trim().is_empty() {
             return bad("log.level", "must not be empty");
         }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+            return bad("log.level", &format!("not a level or tracing filter: {e}"));
+        }
         if let Err((key, reason)) =
             headwater_control_api::config::validate(&self.admin, &self.uploads, &self.catalog)
         {
@@ -450,6 +467,18 @@ mod tests {
     fn unknown_key_is_named() {
         let e = Config::from_toml("[server]\nlisten = \"127.0.0.1:1\"\nthreds = 2\n").unwrap_err();
         assert!(e.to_string().contains("threds"), "{e}");
+        let line = e.one_line();
+        assert!(
+            !line.contains('\n') && line.contains("line 3") && line.contains("threds"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn a_log_filter_that_does_not_parse_is_named() {
+        let e = Config::from_toml("[log]\nlevel = \"info,headwater=loud\"\n").unwrap_err();
+        assert!(e.to_string().contains("log.level"), "{e}");
+        Config::from_toml("[log]\nlevel = \"warn,headwater_origin=debug\"\n").unwrap();
     }
 
     #[test]

@@ -124,41 +124,30 @@ fn main() -> ExitCode {
             srt_listen,
             streams,
         } => {
-            let mut cfg = match config.as_deref().map(Config::from_file).transpose() {
-                Ok(c) => c.unwrap_or_default(),
-                Err(e) => return config_error(&e),
+            let mut overrides = Overrides {
+                media_root,
+                listen,
+                threads,
+                log_level,
+                database,
+                ..Overrides::default()
             };
-            if let Some(root) = media_root {
-                cfg.media.root = root;
-            }
-            if let Some(listen) = listen {
-                cfg.server.listen = listen;
-            }
-            if let Some(threads) = threads {
-                cfg.server.threads = threads;
-            }
-            if let Some(level) = log_level {
-                cfg.log.level = level;
-            }
             if let Some(a) = admin_listen {
                 match headwater_control_api::config::parse_listen(&a) {
-                    Ok(l) => cfg.admin.listen = l,
+                    Ok(l) => overrides.admin_listen = Some(l),
                     Err(e) => {
                         eprintln!("headwater: --admin-listen: {e}");
                         return ExitCode::from(EX_CONFIG);
                     }
                 }
             }
-            if let Some(d) = database {
-                cfg.catalog.database = d;
-            }
             for (flag, value, slot) in [
-                ("--rtmp-listen", rtmp_listen, &mut cfg.ingest.rtmp_listen),
-                ("--srt-listen", srt_listen, &mut cfg.ingest.srt_listen),
+                ("--rtmp-listen", rtmp_listen, &mut overrides.rtmp_listen),
+                ("--srt-listen", srt_listen, &mut overrides.srt_listen),
             ] {
                 if let Some(v) = value {
                     match headwater_control_api::config::parse_listen(&v) {
-                        Ok(l) => *slot = l,
+                        Ok(l) => *slot = Some(l),
                         Err(e) => {
                             eprintln!("headwater: {flag}: {e}");
                             return ExitCode::from(EX_CONFIG);
@@ -171,24 +160,27 @@ fn main() -> ExitCode {
                     eprintln!("headwater: --stream: '{s}' is not NAME:KEY");
                     return ExitCode::from(EX_CONFIG);
                 };
-                cfg.ingest
-                    .streams
-                    .push(headwater_origin::config::StreamKey {
-                        name: name.to_owned(),
-                        key: key.to_owned(),
-                        record: false,
-                        ladder: None,
-                    });
+                overrides.streams.push(headwater_origin::config::StreamKey {
+                    name: name.to_owned(),
+                    key: key.to_owned(),
+                    record: false,
+                    ladder: None,
+                });
             }
             if admin_token.as_deref().is_some_and(|t| t.len() < 16) {
                 eprintln!("headwater: --admin-token: must be at least 16 characters");
                 return ExitCode::from(EX_CONFIG);
             }
-            if let Err(e) = cfg.validate() {
-                return config_error(&e);
-            }
-            init_tracing(&cfg);
-            serve(cfg, admin_token)
+            let cfg = match load(config.as_deref(), &overrides) {
+                Ok(c) => c,
+                Err(e) => return config_error(&e),
+            };
+            let set_log_level = init_tracing(&cfg);
+            let source = ConfigSource {
+                path: config,
+                overrides,
+            };
+            serve(cfg, admin_token, source, set_log_level)
         }
         Command::Token {
             command:
@@ -271,16 +263,103 @@ fn config_error(e: &headwater_origin::ConfigError) -> ExitCode {
     ExitCode::from(EX_CONFIG)
 }
 
-fn init_tracing(cfg: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log.level));
+/// What the command line sets over the config file: applied at start and
+/// again at every reload, so a flag keeps winning.
+#[derive(Default)]
+struct Overrides {
+    media_root: Option<PathBuf>,
+    listen: Option<std::net::SocketAddr>,
+    threads: Option<usize>,
+    log_level: Option<String>,
+    admin_listen: Option<Option<std::net::SocketAddr>>,
+    database: Option<String>,
+    rtmp_listen: Option<Option<std::net::SocketAddr>>,
+    srt_listen: Option<Option<std::net::SocketAddr>>,
+    /// `--stream`, added to the file's `ingest.streams`.
+    streams: Vec<headwater_origin::config::StreamKey>,
+}
+
+impl Overrides {
+    fn apply(&self, cfg: &mut Config) {
+        if let Some(root) = &self.media_root {
+            cfg.media.root.clone_from(root);
+        }
+        if let Some(listen) = self.listen {
+            cfg.server.listen = listen;
+        }
+        if let Some(threads) = self.threads {
+            cfg.server.threads = threads;
+        }
+        if let Some(level) = &self.log_level {
+            cfg.log.level.clone_from(level);
+        }
+        if let Some(l) = self.admin_listen {
+            cfg.admin.listen = l;
+        }
+        if let Some(d) = &self.database {
+            cfg.catalog.database.clone_from(d);
+        }
+        if let Some(l) = self.rtmp_listen {
+            cfg.ingest.rtmp_listen = l;
+        }
+        if let Some(l) = self.srt_listen {
+            cfg.ingest.srt_listen = l;
+        }
+        cfg.ingest.streams.extend(self.streams.iter().cloned());
+    }
+}
+
+/// Where the running config came from, to read it again on `SIGHUP`.
+struct ConfigSource {
+    path: Option<PathBuf>,
+    overrides: Overrides,
+}
+
+/// The file (or the defaults) with the command line on top, validated.
+fn load(
+    path: Option<&std::path::Path>,
+    overrides: &Overrides,
+) -> Result<Config, headwater_origin::ConfigError> {
+    let mut cfg = path.map(Config::from_file).transpose()?.unwrap_or_default();
+    overrides.apply(&mut cfg);
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+/// Installs the log subscriber. Returns how to change its filter on a
+/// reload, or `None` when `RUST_LOG` sets it (the environment wins).
+fn init_tracing(cfg: &Config) -> Option<headwater_origin::reload::SetLogLevel> {
+    use tracing_subscriber::EnvFilter;
+    let from_env = EnvFilter::try_from_default_env().ok();
+    let ruled_by_env = from_env.is_some();
+    let filter = from_env.unwrap_or_else(|| EnvFilter::new(&cfg.log.level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    match cfg.log.format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
+    let set = match cfg.log.format {
+        LogFormat::Json => {
+            let b = builder.json().with_filter_reloading();
+            let handle = b.reload_handle();
+            b.init();
+            log_level_setter(handle)
+        }
+        LogFormat::Text => {
+            let b = builder.with_filter_reloading();
+            let handle = b.reload_handle();
+            b.init();
+            log_level_setter(handle)
+        }
+    };
+    (!ruled_by_env).then_some(set)
+}
+
+fn log_level_setter<S: 'static>(
+    handle: tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, S>,
+) -> headwater_origin::reload::SetLogLevel {
+    Box::new(move |level: &str| {
+        let filter = tracing_subscriber::EnvFilter::try_new(level).map_err(|e| e.to_string())?;
+        handle.reload(filter).map_err(|e| e.to_string())
+    })
 }
 
 /// A live stream's stats as the API shows them.
@@ -309,14 +388,14 @@ fn live_stats_json(s: &headwater_ingest::LiveStats) -> serde_json::Value {
 /// does not exist (any more) refuses the publisher rather than silently
 /// passing the input through.
 fn key_check(
-    cfg: &Config,
+    configured: std::sync::Arc<arc_swap::ArcSwap<Vec<headwater_origin::config::StreamKey>>>,
     catalog: &headwater_control_api::catalog::SharedCatalog,
 ) -> headwater_ingest::KeyCheck {
     use headwater_control_api::token::secrets_match;
-    let configured = cfg.ingest.streams.clone();
     let catalog = catalog.clone();
     std::sync::Arc::new(move |stream: &str, key: &str| {
         let view = catalog.load();
+        let configured = configured.load();
         let (dvr_window, record, ladder) = if let Some(s) = configured
             .iter()
             .find(|s| s.name == stream && secrets_match(&s.key, key))
@@ -370,7 +449,12 @@ fn live_ladder(l: &headwater_control_api::model::Ladder) -> headwater_ingest::La
     }
 }
 
-fn serve(cfg: Config, admin_token: Option<String>) -> ExitCode {
+fn serve(
+    cfg: Config,
+    admin_token: Option<String>,
+    source: ConfigSource,
+    set_log_level: Option<headwater_origin::reload::SetLogLevel>,
+) -> ExitCode {
     let registry = std::sync::Arc::new(headwater_ingest::Registry::new(
         headwater_ingest::RegistryConfig {
             segment_target: std::time::Duration::from_secs_f64(cfg.ingest.segment_duration),
@@ -395,10 +479,11 @@ fn serve(cfg: Config, admin_token: Option<String>) -> ExitCode {
         })
     };
     // The catalog opens when the admin listener is on or a database is named.
+    let mut admin_keys = None;
     let catalog = if cfg.admin.listen.is_some() || !cfg.catalog.database.is_empty() {
         let opts = headwater_control_api::Options {
             admin: cfg.admin.clone(),
-            admin_token,
+            admin_token: admin_token.clone(),
             catalog: cfg.catalog.clone(),
             tokens: cfg.tokens.clone(),
             uploads: cfg.uploads.clone(),
@@ -410,7 +495,10 @@ fn serve(cfg: Config, admin_token: Option<String>) -> ExitCode {
             },
         };
         match headwater_control_api::start(opts, metrics.clone()) {
-            Ok(plane) => plane.catalog,
+            Ok(plane) => {
+                admin_keys = Some(plane.admin_keys);
+                plane.catalog
+            }
             Err(e) => {
                 tracing::error!("{e}");
                 return ExitCode::FAILURE;
@@ -419,14 +507,24 @@ fn serve(cfg: Config, admin_token: Option<String>) -> ExitCode {
     } else {
         headwater_control_api::catalog::empty()
     };
+    let mut reloader = headwater_origin::reload::Reloader::new(
+        cfg.clone(),
+        admin_keys,
+        admin_token,
+        set_log_level,
+        metrics.clone(),
+    );
     if cfg.ingest.rtmp_listen.is_some() || cfg.ingest.srt_listen.is_some() {
         let ingest = headwater_ingest::IngestConfig {
             rtmp_listen: cfg.ingest.rtmp_listen,
             srt_listen: cfg.ingest.srt_listen,
             srt_passphrase: Some(cfg.ingest.srt_passphrase.clone()).filter(|p| !p.is_empty()),
         };
-        if let Err(e) = headwater_ingest::start(ingest, registry.clone(), key_check(&cfg, &catalog))
-        {
+        if let Err(e) = headwater_ingest::start(
+            ingest,
+            registry.clone(),
+            key_check(reloader.streams.clone(), &catalog),
+        ) {
             tracing::error!("{e}");
             return ExitCode::FAILURE;
         }
@@ -439,29 +537,75 @@ fn serve(cfg: Config, admin_token: Option<String>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The handlers are in place before anyone can see that we are up: a
+    // SIGHUP that came before them would end the process.
+    let signals = match Signals::install() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("cannot handle signals: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let (tx, rx) = tokio::sync::watch::channel(false);
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("signal runtime");
-        rt.block_on(async {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                    .expect("SIGTERM handler");
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
+        signals.run(|| {
+            headwater_origin::notify::reloading();
+            tracing::info!(file = ?source.path, "SIGHUP: reloading the config");
+            reloader.reload(load(source.path.as_deref(), &source.overrides));
+            headwater_origin::notify::ready();
         });
         tracing::info!("shutting down");
+        headwater_origin::notify::stopping();
         let _ = tx.send(true);
     });
+    headwater_origin::notify::ready();
     match server.run(rx) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `SIGTERM`/`SIGINT` (stop) and `SIGHUP` (reload), on a runtime of their own.
+struct Signals {
+    rt: tokio::runtime::Runtime,
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()?;
+        let _guard = rt.enter();
+        let term = signal(SignalKind::terminate())?;
+        let int = signal(SignalKind::interrupt())?;
+        let hup = signal(SignalKind::hangup())?;
+        drop(_guard);
+        Ok(Signals { rt, term, int, hup })
+    }
+
+    /// Calls `on_reload` for every `SIGHUP`; returns at the first stop signal.
+    fn run(self, mut on_reload: impl FnMut()) {
+        let Signals {
+            rt,
+            mut term,
+            mut int,
+            mut hup,
+        } = self;
+        rt.block_on(async {
+            loop {
+                tokio::select! {
+                    _ = term.recv() => break,
+                    _ = int.recv() => break,
+                    _ = hup.recv() => on_reload(),
+                }
+            }
+        });
     }
 }

@@ -21,13 +21,25 @@ impl Server {
     /// (`--admin-listen`, ...), so parallel tests do not contend for their
     /// default ports.
     pub fn start(bin: &Path, media_root: &Path, args: &[&str]) -> Server {
+        Self::start_env(bin, media_root, args, &[])
+    }
+
+    /// [`Server::start`] with changes to its environment: `(NAME, Some(v))`
+    /// sets, `(NAME, None)` removes (`RUST_LOG` is set unless removed).
+    pub fn start_env(
+        bin: &Path,
+        media_root: &Path,
+        args: &[&str],
+        env: &[(&str, Option<&str>)],
+    ) -> Server {
         let mut off: Vec<&str> = Vec::new();
         for flag in ["--admin-listen", "--rtmp-listen", "--srt-listen"] {
             if !args.contains(&flag) {
                 off.extend([flag, "off"]);
             }
         }
-        let mut child = Command::new(bin)
+        let mut command = Command::new(bin);
+        command
             .arg("serve")
             .arg("--media-root")
             .arg(media_root)
@@ -41,9 +53,14 @@ impl Server {
             )
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn headwater");
+            .stderr(Stdio::piped());
+        for (name, value) in env {
+            match value {
+                Some(v) => command.env(name, v),
+                None => command.env_remove(name),
+            };
+        }
+        let mut child = command.spawn().expect("spawn headwater");
         let stderr = child.stderr.take().unwrap();
         let log = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel();
@@ -78,12 +95,22 @@ impl Server {
         Server { child, addr, log }
     }
 
-    /// `http://ADDR` + `path`.
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
+    /// Sends a signal by name (`HUP`, `TERM`, ...).
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// `http://ADDR` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }

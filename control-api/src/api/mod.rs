@@ -82,8 +82,8 @@ pub struct State {
     pub metrics: Arc<Metrics>,
     /// The media root, which source paths are relative to.
     pub media_root: PathBuf,
-    /// Admin tokens.
-    pub admin: Vec<AdminKey>,
+    /// Admin tokens (swapped whole by a config reload).
+    pub admin: crate::AdminKeys,
     /// Playback token settings.
     pub tokens: TokensConfig,
     /// Upload settings.
@@ -117,8 +117,9 @@ impl State {
         };
         let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         // Compare with every key, so the time taken says nothing.
+        let keys = self.admin.load();
         let mut found: Option<&AdminKey> = None;
-        for k in &self.admin {
+        for k in keys.iter() {
             if bool::from(k.sha256.ct_eq(&hash)) {
                 found = Some(k);
             }
