@@ -16,20 +16,6 @@ use serde_json::{Value, json};
 const ADMIN: &str = "admin-token-for-tests-0123456789";
 const READER: &str = "reader-token-for-tests-012345678";
 
-fn sha256_hex(s: &str) -> String {
-    let out = std::process::Command::new("sha256sum")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            use std::io::Write;
-            c.stdin.take().unwrap().write_all(s.as_bytes())?;
-            c.wait_with_output()
-        })
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)[..64].to_owned()
-}
-
 /// A media root with one asset file, and a config naming a read-only token.
 fn setup(dir: &Path) -> std::path::PathBuf {
     let media = dir.join("media");
@@ -43,7 +29,7 @@ fn setup(dir: &Path) -> std::path::PathBuf {
         &conf,
         format!(
             "[[admin.tokens]]\nname = \"reader\"\nsha256 = \"{}\"\nscopes = [\"read\"]\n",
-            sha256_hex(READER)
+            headwater_testkit::admin::sha256_hex(READER)
         ),
     )
     .unwrap();

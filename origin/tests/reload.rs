@@ -23,20 +23,6 @@ fn bin() -> &'static Path {
     env!("CARGO_BIN_EXE_headwater").as_ref()
 }
 
-fn sha256_hex(s: &str) -> String {
-    let out = std::process::Command::new("sha256sum")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            use std::io::Write;
-            c.stdin.take().unwrap().write_all(s.as_bytes())?;
-            c.wait_with_output()
-        })
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)[..64].to_owned()
-}
-
 /// A config file with these streams (`name:key`), one read-scope admin
 /// token, a log level and a CORS origin.
 fn config(streams: &[(&str, &str)], token: &str, level: &str, cors: &str) -> String {
@@ -49,7 +35,7 @@ fn config(streams: &[(&str, &str)], token: &str, level: &str, cors: &str) -> Str
     }
     text.push_str(&format!(
         "[[admin.tokens]]\nname = \"ops\"\nsha256 = \"{}\"\nscopes = [\"read\"]\n",
-        sha256_hex(token)
+        headwater_testkit::admin::sha256_hex(token)
     ));
     text
 }
@@ -72,6 +58,16 @@ fn start(dir: &Path, conf: &Path) -> Server {
         ],
         &[("RUST_LOG", None)],
     )
+}
+
+/// The admin API's answer to the old and the new token.
+fn admin_statuses(admin: std::net::SocketAddr) -> (u16, u16) {
+    let status = |token| {
+        Api::new(admin, token)
+            .call("GET", "/api/v1/assets", None)
+            .status
+    };
+    (status(OLD_TOKEN), status(NEW_TOKEN))
 }
 
 fn reload(s: &Server, n: usize) {
@@ -113,18 +109,7 @@ fn sighup_applies_keys_tokens_and_log_level_and_drops_nothing() {
     .unwrap();
     let s = start(dir.path(), &conf);
     let admin = s.admin_addr();
-    assert_eq!(
-        Api::new(admin, OLD_TOKEN)
-            .call("GET", "/api/v1/assets", None)
-            .status,
-        200
-    );
-    assert_eq!(
-        Api::new(admin, NEW_TOKEN)
-            .call("GET", "/api/v1/assets", None)
-            .status,
-        401
-    );
+    assert_eq!(admin_statuses(admin), (200, 401));
 
     // A publisher on air, a keep-alive connection, and a playlist request
     // held for a part that does not exist yet: all across the reload.
@@ -208,18 +193,7 @@ fn sighup_applies_keys_tokens_and_log_level_and_drops_nothing() {
     );
 
     // The new keys, tokens and log level are in force.
-    assert_eq!(
-        Api::new(admin, OLD_TOKEN)
-            .call("GET", "/api/v1/assets", None)
-            .status,
-        401
-    );
-    assert_eq!(
-        Api::new(admin, NEW_TOKEN)
-            .call("GET", "/api/v1/assets", None)
-            .status,
-        200
-    );
+    assert_eq!(admin_statuses(admin), (401, 200));
     assert!(
         refused(&s, "spare", OLD_KEY),
         "a removed stream still publishes"
@@ -289,18 +263,7 @@ fn a_config_that_does_not_load_is_refused_and_the_running_one_stays() {
         );
         assert!(s.alive(), "a bad config ended the server");
         assert_eq!(keep.request("GET", "/time", &[]).status, 200);
-        assert_eq!(
-            Api::new(admin, OLD_TOKEN)
-                .call("GET", "/api/v1/assets", None)
-                .status,
-            200
-        );
-        assert_eq!(
-            Api::new(admin, NEW_TOKEN)
-                .call("GET", "/api/v1/assets", None)
-                .status,
-            401
-        );
+        assert_eq!(admin_statuses(admin), (200, 401));
     }
     let metrics = Api::new(admin, OLD_TOKEN)
         .call("GET", "/metrics", None)
@@ -321,15 +284,10 @@ fn a_config_that_does_not_load_is_refused_and_the_running_one_stays() {
             .iter()
             .any(|l| l.contains("cannot read config file"))
     );
-    assert_eq!(
-        Api::new(admin, OLD_TOKEN)
-            .call("GET", "/api/v1/assets", None)
-            .status,
-        200
-    );
+    assert_eq!(admin_statuses(admin), (200, 401));
 }
 
-/// Reads one datagram, or `None` after `limit`.
+/// Reads one datagram, or `None` after the socket's read timeout.
 fn next_state(sock: &UnixDatagram) -> Option<String> {
     let mut buf = [0u8; 512];
     let n = sock.recv(&mut buf).ok()?;
