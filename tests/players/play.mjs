@@ -36,7 +36,7 @@ function parseArgs(argv) {
   const o = {
     player: null, url: null, seconds: 12, expectVideoRenditions: 0,
     lowLatency: false, standardLatency: false, expectAudioLanguages: [], expectTextCues: false,
-    timeout: null, dwell: 1.0, verbose: false,
+    timeout: null, dwell: 1.0, verbose: !!process.env.PLAYER_VERBOSE,
     chromium: process.env.HEADWATER_CHROMIUM || '/usr/bin/chromium',
   };
   const takeVal = (i, name) => {
@@ -329,7 +329,8 @@ function pageHarness() {
     const player = dashjs.MediaPlayer().create();
     window.__player = player;
     const E = dashjs.MediaPlayer.events;
-    const settings = { debug: { logLevel: dashjs.Debug ? dashjs.Debug.LOG_LEVEL_WARNING : 3 }, streaming: {} };
+    const level = cfg.playerDebug ? 'LOG_LEVEL_DEBUG' : 'LOG_LEVEL_WARNING';
+    const settings = { debug: { logLevel: dashjs.Debug ? dashjs.Debug[level] : 3 }, streaming: { text: { defaultEnabled: false } } };
     if (cfg.lowLatency) settings.streaming.liveCatchup = { enabled: true };
     player.updateSettings(settings);
     const v5 = typeof player.getRepresentationsByType === 'function';
@@ -398,6 +399,13 @@ function pageHarness() {
       },
       audioTracks() { return player.getTracksFor('audio').map(t => ({ lang: t.lang, label: (t.labels && t.labels[0] && t.labels[0].text) || null, ref: t })); },
       switchAudio(t) { player.setCurrentTrack(t.ref); },
+      // Text is turned on once playback has started, as a viewer would.
+      // Not at load (dash.js's streaming.text.defaultEnabled is off): a clip
+      // whose audio starts a few ms after its video makes dash.js 5.2.1 seek
+      // over that gap while starting, and a side-loaded text file whose
+      // request is still in flight then is lost for the period (seen as
+      // "no text cues" in about one run in four; the file is fetched once).
+      enableTextAfterStart: true,
       enableText() {
         const tt = player.getTracksFor('text');
         if (!tt.length) return false;
@@ -737,7 +745,7 @@ function pageHarness() {
         if (!H.fatalErrors.length) fatal({ source: 'harness', message: `player failed to load the stream: ${e.message}` });
       }
       if (!H.fatalErrors.length) {
-        if (cfg.expectTextCues) {
+        if (cfg.expectTextCues && !adapter.enableTextAfterStart) {
           let en = false;
           try { en = adapter.enableText(); } catch (e) { warn('enabling text track threw: ' + e.message); }
           if (!en) log('no text track yet; will retry after start');
@@ -903,6 +911,7 @@ async function main() {
     page.on('crash', () => pushFailure('browser page crashed'));
     if (opts.verbose) {
       page.on('requestfailed', (r) => process.stderr.write(`  [net] failed ${r.url()} ${r.failure() && r.failure().errorText}\n`));
+      page.on('requestfinished', (r) => process.stderr.write(`  [net ${((Date.now() - T0) / 1000).toFixed(1)}s] ${r.url()}\n`));
     }
 
     await page.goto(`${FAKE_ORIGIN}/`, { waitUntil: 'load', timeout: 30000 });
