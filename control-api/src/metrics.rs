@@ -223,6 +223,10 @@ pub struct DataPlane {
     pub segment_misses: Counter,
     /// Requests refused for a missing or invalid playback token.
     pub token_refusals: Counter,
+    /// Connections closed at accept: the limit reached and none idle to shed.
+    pub connections_refused: Counter,
+    /// Failed `accept` calls (out of descriptors and the like).
+    pub accept_errors: Counter,
 }
 
 impl DataPlane {
@@ -247,6 +251,9 @@ pub struct Metrics {
     pub jobs: Family<JobLabels, Gauge>,
     config_reloads: Family<ReloadLabels, Counter>,
     config_reload_ok: Gauge,
+    /// Log lines left out by rate limits, caught up from the process-wide
+    /// total at every scrape.
+    log_suppressed: Counter,
 }
 
 impl Default for Metrics {
@@ -310,6 +317,18 @@ impl Metrics {
             "Data-plane requests refused for a missing or invalid playback token",
             token_refusals.clone(),
         );
+        let connections_refused = Counter::default();
+        registry.register(
+            "data_connections_refused",
+            "Data-plane connections closed at accept: the per-worker limit reached and no idle connection to close",
+            connections_refused.clone(),
+        );
+        let accept_errors = Counter::default();
+        registry.register(
+            "data_accept_errors",
+            "Failed accepts on the data-plane listeners (out of file descriptors and the like)",
+            accept_errors.clone(),
+        );
         let jobs = Family::<JobLabels, Gauge>::default();
         registry.register("jobs", "Transcode jobs by state", jobs.clone());
         for state in ["queued", "running", "succeeded", "failed"] {
@@ -331,6 +350,12 @@ impl Metrics {
             "1 when the last config reload was applied (or none was asked for), 0 when it was refused",
             config_reload_ok.clone(),
         );
+        let log_suppressed = Counter::default();
+        registry.register(
+            "log_lines_suppressed",
+            "Log lines left out by per-call-site rate limits (floods a client can cause)",
+            log_suppressed.clone(),
+        );
         let cache = |f: &Family<CacheLabels, Counter>, cache| {
             f.get_or_create(&CacheLabels { cache }).clone()
         };
@@ -345,6 +370,8 @@ impl Metrics {
                 segment_hits: cache(&hits, "segment"),
                 segment_misses: cache(&misses, "segment"),
                 token_refusals,
+                connections_refused,
+                accept_errors,
             },
             registry,
             admin_requests: requests,
@@ -352,6 +379,7 @@ impl Metrics {
             jobs,
             config_reloads,
             config_reload_ok,
+            log_suppressed,
         }
     }
 
@@ -379,6 +407,11 @@ impl Metrics {
 
     /// The OpenMetrics text of every metric.
     pub fn encode(&self) -> String {
+        let total = headwater_common::lograte::suppressed_total();
+        let seen = self.log_suppressed.get();
+        if total > seen {
+            self.log_suppressed.inc_by(total - seen);
+        }
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");

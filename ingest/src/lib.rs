@@ -193,7 +193,12 @@ impl Ctx {
             },
         };
         count_refusal();
-        tracing::warn!(protocol, stream = %stream, reason = refusal.reason(), "publisher refused");
+        // Key guessing and handshake floods come from outside: bounded.
+        static REFUSED: headwater_common::lograte::LogRate =
+            headwater_common::lograte::LogRate::new();
+        if let Some(suppressed) = REFUSED.allow() {
+            tracing::warn!(protocol, stream = %stream, reason = refusal.reason(), suppressed, "publisher refused");
+        }
         Err(refusal)
     }
 }

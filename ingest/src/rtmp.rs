@@ -26,6 +26,8 @@ use tokio::sync::Semaphore;
 use tokio::time::{Instant, timeout, timeout_at};
 use tracing::Instrument;
 
+use headwater_common::lograte::LogRate;
+
 use crate::pipeline::{Container, Ingest};
 use crate::{Ctx, flv, names};
 
@@ -46,13 +48,19 @@ pub(crate) async fn serve(listener: TcpListener, ctx: Arc<Ctx>) {
             Ok(c) => c,
             Err(e) => {
                 // Out of descriptors, say: wait rather than spin.
-                tracing::warn!(error = %e, "RTMP accept failed");
+                static ACCEPT: LogRate = LogRate::new();
+                if let Some(suppressed) = ACCEPT.allow() {
+                    tracing::warn!(error = %e, suppressed, "RTMP accept failed");
+                }
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
-            tracing::warn!(client.addr = %peer, "too many RTMP connections; closing");
+            static FULL: LogRate = LogRate::new();
+            if let Some(suppressed) = FULL.allow() {
+                tracing::warn!(client.addr = %peer, suppressed, "too many RTMP connections; closing");
+            }
             continue;
         };
         let _ = sock.set_nodelay(true);

@@ -16,6 +16,8 @@ use srt_tokio::{ConnectionRequest, SrtIncoming, SrtListener, SrtSocket};
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
+use headwater_common::lograte::LogRate;
+
 use crate::error::Error;
 use crate::pipeline::{Container, Ingest};
 use crate::{Ctx, Refusal, names};
@@ -68,7 +70,10 @@ pub(crate) async fn serve(bound: Bound, ctx: Arc<Ctx>) {
     let slots = Arc::new(Semaphore::new(MAX_CALLERS));
     while let Some(request) = incoming.incoming().next().await {
         let Ok(slot) = slots.clone().try_acquire_owned() else {
-            tracing::warn!(client.addr = %request.remote(), "too many SRT callers; rejecting");
+            static FULL: LogRate = LogRate::new();
+            if let Some(suppressed) = FULL.allow() {
+                tracing::warn!(client.addr = %request.remote(), suppressed, "too many SRT callers; rejecting");
+            }
             let _ = request
                 .reject(RejectReason::Server(ServerRejectReason::Overload))
                 .await;

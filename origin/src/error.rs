@@ -96,7 +96,14 @@ impl OriginError {
     pub(crate) fn log(&self, path: &str) {
         match self {
             // Unprocessable media is logged once, when the asset is indexed.
-            OriginError::Storage(_) => tracing::warn!(path, error = %self, "storage error"),
+            OriginError::Storage(_) => {
+                // Per request: a failing disk must not become a flood.
+                static STORAGE: headwater_common::lograte::LogRate =
+                    headwater_common::lograte::LogRate::new();
+                if let Some(suppressed) = STORAGE.allow() {
+                    tracing::warn!(path, error = %self, suppressed, "storage error");
+                }
+            }
             OriginError::Internal(_) => tracing::error!(path, error = %self, "internal error"),
             _ => tracing::debug!(path, error = %self, "request failed"),
         }

@@ -26,6 +26,7 @@ mod hls_ts;
 mod http;
 mod io;
 mod live;
+pub mod logfilter;
 pub mod notify;
 mod playback;
 pub mod probe;

@@ -74,10 +74,10 @@ enum Command {
         /// Catalog database URL (overrides `catalog.database`).
         #[arg(long)]
         database: Option<String>,
-        /// RTMP listener address, or `off` (overrides `ingest.rtmp_listen`).
+        /// RTMP listener address, `auto` or `off` (overrides `ingest.rtmp_listen`).
         #[arg(long)]
         rtmp_listen: Option<String>,
-        /// SRT listener address, or `off` (overrides `ingest.srt_listen`).
+        /// SRT listener address, `auto` or `off` (overrides `ingest.srt_listen`).
         #[arg(long)]
         srt_listen: Option<String>,
         /// A live stream and its publish key, `NAME:KEY` (repeatable; added to `ingest.streams`).
@@ -146,7 +146,7 @@ fn main() -> ExitCode {
                 ("--srt-listen", srt_listen, &mut overrides.srt_listen),
             ] {
                 if let Some(v) = value {
-                    match headwater_control_api::config::parse_listen(&v) {
+                    match headwater_origin::config::Listen::parse(&v) {
                         Ok(l) => *slot = Some(l),
                         Err(e) => {
                             eprintln!("headwater: {flag}: {e}");
@@ -273,8 +273,8 @@ struct Overrides {
     log_level: Option<String>,
     admin_listen: Option<Option<std::net::SocketAddr>>,
     database: Option<String>,
-    rtmp_listen: Option<Option<std::net::SocketAddr>>,
-    srt_listen: Option<Option<std::net::SocketAddr>>,
+    rtmp_listen: Option<headwater_origin::config::Listen>,
+    srt_listen: Option<headwater_origin::config::Listen>,
     /// `--stream`, added to the file's `ingest.streams`.
     streams: Vec<headwater_origin::config::StreamKey>,
 }
@@ -328,38 +328,30 @@ fn load(
 
 /// Installs the log subscriber. Returns how to change its filter on a
 /// reload, or `None` when `RUST_LOG` sets it (the environment wins).
+/// Other crates' events are rate-limited per target and level
+/// ([`headwater_origin::logfilter`]).
 fn init_tracing(cfg: &Config) -> Option<headwater_origin::reload::SetLogLevel> {
-    use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{EnvFilter, Layer};
     let from_env = EnvFilter::try_from_default_env().ok();
     let ruled_by_env = from_env.is_some();
     let filter = from_env.unwrap_or_else(|| EnvFilter::new(&cfg.log.level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let set = match cfg.log.format {
-        LogFormat::Json => {
-            let b = builder.json().with_filter_reloading();
-            let handle = b.reload_handle();
-            b.init();
-            log_level_setter(handle)
-        }
-        LogFormat::Text => {
-            let b = builder.with_filter_reloading();
-            let handle = b.reload_handle();
-            b.init();
-            log_level_setter(handle)
-        }
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = match cfg.log.format {
+        LogFormat::Json => fmt.json().boxed(),
+        LogFormat::Text => fmt.boxed(),
     };
-    (!ruled_by_env).then_some(set)
-}
-
-fn log_level_setter<S: 'static>(
-    handle: tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, S>,
-) -> headwater_origin::reload::SetLogLevel {
-    Box::new(move |level: &str| {
-        let filter = tracing_subscriber::EnvFilter::try_new(level).map_err(|e| e.to_string())?;
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(headwater_origin::logfilter::Throttled::new(fmt))
+        .init();
+    let set: headwater_origin::reload::SetLogLevel = Box::new(move |level: &str| {
+        let filter = EnvFilter::try_new(level).map_err(|e| e.to_string())?;
         handle.reload(filter).map_err(|e| e.to_string())
-    })
+    });
+    (!ruled_by_env).then_some(set)
 }
 
 /// A live stream's stats as the API shows them.
@@ -488,6 +480,7 @@ fn serve(
             tokens: cfg.tokens.clone(),
             uploads: cfg.uploads.clone(),
             media_root: cfg.media.root.clone(),
+            symlinks: cfg.media.symlinks,
             live_stats: Some(live_stats),
             limits: headwater_packager::Limits {
                 max_moov_bytes: cfg.media.max_metadata_mb << 20,
@@ -514,10 +507,10 @@ fn serve(
         set_log_level,
         metrics.clone(),
     );
-    if cfg.ingest.rtmp_listen.is_some() || cfg.ingest.srt_listen.is_some() {
+    if cfg.rtmp_addr().is_some() || cfg.srt_addr().is_some() {
         let ingest = headwater_ingest::IngestConfig {
-            rtmp_listen: cfg.ingest.rtmp_listen,
-            srt_listen: cfg.ingest.srt_listen,
+            rtmp_listen: cfg.rtmp_addr(),
+            srt_listen: cfg.srt_addr(),
             srt_passphrase: Some(cfg.ingest.srt_passphrase.clone()).filter(|p| !p.is_empty()),
         };
         if let Err(e) = headwater_ingest::start(
