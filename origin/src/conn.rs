@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use headwater_packager::{ByteRange, MediaSegment};
 use tokio::io::AsyncReadExt;
@@ -15,7 +15,7 @@ use crate::http::range::{self, RangeRequest};
 use crate::http::request::{Method, Parsed, RequestHead, etag_matches};
 use crate::http::response::{Head, Status, etag_string, write_head};
 use crate::io;
-use crate::server::{Closing, Shared};
+use crate::server::{Closing, Shared, Slot};
 
 /// Per-connection buffers, reused for every request on the connection.
 struct Conn {
@@ -25,6 +25,8 @@ struct Conn {
     head: RequestHead,
     segment: MediaSegment,
     closing: Arc<Closing>,
+    /// This connection as its worker sees it (idle or not, shed signal).
+    slot: Arc<Slot>,
     peer: SocketAddr,
     /// Status and bytes of the last response, for the metrics.
     last: (u16, u64),
@@ -37,6 +39,7 @@ pub(crate) async fn serve(
     peer: SocketAddr,
     shared: Arc<Shared>,
     closing: Arc<Closing>,
+    slot: Arc<Slot>,
 ) {
     let _ = stream.set_nodelay(true);
     let head = RequestHead {
@@ -50,6 +53,7 @@ pub(crate) async fn serve(
         head,
         segment: MediaSegment::default(),
         closing,
+        slot,
         peer,
         last: (0, 0),
     };
@@ -73,75 +77,11 @@ impl Conn {
         let request_timeout = Duration::from_secs(cfg.request_timeout_secs);
         let send_timeout = Duration::from_secs(cfg.send_timeout_secs);
         loop {
-            // Read until a complete head is buffered.
-            let head_len = loop {
-                if !self.input.is_empty() {
-                    match self.head.parse(&self.input) {
-                        Parsed::Complete(n) => break n,
-                        Parsed::Invalid => {
-                            self.reply_and_close(
-                                shared,
-                                Status::BAD_REQUEST,
-                                "malformed request\n",
-                                send_timeout,
-                            )
-                            .await?;
-                            return Ok(());
-                        }
-                        Parsed::TooManyHeaders => {
-                            self.reply_and_close(
-                                shared,
-                                Status::HEAD_TOO_LARGE,
-                                "too many header fields\n",
-                                send_timeout,
-                            )
-                            .await?;
-                            return Ok(());
-                        }
-                        Parsed::Partial => {}
-                    }
-                    if self.input.len() >= cfg.max_request_head_bytes {
-                        self.reply_and_close(
-                            shared,
-                            Status::HEAD_TOO_LARGE,
-                            "request head too large\n",
-                            send_timeout,
-                        )
-                        .await?;
-                        return Ok(());
-                    }
-                }
-                let wait = if self.input.is_empty() {
-                    keepalive
-                } else {
-                    request_timeout
-                };
-                if self.input.capacity() - self.input.len() < 512 {
-                    self.input.reserve(1024.min(cfg.max_request_head_bytes));
-                }
-                let idle = self.input.is_empty();
-                // Shutting down: idle keep-alive connections close at once.
-                // Registered before the flag is read, so a close between
-                // the two still wakes this read.
-                let closing = self.closing.notify.notified();
-                tokio::pin!(closing);
-                if idle {
-                    closing.as_mut().enable();
-                    if self.closing.is_set() {
-                        return Ok(());
-                    }
-                }
-                let read = tokio::time::timeout(wait, self.stream.read_buf(&mut self.input));
-                let n = tokio::select! {
-                    r = read => match r {
-                        Ok(r) => r?,
-                        Err(_) => return Ok(()), // idle or slow client: close quietly
-                    },
-                    _ = &mut closing, if idle => return Ok(()),
-                };
-                if n == 0 {
-                    return Ok(());
-                }
+            let Some(head_len) = self
+                .read_head(shared, keepalive, request_timeout, send_timeout)
+                .await?
+            else {
+                return Ok(());
             };
 
             let span = tracing::debug_span!("request", path = %crate::route::split_target(&self.head.target).0);
@@ -168,6 +108,83 @@ impl Conn {
         }
     }
 
+    /// Reads until a complete head is buffered and returns its length;
+    /// `None` when the connection is to close (the client left, idled out,
+    /// was too slow, was shed, or sent a head that was answered and closed).
+    ///
+    /// The whole head must arrive within `request_timeout` of its first
+    /// byte: the deadline is fixed when the head starts, so a client that
+    /// trickles one byte at a time cannot hold the connection longer.
+    async fn read_head(
+        &mut self,
+        shared: &Shared,
+        keepalive: Duration,
+        request_timeout: Duration,
+        send_timeout: Duration,
+    ) -> std::io::Result<Option<usize>> {
+        let max_head = shared.config.server.max_request_head_bytes;
+        // A pipelined head already started arriving with the previous one.
+        let mut deadline = (!self.input.is_empty()).then(|| Instant::now() + request_timeout);
+        loop {
+            if !self.input.is_empty() {
+                let refusal = match self.head.parse(&self.input) {
+                    Parsed::Complete(n) => return Ok(Some(n)),
+                    Parsed::Partial if self.input.len() >= max_head => {
+                        (Status::HEAD_TOO_LARGE, "request head too large")
+                    }
+                    Parsed::Partial => (Status::OK, ""),
+                    Parsed::Invalid => (Status::BAD_REQUEST, "malformed request"),
+                    Parsed::TooManyHeaders => (Status::HEAD_TOO_LARGE, "too many header fields"),
+                    Parsed::Refused(why) => (Status::BAD_REQUEST, why),
+                };
+                if refusal.0 != Status::OK {
+                    self.reply_and_close(shared, refusal.0, refusal.1, send_timeout)
+                        .await?;
+                    return Ok(None);
+                }
+            }
+            if self.input.capacity() - self.input.len() < 512 {
+                self.input.reserve(1024.min(max_head));
+            }
+            let idle = self.input.is_empty();
+            // Shutting down, or shed to make room for a new connection:
+            // idle keep-alive connections close at once. Registered before
+            // the flags are read, so a close between the two still wakes
+            // this read.
+            let closing = self.closing.notify.notified();
+            let shed = self.slot.shed.notified();
+            tokio::pin!(closing, shed);
+            if idle {
+                closing.as_mut().enable();
+                shed.as_mut().enable();
+                if self.closing.is_set() {
+                    return Ok(None);
+                }
+                self.slot.set_idle(true);
+            }
+            let until = match deadline {
+                Some(d) if !idle => d,
+                _ => Instant::now() + keepalive,
+            };
+            let read = tokio::time::timeout_at(until.into(), self.stream.read_buf(&mut self.input));
+            let n = tokio::select! {
+                r = read => match r {
+                    Ok(r) => r?,
+                    Err(_) => return Ok(None), // idle or slow client: close quietly
+                },
+                _ = &mut closing, if idle => return Ok(None),
+                _ = &mut shed, if idle => return Ok(None),
+            };
+            if n == 0 {
+                return Ok(None);
+            }
+            if idle {
+                self.slot.set_idle(false);
+                deadline = Some(Instant::now() + request_timeout);
+            }
+        }
+    }
+
     async fn reply_and_close(
         &mut self,
         shared: &Shared,
@@ -177,7 +194,7 @@ impl Conn {
     ) -> std::io::Result<()> {
         let mut r = Reply::error(&crate::error::OriginError::BadRequest("malformed request"));
         r.status = status;
-        r.body = Body::Text(bytes::Bytes::from_static(text.as_bytes()));
+        r.body = Body::Text(bytes::Bytes::from(format!("{text}\n")));
         self.head.method = Some(Method::Get);
         self.head.range = None;
         self.head.if_none_match = None;

@@ -190,11 +190,6 @@ async fn handle_inner(
             });
         }
     }
-    if head.has_body {
-        return Err(OriginError::BadRequest(
-            "GET and HEAD requests carry no body",
-        ));
-    }
     if head.http11 && !head.host {
         return Err(OriginError::BadRequest("HTTP/1.1 request without Host"));
     }

@@ -5,7 +5,7 @@
 
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -34,7 +34,19 @@ pub struct Shared {
     pub(crate) registry: Arc<Registry>,
     pub(crate) headers: FixedHeaders,
     pub(crate) gather: GatherCache,
+    /// Connections each worker may hold (set when the listeners are bound,
+    /// from the configuration and the open-file limit).
+    pub(crate) connection_limit: usize,
+    /// Warnings that could repeat per connection or per request.
+    pub(crate) log_limits: LogLimits,
     shutdown: AtomicBool,
+}
+
+/// Rate limits of the data plane's warnings that a client can cause.
+#[derive(Default)]
+pub(crate) struct LogLimits {
+    pub(crate) accept: headwater_common::lograte::LogRate,
+    pub(crate) connection_limit: headwater_common::lograte::LogRate,
 }
 
 impl Shared {
@@ -61,7 +73,10 @@ impl Shared {
             ..Limits::default()
         };
         let store = Store::new(
-            config.media.root.clone(),
+            headwater_common::media_root::MediaRoot::new(
+                config.media.root.clone(),
+                config.media.symlinks,
+            ),
             limits,
             PackagingConfig {
                 target_duration: config.packaging.segment_duration,
@@ -86,6 +101,8 @@ impl Shared {
             registry,
             headers,
             gather,
+            connection_limit: usize::MAX,
+            log_limits: LogLimits::default(),
             shutdown: AtomicBool::new(false),
         }
     }
@@ -144,9 +161,20 @@ impl Server {
     }
 
     /// Binds one listener per worker for `shared`'s configuration.
-    pub fn bind_with(shared: Shared) -> anyhow::Result<Self> {
+    pub fn bind_with(mut shared: Shared) -> anyhow::Result<Self> {
+        let nofile = raise_fd_limit();
+        let threads = shared.config.worker_threads();
+        shared.connection_limit = connection_limit(
+            shared.config.server.max_connections_per_thread,
+            nofile,
+            threads,
+        );
+        tracing::info!(
+            open_files = nofile,
+            per_worker = shared.connection_limit,
+            "connection limit"
+        );
         let config = &shared.config;
-        let threads = config.worker_threads();
         let first = reuseport_listener(config.server.listen)
             .with_context(|| format!("cannot listen on {}", config.server.listen))?;
         let local_addr = first.local_addr()?;
@@ -158,7 +186,6 @@ impl Server {
                     .with_context(|| format!("cannot listen on {local_addr}"))?,
             );
         }
-        raise_fd_limit();
         Ok(Server {
             shared: Arc::new(shared),
             listeners,
@@ -260,10 +287,87 @@ impl Closing {
     }
 }
 
+/// A connection as its worker sees it: whether it is idle (between
+/// requests on a kept-alive connection, and since when) and the signal
+/// that closes it to make room. Written by its own connection task and
+/// read by its own worker's accept loop only: one core's cache lines.
+pub(crate) struct Slot {
+    /// Milliseconds since the worker started, plus one, at which the
+    /// connection went idle; 0 while a request is in progress.
+    idle_since: AtomicU64,
+    /// Wakes the connection's idle wait: it closes.
+    pub(crate) shed: Notify,
+    done: AtomicBool,
+    /// The instant the worker's idle times count from.
+    epoch: std::time::Instant,
+}
+
+impl Slot {
+    fn new(epoch: std::time::Instant) -> Self {
+        Slot {
+            idle_since: AtomicU64::new(0),
+            shed: Notify::new(),
+            done: AtomicBool::new(false),
+            epoch,
+        }
+    }
+
+    /// Marks the connection idle (waiting for a request) or busy.
+    pub(crate) fn set_idle(&self, idle: bool) {
+        let v = if idle {
+            self.epoch.elapsed().as_millis() as u64 + 1
+        } else {
+            0
+        };
+        self.idle_since.store(v, Ordering::Relaxed);
+    }
+}
+
+/// The connections of one worker, for its limit and for shedding.
+struct Slots {
+    list: Vec<Arc<Slot>>,
+    epoch: std::time::Instant,
+}
+
+impl Slots {
+    fn add(&mut self) -> Arc<Slot> {
+        if self.list.len() >= 64 && self.list.len() % 64 == 0 {
+            self.list.retain(|s| !s.done.load(Ordering::Relaxed));
+        }
+        let slot = Arc::new(Slot::new(self.epoch));
+        self.list.push(slot.clone());
+        slot
+    }
+
+    /// Closes the connection that has been idle longest; whether there was one.
+    fn shed_oldest_idle(&mut self) -> bool {
+        self.list.retain(|s| !s.done.load(Ordering::Relaxed));
+        let oldest = self
+            .list
+            .iter()
+            .filter(|s| s.idle_since.load(Ordering::Relaxed) > 0)
+            .min_by_key(|s| s.idle_since.load(Ordering::Relaxed));
+        match oldest {
+            Some(slot) => {
+                // Not idle any more: it gets no new request, then closes.
+                slot.idle_since.store(0, Ordering::Relaxed);
+                slot.shed.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
 async fn worker(listener: TcpListener, shared: Arc<Shared>, shutdown: &mut watch::Receiver<bool>) {
     let active = Arc::new(AtomicUsize::new(0));
     let closing = Arc::new(Closing::default());
-    let max = shared.config.server.max_connections_per_thread;
+    let max = shared.connection_limit;
+    let mut slots = Slots {
+        list: Vec::new(),
+        epoch: std::time::Instant::now(),
+    };
+    let metrics = &shared.metrics.data;
     loop {
         if *shutdown.borrow() {
             break;
@@ -271,8 +375,13 @@ async fn worker(listener: TcpListener, shared: Arc<Shared>, shutdown: &mut watch
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    if active.load(Ordering::Relaxed) >= max {
-                        tracing::warn!(limit = max, "connection limit reached; refusing a connection");
+                    // At the limit, the connection idle longest makes room;
+                    // with none idle, the new one is refused.
+                    if active.load(Ordering::Relaxed) >= max && !slots.shed_oldest_idle() {
+                        metrics.connections_refused.inc();
+                        if let Some(suppressed) = shared.log_limits.connection_limit.allow() {
+                            tracing::warn!(limit = max, suppressed, "connection limit reached with no idle connection to close; refusing connections");
+                        }
                         drop(stream);
                         continue;
                     }
@@ -280,14 +389,21 @@ async fn worker(listener: TcpListener, shared: Arc<Shared>, shutdown: &mut watch
                     let shared = shared.clone();
                     let active = active.clone();
                     let closing = closing.clone();
+                    let slot = slots.add();
                     tokio::spawn(async move {
-                        crate::conn::serve(stream, peer, shared, closing).await;
+                        crate::conn::serve(stream, peer, shared, closing, slot.clone()).await;
+                        slot.done.store(true, Ordering::Relaxed);
                         active.fetch_sub(1, Ordering::Relaxed);
                     });
                 }
                 Err(e) => {
-                    // EMFILE and friends: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
+                    // EMFILE and friends: free a descriptor if an idle
+                    // connection holds one, and back off instead of spinning.
+                    slots.shed_oldest_idle();
+                    metrics.accept_errors.inc();
+                    if let Some(suppressed) = shared.log_limits.accept.allow() {
+                        tracing::warn!(error = %e, suppressed, "accept failed");
+                    }
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
@@ -303,13 +419,37 @@ async fn worker(listener: TcpListener, shared: Arc<Shared>, shutdown: &mut watch
     }
 }
 
-/// Raises the soft open-file limit to the hard limit: every connection and
-/// every cached source file holds a descriptor.
-fn raise_fd_limit() {
+/// Descriptors kept out of the data plane's connection budget: for the
+/// admin listener, ingest, source files, cached segments and the catalog.
+/// A quarter of the limit, at least 256.
+pub(crate) fn fd_reserve(nofile: u64) -> u64 {
+    (nofile / 4).max(256)
+}
+
+/// Connections each of `workers` may hold: the configured number (0:
+/// unlimited), but never more than the open-file limit allows once the
+/// reserve is set aside, so a flood of connections cannot starve the
+/// admin plane, ingest and the files every response reads.
+pub(crate) fn connection_limit(configured: usize, nofile: u64, workers: usize) -> usize {
+    let budget = nofile.saturating_sub(fd_reserve(nofile)) / workers.max(1) as u64;
+    let budget = usize::try_from(budget).unwrap_or(usize::MAX).max(16);
+    match configured {
+        0 => budget,
+        n => n.min(budget),
+    }
+}
+
+/// Raises the soft open-file limit to the hard limit (every connection and
+/// every cached source file holds a descriptor) and returns the limit now
+/// in force.
+pub(crate) fn raise_fd_limit() -> u64 {
     use rustix::process::{Resource, getrlimit, setrlimit};
     let mut limit = getrlimit(Resource::Nofile);
     if limit.current < limit.maximum {
         limit.current = limit.maximum;
-        let _ = setrlimit(Resource::Nofile, limit);
+        if setrlimit(Resource::Nofile, limit).is_err() {
+            limit = getrlimit(Resource::Nofile);
+        }
     }
+    limit.current.unwrap_or(u64::MAX)
 }

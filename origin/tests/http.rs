@@ -671,3 +671,158 @@ fn cors_and_cache_lifetimes_are_configurable() {
         Some("no-store")
     );
 }
+
+/// A body nobody reads must never be taken for the next request: every
+/// method gets one answer and the connection closes (issue 22, item 1: an
+/// `OPTIONS` preflight with a body smuggled a second request through).
+#[test]
+fn requests_with_bodies_are_answered_once_and_closed() {
+    let s = server();
+    let smuggled = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    for (method, target, status) in [
+        ("OPTIONS", "*", 400),
+        ("OPTIONS", SEG, 400),
+        ("GET", "/healthz", 400),
+        ("HEAD", "/healthz", 400),
+        ("POST", "/healthz", 405),
+    ] {
+        for framing in [
+            format!("Content-Length: {}", smuggled.len()),
+            "Transfer-Encoding: chunked".to_owned(),
+        ] {
+            let mut c = Conn::open(s.addr);
+            let mut raw =
+                format!("{method} {target} HTTP/1.1\r\nHost: x\r\n{framing}\r\n\r\n").into_bytes();
+            if framing.starts_with("Transfer") {
+                raw.extend_from_slice(format!("{:x}\r\n", smuggled.len()).as_bytes());
+                raw.extend_from_slice(smuggled);
+                raw.extend_from_slice(b"\r\n0\r\n\r\n");
+            } else {
+                raw.extend_from_slice(smuggled);
+            }
+            c.send(&raw);
+            let r = c.read_response(method == "HEAD").expect("one response");
+            assert_eq!(r.status, status, "{method} {target} {framing}");
+            assert_eq!(r.header("connection"), Some("close"), "{method} {framing}");
+            // No second response: the connection is closed.
+            assert!(c.read_response(false).is_none(), "{method} {framing}");
+        }
+    }
+    // A preflight without a body is still answered and kept alive.
+    let mut c = Conn::open(s.addr);
+    let r = c.request("OPTIONS", SEG, &["Origin: https://player.example"]);
+    assert_eq!(r.status, 204);
+    assert_eq!(c.request("GET", "/healthz", &[]).status, 200);
+}
+
+/// RFC 9112 §3.2: a request with two `Host` fields is a 400; two `Range`
+/// fields have no defined meaning either (issue 22, item 8).
+#[test]
+fn duplicate_host_and_range_are_refused() {
+    let s = server();
+    for extra in [
+        vec!["Host: other"],
+        vec!["Range: bytes=0-9", "Range: bytes=10-19"],
+    ] {
+        let r = Conn::open(s.addr).request("GET", SEG, &extra);
+        assert_eq!(r.status, 400, "{extra:?}");
+        assert!(r.text().contains("more than one"), "{}", r.text());
+    }
+    let r = Conn::open(s.addr).request("GET", SEG, &["Range: bytes=0-9"]);
+    assert_eq!(r.status, 206);
+}
+
+/// `server.request_timeout_secs` bounds a whole request head from its first
+/// byte: a client that trickles a byte at a time is closed when it runs
+/// out, however steadily it sends (issue 22, item 2: slowloris).
+#[test]
+fn a_trickled_head_is_closed_when_its_time_is_up() {
+    let dir = headwater_testkit::TempDir::new("slowloris");
+    let conf = dir.path().join("h.toml");
+    std::fs::write(&conf, "[server]\nrequest_timeout_secs = 2\n").unwrap();
+    let s = Server::start(
+        env!("CARGO_BIN_EXE_headwater").as_ref(),
+        &headwater_testkit::media(),
+        &["--config", conf.to_str().unwrap()],
+    );
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(s.addr).unwrap();
+    let head = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ".to_vec();
+    let started = std::time::Instant::now();
+    let mut closed = false;
+    // Twenty seconds' worth of bytes, one every 250 ms: ten times the
+    // timeout. Each byte alone would restart a per-read timeout.
+    for b in head.iter().chain(std::iter::repeat(&b'a')).take(80) {
+        if stream.write_all(&[*b]).is_err() {
+            closed = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        if started.elapsed() > std::time::Duration::from_secs(3) {
+            // Past the deadline: the server has closed its end; a read sees EOF.
+            stream
+                .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                .unwrap();
+            let mut buf = [0u8; 64];
+            closed = match std::io::Read::read(&mut stream, &mut buf) {
+                Ok(0) => true,
+                Ok(_) => false,
+                Err(e) => !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ),
+            };
+            break;
+        }
+    }
+    assert!(
+        closed,
+        "a head trickled past request_timeout_secs stayed open"
+    );
+    assert_eq!(get(s.addr, "/healthz").status, 200);
+}
+
+/// Open files bound the connections, with a reserve kept for the admin
+/// listener and the files responses read; at the limit the connection
+/// idle longest is closed to make room (issue 22, item 3: 20,000 idle
+/// connections took the process to EMFILE and both listeners down).
+#[test]
+fn idle_connections_cannot_exhaust_file_descriptors() {
+    let s = Server::start_with_nofile(
+        env!("CARGO_BIN_EXE_headwater").as_ref(),
+        &headwater_testkit::media(),
+        &["--threads", "2", "--admin-listen", "127.0.0.1:0"],
+        512,
+    );
+    let admin = s.admin_addr();
+    // 512 open files: 256 kept in reserve, 128 connections per worker.
+    let mut held = Vec::new();
+    for _ in 0..600 {
+        let mut c = Conn::open(s.addr);
+        // A request on each, so it is a kept-alive idle connection.
+        assert_eq!(c.request("GET", "/healthz", &[]).status, 200);
+        held.push(c);
+    }
+    // New requests still get in, on both planes, and segments still read files.
+    for _ in 0..5 {
+        assert_eq!(get(s.addr, SEG).status, 200);
+        assert_eq!(get(admin, "/healthz").status, 200);
+    }
+    // The oldest idle connections were closed to make room, the newest kept.
+    let closed = held
+        .iter_mut()
+        .take(100)
+        .filter_map(|c| c.closed_by_peer().then_some(()))
+        .count();
+    assert_eq!(closed, 100, "the oldest idle connections were not shed");
+    let newest = held.last_mut().unwrap();
+    assert_eq!(newest.request("GET", "/healthz", &[]).status, 200);
+    let log = s.log();
+    assert!(
+        !log.iter().any(|l| l.contains("accept failed")),
+        "ran out of descriptors: {:?}",
+        log.iter()
+            .filter(|l| l.contains("accept"))
+            .collect::<Vec<_>>()
+    );
+}

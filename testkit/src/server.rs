@@ -32,13 +32,32 @@ impl Server {
         args: &[&str],
         env: &[(&str, Option<&str>)],
     ) -> Server {
+        Self::launch(Command::new(bin), media_root, args, env)
+    }
+
+    /// [`Server::start`] with the process's open-file limit (soft and
+    /// hard) set to `nofile`, through util-linux's `prlimit`.
+    pub fn start_with_nofile(bin: &Path, media_root: &Path, args: &[&str], nofile: u64) -> Server {
+        let mut command = Command::new("prlimit");
+        command
+            .arg(format!("--nofile={nofile}:{nofile}"))
+            .arg("--")
+            .arg(bin);
+        Self::launch(command, media_root, args, &[])
+    }
+
+    fn launch(
+        mut command: Command,
+        media_root: &Path,
+        args: &[&str],
+        env: &[(&str, Option<&str>)],
+    ) -> Server {
         let mut off: Vec<&str> = Vec::new();
         for flag in ["--admin-listen", "--rtmp-listen", "--srt-listen"] {
             if !args.contains(&flag) {
                 off.extend([flag, "off"]);
             }
         }
-        let mut command = Command::new(bin);
         command
             .arg("serve")
             .arg("--media-root")

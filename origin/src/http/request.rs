@@ -43,6 +43,10 @@ pub(crate) enum Parsed {
     Invalid,
     /// More header fields than we accept.
     TooManyHeaders,
+    /// A well-formed head we refuse, for the reason given: a body we would
+    /// not read (on any method: its bytes would be taken for the next
+    /// request), or a header that must appear once and came twice.
+    Refused(&'static str),
 }
 
 const MAX_HEADERS: usize = 64;
@@ -77,6 +81,8 @@ impl RequestHead {
         self.forwarded_ip = None;
         let mut connection_close = false;
         let mut connection_keep_alive = false;
+        let mut ranges = 0;
+        let mut hosts = 0;
         for h in req.headers.iter() {
             let value = match std::str::from_utf8(h.value) {
                 Ok(v) => v.trim(),
@@ -84,6 +90,7 @@ impl RequestHead {
             };
             let name = h.name;
             if name.eq_ignore_ascii_case("host") {
+                hosts += 1;
                 self.host = true;
                 self.host_value.clear();
                 self.host_value.push_str(value);
@@ -98,6 +105,7 @@ impl RequestHead {
             } else if name.eq_ignore_ascii_case("transfer-encoding") {
                 self.has_body = true;
             } else if name.eq_ignore_ascii_case("range") {
+                ranges += 1;
                 self.range = Some(value.to_owned());
             } else if name.eq_ignore_ascii_case("if-range") {
                 self.if_range = Some(value.to_owned());
@@ -117,6 +125,18 @@ impl RequestHead {
         } else {
             connection_keep_alive
         };
+        // RFC 9112 §3.2: a request with more than one Host is a 400. Two
+        // Ranges have no meaning either: refuse rather than pick one.
+        if hosts > 1 {
+            return Parsed::Refused("more than one Host header");
+        }
+        if ranges > 1 {
+            return Parsed::Refused("more than one Range header");
+        }
+        // Other methods get a 405 that closes the connection.
+        if self.has_body && self.method != Some(Method::Other) {
+            return Parsed::Refused("requests with a body are not accepted");
+        }
         Parsed::Complete(len)
     }
 }
