@@ -313,7 +313,7 @@ async fn transcode(state: &AppState, job: &mut Job, plan: &Plan) -> Result<(), S
         });
     }
     let probed = {
-        let root = root.clone();
+        let root = state.root();
         let s = sources.clone();
         let limits = state.limits.clone();
         tokio::task::spawn_blocking(move || crate::probe::probe(&root, &s, &limits))

@@ -51,6 +51,8 @@ pub struct Options {
     pub uploads: config::UploadsConfig,
     /// The media root.
     pub media_root: PathBuf,
+    /// How symlinks under it are treated (`media.symlinks`).
+    pub symlinks: headwater_common::media_root::Symlinks,
     /// Live stream stats, from ingest (`GET /api/v1/streams/{name}/stats`).
     pub live_stats: Option<LiveStatsFn>,
     /// Bounds for probing.
@@ -218,6 +220,7 @@ async fn setup(
         catalog: shared.clone(),
         metrics,
         media_root: opts.media_root.clone(),
+        symlinks: opts.symlinks,
         admin: admin.clone(),
         tokens: opts.tokens.clone(),
         jobs: jobs::Jobs::new(opts.uploads.max_jobs),

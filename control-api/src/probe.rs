@@ -12,6 +12,8 @@ use headwater_packager::mp4::TrackKind;
 use headwater_packager::subtitles::{SubtitleTrack, webvtt};
 use headwater_packager::{Limits, NamedSource, PackagingConfig, Presentation, ReadAt, Source};
 
+use headwater_common::media_root::MediaRoot;
+
 use crate::model::{Role, SourceSpec, TrackInfo};
 
 struct FileRead(File);
@@ -34,15 +36,21 @@ pub struct Probed {
 /// Probes `sources` (paths relative to `root`), checks roles against what
 /// the files hold, and checks that the packager can make a presentation
 /// of them. `Err` is a message for a `422`, naming the file.
-pub fn probe(root: &Path, sources: &[SourceSpec], limits: &Limits) -> Result<Probed, String> {
+pub fn probe(root: &MediaRoot, sources: &[SourceSpec], limits: &Limits) -> Result<Probed, String> {
     let mut tracks = Vec::new();
     let mut named = Vec::new();
     let mut duration_ms = 0u64;
     for (i, spec) in sources.iter().enumerate() {
-        let path = root.join(&spec.path);
+        let path = Path::new(&spec.path);
         let shown = &spec.path;
-        let meta =
-            std::fs::symlink_metadata(&path).map_err(|e| format!("sources[{i}] '{shown}': {e}"))?;
+        // Confined to the root: a symlink (file or directory) the policy
+        // refuses is refused here, as the data plane would refuse it.
+        let file = root
+            .open(path)
+            .map_err(|e| format!("sources[{i}] '{shown}': {e}"))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| format!("sources[{i}] '{shown}': {e}"))?;
         if !meta.is_file() {
             return Err(format!("sources[{i}] '{shown}': not a regular file"));
         }
@@ -50,7 +58,7 @@ pub fn probe(root: &Path, sources: &[SourceSpec], limits: &Limits) -> Result<Pro
             if spec.role.is_some_and(|r| r != Role::Subtitle) {
                 return Err(format!("sources[{i}] '{shown}': a .vtt file is a subtitle"));
             }
-            let track = read_vtt(&path).map_err(|e| format!("sources[{i}] '{shown}': {e}"))?;
+            let track = read_vtt(file).map_err(|e| format!("sources[{i}] '{shown}': {e}"))?;
             let end = track.cues.iter().map(|c| c.end_ms).max().unwrap_or(0);
             duration_ms = duration_ms.max(end);
             tracks.push(TrackInfo {
@@ -72,7 +80,6 @@ pub fn probe(root: &Path, sources: &[SourceSpec], limits: &Limits) -> Result<Pro
                 "sources[{i}] '{shown}': role 'subtitle' needs a .vtt file"
             ));
         }
-        let file = File::open(&path).map_err(|e| format!("sources[{i}] '{shown}': {e}"))?;
         let source = Source::index(&FileRead(file), meta.len(), limits)
             .map_err(|e| format!("sources[{i}] '{shown}': {e}"))?;
         let mut has = (false, false);
@@ -139,8 +146,7 @@ pub fn probe(root: &Path, sources: &[SourceSpec], limits: &Limits) -> Result<Pro
     })
 }
 
-fn read_vtt(path: &Path) -> Result<SubtitleTrack, String> {
-    let file = File::open(path).map_err(|e| e.to_string())?;
+fn read_vtt(file: File) -> Result<SubtitleTrack, String> {
     let mut bytes = Vec::new();
     file.take(webvtt::MAX_BYTES as u64 + 1)
         .read_to_end(&mut bytes)

@@ -52,16 +52,20 @@ fn ok(content_type: &'static str, caching: Caching, body: Bytes) -> Reply {
 }
 
 /// The query pairs the origin acts on.
-#[derive(Default)]
 struct LiveQuery<'a> {
     msn: Option<u64>,
     part: Option<u32>,
     skip: bool,
-    token: Option<&'a str>,
+    token: crate::playback::Token<'a>,
 }
 
 fn parse_query(query: Option<&str>) -> Result<LiveQuery<'_>, OriginError> {
-    let mut q = LiveQuery::default();
+    let mut q = LiveQuery {
+        msn: None,
+        part: None,
+        skip: false,
+        token: crate::playback::token_param(query),
+    };
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         let bad = |what: &str| OriginError::BadQuery(format!("{k}: {what}"));
@@ -72,7 +76,6 @@ fn parse_query(query: Option<&str>) -> Result<LiveQuery<'_>, OriginError> {
                 "YES" | "v2" => q.skip = true,
                 _ => return Err(bad("must be YES or v2")),
             },
-            "token" => q.token = Some(v),
             _ => {}
         }
     }
@@ -196,9 +199,14 @@ pub(crate) async fn reply(
             };
             Ok(ok(M3U8, caching, Bytes::from(text)))
         }
-        LiveUri::Init { rendition } => {
+        LiveUri::Init {
+            rendition,
+            generation,
+        } => {
             let t = track(&live, &rendition)?;
-            let bytes = live.read(|l, _| l.init(t)).ok_or(OriginError::NotFound)?;
+            let bytes = live
+                .read(|l, _| l.init_of(t, generation))
+                .ok_or(OriginError::NotFound)?;
             Ok(media(&rendition, bytes))
         }
         LiveUri::Part {

@@ -10,10 +10,32 @@ use crate::http::request::RequestHead;
 use crate::server::Shared;
 
 /// The `token` query parameter, as sent (tokens need no decoding).
-pub(crate) fn token_param(query: Option<&str>) -> Option<&str> {
-    query?
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("token="))
+/// Given twice it is [`Token::Ambiguous`]: which one a cache, a CDN rule
+/// or this server would take is not something to guess.
+pub(crate) fn token_param(query: Option<&str>) -> Token<'_> {
+    let mut found = Token::Missing;
+    for value in query
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .filter_map(|pair| pair.strip_prefix("token="))
+    {
+        found = match found {
+            Token::Missing => Token::Given(value),
+            _ => return Token::Ambiguous,
+        };
+    }
+    found
+}
+
+/// What a request's query says about its playback token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Token<'a> {
+    /// No `token` parameter.
+    Missing,
+    /// One, as sent.
+    Given(&'a str),
+    /// More than one.
+    Ambiguous,
 }
 
 /// Checks `token` for `scope` when `required`; returns the query to carry
@@ -24,7 +46,7 @@ pub(crate) fn check(
     head: &RequestHead,
     scope: Scope<'_>,
     required: bool,
-    token: Option<&str>,
+    token: Token<'_>,
     peer: IpAddr,
 ) -> Result<Option<String>, OriginError> {
     if !required {
@@ -40,8 +62,9 @@ pub(crate) fn check(
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let outcome = match token {
-        None => Err(Invalid::Missing),
-        Some(t) => token::verify(t, scope, now, client, &view.keys).map(|()| t),
+        Token::Missing => Err(Invalid::Missing),
+        Token::Ambiguous => Err(Invalid::Malformed),
+        Token::Given(t) => token::verify(t, scope, now, client, &view.keys).map(|()| t),
     };
     match outcome {
         Ok(t) => Ok(Some(format!("token={t}"))),

@@ -17,10 +17,11 @@
 //! broken file is not re-parsed on every request. Builds happen on the
 //! blocking pool, and moka makes concurrent first requests share one build.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -28,6 +29,8 @@ use bytes::Bytes;
 use headwater_packager::trick::Keyframe;
 use headwater_packager::{Limits, NamedSource, PackagingConfig, Presentation, ReadAt, Source};
 
+use headwater_common::lograte::LogRate;
+use headwater_common::media_root::{MediaRoot, Symlinks};
 use headwater_control_api::catalog::{CatalogAsset, SharedCatalog};
 use headwater_control_api::metrics::DataPlane;
 
@@ -118,17 +121,35 @@ pub(crate) enum AssetError {
     Storage(String),
 }
 
+/// Files that a catalog asset requiring a token is made of: never served
+/// as (part of) a directory-mode asset, by name or through a link.
+#[derive(Default)]
+struct Protected {
+    /// The catalog version and when (ms) this was worked out.
+    at: Option<(i64, u64)>,
+    /// Source paths as the catalog names them (relative to the root).
+    paths: HashSet<PathBuf>,
+    /// `(device, inode)` of those files: the same file under another name
+    /// (a hard link, a symlink the policy allows) is the same file.
+    inodes: HashSet<(u64, u64)>,
+}
+
 struct Entry {
     outcome: Result<Arc<Asset>, AssetError>,
     snapshot: Option<Snapshot>,
     checked_at_ms: AtomicU64,
+    /// The catalog version this was last checked against: a directory-mode
+    /// asset is checked again when the catalog changes, because a catalog
+    /// asset that requires a token may have claimed its files.
+    catalog_version: AtomicI64,
     /// The catalog entry's revision this was built from (`None`: directory mode).
     catalog_rev: Option<i64>,
 }
 
 /// The asset store shared by every worker.
 pub(crate) struct Store {
-    root: PathBuf,
+    root: MediaRoot,
+    protected: std::sync::Mutex<Arc<Protected>>,
     limits: Limits,
     packaging: PackagingConfig,
     check_interval: Duration,
@@ -152,7 +173,7 @@ impl ReadAt for FileRead<'_> {
 
 impl Store {
     pub(crate) fn new(
-        root: PathBuf,
+        root: MediaRoot,
         limits: Limits,
         packaging: PackagingConfig,
         check_interval: Duration,
@@ -175,6 +196,7 @@ impl Store {
             .build();
         Store {
             root,
+            protected: std::sync::Mutex::default(),
             limits,
             packaging,
             check_interval,
@@ -193,7 +215,43 @@ impl Store {
 
     /// The media root.
     pub(crate) fn root(&self) -> &Path {
-        &self.root
+        self.root.path()
+    }
+
+    /// The files protected by tokens, worked out again when the catalog
+    /// changed or a check interval passed (a protected file replaced on
+    /// disk has a new inode). Blocking: stats the protected sources.
+    fn protected(&self) -> Arc<Protected> {
+        let view = self.catalog.load();
+        let now = self.now_ms();
+        let interval = self.check_interval.as_millis() as u64;
+        let mut cell = self.protected.lock().unwrap_or_else(|p| p.into_inner());
+        let fresh = cell
+            .at
+            .is_some_and(|(v, t)| v == view.version && now.saturating_sub(t) < interval);
+        if !fresh {
+            let mut p = Protected {
+                at: Some((view.version, now)),
+                ..Protected::default()
+            };
+            for spec in view
+                .assets
+                .values()
+                .filter(|a| a.require_token)
+                .flat_map(|a| &a.sources)
+            {
+                let rel = PathBuf::from(&spec.path);
+                // Through the same policy: a link to it is caught by inode.
+                if let Ok(m) =
+                    MediaRoot::new(self.root().to_owned(), Symlinks::Follow).metadata(&rel)
+                {
+                    p.inodes.insert((m.dev(), m.ino()));
+                }
+                p.paths.insert(rel);
+            }
+            *cell = Arc::new(p);
+        }
+        cell.clone()
     }
 
     fn now_ms(&self) -> u64 {
@@ -210,8 +268,11 @@ impl Store {
             return None;
         };
         // A catalog change applies at once (no waiting for the file check).
-        let rev = self.catalog.load().assets.get(name).map(|a| a.revision);
-        if rev != entry.catalog_rev {
+        let view = self.catalog.load();
+        let rev = view.assets.get(name).map(|a| a.revision);
+        let claimable =
+            rev.is_none() && entry.catalog_version.load(Ordering::Relaxed) != view.version;
+        if rev != entry.catalog_rev || claimable {
             self.metrics.asset_misses.inc();
             return None;
         }
@@ -236,9 +297,11 @@ impl Store {
     pub(crate) fn load(&self, name: &str) -> Result<Arc<Asset>, AssetError> {
         debug_assert!(is_name(name));
         if let Some(entry) = self.assets.get(name) {
+            let version = self.catalog.load().version;
             let rev = self.catalog_entry(name).map(|a| a.revision);
             match self.snapshot(name) {
                 Ok(s) if s == entry.snapshot && rev == entry.catalog_rev => {
+                    entry.catalog_version.store(version, Ordering::Relaxed);
                     return entry.outcome.clone();
                 }
                 _ => {
@@ -258,53 +321,50 @@ impl Store {
         if let Some(entry) = self.catalog_entry(name) {
             return self.catalog_snapshot(&entry).map(Some);
         }
-        let storage = |e: std::io::Error| AssetError::Storage(e.to_string());
+        let protected = self.protected();
+        let usable = |rel: &Path, m: &std::fs::Metadata| {
+            m.is_file()
+                && !protected.paths.contains(rel)
+                && !protected.inodes.contains(&(m.dev(), m.ino()))
+        };
         for ext in ["mp4", "m4a"] {
-            let path = self.root.join(format!("{name}.{ext}"));
-            match std::fs::metadata(&path) {
-                Ok(m) if m.is_file() => {
+            let rel = PathBuf::from(format!("{name}.{ext}"));
+            match self.root.metadata(&rel) {
+                Ok(m) if usable(&rel, &m) => {
                     return Ok(Some(Snapshot {
-                        files: vec![(path, FileId::of(&m))],
+                        files: vec![(rel, FileId::of(&m))],
                         languages: vec![None],
                     }));
                 }
                 Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(storage(e)),
+                Err(e) => self.not_there(&rel, e)?,
             }
         }
-        let dir = self.root.join(name);
-        let read = match std::fs::read_dir(&dir) {
+        let dir = Path::new(name);
+        let names = match self.root.read_dir(dir) {
             Ok(r) => r,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
-                ) =>
-            {
+            Err(e) => {
+                self.not_there(dir, e)?;
                 return Ok(None);
             }
-            Err(e) => return Err(storage(e)),
         };
         let mut files = Vec::new();
-        for item in read {
-            let item = item.map_err(storage)?;
-            let path = item.path();
-            let usable = path
+        for item in names {
+            let rel = dir.join(&item);
+            let wanted = rel
                 .extension()
                 .is_some_and(|e| e == "mp4" || e == "m4a" || e == "vtt")
-                && path
+                && rel
                     .file_stem()
                     .and_then(|s| s.to_str())
                     .is_some_and(is_source_stem);
-            if !usable {
+            if !wanted {
                 continue;
             }
-            match std::fs::metadata(&path) {
-                Ok(m) if m.is_file() => files.push((path, FileId::of(&m))),
+            match self.root.metadata(&rel) {
+                Ok(m) if usable(&rel, &m) => files.push((rel, FileId::of(&m))),
                 Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(storage(e)),
+                Err(e) => self.not_there(&rel, e)?,
             }
             if files.len() > 64 {
                 return Err(AssetError::Unprocessable(format!(
@@ -320,14 +380,33 @@ impl Store {
         Ok(Some(Snapshot { files, languages }))
     }
 
+    /// Whether an error opening `rel` means "no such asset" (`Ok`): the
+    /// file is not there, is not of the kind looked for, or is a symlink
+    /// the policy refuses (logged at most every 10 s: an operator may not
+    /// know); anything else is a storage error.
+    fn not_there(&self, rel: &Path, e: std::io::Error) -> Result<(), AssetError> {
+        use std::io::ErrorKind::{NotADirectory, NotFound, PermissionDenied};
+        match e.kind() {
+            NotFound | NotADirectory => Ok(()),
+            PermissionDenied if self.root.symlinks() != Symlinks::Follow => {
+                static REFUSED: LogRate = LogRate::new();
+                if let Some(suppressed) = REFUSED.allow() {
+                    tracing::warn!(path = %rel.display(), error = %e, suppressed, "not served: outside the media root or through a symlink (media.symlinks)");
+                }
+                Ok(())
+            }
+            _ => Err(AssetError::Storage(format!("{}: {e}", rel.display()))),
+        }
+    }
+
     /// The files of a catalog asset, in the catalog's order. A missing
     /// file makes the asset unprocessable (the catalog says it exists).
     fn catalog_snapshot(&self, entry: &CatalogAsset) -> Result<Snapshot, AssetError> {
         let mut files = Vec::with_capacity(entry.sources.len());
         let mut languages = Vec::with_capacity(entry.sources.len());
         for spec in &entry.sources {
-            let path = self.root.join(&spec.path);
-            let m = std::fs::metadata(&path).map_err(|e| {
+            let path = PathBuf::from(&spec.path);
+            let m = self.root.metadata(&path).map_err(|e| {
                 AssetError::Unprocessable(format!(
                     "asset '{}': source '{}': {e}",
                     entry.id, spec.path
@@ -352,6 +431,9 @@ impl Store {
 
     fn build_entry(&self, name: &str) -> Entry {
         let now = self.now_ms();
+        // Read before the files: a change in between makes the next
+        // request check again.
+        let version = self.catalog.load().version;
         let catalog_rev = self.catalog_entry(name).map(|a| a.revision);
         let snapshot = match self.snapshot(name) {
             Ok(s) => s,
@@ -360,6 +442,7 @@ impl Store {
                     outcome: Err(e),
                     snapshot: None,
                     checked_at_ms: AtomicU64::new(now),
+                    catalog_version: AtomicI64::new(version),
                     catalog_rev,
                 };
             }
@@ -375,6 +458,7 @@ impl Store {
             outcome,
             snapshot,
             checked_at_ms: AtomicU64::new(now),
+            catalog_version: AtomicI64::new(version),
             catalog_rev,
         }
     }
@@ -387,10 +471,14 @@ impl Store {
         let mut stems: Vec<String> = Vec::new();
         for ((path, id), language) in snapshot.files.iter().zip(&snapshot.languages) {
             if path.extension().is_some_and(|e| e == "vtt") {
-                sidecars.push(crate::subs::sidecar(path).map_err(|e| in_asset(e, name))?);
-                if let Ok(m) = std::fs::metadata(path) {
+                let file = self
+                    .root
+                    .open(path)
+                    .map_err(|e| AssetError::Storage(format!("{}: {e}", path.display())))?;
+                if let Ok(m) = file.metadata() {
                     newest = newest.max(m.modified().unwrap_or(UNIX_EPOCH));
                 }
+                sidecars.push(crate::subs::sidecar(path, file).map_err(|e| in_asset(e, name))?);
                 continue;
             }
             let indexed = self.index_file(path, *id)?;
@@ -449,7 +537,9 @@ impl Store {
             .try_get_with(
                 (path.to_owned(), id),
                 || -> Result<Arc<IndexedFile>, AssetError> {
-                    let file = File::open(path)
+                    let file = self
+                        .root
+                        .open(path)
                         .map_err(|e| AssetError::Storage(format!("{}: {e}", path.display())))?;
                     let size = file
                         .metadata()

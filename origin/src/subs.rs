@@ -19,15 +19,14 @@ impl ReadAt for FileRead<'_> {
     }
 }
 
-/// Reads and parses one sidecar file, bounded by [`webvtt::MAX_BYTES`].
-pub(crate) fn sidecar(path: &Path) -> Result<SubtitleTrack, AssetError> {
+/// Reads and parses one sidecar file (`path` names it in messages),
+/// bounded by [`webvtt::MAX_BYTES`].
+pub(crate) fn sidecar(path: &Path, file: File) -> Result<SubtitleTrack, AssetError> {
     let name = path.file_name().and_then(|s| s.to_str()).unwrap_or("?");
     let stem = path
         .file_stem()
         .and_then(|s| s.to_str())
         .unwrap_or("subtitles");
-    let file =
-        File::open(path).map_err(|e| AssetError::Storage(format!("{}: {e}", path.display())))?;
     let mut bytes = Vec::new();
     file.take(webvtt::MAX_BYTES as u64 + 1)
         .read_to_end(&mut bytes)

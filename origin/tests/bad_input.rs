@@ -161,3 +161,129 @@ fn concurrent_first_requests_index_once() {
         .count();
     assert_eq!(indexed, 1, "{:?}", s.log());
 }
+
+/// Rewrites every `stco` entry of an MP4 so the sample table points into
+/// the `moov` box: offsets inside the file, but not at media data.
+fn pointing_at_junk(mp4: &[u8]) -> Vec<u8> {
+    let mut out = mp4.to_vec();
+    let moov = out.windows(4).position(|w| w == b"moov").expect("moov") as u32;
+    let mut at = 0;
+    let mut patched = 0;
+    while let Some(p) = out[at..].windows(4).position(|w| w == b"stco") {
+        let p = at + p;
+        // size(4) type(4) version/flags(4) count(4) offsets...
+        let count = u32::from_be_bytes(out[p + 8..p + 12].try_into().unwrap()) as usize;
+        for i in 0..count {
+            let o = p + 12 + 4 * i;
+            out[o..o + 4].copy_from_slice(&(moov + 16).to_be_bytes());
+        }
+        patched += 1;
+        at = p + 4;
+    }
+    assert!(patched > 0, "no stco box to patch");
+    out
+}
+
+/// A sample table whose offsets lie inside the file but outside every
+/// `mdat` is refused when the file is indexed, with a 422 naming it, for
+/// fMP4 and TS alike: never a 200 of junk, never a 500 (issue 22, item 8).
+#[test]
+fn offsets_that_point_outside_the_media_data_are_422() {
+    let dir = TempDir::new("junk-offsets");
+    let bytes = std::fs::read(media().join("bframes.mp4")).unwrap();
+    std::fs::write(dir.path().join("junk.mp4"), pointing_at_junk(&bytes)).unwrap();
+    let s = Server::start(bin(), dir.path(), &[]);
+    for path in [
+        "/vod/junk/hls/master.m3u8",
+        "/vod/junk/cmaf/v1/1.m4s",
+        "/vod/junk/hls-ts/master.m3u8",
+        "/vod/junk/ts/v1.a2/1.ts",
+    ] {
+        let r = get(s.addr, path);
+        assert_eq!(r.status, 422, "{path}: {}", r.text());
+        assert!(
+            r.text().contains("outside the media data"),
+            "{path}: {}",
+            r.text()
+        );
+    }
+}
+
+/// Nothing under the media root reaches outside it through a symlink,
+/// file or directory, unless `media.symlinks` allows it; the admin API
+/// refuses the same paths (issue 22, item 5).
+#[test]
+fn symlinks_do_not_leave_the_media_root() {
+    use std::os::unix::fs::symlink;
+    let dir = TempDir::new("symlinks");
+    let root = dir.path().join("media");
+    let outside = dir.path().join("outside");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    let m = media();
+    std::fs::copy(m.join("bframes.mp4"), outside.join("fs.mp4")).unwrap();
+    std::fs::copy(m.join("bframes.mp4"), root.join("inside.mp4")).unwrap();
+    symlink(outside.join("fs.mp4"), root.join("outlink.mp4")).unwrap();
+    symlink(&outside, root.join("outdir")).unwrap();
+    symlink("inside.mp4", root.join("inlink.mp4")).unwrap();
+    std::fs::create_dir(root.join("multi")).unwrap();
+    symlink(outside.join("fs.mp4"), root.join("multi/v.mp4")).unwrap();
+
+    let conf = dir.path().join("h.toml");
+    let token = "admin-token-for-symlink-tests-01";
+    let db = format!("sqlite://{}", dir.path().join("catalog.db").display());
+    let serve = |policy: &str| {
+        std::fs::write(&conf, format!("[media]\nsymlinks = \"{policy}\"\n")).unwrap();
+        Server::start(
+            bin(),
+            &root,
+            &[
+                "--config",
+                conf.to_str().unwrap(),
+                "--admin-listen",
+                "127.0.0.1:0",
+                "--admin-token",
+                token,
+                "--database",
+                &db,
+            ],
+        )
+    };
+    let page = |s: &Server, a: &str| get(s.addr, &format!("/vod/{a}/hls/master.m3u8")).status;
+
+    let s = serve("refuse");
+    assert_eq!(page(&s, "inside"), 200);
+    for a in ["outlink", "inlink", "outdir", "multi"] {
+        assert_eq!(page(&s, a), 404, "{a}");
+    }
+    let api = headwater_testkit::admin::Api::new(s.admin_addr(), token);
+    for (id, path) in [
+        ("a1", "outdir/fs.mp4"),
+        ("a2", "outlink.mp4"),
+        ("a3", "../outside/fs.mp4"),
+    ] {
+        let body = format!(r#"{{"id": "{id}", "sources": [{{"path": "{path}"}}]}}"#);
+        let r = api.call("POST", "/api/v1/assets", Some(&body));
+        assert!(
+            matches!(r.status, 400 | 422),
+            "{path}: {} {}",
+            r.status,
+            r.body
+        );
+    }
+    drop(s);
+
+    // Links that stay inside the root, when allowed; never the others.
+    let s = serve("within_root");
+    assert_eq!(page(&s, "inlink"), 200);
+    for a in ["outlink", "outdir", "multi"] {
+        assert_eq!(page(&s, a), 404, "{a}");
+    }
+    drop(s);
+
+    // The operator who asks for it gets every link followed.
+    let s = serve("follow");
+    for a in ["outlink", "inlink", "multi"] {
+        assert_eq!(page(&s, a), 200, "{a}");
+    }
+}

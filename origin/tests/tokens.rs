@@ -338,3 +338,104 @@ fn behind_a_proxy_the_configured_header_names_the_viewer() {
     );
     assert_eq!(c.request("GET", url, &[]).status, 403);
 }
+
+/// What a token protects is not reachable another way: the protected
+/// asset's file is not a directory-mode asset under its own name, nor
+/// through a hard link or a symlink to it, nor as part of a directory
+/// (issue 22, item 4).
+#[test]
+fn protected_files_are_not_reachable_by_file_name() {
+    let e = env("tok-byname", "[media]\nsymlinks = \"within_root\"\n");
+    let media = e.dir.join("media");
+    let corpus = headwater_testkit::media();
+    std::fs::copy(corpus.join("bframes.mp4"), media.join("movie.mp4")).unwrap();
+    std::fs::hard_link(media.join("movie.mp4"), media.join("hardcopy.mp4")).unwrap();
+    std::os::unix::fs::symlink("movie.mp4", media.join("softcopy.mp4")).unwrap();
+    std::fs::create_dir(media.join("pack")).unwrap();
+    std::fs::copy(corpus.join("bframes.mp4"), media.join("pack/v.mp4")).unwrap();
+    let names = ["movie", "hardcopy", "softcopy", "pack"];
+    // Unprotected, each is a directory-mode asset.
+    for a in names {
+        assert_eq!(status(&e, &format!("/vod/{a}/hls/master.m3u8")), 200, "{a}");
+    }
+    let body = r#"{"id": "film", "require_token": true,
+        "sources": [{"path": "movie.mp4"}, {"path": "pack/v.mp4"}]}"#;
+    let r = e.api.call("POST", "/api/v1/assets", Some(body));
+    assert_eq!(r.status, 201, "{}", r.body);
+    // From the moment the catalog has it, only the token opens it.
+    for a in names {
+        for path in [
+            format!("/vod/{a}/hls/master.m3u8"),
+            format!("/vod/{a}/cmaf/v1/1.m4s"),
+            format!("/vod/{a}/ts/v1.a2/1.ts"),
+        ] {
+            assert_eq!(status(&e, &path), 404, "{path}");
+        }
+    }
+    assert_eq!(status(&e, "/vod/film/hls/master.m3u8"), 403);
+    let t = mint(&e.api, r#"{"asset": "film", "ttl_seconds": 600}"#);
+    assert_eq!(status(&e, t["hls"].as_str().unwrap()), 200);
+    // Unprotected again, reachable again.
+    let r = e.api.call("DELETE", "/api/v1/assets/film", None);
+    assert!(r.status < 300, "{}", r.body);
+    assert_eq!(status(&e, "/vod/movie/hls/master.m3u8"), 200);
+}
+
+/// One canonical token per request: two `token` parameters are refused
+/// even when both are valid; a token cannot be minted for an asset that
+/// does not exist (issue 22, item 8).
+#[test]
+fn ambiguous_and_pointless_tokens_are_refused() {
+    let e = env("tok-ambiguous", "");
+    let t = mint(&e.api, r#"{"asset": "x", "ttl_seconds": 600}"#);
+    let token = t["token"].as_str().unwrap();
+    assert_eq!(
+        status(&e, &format!("/vod/x/hls/master.m3u8?token={token}")),
+        200
+    );
+    assert_eq!(
+        status(
+            &e,
+            &format!("/vod/x/hls/master.m3u8?token={token}&token={token}")
+        ),
+        403
+    );
+    assert_eq!(
+        status(&e, &format!("/vod/x/hls/master.m3u8?token=&token={token}")),
+        403
+    );
+    // The MAC in standard base64 (`+`, `/`) is not the token.
+    let mac = token.rsplit('.').next().unwrap();
+    let std_mac: String = mac
+        .chars()
+        .map(|c| match c {
+            '-' => '+',
+            '_' => '/',
+            c => c,
+        })
+        .collect();
+    if std_mac != mac {
+        let other = format!("{}{}", &token[..token.len() - mac.len()], std_mac);
+        let escaped = other.replace('+', "%2B").replace('/', "%2F");
+        for t in [other, escaped] {
+            assert_eq!(
+                status(&e, &format!("/vod/x/hls/master.m3u8?token={t}")),
+                403,
+                "{t}"
+            );
+        }
+    }
+    let r = e.api.call(
+        "POST",
+        "/api/v1/tokens",
+        Some(r#"{"asset": "nosuch", "ttl_seconds": 60}"#),
+    );
+    assert_eq!(r.status, 404, "{}", r.body);
+    // A directory-mode asset exists without a catalog entry.
+    let r = e.api.call(
+        "POST",
+        "/api/v1/tokens",
+        Some(r#"{"asset": "x", "ttl_seconds": 60}"#),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+}

@@ -15,7 +15,7 @@ pub(super) async fn probe(
     state: &AppState,
     sources: Vec<SourceSpec>,
 ) -> Result<crate::probe::Probed, ApiError> {
-    let root = state.media_root.clone();
+    let root = state.root();
     let limits = state.limits.clone();
     tokio::task::spawn_blocking(move || crate::probe::probe(&root, &sources, &limits))
         .await

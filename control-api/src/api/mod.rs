@@ -82,6 +82,8 @@ pub struct State {
     pub metrics: Arc<Metrics>,
     /// The media root, which source paths are relative to.
     pub media_root: PathBuf,
+    /// How symlinks under it are treated (`media.symlinks`).
+    pub symlinks: headwater_common::media_root::Symlinks,
     /// Admin tokens (swapped whole by a config reload).
     pub admin: crate::AdminKeys,
     /// Playback token settings.
@@ -98,6 +100,13 @@ pub struct State {
 
 /// Shared handler state.
 pub type AppState = Arc<State>;
+
+impl State {
+    /// The media root with its symlink policy, for confined opens.
+    pub fn root(&self) -> headwater_common::media_root::MediaRoot {
+        headwater_common::media_root::MediaRoot::new(self.media_root.clone(), self.symlinks)
+    }
+}
 
 impl State {
     /// Checks the request's bearer token for `scope`: `401` without a

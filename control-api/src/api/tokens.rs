@@ -46,6 +46,9 @@ pub(super) async fn mint(
             if !model::is_name(a) {
                 return Err(ApiError::invalid("asset", "must be an asset id"));
             }
+            if state.db.asset(a).await?.is_none() && !directory_asset_exists(&state, a).await {
+                return Err(ApiError::not_found(format!("asset '{a}'")));
+            }
             (token::Scope::Asset(a), format!("/vod/{a}"))
         }
         (None, Some(s)) => {
@@ -81,6 +84,20 @@ pub(super) async fn mint(
         expires,
         key_id: key.id,
     }))
+}
+
+/// Whether the media root has a directory-mode asset by that name
+/// (`{id}.mp4`, `{id}.m4a` or `{id}/`), seen as the data plane sees it.
+async fn directory_asset_exists(state: &AppState, id: &str) -> bool {
+    let root = state.root();
+    let id = id.to_owned();
+    tokio::task::spawn_blocking(move || {
+        [format!("{id}.mp4"), format!("{id}.m4a"), id.clone()]
+            .iter()
+            .any(|rel| root.metadata(std::path::Path::new(rel)).is_ok())
+    })
+    .await
+    .unwrap_or(false)
 }
 
 async fn key_infos(state: &AppState) -> Result<Vec<KeyInfo>, ApiError> {
