@@ -290,9 +290,9 @@ pub(crate) fn reply(
                 kind: gather::Kind::Ts,
             };
             let body = written(shared, asset, key, size, |read, out| {
-                layout.write(p, index, read, out).map_err(|e| {
-                    std::io::Error::other(format!("TS segment {number} of {program}: {e}"))
-                })
+                layout
+                    .write(p, index, read, out)
+                    .map_err(|e| media_error(e, format_args!("TS segment {number} of {program}")))
             })?;
             let tag = (u64::from(number) << 16) | (i as u64) << 8 | 14;
             (MP2T, Caching::Segment, body, tag)
@@ -316,7 +316,7 @@ pub(crate) fn reply(
             };
             let body = written(shared, asset, key, span.size(), |read, out| {
                 layout.write_span(p, &span, read, out).map_err(|e| {
-                    std::io::Error::other(format!("TS span {from_ms}-{to_ms} ms of {program}: {e}"))
+                    media_error(e, format_args!("TS span {from_ms}-{to_ms} ms of {program}"))
                 })
             })?;
             let tag = xxhash_rust::xxh3::xxh3_64(
@@ -328,6 +328,16 @@ pub(crate) fn reply(
         }
         _ => return Err(OriginError::NotFound),
     })
+}
+
+/// A packager error while writing `what`, as the I/O error the segment
+/// cache carries: a failed read stays what it was, anything else is the
+/// media's fault (`InvalidData`, a 422).
+fn media_error(e: headwater_packager::Error, what: std::fmt::Arguments<'_>) -> std::io::Error {
+    match e {
+        headwater_packager::Error::Read { source, .. } => source,
+        other => std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{what}: {other}")),
+    }
 }
 
 /// The bytes `write` makes (`size` of them) from the asset's files: written
@@ -348,7 +358,12 @@ fn written(
         write(&mut read, &mut out)?;
         Ok(out)
     };
-    let storage = |e: std::io::Error| OriginError::Storage(e.to_string());
+    // The media's own faults (samples that contradict their codec's
+    // framing) are 422s; a read that failed is the disk's.
+    let storage = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::InvalidData => OriginError::Unprocessable(e.to_string()),
+        _ => OriginError::Storage(e.to_string()),
+    };
     Ok(match shared.gather.made(key, make) {
         Some(kept) => Body::Kept(kept.map_err(storage)?),
         None => Body::Text(Bytes::from(make().map_err(storage)?)),

@@ -47,6 +47,16 @@ pub enum Error {
     /// The file does not start with an ISO BMFF box: it is not an MP4 file.
     #[error("not an MP4 file: it does not start with an ISO base media box")]
     NotIsoBmff,
+    /// A track's samples point outside every `mdat` box's payload.
+    #[error(
+        "track {track} has samples outside the media data (at byte {offset}): the sample table does not describe this file"
+    )]
+    SampleOutsideMdat {
+        /// The track's `track_ID`.
+        track: u32,
+        /// The first offending byte range's offset.
+        offset: u64,
+    },
     /// The file has no `moov` box, so it is not a playable MP4.
     #[error("no 'moov' box: not an MP4 file or the file is incomplete")]
     NoMovie,

@@ -1,7 +1,7 @@
 //! Indexing one source file.
 
 use crate::Limits;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::mp4::Movie;
 use crate::mp4::locate::{ReadAt, scan};
 
@@ -19,11 +19,40 @@ pub struct Source {
     pub reads: u32,
 }
 
+/// Checks that every sample lies inside an `mdat` payload. A sample table
+/// that points anywhere else (into the `moov`, across box headers, at
+/// padding) would have the origin serve bytes that are not media, or a
+/// TS writer choke on them per request; better one clear `422` when the
+/// file is indexed.
+fn check_payload(movie: &Movie, mdats: &[(u64, u64)]) -> Result<()> {
+    let inside = |start: u64, end: u64| {
+        // The last payload starting at or before `start` must hold it all.
+        let i = mdats.partition_point(|m| m.0 <= start);
+        i > 0 && end <= mdats[i - 1].1
+    };
+    for t in &movie.tracks {
+        let mut outside = None;
+        t.samples.byte_ranges(0..t.samples.len(), |offset, len| {
+            if outside.is_none() && !inside(offset, offset.saturating_add(len)) {
+                outside = Some(offset);
+            }
+        });
+        if let Some(offset) = outside {
+            return Err(Error::SampleOutsideMdat {
+                track: t.id,
+                offset,
+            });
+        }
+    }
+    Ok(())
+}
+
 impl Source {
     /// Indexes a file of `size` bytes read through `src`.
     pub fn index(src: &dyn ReadAt, size: u64, limits: &Limits) -> Result<Self> {
         let top = scan(src, size, limits)?;
         let movie = Movie::parse(&top.moov, &top.moofs, limits, size)?;
+        check_payload(&movie, &top.mdats)?;
         let mut h = xxhash_rust::xxh3::Xxh3::new();
         h.update(&size.to_be_bytes());
         h.update(&top.moov);

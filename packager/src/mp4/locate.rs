@@ -76,6 +76,9 @@ pub struct TopLevel {
     pub moov: Vec<u8>,
     /// Every `moof` box, whole, with the file offset of its first byte.
     pub moofs: Vec<(u64, Vec<u8>)>,
+    /// The payload of every `mdat` box, as file offsets `start..end`, in
+    /// file order (a truncated last one ends at the end of the file).
+    pub mdats: Vec<(u64, u64)>,
     /// Number of reads issued to find all of the above.
     pub reads: u32,
 }
@@ -146,11 +149,15 @@ pub(crate) fn scan(src: &dyn ReadAt, size: u64, limits: &Limits) -> Result<TopLe
             break;
         }
         let head = w.get(offset, head_len, "top-level box header")?;
-        let (fourcc, _, declared) = parse_header(head)?;
+        let (fourcc, header_len, declared) = parse_header(head)?;
         if offset == 0 && !FIRST_BOXES.contains(&&fourcc.0) {
             return Err(Error::NotIsoBmff);
         }
         let box_size = declared.unwrap_or(size - offset);
+        if fourcc == types::MDAT {
+            let end = offset.saturating_add(box_size).min(size);
+            out.mdats.push((offset + header_len as u64, end));
+        }
         if box_size > size - offset {
             if fourcc == types::MDAT && !out.moov.is_empty() {
                 // A truncated trailing mdat after a complete moov: the samples
