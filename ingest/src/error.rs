@@ -7,9 +7,10 @@ pub enum Error {
     /// Another publisher is live on this stream and not silent.
     #[error("stream '{0}' already has a live publisher")]
     Busy(String),
-    /// A returning publisher sent other codecs than the stream has.
-    #[error("stream '{0}': a returning publisher must send the same codec configuration")]
-    CodecChanged(String),
+    /// A returning publisher's tracks cannot continue the stream (other
+    /// track names or kinds); the second field says why.
+    #[error("stream '{0}': a returning publisher cannot continue it: {1}")]
+    CodecChanged(String, String),
     /// The packager refused the stream's configuration or an access unit.
     #[error("stream '{stream}': {source}")]
     Packager {

@@ -195,16 +195,31 @@ impl Registry {
         let mut streams = self.streams.write().unwrap_or_else(|p| p.into_inner());
         if let Some(live) = streams.get(name).cloned() {
             let mut inner = live.lock();
-            let same = inner.stream.config().tracks == tracks;
-            if !same {
-                return Err(Error::CodecChanged(name.to_owned()));
-            }
             if inner.publisher.is_some() {
                 if now.duration_since(inner.last_push) < self.config.takeover_after {
                     return Err(Error::Busy(name.to_owned()));
                 }
                 tracing::warn!(stream = name, "replacing a silent publisher");
                 inner.stream.discontinuity(now);
+                live.drain(&mut inner);
+            }
+            // Another picture size, profile or sample rate: the new
+            // session gets its own init segments (a new HLS map, a new
+            // DASH Period) after the discontinuity. The same tracks: nothing.
+            let generation = inner.stream.generation();
+            inner
+                .stream
+                .reconfigure(tracks)
+                .map_err(|e| Error::CodecChanged(name.to_owned(), e.to_string()))?;
+            if inner.stream.generation() != generation {
+                tracing::info!(
+                    stream = name,
+                    "the returning publisher changed its codec configuration; a new period begins"
+                );
+                if inner.recorder.is_some() {
+                    // A fragmented MP4 has one init segment: a new recording.
+                    inner.recorder = self.recorder(name, &inner.stream);
+                }
             }
             inner.publisher = Some(id);
             inner.last_push = now;
@@ -232,34 +247,10 @@ impl Registry {
                 ..TrackInput::default()
             })
             .collect();
-        let recorder = match (&self.config.recordings, settings.record) {
-            (Some(root), true) => {
-                let rec = crate::record::Recorder::start(
-                    root,
-                    name,
-                    unix_ms() / 1000,
-                    stream
-                        .config()
-                        .tracks
-                        .iter()
-                        .enumerate()
-                        .map(|(i, t)| {
-                            let audio = stream
-                                .track_info(TrackId(i))
-                                .is_some_and(|(_, e, _)| e.channels > 0 && e.width == 0);
-                            (t.name.clone(), audio)
-                        })
-                        .collect(),
-                );
-                for i in 0..stream.config().tracks.len() {
-                    if let Some(init) = stream.init(TrackId(i)) {
-                        rec.send(crate::record::Piece::Init(i, init));
-                    }
-                }
-                tracing::info!(stream = name, dir = %rec.dir.display(), "recording");
-                Some(rec)
-            }
-            _ => None,
+        let recorder = if settings.record {
+            self.recorder(name, &stream)
+        } else {
+            None
         };
         let live = Arc::new(Live {
             name: name.to_owned(),
@@ -275,6 +266,32 @@ impl Registry {
         });
         streams.insert(name.to_owned(), live.clone());
         Ok(Publisher { live, id })
+    }
+
+    /// Starts recording `stream` (when recordings have a root), its init
+    /// segments first.
+    fn recorder(&self, name: &str, stream: &LiveStream) -> Option<crate::record::Recorder> {
+        let root = self.config.recordings.as_ref()?;
+        let tracks = stream
+            .config()
+            .tracks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let audio = stream
+                    .track_info(TrackId(i))
+                    .is_some_and(|(_, e, _)| e.channels > 0 && e.width == 0);
+                (t.name.clone(), audio)
+            })
+            .collect();
+        let rec = crate::record::Recorder::start(root, name, unix_ms() / 1000, tracks);
+        for i in 0..stream.config().tracks.len() {
+            if let Some(init) = stream.init(TrackId(i)) {
+                rec.send(crate::record::Piece::Init(i, init));
+            }
+        }
+        tracing::info!(stream = name, dir = %rec.dir.display(), "recording");
+        Some(rec)
     }
 
     /// Drives every stream's timers (closing parts when input stalls).

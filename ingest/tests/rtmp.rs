@@ -133,7 +133,7 @@ fn a_returning_publisher_continues_the_stream() {
 }
 
 #[test]
-fn a_returning_publisher_with_other_codec_settings_is_refused() {
+fn a_returning_publisher_with_other_codec_settings_starts_a_new_period() {
     let (registry, h) = setup();
     let url = rtmp_url(&h, "c1", KEY);
     let (status, err) = run(ffmpeg_publish(3, "flv", &url, &[]), Duration::from_secs(30));
@@ -141,21 +141,34 @@ fn a_returning_publisher_with_other_codec_settings_is_refused() {
     let live = registry.get("c1").expect("published");
     assert!(wait_for(Duration::from_secs(10), || !live.on_air()));
     let before_segments = segments(&registry, "c1", "v0");
-    let before = refused_total();
-    // Same stream, twice the size: a new init segment would be needed.
-    let (status, _) = run(
+    assert_eq!(probe_video(track_file(&registry, "c1", "v0").path()).1, 320);
+    // Same stream, twice the size: a new init segment for the new session.
+    let (status, err) = run(
         ffmpeg_publish(4, "flv", &url, &["-s", "640x480"]),
         Duration::from_secs(30),
     );
-    assert!(!status.success(), "the second publisher was dropped");
-    assert!(refused_total() > before);
+    assert!(status.success(), "the second publisher was taken: {err}");
     assert!(wait_for(Duration::from_secs(10), || !live.on_air()));
-    assert_eq!(
-        segments(&registry, "c1", "v0"),
-        before_segments,
-        "nothing of it was packaged"
-    );
-    assert_eq!(probe_video(track_file(&registry, "c1", "v0").path()).1, 320);
+    let after: Vec<u64> = segments(&registry, "c1", "v0")
+        .into_iter()
+        .filter(|m| !before_segments.contains(m))
+        .collect();
+    assert!(!after.is_empty(), "the new session was packaged");
+    assert_eq!(live.read(|s, _| s.generation()), 1);
+    // Its segments decode with its own init segment, at its own size.
+    let bytes = live.read(|s, _| {
+        let id = s.track_id("v0").unwrap();
+        let mut out = s.init_of(id, 1).expect("the new init segment").to_vec();
+        for msn in &after {
+            out.extend(s.segment(id, *msn).unwrap().to_vec());
+        }
+        out
+    });
+    let file = tempfile::Builder::new().suffix(".mp4").tempfile().unwrap();
+    std::fs::write(file.path(), bytes).unwrap();
+    let (frames, width, height) = probe_video(file.path());
+    assert_eq!((width, height), (640, 480));
+    assert!(frames >= 75, "{frames} frames of the 4 s session");
 }
 
 #[test]

@@ -483,6 +483,101 @@ fn reconnect_continues_the_timeline_with_a_discontinuity() {
     assert!(check::wall_clock(&r.s, r.now()) > 10);
 }
 
+/// A returning publisher with another picture size and another clock rate
+/// (issue 22, item 6: SRT at 320x240 and 90 kHz, then RTMP at another size)
+/// starts a new period with init segments of its own, the window's earlier
+/// segments keeping theirs; until they leave the window, then the old
+/// configuration is forgotten.
+#[test]
+fn a_returning_publisher_may_change_its_codec_configuration() {
+    let mut cfg = LiveConfig::new(vec![video("v", 320, 240, 90000), audio("a")]);
+    cfg.dvr_window = Duration::from_secs(12);
+    let mut r = av_rig(cfg);
+    r.run_until(8.0);
+    let first_init = r.s.init(TrackId(0)).unwrap();
+    // Another size, its video on a 1 kHz clock (FLV's), same tracks.
+    r.reconnect(1.0, 0);
+    let changed = vec![video("v", 640, 360, 1000), audio("a")];
+    // Only between sessions: pushing first would refuse it (checked below).
+    r.s.reconfigure(changed.clone()).unwrap();
+    // The track keeps its clock: the configuration says 90 kHz.
+    assert_eq!(r.s.config().tracks[0].timescale, 90000);
+    assert_eq!(r.s.generation(), 1);
+    // The video generator now counts 33 ms frames on a 1 kHz clock from 0.
+    let g = &mut r.gens[0];
+    let t = g.time();
+    g.scale = 1000;
+    g.dur = 33;
+    g.n = (t * 1000.0 / 33.0).round() as i64;
+    g.base = -g.n * g.dur;
+    r.run_until(14.0);
+    assert!(
+        r.s.reconfigure(vec![video("v", 320, 240, 90000), audio("a")])
+            .is_err(),
+        "a configuration changes only between sessions"
+    );
+    let new_init = r.s.init(TrackId(0)).unwrap();
+    assert_ne!(first_init, new_init);
+    assert_eq!(r.s.init_of(TrackId(0), 0), Some(first_init.clone()));
+    assert_eq!(r.s.init_of(TrackId(0), 1), Some(new_init));
+    let all = check::all(&r.s);
+    let v = &all[0];
+    // The new session's segments follow a discontinuity and a new map.
+    let maps: Vec<&str> = v
+        .text
+        .lines()
+        .filter(|l| l.starts_with("#EXT-X-MAP"))
+        .collect();
+    assert_eq!(
+        maps,
+        [
+            "#EXT-X-MAP:URI=\"v/init.mp4\"",
+            "#EXT-X-MAP:URI=\"v/init-1.mp4\""
+        ],
+        "{}",
+        v.text
+    );
+    let disc = v.text.find("#EXT-X-DISCONTINUITY\n").unwrap();
+    assert!(v.text.find("v/init-1.mp4").unwrap() > disc);
+    // The track kept its 90 kHz clock: the new session's frames last
+    // 1/30 s there too (1 kHz input converted as it came).
+    let last = v.segments.last().unwrap();
+    let seg = r.s.segment(TrackId(0), last.0).unwrap();
+    let chunk = check::parse_chunk(&seg.chunks[1]);
+    assert!(
+        chunk.durations.iter().all(|&d| (2970..=3030).contains(&d)),
+        "{:?}",
+        chunk.durations
+    );
+    // DASH: the second Period names its own init segment and size.
+    let mpd = check::mpd(&r.s, r.now());
+    assert_eq!(mpd.periods.len(), 2);
+    let rep = |p: usize| &mpd.periods[p].adaptations[0].representations[0];
+    let init = |p: usize| {
+        rep(p)
+            .SegmentTemplate
+            .as_ref()
+            .unwrap()
+            .initialization
+            .clone()
+            .unwrap()
+    };
+    assert_eq!(init(0), "$RepresentationID$/init.mp4");
+    assert_eq!(init(1), "$RepresentationID$/init-1.mp4");
+    assert_eq!((rep(0).width, rep(1).width), (Some(320), Some(640)));
+    // Other tracks or kinds cannot continue the stream.
+    r.reconnect(1.0, 0);
+    assert!(r.s.reconfigure(vec![video("v", 640, 360, 1000)]).is_err());
+    assert!(r.s.reconfigure(vec![audio("v"), audio("a")]).is_err());
+    // The same configuration again is no change; once the old session
+    // has left the window, its configuration goes.
+    r.s.reconfigure(changed).unwrap();
+    assert_eq!(r.s.generation(), 1);
+    r.run_until(30.0);
+    assert_eq!(r.s.init_of(TrackId(0), 0), None);
+    check::all(&r.s);
+}
+
 #[test]
 fn dvr_window_evicts_and_discontinuity_sequence_grows() {
     let mut cfg = av_config();

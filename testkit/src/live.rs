@@ -29,9 +29,19 @@ pub fn start(bin: &Path, extra: &[&str]) -> Server {
 
 /// ffmpeg publishing a 25 fps test pattern with B-frames and a 2 s GOP, plus a tone.
 pub fn ffmpeg_push(url: &str, seconds: u32, format: &str) -> Child {
+    ffmpeg_push_sized(url, seconds, format, "320x180")
+}
+
+/// [`ffmpeg_push`] with a picture of `size` (`WxH`).
+pub fn ffmpeg_push_sized(url: &str, seconds: u32, format: &str, size: &str) -> Child {
     Command::new("ffmpeg")
         .args(["-nostdin", "-loglevel", "error", "-re"])
-        .args(["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("testsrc2=size={size}:rate=25"),
+        ])
         .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
         .args(["-t", &seconds.to_string()])
         .args([

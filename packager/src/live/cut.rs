@@ -56,9 +56,11 @@ impl LiveStream {
                 },
             );
             let wall_ns = self.wall_ns;
-            self.periods
-                .entry(self.disc_seq)
-                .or_insert(Period { start: t, wall_ns });
+            self.periods.entry(self.disc_seq).or_insert(Period {
+                start: t,
+                wall_ns,
+                generation: self.generation,
+            });
             self.open_segment(idx, msn, t, q.session);
         }
         self.append(now, idx, q.s);

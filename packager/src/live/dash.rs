@@ -110,7 +110,7 @@ impl LiveStream {
             2 * target_ms
         );
         let lead_scale = self.tracks[self.lead].scale;
-        for (&disc, &Period { start, wall_ns }) in &self.periods {
+        for (&disc, &Period { start, wall_ns, .. }) in &self.periods {
             let mut body = String::new();
             let video: Vec<&Track> = self
                 .tracks
@@ -201,35 +201,43 @@ impl LiveStream {
         out.push_str(">\n");
         let lead_scale = self.tracks[self.lead].scale;
         let ato = (self.cfg.segment_target - self.cfg.part_target).as_secs_f64();
+        // Each Period has the codec configuration its publisher sent.
+        let generation = self.generation_of(disc);
+        let init = if generation == 0 {
+            "init.mp4".to_owned()
+        } else {
+            format!("init-{generation}.mp4")
+        };
         for (t, segs) in listed {
+            let entry = self.entry_of(t, generation);
             let _ = write!(
                 out,
                 "      <Representation id=\"{}\" codecs=\"{}\" bandwidth=\"{}\"",
                 t.name,
-                t.entry.rfc6381().unwrap_or_default(),
+                entry.rfc6381().unwrap_or_default(),
                 self.bandwidth(t)
             );
             if video {
                 let _ = write!(
                     out,
                     " width=\"{}\" height=\"{}\"",
-                    t.entry.width, t.entry.height
+                    entry.width, entry.height
                 );
-            } else if t.entry.sample_rate > 0 {
-                let _ = write!(out, " audioSamplingRate=\"{}\"", t.entry.sample_rate);
+            } else if entry.sample_rate > 0 {
+                let _ = write!(out, " audioSamplingRate=\"{}\"", entry.sample_rate);
             }
             out.push_str(">\n");
-            if !video && t.entry.channels > 0 {
+            if !video && entry.channels > 0 {
                 let _ = writeln!(
                     out,
                     "        <AudioChannelConfiguration schemeIdUri=\"urn:mpeg:dash:23003:3:audio_channel_configuration:2011\" value=\"{}\"/>",
-                    t.entry.channels
+                    entry.channels
                 );
             }
             let pto = rescale(start.min(i64::MAX as u64) as i64, lead_scale, t.scale).max(0);
             let _ = write!(
                 out,
-                "        <SegmentTemplate timescale=\"{}\" initialization=\"$RepresentationID$/init.mp4{q}\" \
+                "        <SegmentTemplate timescale=\"{}\" initialization=\"$RepresentationID$/{init}{q}\" \
                  media=\"$RepresentationID$/$Number$.m4s{q}\" startNumber=\"{}\" presentationTimeOffset=\"{pto}\" \
                  availabilityTimeOffset=\"{ato:.3}\" availabilityTimeComplete=\"false\">\n          <SegmentTimeline>\n",
                 t.scale.get(),

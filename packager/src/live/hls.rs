@@ -271,15 +271,12 @@ impl LiveStream {
         if skipped > 0 {
             let _ = writeln!(out, "#EXT-X-SKIP:SKIPPED-SEGMENTS={skipped}");
         }
-        let _ = write!(
-            out,
-            "#EXT-X-MAP:URI=\"{}",
-            LiveUri::Init {
-                rendition: t.name.clone()
-            }
-        );
-        suffix(out, q);
-        out.push_str("\"\n");
+        // The configuration of the first segment listed (after a skip);
+        // a later one that differs gets its own map after its discontinuity.
+        let first_listed = complete.get(skipped).copied().or(open);
+        let mut generation =
+            first_listed.map_or(self.generation, |s| self.generation_of(s.disc_seq));
+        map_tag(t, generation, q, out);
 
         // Parts are listed for the segments ending within three target
         // durations of the end of the playlist (§4.4.4.9 allows removing older ones).
@@ -291,7 +288,7 @@ impl LiveStream {
             .and_then(|i| complete.get(i))
             .map(|s| s.disc_seq);
         for (s, &age) in complete.iter().zip(&ages).skip(skipped) {
-            self.segment_head(t, s, &mut prev_disc, out);
+            self.segment_head(t, s, &mut prev_disc, &mut generation, q, out);
             if age < parts_window && !s.gap {
                 self.parts(t, s, q, out);
             }
@@ -313,7 +310,7 @@ impl LiveStream {
             out.push('\n');
         }
         if let Some(s) = open.filter(|s| !s.parts.is_empty()) {
-            self.segment_head(t, s, &mut prev_disc, out);
+            self.segment_head(t, s, &mut prev_disc, &mut generation, q, out);
             self.parts(t, s, q, out);
         }
         if !self.ended {
@@ -351,9 +348,22 @@ impl LiveStream {
         Ok(())
     }
 
-    fn segment_head(&self, t: &Track, s: &Segment, prev_disc: &mut Option<u64>, out: &mut String) {
+    fn segment_head(
+        &self,
+        t: &Track,
+        s: &Segment,
+        prev_disc: &mut Option<u64>,
+        generation: &mut u32,
+        q: Option<&str>,
+        out: &mut String,
+    ) {
         if prev_disc.is_some_and(|d| d != s.disc_seq) {
             out.push_str("#EXT-X-DISCONTINUITY\n");
+            let g = self.generation_of(s.disc_seq);
+            if g != *generation {
+                map_tag(t, g, q, out);
+                *generation = g;
+            }
         }
         *prev_disc = Some(s.disc_seq);
         out.push_str("#EXT-X-PROGRAM-DATE-TIME:");
@@ -496,4 +506,19 @@ fn media_uri(t: &Track, q: Option<&str>, out: &mut String) {
         }
     );
     suffix(out, q);
+}
+
+/// `EXT-X-MAP` (RFC 8216bis §4.4.4.5) naming the init segment of
+/// configuration `generation`.
+fn map_tag(t: &Track, generation: u32, q: Option<&str>, out: &mut String) {
+    let _ = write!(
+        out,
+        "#EXT-X-MAP:URI=\"{}",
+        LiveUri::Init {
+            rendition: t.name.clone(),
+            generation,
+        }
+    );
+    suffix(out, q);
+    out.push_str("\"\n");
 }

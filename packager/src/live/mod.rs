@@ -27,7 +27,7 @@
 //! |---|---|
 //! | multivariant playlist | (the origin's, e.g. `master.m3u8`) |
 //! | media playlist | `{rendition}.m3u8` |
-//! | init segment | `{rendition}/init.mp4` |
+//! | init segment | `{rendition}/init.mp4`, `{rendition}/init-{generation}.mp4` |
 //! | media segment | `{rendition}/{msn}.m4s` |
 //! | part | `{rendition}/{msn}.{part}.m4s` |
 //!
@@ -138,8 +138,14 @@
 //! first segment carries `EXT-X-DISCONTINUITY` (and a new DASH `Period`).
 //! MSNs continue; the output timeline continues after the last output time
 //! (see the timing model), never going back. `EXT-X-DISCONTINUITY-SEQUENCE`
-//! grows as discontinuities slide out of the window. The new publisher must
-//! send the same codec configuration (the init segment does not change).
+//! grows as discontinuities slide out of the window. A returning publisher
+//! may send another codec configuration (another picture size, profile or
+//! sample rate) for the same tracks: [`LiveStream::reconfigure`] gives the
+//! new session init segments of their own (`init-{generation}.mp4`, a new
+//! `EXT-X-MAP` after the `EXT-X-DISCONTINUITY`, the new DASH `Period`'s
+//! own initialization and codecs), while the earlier segments in the
+//! window keep theirs. A track keeps its timescale: input on another clock
+//! rate is converted as it is pushed.
 
 mod cut;
 mod dash;

@@ -50,6 +50,16 @@ pub(crate) struct Period {
     /// Wall clock minus output time in this period, in nanoseconds: the
     /// time the publisher was away before it, and before it, summed.
     pub(crate) wall_ns: i64,
+    /// The codec configuration its segments use ([`LiveStream::reconfigure`]).
+    pub(crate) generation: u32,
+}
+
+/// A track's codec configuration of an earlier generation, kept while
+/// segments made with it are in the window.
+#[derive(Debug)]
+pub(crate) struct Setup {
+    pub(crate) entry: SampleEntry,
+    pub(crate) init: Arc<[u8]>,
 }
 
 #[derive(Debug)]
@@ -61,6 +71,11 @@ pub(crate) struct Track {
     pub(crate) language: Option<String>,
     pub(crate) bandwidth: Option<u64>,
     pub(crate) init: Arc<[u8]>,
+    /// Earlier generations' configurations still in the window.
+    pub(crate) earlier: BTreeMap<u32, Setup>,
+    /// Ticks per second of the input timestamps, when they are not `scale`
+    /// (a returning publisher with another clock rate): converted on push.
+    pub(super) input_scale: Option<Timescale>,
     pub(crate) window: Window,
     /// Samples of the part being filled.
     pub(super) open: Vec<Sample>,
@@ -112,6 +127,11 @@ pub struct LiveStream {
     /// `EXT-X-TARGETDURATION`: only grows.
     pub(crate) target_duration: u64,
     pub(crate) ended: bool,
+    /// The current codec configuration's generation (0 at start).
+    pub(crate) generation: u32,
+    /// The tracks as the current publisher offered them (timescales
+    /// included), which [`LiveStream::reconfigure`] compares with.
+    input: Vec<TrackConfig>,
 }
 
 fn valid_name(n: &str) -> bool {
@@ -151,6 +171,7 @@ impl LiveStream {
             .position(|t| t.kind == TrackKind::Video)
             .unwrap_or(0);
         let target_duration = config.segment_target.as_secs_f64().round().max(1.0) as u64;
+        let input = config.tracks.clone();
         Ok(Self {
             cfg: config,
             tracks,
@@ -170,6 +191,8 @@ impl LiveStream {
             epoch_unix_ms: unix_ms,
             target_duration,
             ended: false,
+            generation: 0,
+            input,
         })
     }
 
@@ -222,6 +245,8 @@ impl LiveStream {
             language: t.language.clone(),
             bandwidth: t.bandwidth,
             init: init.into(),
+            earlier: BTreeMap::new(),
+            input_scale: None,
             window: Window::default(),
             open: Vec::new(),
             open_duration: 0,
@@ -283,8 +308,17 @@ impl LiveStream {
     }
 
     /// Takes one access unit of `track`. On error nothing changed.
-    pub fn push(&mut self, now: Instant, track: TrackId, au: AccessUnit) -> Result<()> {
+    pub fn push(&mut self, now: Instant, track: TrackId, mut au: AccessUnit) -> Result<()> {
         let t = self.get(track)?;
+        if let Some(from) = t.input_scale {
+            // Timestamps on another clock rate than the track's: converted
+            // one by one, the duration left to the next decode time so the
+            // rounding never opens a hole.
+            let to = t.scale;
+            au.dts = crate::time::rescale(au.dts, from, to);
+            au.pts = crate::time::rescale(au.pts, from, to);
+            au.duration = None;
+        }
         let idx = track.0;
         if self.ended {
             return Err(Error::LiveEnded);
@@ -558,9 +592,117 @@ impl LiveStream {
             .map_or(self.disc_seq, |b| b.disc_seq)
     }
 
-    /// The init segment of `track`.
+    /// The init segment of `track` in its current configuration.
     pub fn init(&self, track: TrackId) -> Option<Arc<[u8]>> {
         self.tracks.get(track.0).map(|t| t.init.clone())
+    }
+
+    /// The init segment of `track` for configuration `generation` (see
+    /// [`LiveStream::reconfigure`]), while segments of it are in the window.
+    pub fn init_of(&self, track: TrackId, generation: u32) -> Option<Arc<[u8]>> {
+        let t = self.tracks.get(track.0)?;
+        if generation == self.generation {
+            return Some(t.init.clone());
+        }
+        t.earlier.get(&generation).map(|s| s.init.clone())
+    }
+
+    /// `t`'s sample entry in configuration `generation`.
+    pub(crate) fn entry_of<'a>(&self, t: &'a Track, generation: u32) -> &'a SampleEntry {
+        if generation == self.generation {
+            return &t.entry;
+        }
+        t.earlier.get(&generation).map_or(&t.entry, |s| &s.entry)
+    }
+
+    /// The current codec configuration's generation: 0, then one more at
+    /// every [`Self::reconfigure`] that changed something.
+    pub fn generation(&self) -> u32 {
+        self.generation
+    }
+
+    /// The configuration generation of discontinuity sequence `disc`.
+    pub(crate) fn generation_of(&self, disc: u64) -> u32 {
+        self.periods
+            .range(..=disc)
+            .next_back()
+            .map_or(self.generation, |(_, p)| p.generation)
+    }
+
+    /// A returning publisher's tracks with another codec configuration
+    /// (another picture size, profile, sample rate): the next session's
+    /// segments use a new init segment — a new `EXT-X-MAP` after the
+    /// `EXT-X-DISCONTINUITY`, a new DASH `Period` with its own
+    /// initialization — while the window's earlier segments keep theirs.
+    ///
+    /// Only between sessions (after [`Self::discontinuity`] or before the
+    /// first push), and only with the same tracks: same names, same kinds,
+    /// in the same order. A track keeps its timescale; input timestamps on
+    /// another clock rate are converted as they are pushed. On error
+    /// nothing changed.
+    pub fn reconfigure(&mut self, tracks: Vec<TrackConfig>) -> Result<()> {
+        if tracks == self.input {
+            return Ok(());
+        }
+        if self.map.is_some() {
+            return Err(Error::LiveConfig(
+                "the codec configuration changes only between publisher sessions",
+            ));
+        }
+        let same_names = tracks.len() == self.tracks.len()
+            && tracks
+                .iter()
+                .zip(&self.tracks)
+                .all(|(n, t)| n.name == t.name);
+        if !same_names {
+            return Err(Error::LiveConfig(
+                "a returning publisher must send the same tracks; only their codec configuration may change",
+            ));
+        }
+        let mut fresh = Vec::with_capacity(tracks.len());
+        let mut output = Vec::with_capacity(tracks.len());
+        for (i, (t, old)) in tracks.iter().zip(&self.tracks).enumerate() {
+            // Built on the track's own timescale: its segments stay on one clock.
+            let on_scale = TrackConfig {
+                timescale: old.scale.get(),
+                ..t.clone()
+            };
+            let new = Self::track(&self.cfg, i, &on_scale)?;
+            output.push(on_scale);
+            if new.kind != old.kind {
+                return Err(Error::LiveConfig(
+                    "a returning publisher's track changed kind (video, audio)",
+                ));
+            }
+            let input = Timescale::new(t.timescale).ok_or(Error::LiveConfig("zero timescale"))?;
+            fresh.push((new, input));
+        }
+        // Checked: from here on nothing fails.
+        let old = self.generation;
+        self.generation += 1;
+        for (tr, (new, input)) in self.tracks.iter_mut().zip(fresh) {
+            let entry = std::mem::replace(&mut tr.entry, new.entry);
+            let init = std::mem::replace(&mut tr.init, new.init);
+            tr.earlier.insert(old, Setup { entry, init });
+            tr.language = new.language;
+            tr.bandwidth = new.bandwidth;
+            tr.input_scale = (input != tr.scale).then_some(input);
+        }
+        self.cfg.tracks = output;
+        self.input = tracks;
+        Ok(())
+    }
+
+    /// Forgets configurations no segment in the window uses any more.
+    pub(super) fn forget_setups(&mut self) {
+        let oldest = self
+            .boundaries
+            .values()
+            .next()
+            .map_or(self.generation, |b| self.generation_of(b.disc_seq));
+        for t in &mut self.tracks {
+            t.earlier.retain(|&g, _| g >= oldest);
+        }
     }
 
     /// Part `part` of segment `msn` of `track`, once published.

@@ -12,10 +12,14 @@ pub enum LiveUri {
         /// The rendition (track) name.
         rendition: String,
     },
-    /// `{rendition}/init.mp4`.
+    /// `{rendition}/init.mp4` (the first codec configuration), or
+    /// `{rendition}/init-{generation}.mp4` after a returning publisher
+    /// changed it ([`crate::live::LiveStream::reconfigure`]).
     Init {
         /// The rendition name.
         rendition: String,
+        /// The configuration's generation, from 0.
+        generation: u32,
     },
     /// `{rendition}/{msn}.m4s`: a whole segment.
     Segment {
@@ -62,7 +66,22 @@ impl LiveUri {
         }
         let rendition = r.to_owned();
         if file == "init.mp4" {
-            return Some(LiveUri::Init { rendition });
+            return Some(LiveUri::Init {
+                rendition,
+                generation: 0,
+            });
+        }
+        if let Some(g) = file
+            .strip_prefix("init-")
+            .and_then(|f| f.strip_suffix(".mp4"))
+        {
+            // `init-0.mp4` would be a second name for `init.mp4`.
+            return number(g)
+                .filter(|&g| g > 0)
+                .map(|generation| LiveUri::Init {
+                    rendition,
+                    generation,
+                });
         }
         let stem = file.strip_suffix(".m4s")?;
         match stem.split_once('.') {
@@ -83,7 +102,14 @@ impl fmt::Display for LiveUri {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LiveUri::MediaPlaylist { rendition } => write!(f, "{rendition}.m3u8"),
-            LiveUri::Init { rendition } => write!(f, "{rendition}/init.mp4"),
+            LiveUri::Init {
+                rendition,
+                generation: 0,
+            } => write!(f, "{rendition}/init.mp4"),
+            LiveUri::Init {
+                rendition,
+                generation,
+            } => write!(f, "{rendition}/init-{generation}.mp4"),
             LiveUri::Segment { rendition, msn } => write!(f, "{rendition}/{msn}.m4s"),
             LiveUri::Part {
                 rendition,
@@ -103,6 +129,7 @@ mod tests {
         for s in [
             "v720.m3u8",
             "a/init.mp4",
+            "a/init-3.mp4",
             "v/12.m4s",
             "v/12.0.m4s",
             "x_1-b/0.3.m4s",
@@ -116,6 +143,9 @@ mod tests {
             "v/a.m4s",
             "v/1.2.3.m4s",
             "v/x/1.m4s",
+            "v/init-0.mp4",
+            "v/init-01.mp4",
+            "v/init-.mp4",
         ] {
             assert_eq!(LiveUri::parse(s), None, "{s}");
         }

@@ -216,5 +216,6 @@ impl LiveStream {
         if let Some(d) = self.boundaries.values().next().map(|b| b.disc_seq) {
             self.periods = self.periods.split_off(&d);
         }
+        self.forget_setups();
     }
 }

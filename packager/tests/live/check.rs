@@ -333,7 +333,26 @@ pub(crate) fn media(s: &LiveStream, track: TrackId, skip: bool) -> Media {
         };
         assert_eq!(s.part_lookup(track, msn, part), PartLookup::Wait, "{hint}");
     }
-    assert!(text.contains(&format!("#EXT-X-MAP:URI=\"{name}/init.mp4\"\n")));
+    // Every map names an init segment of this rendition that exists; the
+    // first comes before any segment.
+    let maps: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXT-X-MAP:URI=\""))
+        .map(|l| l.trim_end_matches('"'))
+        .collect();
+    assert!(!maps.is_empty(), "{text}");
+    assert!(text.find("#EXT-X-MAP").unwrap() < text.find("#EXTINF").unwrap_or(text.len()));
+    for uri in &maps {
+        let LiveUri::Init {
+            rendition,
+            generation,
+        } = route(uri)
+        else {
+            panic!("{uri} is not an init segment");
+        };
+        assert_eq!(rendition, name);
+        assert!(s.init_of(track, generation).is_some(), "{uri}");
+    }
     Media {
         text,
         pl,
