@@ -6,6 +6,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use headwater_common::media_root::Symlinks;
 use headwater_control_api::config::{AdminConfig, CatalogConfig, TokensConfig, UploadsConfig};
 use serde::{Deserialize, Serialize};
 
@@ -39,12 +40,12 @@ pub struct Config {
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct IngestSection {
-    /// RTMP listener address, or `"off"`.
-    #[serde(deserialize_with = "listen_or_off")]
-    pub rtmp_listen: Option<SocketAddr>,
-    /// SRT listener address, or `"off"`.
-    #[serde(deserialize_with = "listen_or_off")]
-    pub srt_listen: Option<SocketAddr>,
+    /// RTMP listener: `"auto"` (the data plane's IP, port 1935), an
+    /// address, or `"off"`.
+    pub rtmp_listen: Listen,
+    /// SRT listener: `"auto"` (the data plane's IP, port 9000), an
+    /// address, or `"off"`.
+    pub srt_listen: Listen,
     /// SRT passphrase every publisher must use (10 to 79 characters); empty: none.
     pub srt_passphrase: String,
     /// Streams and their publish keys, besides the catalog's.
@@ -81,8 +82,8 @@ pub struct StreamKey {
 impl Default for IngestSection {
     fn default() -> Self {
         Self {
-            rtmp_listen: Some(SocketAddr::from(([0, 0, 0, 0], 1935))),
-            srt_listen: Some(SocketAddr::from(([0, 0, 0, 0], 9000))),
+            rtmp_listen: Listen::Auto,
+            srt_listen: Listen::Auto,
             srt_passphrase: String::new(),
             streams: Vec::new(),
             segment_duration: 2.0,
@@ -94,9 +95,79 @@ impl Default for IngestSection {
     }
 }
 
-fn listen_or_off<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
-    let s = String::deserialize(d)?;
-    headwater_control_api::config::parse_listen(&s).map_err(serde::de::Error::custom)
+/// Where an ingest listener binds. `Auto` follows the data plane: an
+/// operator who binds `server.listen` to one address gets ingest on that
+/// address too, never on every interface unasked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Listen {
+    /// The IP of `server.listen`, the protocol's usual port.
+    Auto,
+    /// Not listening.
+    Off,
+    /// This address.
+    At(SocketAddr),
+}
+
+impl Listen {
+    /// Parses `auto`, `off` or `IP:PORT`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if s.eq_ignore_ascii_case("auto") {
+            return Ok(Listen::Auto);
+        }
+        headwater_control_api::config::parse_listen(s)
+            .map(|a| a.map_or(Listen::Off, Listen::At))
+            .map_err(|e| format!("{e} nor \"auto\""))
+    }
+
+    /// The address to bind, if any: `Auto` is `data_plane`'s IP with `port`.
+    pub fn resolve(self, data_plane: SocketAddr, port: u16) -> Option<SocketAddr> {
+        match self {
+            Listen::Auto => Some(SocketAddr::new(data_plane.ip(), port)),
+            Listen::Off => None,
+            Listen::At(a) => Some(a),
+        }
+    }
+}
+
+impl std::fmt::Display for Listen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Listen::Auto => f.write_str("auto"),
+            Listen::Off => f.write_str("off"),
+            Listen::At(a) => a.fmt(f),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Listen {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Listen::parse(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for Listen {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// RTMP's usual port.
+pub const RTMP_PORT: u16 = 1935;
+/// The SRT port headwater listens on unless told otherwise.
+pub const SRT_PORT: u16 = 9000;
+
+impl Config {
+    /// The RTMP listener's address, `auto` resolved.
+    pub fn rtmp_addr(&self) -> Option<SocketAddr> {
+        self.ingest
+            .rtmp_listen
+            .resolve(self.server.listen, RTMP_PORT)
+    }
+
+    /// The SRT listener's address, `auto` resolved.
+    pub fn srt_addr(&self) -> Option<SocketAddr> {
+        self.ingest.srt_listen.resolve(self.server.listen, SRT_PORT)
+    }
 }
 
 /// `[server]`
@@ -107,7 +178,9 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Worker threads, each with its own runtime and listener; 0 = one per core.
     pub threads: usize,
-    /// Most simultaneous connections per worker thread.
+    /// Most simultaneous connections per worker thread; 0: as many as the
+    /// open-file limit allows once a quarter of it (at least 256) is kept
+    /// for the admin plane, ingest and files. A set value is capped the same way.
     pub max_connections_per_thread: usize,
     /// Seconds an idle keep-alive connection is kept open.
     pub keepalive_timeout_secs: u64,
@@ -126,7 +199,7 @@ impl Default for ServerConfig {
         Self {
             listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
             threads: 0,
-            max_connections_per_thread: 50_000,
+            max_connections_per_thread: 0,
             keepalive_timeout_secs: 75,
             request_timeout_secs: 10,
             send_timeout_secs: 30,
@@ -155,6 +228,9 @@ pub struct MediaConfig {
     /// Where that memory is: unset, memfds; set, unnamed files in this
     /// directory (best a tmpfs mounted with `huge=within_size`).
     pub segment_cache_dir: Option<PathBuf>,
+    /// Symlinks under the root: `refuse` (none anywhere in a path),
+    /// `within_root` (those that resolve inside the root) or `follow` (any).
+    pub symlinks: Symlinks,
 }
 
 impl Default for MediaConfig {
@@ -166,6 +242,7 @@ impl Default for MediaConfig {
             max_metadata_mb: 256,
             segment_cache_mb: 256,
             segment_cache_dir: None,
+            symlinks: Symlinks::Refuse,
         }
     }
 }
@@ -319,9 +396,6 @@ impl Config {
         };
         if self.server.threads > 1024 {
             return bad("server.threads", "must be at most 1024 (0 = one per core)");
-        }
-        if self.server.max_connections_per_thread == 0 {
-            return bad("server.max_connections_per_thread", "must be at least 1");
         }
         if self.server.keepalive_timeout_secs == 0
             || self.server.request_timeout_secs == 0

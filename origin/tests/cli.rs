@@ -120,3 +120,53 @@ fn probe_prints_tracks_cadence_and_plan() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not an MP4 file"));
 }
+
+/// Listeners nobody configured follow `--listen`: an origin bound to one
+/// address does not open RTMP and SRT on every interface (issue 22, item 8).
+#[test]
+fn unconfigured_ingest_listeners_bind_where_the_data_plane_does() {
+    let media = headwater_testkit::TempDir::new("listen-auto");
+    // A loopback address of its own, so the usual ports are free there.
+    let mut child = headwater()
+        .args(["serve", "--media-root"])
+        .arg(media.path())
+        .args(["--listen", "127.0.0.3:0", "--admin-listen", "off"])
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = (None, None);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while (seen.0.is_none() || seen.1.is_none()) && std::time::Instant::now() < deadline {
+        let Ok(line) = rx.recv_timeout(std::time::Duration::from_millis(200)) else {
+            continue;
+        };
+        let addr = |key: &str| {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(key))
+                .map(str::to_owned)
+        };
+        if line.contains("RTMP listening") {
+            seen.0 = addr("rtmp=");
+        }
+        if line.contains("SRT listening") {
+            seen.1 = addr("srt=");
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(seen.0.as_deref(), Some("127.0.0.3:1935"));
+    assert_eq!(seen.1.as_deref(), Some("127.0.0.3:9000"));
+}

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use headwater_testkit::http;
 use headwater_testkit::live::{
-    KEY, attr, ffmpeg_push, get_text, media_playlist_path, msn_range, rtmp_url, wait_until,
+    KEY, attr, ffmpeg_push, ffmpeg_push_sized, get_text, media_playlist_path, msn_range, rtmp_url,
+    wait_until,
 };
 use headwater_testkit::server::Server;
 
@@ -234,6 +235,86 @@ fn a_returning_publisher_continues_the_stream_with_a_discontinuity() {
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A publisher that comes back over another protocol with another picture
+/// size continues the stream in a new period with its own init segment
+/// (issue 22, item 6: it used to be refused until a restart).
+#[test]
+fn a_returning_publisher_may_change_size_and_protocol() {
+    let s = start(&["--stream", &format!("cam:{KEY}")]);
+    let (srt, rtmp) = (s.logged_addr("srt"), s.logged_addr("rtmp"));
+    let mut first = ffmpeg_push_sized(
+        &format!("srt://{srt}?streamid=live/cam?key={KEY}"),
+        6,
+        "mpegts",
+        "320x240",
+    );
+    assert!(first.wait().unwrap().success());
+    let media = media_playlist_path(&s, "cam");
+    assert!(wait_until(Duration::from_secs(10), || {
+        msn_range(&get_text(&s, &media).1).1 >= 2
+    }));
+    let n1 = msn_range(&get_text(&s, &media).1).1;
+    let mut second = ffmpeg_push_sized(&rtmp_url(rtmp, "cam", KEY), 6, "flv", "640x360");
+    assert!(second.wait().unwrap().success());
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            msn_range(&get_text(&s, &media).1).1 > n1 + 1
+        }),
+        "the second publisher was not taken: {:?}",
+        s.log()
+    );
+    let text = get_text(&s, &media).1;
+    let maps: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXT-X-MAP:URI=\""))
+        .map(|l| l.trim_end_matches('"').to_owned())
+        .collect();
+    assert_eq!(maps.len(), 2, "{text}");
+    let disc = text
+        .find("#EXT-X-DISCONTINUITY\n")
+        .expect("a discontinuity");
+    assert!(text.find(&maps[1]).unwrap() > disc, "{text}");
+    // Each map with a segment after it decodes at its publisher's size.
+    let dir = media.rsplit_once('/').unwrap().0;
+    let segs: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .collect();
+    let first_after = text[disc..]
+        .lines()
+        .find(|l| !l.starts_with('#') && !l.is_empty())
+        .unwrap();
+    for (map, seg, size) in [
+        (&maps[0], segs[0], (320, 240)),
+        (&maps[1], first_after, (640, 360)),
+    ] {
+        let mut bytes = headwater_testkit::http::get(s.addr, &format!("{dir}/{map}")).body;
+        let r = headwater_testkit::http::get(s.addr, &format!("{dir}/{seg}"));
+        assert_eq!(r.status, 200, "{seg}");
+        bytes.extend(r.body);
+        let file =
+            std::env::temp_dir().join(format!("reconf-{}-{}.mp4", std::process::id(), size.0));
+        std::fs::write(&file, bytes).unwrap();
+        let out = Command::new("ffprobe")
+            .args(["-v", "error", "-select_streams", "v:0"])
+            .args(["-show_entries", "stream=width,height", "-of", "csv=p=0"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let _ = std::fs::remove_file(&file);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            format!("{},{}", size.0, size.1),
+            "{map} + {seg}"
+        );
+    }
+    assert!(
+        !s.log().iter().any(|l| l.contains("publisher refused")),
+        "{:?}",
+        s.log()
     );
 }
 
@@ -658,4 +739,44 @@ fn recorded_streams_become_vod_assets() {
             "{url}: the recording has {n} frames, the publisher sent {sent}"
         );
     }
+}
+
+/// Datagrams from nobody on the SRT port are a few log lines, not one
+/// each; the rest is counted in `/metrics` (issue 22, item 7: 23,000
+/// datagrams in a second were 14,766 WARN lines).
+#[test]
+fn a_datagram_flood_is_a_few_log_lines() {
+    let admin = "admin-token-for-the-flood-test-01";
+    let s = start(&["--admin-listen", "127.0.0.1:0", "--admin-token", admin]);
+    let srt = s.logged_addr("srt");
+    let sockets: Vec<std::net::UdpSocket> = (0..50)
+        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
+    for n in 0u32..23_000 {
+        let mut packet = [0u8; 64];
+        if n % 2 == 0 {
+            // Junk.
+            for (i, b) in packet.iter_mut().enumerate() {
+                *b = (n as usize * 31 + i * 17) as u8;
+            }
+        } else {
+            // A control packet of the handshake kind, from a stranger.
+            packet[0] = 0x80;
+            packet[16..20].copy_from_slice(&4u32.to_be_bytes());
+            packet[20..24].copy_from_slice(&n.to_be_bytes());
+        }
+        let _ = sockets[n as usize % 50].send_to(&packet, srt);
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let warnings = s.log().iter().filter(|l| l.contains("WARN")).count();
+    assert!(warnings <= 40, "{warnings} warnings for a datagram flood");
+    let api = headwater_testkit::admin::Api::new(s.admin_addr(), admin);
+    let metrics = api.call("GET", "/metrics", None).body;
+    let suppressed: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("headwater_log_lines_suppressed_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("the suppressed-lines counter");
+    assert!(suppressed > 1000, "{suppressed}");
+    assert_eq!(http::get(s.addr, "/healthz").status, 200);
 }
