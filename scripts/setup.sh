@@ -22,6 +22,9 @@ if [ "$mode" != "--demo" ]; then
   # python3-venv: the OpenAPI validator comes from PyPI into target/pyenv.
   # systemd: systemd-analyze checks the unit in systemd/ (nothing is started).
   pkgs+=(chromium nginx-light postgresql python3-venv systemd)
+  # tests/av/gst_offsets.py, the A/V sync tests' GStreamer reader, runs on
+  # Debian's python3 with the GStreamer introspection bindings.
+  pkgs+=(python3-gi gir1.2-gstreamer-1.0)
   command -v node >/dev/null && command -v npm >/dev/null || pkgs+=(nodejs npm)
 fi
 if [ "$mode" = "--bench" ]; then

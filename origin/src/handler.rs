@@ -336,7 +336,7 @@ async fn handle_inner(
             let i = subtitle(track)?;
             let text = asset.rendered.vtt_full[i].get_or_init(|| {
                 let mut s = String::new();
-                p.subtitles[i].write_full(&mut s);
+                p.subtitles[i].write_full(p.preroll_ms(), &mut s);
                 Bytes::from(s)
             });
             (
@@ -389,7 +389,8 @@ async fn handle_inner(
                 .get(number as usize - 1)
                 .ok_or(OriginError::NotFound)?;
             let mut s = String::new();
-            let mpegts = if ts { hls_ts::SUBTITLE_MPEGTS } else { 0 };
+            // Cue time 0 is presentation time 0: on the media's clock, the delay.
+            let mpegts = p.delay_90k() + if ts { hls_ts::SUBTITLE_MPEGTS } else { 0 };
             p.subtitles[i].write_segment(start, end, mpegts, &mut s);
             (
                 VTT,

@@ -80,15 +80,18 @@ fn clipped_playlists_say_where_the_clip_starts() {
         );
         assert_eq!(c.request("GET", &path, &[]).body, r1.body);
     }
-    // The MPD starts its period at the clip's first keyframe, for every rendition.
+    // The MPD starts its period at the clip's first keyframe, for every
+    // rendition: 2 s, plus the delay every output time carries (bframes'
+    // B-frame delay, 80 ms), in 12800 and 48000 ticks.
     let mpd = get(s.addr, "/vod/bframes/dash/manifest.mpd?start=3.1&end=7").text();
     assert!(
         mpd.contains("mediaPresentationDuration=\"PT6.000S\""),
         "{mpd}"
     );
     assert!(
-        mpd.contains("presentationTimeOffset=\"25600\"")
-            && mpd.contains("presentationTimeOffset=\"96000\"")
+        mpd.contains("presentationTimeOffset=\"26624\"")
+            && mpd.contains("presentationTimeOffset=\"99840\""),
+        "{mpd}"
     );
     dash_mpd_core::parse(&mpd).expect("valid MPD");
 }
@@ -310,7 +313,12 @@ fn dash_clips_keep_subtitles_and_trick_mode() {
     let pto: u64 = attr_after(&mpd, trick, "presentationTimeOffset")
         .parse()
         .unwrap();
-    assert_eq!(pto, 2 * scale, "the period starts at 2 s: {mpd}");
+    // 2 s, plus the 80 ms delay of every output time.
+    assert_eq!(
+        pto,
+        2 * scale + scale * 8 / 100,
+        "the period starts at 2 s: {mpd}"
+    );
     let source = media().join("bframes.mp4");
     let want = keyframe_hashes(source.to_str().unwrap(), &["-ignore_editlist", "1"]);
     let mut bytes = get(s.addr, "/vod/bframes/cmaf/v1/init.mp4").body;

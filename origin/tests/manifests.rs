@@ -654,3 +654,42 @@ fn trick_play_streams() {
     let m = multivariant(&s, "/vod/audio-only/hls/master.m3u8");
     assert!(m.variants.iter().all(|v| !v.is_i_frame));
 }
+
+/// The frame size a decoder outputs (ffprobe's), wherever a manifest gives
+/// one: HLS `RESOLUTION` in fMP4 and TS multivariant playlists, DASH
+/// `width`/`height`. `sar.mp4`'s track header says 853.33 wide for 854
+/// pixels of aspect 1280:1281 (issue 15, item 5).
+#[test]
+fn resolution_is_the_decoded_frame_size() {
+    let s = server();
+    for asset in ["sar", "bframes", "hevc", "ladder"] {
+        let decoded = |url: &str| -> (u64, u64) {
+            let out = headwater_testkit::ffmpeg::probe(&s.url(url), "v:0", "stream=width,height");
+            let f: Vec<u64> = out[0].split(',').map(|x| x.parse().unwrap()).collect();
+            (f[0], f[1])
+        };
+        for dir in ["hls", "hls-ts"] {
+            let master = multivariant(&s, &format!("/vod/{asset}/{dir}/master.m3u8"));
+            for v in master.variants.iter().filter(|v| !v.is_i_frame) {
+                let res = v.resolution.expect("RESOLUTION on a video variant");
+                let want = decoded(&format!("/vod/{asset}/{dir}/{}", v.uri));
+                assert_eq!((res.width, res.height), want, "{asset} {dir} {}", v.uri);
+            }
+        }
+        let mpd = get(s.addr, &format!("/vod/{asset}/dash/manifest.mpd")).text();
+        let mpd = dash_mpd_core::parse(&mpd).expect("valid MPD");
+        for set in &mpd.periods[0].adaptations {
+            for rep in &set.representations {
+                let (Some(w), Some(h)) = (rep.width, rep.height) else {
+                    continue;
+                };
+                let id = rep.id.clone().unwrap();
+                if id.ends_with("-trick") {
+                    continue;
+                }
+                let want = decoded(&format!("/vod/{asset}/hls/{id}.m3u8"));
+                assert_eq!((w, h), want, "{asset} DASH {id}");
+            }
+        }
+    }
+}

@@ -43,8 +43,9 @@ fn play_languages_and_text(player: &str, manifest: &str) {
 
 /// As [`play_languages_and_text`], with the cues (and the video) allowed to
 /// sit `shift` seconds later on the player's clock: hls.js puts time zero
-/// of an MPEG-TS stream at its first DTS, which for a B-frame source is
-/// two frames before the first picture.
+/// at the video's first DTS (fMP4 and MPEG-TS alike), which for a B-frame
+/// source is two frames before the first picture; the media and the cues
+/// sit there together.
 fn play_languages_and_text_offset(player: &str, manifest: &str, shift: f64) {
     let v = run(
         player,
@@ -102,14 +103,16 @@ fn players_hlsjs_plays_ts_switches_audio_and_shows_subtitles() {
 
 #[test]
 fn players_hlsjs_switches_audio_and_shows_subtitles() {
-    play_languages_and_text("hls", "/vod/subs/hls/master.m3u8");
+    // hls.js counts from the first DTS: 0.08 s before the first picture.
+    play_languages_and_text_offset("hls", "/vod/subs/hls/master.m3u8", 0.08);
 }
 
 /// A clip of the subtitled asset from the keyframe at 2 s (`start=2.2`):
 /// the player's clock starts at the clip, so the cue at 3.0–5.5 s of the
 /// asset shows at 1.0–3.5 s (HLS: from the shared WebVTT segments; DASH:
 /// from the clip's span of the track, moved to the period).
-fn clip_subtitles_at_clip_times(player: &str, manifest: &str) {
+/// `shift` as in [`play_languages_and_text_offset`].
+fn clip_subtitles_at_clip_times(player: &str, manifest: &str, shift: f64) {
     let v = run(
         player,
         manifest,
@@ -119,8 +122,8 @@ fn clip_subtitles_at_clip_times(player: &str, manifest: &str) {
     let cues = v["textCues"].as_array().unwrap();
     assert!(
         cues.iter().any(|c| {
-            (c["start"].as_f64().unwrap() - 1.0).abs() < 0.01
-                && (c["end"].as_f64().unwrap() - 3.5).abs() < 0.01
+            (c["start"].as_f64().unwrap() - 1.0 - shift).abs() < 0.01
+                && (c["end"].as_f64().unwrap() - 3.5 - shift).abs() < 0.01
         }),
         "cues at the wrong times: {cues:#?}"
     );
@@ -128,12 +131,13 @@ fn clip_subtitles_at_clip_times(player: &str, manifest: &str) {
 
 #[test]
 fn players_hlsjs_shows_a_clips_subtitles_at_clip_times() {
-    clip_subtitles_at_clip_times("hls", "/vod/subs/hls/master.m3u8?start=2.2");
+    // hls.js counts from the first DTS: 0.08 s before the first picture.
+    clip_subtitles_at_clip_times("hls", "/vod/subs/hls/master.m3u8?start=2.2", 0.08);
 }
 
 #[test]
 fn players_dashjs_shows_a_clips_subtitles_at_clip_times() {
-    clip_subtitles_at_clip_times("dash", "/vod/subs/dash/manifest.mpd?start=2.2");
+    clip_subtitles_at_clip_times("dash", "/vod/subs/dash/manifest.mpd?start=2.2", 0.0);
 }
 
 fn play(player: &str, manifest: &str) {

@@ -98,6 +98,20 @@ fn subtitle_attributes_in_hls_and_dash() {
     let durations =
         |p: &m3u8_rs::MediaPlaylist| p.segments.iter().map(|s| s.duration).collect::<Vec<_>>();
     assert_eq!(durations(&text), durations(&video));
+    // Cue time 0 is the video's time 0: where its first frame presents on
+    // the media clock (ffprobe), at 90 kHz.
+    let first = headwater_testkit::ffmpeg::probe(
+        &s.url("/vod/subs/hls/video-v1.m3u8"),
+        "v",
+        "frame=pts_time",
+    )[0]
+    .trim_end_matches(',')
+    .parse::<f64>()
+    .unwrap();
+    let map = format!(
+        "WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:{},LOCAL:00:00:00.000\n",
+        (first * 90_000.0).round()
+    );
     for seg in &text.segments {
         let r = get(
             s.addr,
@@ -105,12 +119,7 @@ fn subtitle_attributes_in_hls_and_dash() {
         );
         assert_eq!(r.status, 200);
         assert_eq!(r.header("content-type"), Some("text/vtt; charset=utf-8"));
-        assert!(
-            r.text()
-                .starts_with("WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:0,LOCAL:00:00:00.000\n"),
-            "{}",
-            r.text()
-        );
+        assert!(r.text().starts_with(&map), "{map} in {}", r.text());
     }
     // The cue across the 4 s boundary is in both segments.
     for n in [1, 2] {

@@ -127,8 +127,13 @@ fn cut_at_keyframes(t: &PlanTrack<'_>, keyframes: &[(i64, usize)], bounds: &[i64
             }
         }
     }
+    // The first segment starts with its first frame: before the edit point
+    // when a mid-GOP edit keeps frames for the decoder (its duration, and so
+    // EXTINF and the DASH timeline, include them; players are told to start
+    // at the edit point: `Presentation::preroll_seconds`).
+    let earliest = keyframes.first().map_or(t.timing.start, |k| k.0);
     if let Some(first) = starts.first_mut() {
-        *first = (t.timing.start, 0);
+        *first = (t.timing.start.min(earliest), t.timing.first_sample);
     }
     segments_from_starts(&starts, n, t.timing.end)
 }
@@ -161,11 +166,13 @@ fn cut_nearest(t: &PlanTrack<'_>, bounds: &[i64], bounds_scale: Timescale) -> Ve
     // composition offsets presentation order is decode order, and the
     // index finds the sample from its time runs directly.
     let before = |i: usize, b: i64| pts(i) + i64::from(s.duration(i)) / 2 <= b;
-    let mut i = 0usize;
+    // Samples before the first packaged one (audio before the edit
+    // point) belong to no segment.
+    let mut i = t.timing.first_sample as usize;
     for (k, &b) in bounds.iter().enumerate() {
         let b = rescale(b, bounds_scale, t.scale());
         if k == 0 {
-            starts.push((t.timing.start, 0));
+            starts.push((t.timing.start, t.timing.first_sample));
             continue;
         }
         // First sample whose midpoint lies after the boundary.
@@ -207,6 +214,7 @@ pub(crate) fn plan(
         let times: Vec<i64> = s
             .times_from(0)
             .enumerate()
+            .skip(r.timing.first_sample as usize)
             .map(|(i, (dts, _))| dts as i64 + i64::from(s.cts_offset(i)) + r.timing.shift)
             .collect();
         let bounds = choose(&times, r.timing.end, target_in(r.scale()));

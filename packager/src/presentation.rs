@@ -14,7 +14,7 @@ use crate::plan::{self, PlanTrack, Segment};
 use crate::source::Source;
 use crate::subtitles::SubtitleTrack;
 use crate::time::{Timescale, seconds};
-use crate::timing::TrackTiming;
+use crate::timing::{Delay, TrackTiming};
 
 /// Packaging settings that change what a presentation looks like.
 #[derive(Clone, Debug, PartialEq)]
@@ -140,6 +140,13 @@ pub struct Presentation {
     pub config: PackagingConfig,
     /// Subtitle tracks (sidecar WebVTT files, `tx3g` tracks).
     pub subtitles: Vec<SubtitleTrack>,
+    /// Output time minus presentation time, the same for every track
+    /// (see [`crate::timing`]).
+    pub delay: Delay,
+    /// How long before the presentation's start (its edit point) the first
+    /// video frames present, as `(ticks ≤ 0, timescale)`: the frames a
+    /// mid-GOP edit keeps for the decoder. `(0, _)` for most sources.
+    pub preroll: (i64, Timescale),
 }
 
 impl Presentation {
@@ -186,6 +193,17 @@ impl Presentation {
         }
         if candidates.is_empty() {
             return Err(Error::NoTracks);
+        }
+        // One delay for every track, so all keep the source's A/V offsets
+        // and every rung of a ladder presents at the same times.
+        let scales: Vec<Timescale> = candidates.iter().map(|c| c.track.timescale).collect();
+        let leads: Vec<(i64, Timescale)> = candidates
+            .iter()
+            .map(|c| (c.timing.lead(c.track), c.track.timescale))
+            .collect();
+        let delay = Delay::covering(&scales, &leads);
+        for c in &mut candidates {
+            c.timing = c.timing.with_delay(delay, c.track.timescale);
         }
         // Video first so the planner's reference is a video track.
         candidates.sort_by_key(|c| c.track.kind);
@@ -305,6 +323,7 @@ impl Presentation {
                 seconds(r.timing.end, scale)
             })
             .fold(0.0, f64::max);
+        let preroll = preroll(&sources, &renditions);
         Ok(Presentation {
             sources,
             renditions,
@@ -312,6 +331,8 @@ impl Presentation {
             duration,
             config,
             subtitles: Vec::new(),
+            delay,
+            preroll,
         })
     }
 
@@ -409,6 +430,38 @@ impl Presentation {
         self.track(r).timescale
     }
 
+    /// The output (media) time, in `r`'s timescale, where a player's
+    /// timeline should begin: the first video frame's, so the decoder gets
+    /// the whole first GOP (DASH `presentationTimeOffset`). The delay for
+    /// most sources; earlier by the [`Self::preroll`] of a mid-GOP edit.
+    pub fn origin(&self, r: &Rendition) -> i64 {
+        let scale = self.timescale(r);
+        self.delay.in_scale(scale) + crate::time::rescale(self.preroll.0, self.preroll.1, scale)
+    }
+
+    /// Seconds of video before the edit point that a player shows unless
+    /// told to start later (HLS `EXT-X-START`): 0 for most sources.
+    pub fn preroll_seconds(&self) -> f64 {
+        -seconds(self.preroll.0, self.preroll.1)
+    }
+
+    /// [`Self::preroll_seconds`] in whole milliseconds.
+    pub fn preroll_ms(&self) -> u64 {
+        (self.preroll_seconds() * 1000.0).round() as u64
+    }
+
+    /// The delay in 90 kHz ticks: where WebVTT's local time 0 is on the
+    /// media's MPEG-2 clock (`X-TIMESTAMP-MAP`), before a TS offset.
+    pub fn delay_90k(&self) -> u64 {
+        let k90 = Timescale::new(90_000).expect("not zero");
+        u64::try_from(crate::time::rescale(
+            self.delay.ticks,
+            self.delay.scale,
+            k90,
+        ))
+        .unwrap_or(0)
+    }
+
     /// A stable hash of everything the presentation's bytes depend on.
     pub fn fingerprint(&self) -> u64 {
         let mut h = xxhash_rust::xxh3::Xxh3::new();
@@ -422,6 +475,28 @@ impl Presentation {
         }
         h.digest()
     }
+}
+
+/// The earliest presentation time among the first segment's frames of the
+/// video renditions, if before 0 (a mid-GOP edit point), else 0.
+fn preroll(sources: &[NamedSource], renditions: &[Rendition]) -> (i64, Timescale) {
+    let mut out = (0, Timescale::new(1).expect("one is not zero"));
+    let mut earliest = 0.0;
+    for r in renditions.iter().filter(|r| r.kind == TrackKind::Video) {
+        let track = &sources[r.source].source.movie.tracks[r.track];
+        let Some(seg) = r.segments.first() else {
+            continue;
+        };
+        let t = (seg.first as usize..seg.end as usize)
+            .map(|i| r.timing.presentation(track, i))
+            .min()
+            .unwrap_or(0);
+        if seconds(t, track.timescale) < earliest {
+            earliest = seconds(t, track.timescale);
+            out = (t, track.timescale);
+        }
+    }
+    out
 }
 
 fn frame_seconds(track: &Track) -> f64 {

@@ -140,7 +140,10 @@ impl Asset {
 
 /// The PTS of every packet of a source stream as ffprobe reads it (edit
 /// list applied), as the 90 kHz TS time it should become.
-fn source_pts(path: &str, kind: char, stream: usize) -> Vec<i64> {
+/// The source's packet times as ffmpeg reads them (its edit list applied),
+/// on the output's clock: at 90 kHz, plus the presentation's delay and the
+/// TS offset.
+fn source_pts(path: &str, kind: char, stream: usize, delay_90k: u64) -> Vec<i64> {
     let sel = format!("{kind}:{stream}");
     let tb = probe(path, &sel, "stream=time_base");
     // (AC-3 streams print their side data as an extra column.)
@@ -158,7 +161,7 @@ fn source_pts(path: &str, kind: char, stream: usize) -> Vec<i64> {
             } else {
                 (num - d / 2) / d
             };
-            q as i64 + ts::TS_TIME_OFFSET as i64
+            q as i64 + ts::TS_TIME_OFFSET as i64 + delay_90k as i64
         })
         .collect()
 }
@@ -293,7 +296,7 @@ fn check_program(a: &Asset, prog: TsProgram<'_>, tag: &str) -> Vec<u8> {
         assert!(dts.windows(2).all(|w| w[0] < w[1]), "{tag}: DTS increase");
         let mut pts: Vec<i64> = video.iter().map(|v| v.pts as i64).collect();
         pts.sort_unstable();
-        let mut want = source_pts(path, 'v', stream);
+        let mut want = source_pts(path, 'v', stream, a.p.delay_90k());
         want.sort_unstable();
         assert_eq!(pts, want, "{tag}: video PTS");
         let rand: Vec<u64> = video
@@ -313,13 +316,17 @@ fn check_program(a: &Asset, prog: TsProgram<'_>, tag: &str) -> Vec<u8> {
     // Audio: PES packets of whole frames, their bytes the source's own.
     if let (Some(r), Some((path, stream))) = (prog.audio, a.source_of(TrackKind::Audio, prog)) {
         let audio: Vec<_> = s.pes.iter().filter(|p| p.pid == ts::AUDIO_PID).collect();
-        let source_pts: BTreeSet<i64> = source_pts(path, 'a', stream).into_iter().collect();
+        let in_order = source_pts(path, 'a', stream, a.p.delay_90k());
+        // Audio before the edit point (encoder priming) is not packaged:
+        // the first PTS is the first packaged frame's.
+        let first = in_order.get(r.timing.first_sample as usize).copied();
+        let source_pts: BTreeSet<i64> = in_order.into_iter().collect();
         let pts: Vec<i64> = audio.iter().map(|p| p.pts as i64).collect();
         assert!(
             pts.windows(2).all(|w| w[0] < w[1]),
             "{tag}: audio PTS increase"
         );
-        assert_eq!(pts.first(), source_pts.first(), "{tag}: first audio PTS");
+        assert_eq!(pts.first().copied(), first, "{tag}: first audio PTS");
         for t in &pts {
             assert!(source_pts.contains(t), "{tag}: audio PTS {t} is a frame's");
         }
@@ -330,7 +337,10 @@ fn check_program(a: &Asset, prog: TsProgram<'_>, tag: &str) -> Vec<u8> {
         let track = a.p.track(r);
         let samples = &track.samples;
         let file = &a.files[r.source];
-        let source: Vec<u8> = (0..samples.len())
+        // Every packaged frame: from the first at or after the edit point.
+        let kept = r.timing.first_sample as usize..samples.len();
+        let source: Vec<u8> = kept
+            .clone()
             .flat_map(|i| {
                 let o = samples.offset(i) as usize;
                 file[o..o + samples.size(i) as usize].to_vec()
@@ -374,7 +384,7 @@ fn check_program(a: &Asset, prog: TsProgram<'_>, tag: &str) -> Vec<u8> {
                     frames += 1;
                 }
             }
-            assert_eq!(frames, samples.len(), "{tag}: AAC frames");
+            assert_eq!(frames, kept.len(), "{tag}: AAC frames");
             raw
         } else {
             audio.iter().flat_map(|p| p.payload.clone()).collect()
@@ -412,16 +422,36 @@ fn check_with_ffmpeg(a: &Asset, prog: TsProgram<'_>, all: &[u8], tag: &str) {
         let mut got = probe(out, &c.to_string(), "stream=codec_name");
         got.dedup();
         assert_eq!(got, name, "{tag}");
+        // Audio before the edit point (encoder priming) is not packaged.
+        let rendition = if kind == TrackKind::Video {
+            prog.video
+        } else {
+            prog.audio
+        };
+        let dropped = rendition.map_or(0, |r| r.timing.first_sample as usize);
         let packets = probe(out, &c.to_string(), "packet=pts").len();
         assert_eq!(
-            packets,
+            packets + dropped,
             probe(path, &sel, "packet=pts").len(),
             "{tag}: packets"
         );
-        let source = frame_hashes(path, &sel, &["-ignore_editlist", "1"]);
-        let carried = frame_hashes(out, &c.to_string(), &[]);
-        assert_eq!(carried.len(), source.len(), "{tag}: {c} frame count");
-        assert!(carried == source, "{tag}: {c} frames decode the same");
+        if dropped == 0 {
+            let source = frame_hashes(path, &sel, &["-ignore_editlist", "1"]);
+            let carried = frame_hashes(out, &c.to_string(), &[]);
+            assert_eq!(carried.len(), source.len(), "{tag}: {c} frame count");
+            assert!(carried == source, "{tag}: {c} frames decode the same");
+        } else {
+            // Without the priming frames a decoder's state differs (the
+            // first frame's transform overlap, AAC's noise generator), so
+            // decoded frames are not comparable; the access units are,
+            // and they are the source's, byte for byte, from the first
+            // one packaged (`audio bytes are the source's` above).
+            assert_eq!(
+                frame_hashes(out, &c.to_string(), &[]).len() + dropped,
+                frame_hashes(path, &sel, &["-ignore_editlist", "1"]).len(),
+                "{tag}: {c} frame count"
+            );
+        }
     }
 }
 
@@ -431,7 +461,7 @@ fn check_keyframes_alone(a: &Asset, prog: TsProgram<'_>, tag: &str) {
     let (path, stream) = a.source_of(TrackKind::Video, prog).unwrap();
     let sel = format!("v:{stream}");
     let source = frame_hashes(path, &sel, &["-ignore_editlist", "1"]);
-    let mut pts = source_pts(path, 'v', stream);
+    let mut pts = source_pts(path, 'v', stream, a.p.delay_90k());
     pts.sort_unstable();
     let dir = headwater_testkit::TempDir::new("ts-iframe");
     for (k, seg) in segments.iter().enumerate() {
@@ -440,7 +470,9 @@ fn check_keyframes_alone(a: &Asset, prog: TsProgram<'_>, tag: &str) {
             let file = dir.path().join(format!("{tag}-{k}-{j}.ts"));
             std::fs::write(&file, bytes).unwrap();
             let got = frame_hashes(file.to_str().unwrap(), "v", &[]);
-            let t = ((kf.time * 90_000.0).round() as i64) + ts::TS_TIME_OFFSET as i64;
+            let t = ((kf.time * 90_000.0).round() as i64)
+                + ts::TS_TIME_OFFSET as i64
+                + a.p.delay_90k() as i64;
             let n = pts.iter().position(|&p| p == t).expect("a keyframe's PTS");
             assert_eq!(got, [source[n].clone()], "{tag}: keyframe {k}/{j} alone");
         }

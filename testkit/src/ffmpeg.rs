@@ -38,6 +38,85 @@ pub fn frame_hashes(input: &str, stream: &str, input_args: &[&str]) -> Vec<Strin
         .collect()
 }
 
+/// Per-packet MD5s of one stream, in decode order: the access units as
+/// stored, not decoded (`-c copy` into `framemd5`). AAC in ADTS (from
+/// MPEG-TS) loses its ADTS headers first, so it compares with MP4's.
+pub fn packet_hashes(input: &str, stream: &str, input_args: &[&str]) -> Vec<String> {
+    let aac = probe(input, stream, "stream=codec_name")
+        .first()
+        .is_some_and(|c| c.starts_with("aac"));
+    let bsf: &[&str] = if aac { &["-bsf", "aac_adtstoasc"] } else { &[] };
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-hide_banner", "-loglevel", "error"])
+        .args(input_args)
+        .args(["-i", input, "-map", &map(stream), "-c", "copy"])
+        .args(bsf)
+        .args(["-f", "framemd5", "-"])
+        .output()
+        .expect("run ffmpeg");
+    assert!(
+        out.status.success(),
+        "ffmpeg failed on {input}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        // stream, dts, pts, duration, size, hash[, side data...]
+        .filter_map(|l| l.split(',').nth(5).map(|h| h.trim().to_owned()))
+        .collect()
+}
+
+/// `(pts, duration)` in seconds of every packet of one stream, as ffprobe
+/// reads them (the source's edit list applied: packets before the edit
+/// point have negative times).
+pub fn packet_times(input: &str, stream: &str) -> Vec<(f64, f64)> {
+    probe(input, stream, "packet=pts_time,duration_time")
+        .iter()
+        .filter_map(|l| {
+            let mut f = l.split(',');
+            let pts = f.next()?.parse().ok()?;
+            let dur = f.next().and_then(|d| d.parse().ok()).unwrap_or(0.0);
+            Some((pts, dur))
+        })
+        .collect()
+}
+
+/// Audio is packaged losslessly: the output's packets are the source's,
+/// byte for byte, from the first one presented — those whose midpoint
+/// presents before the source's edit point (encoder priming, audio before
+/// a trim) are left out, and only those — and every one decodes. (Decoded
+/// frames are not compared: without the priming frame a decoder's state
+/// differs — the first frame's transform overlap, AAC's noise generator —
+/// though the data does not.)
+pub fn assert_same_audio(source: &str, output: &str, source_stream: &str, output_stream: &str) {
+    let want = packet_hashes(source, source_stream, &["-ignore_editlist", "1"]);
+    let got = packet_hashes(output, output_stream, &[]);
+    // What ffmpeg presents of the source (its edit list applied), the frame
+    // that straddles the edit point by its midpoint.
+    let presented = packet_times(source, source_stream)
+        .iter()
+        .filter(|(pts, dur)| *pts >= 0.0 || pts + dur / 2.0 > 0.0)
+        .count();
+    assert_eq!(
+        got.len(),
+        presented,
+        "{output}: {output_stream} packets: {} of the source's {}, {presented} presented",
+        got.len(),
+        want.len()
+    );
+    let before = want.len() - presented;
+    if let Some(i) = got.iter().zip(&want[before..]).position(|(a, b)| a != b) {
+        panic!("{output}: {output_stream} packet {i} differs from {source}");
+    }
+    let decoded = frame_hashes(output, output_stream, &[]);
+    assert_eq!(
+        decoded.len(),
+        got.len(),
+        "{output}: every audio packet decodes"
+    );
+}
+
 /// MD5 of every decoded keyframe of the first video stream of `input`
 /// (every decoder honours `select=key`; not all honour `-skip_frame`).
 pub fn keyframe_hashes(input: &str, input_args: &[&str]) -> Vec<String> {

@@ -1,12 +1,14 @@
 //! Shared test support for headwater's integration tests: the generated
 //! media corpus, a `headwater` process under test, a raw HTTP/1.1 client
-//! (so tests control every byte on the wire), ffmpeg helpers and an
-//! independent ISO BMFF box dumper for golden files.
+//! (so tests control every byte on the wire), ffmpeg helpers, an
+//! independent ISO BMFF box dumper for golden files, and A/V timing as
+//! ffmpeg, GStreamer and Chromium present it (`av`).
 
 #![forbid(unsafe_code)]
 #![allow(missing_docs, unreachable_pub)]
 
 pub mod admin;
+pub mod av;
 pub mod boxes;
 pub mod ffmpeg;
 pub mod http;

@@ -31,6 +31,9 @@ have fragmented-sidx.mp4 || ff -i bframes.mp4 -c copy -movflags +dash fragmented
 have editlist.mp4 || ff -ss 1.3 -i bframes.mp4 -c copy editlist.mp4
 # Audio starting 0.5 s after the video: an empty edit on the audio track.
 have delayed-audio.mp4 || ff -i bframes.mp4 -itsoffset 0.5 -i bframes.mp4 -map 0:v -map 1:a -c copy delayed-audio.mp4
+# 854x480 pixels of aspect 1280:1281 (what scaling 16:9 to 854 wide gives):
+# the track header says 853.33 wide, the frames are 854 (issue 15).
+have sar.mp4 || ff -f lavfi -i "testsrc2=size=320x180:rate=25:duration=2" -vf scale=854:480 "${x264[@]}" -an sar.mp4
 # Video only, audio only.
 have video-only.mp4 || ff -i bframes.mp4 -map 0:v -c copy video-only.mp4
 have audio-only.m4a || ff -i bframes.mp4 -map 0:a -c copy audio-only.m4a

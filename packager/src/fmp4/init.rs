@@ -28,17 +28,15 @@ pub struct InitTrack<'a> {
     pub matrix: [u32; 9],
     /// The whole sample-entry box, copied verbatim into `stsd`.
     pub sample_entry: &'a [u8],
-    /// Duration for `mehd` and the edit list (0 for live: unknown).
+    /// Duration for `mehd` (0 for live: unknown).
     pub duration: u64,
-    /// `media_time` of a one-entry edit list, if one is to be written.
-    pub edit_media_time: Option<i64>,
 }
 
 /// Appends the init segment of `track` to `out`.
 ///
 /// The sample entry is copied byte for byte from the source; everything
-/// else is generated. A one-entry edit list is written only when the
-/// timing carries one (see [`crate::timing`]).
+/// else is generated. There is no edit list: the timing is in the
+/// fragments' own timestamps (see [`crate::timing`]).
 pub fn write_init(track: &Track, timing: &TrackTiming, out: &mut Vec<u8>) {
     write_init_track(
         &InitTrack {
@@ -52,7 +50,6 @@ pub fn write_init(track: &Track, timing: &TrackTiming, out: &mut Vec<u8>) {
             matrix: track.matrix,
             sample_entry: &track.sample_entry.raw,
             duration: (timing.end - timing.start).max(0) as u64,
-            edit_media_time: timing.edit_media_time,
         },
         out,
     );
@@ -108,16 +105,6 @@ pub fn write_init_track(track: &InitTrack<'_>, out: &mut Vec<u8>) {
                 b.put_u32(track.width << 16);
                 b.put_u32(track.height << 16);
             });
-            if let Some(media_time) = track.edit_media_time {
-                b.boxed(types::EDTS, |b| {
-                    b.full(types::ELST, 1, 0, |b| {
-                        b.put_u32(1);
-                        b.put_u64(duration);
-                        b.put_u64(media_time as u64);
-                        b.put_u32(0x0001_0000);
-                    });
-                });
-            }
             b.boxed(types::MDIA, |b| {
                 b.full(types::MDHD, 1, 0, |b| {
                     b.put_u64(0);

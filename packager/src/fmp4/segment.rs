@@ -78,7 +78,7 @@ impl Layout {
         let d0 = s.duration(first);
         let uniform = s.uniform_durations(first..end);
         let per_sample_flags = track.kind == TrackKind::Video && s.sync_count(first + 1..end) > 0;
-        let cts = s.has_cts() || timing.cts_adjust != 0;
+        let cts = s.has_cts();
         let signed_cts = cts && s.min_cts_offset(first..end) + timing.cts_adjust < 0;
         Layout {
             default_duration: uniform.then_some(d0),
@@ -160,7 +160,7 @@ pub fn media_segment(
                 b.put_u32(if video { NON_SYNC_FLAGS } else { SYNC_FLAGS });
             });
             b.full(types::TFDT, 1, 0, |b| {
-                b.put_u64(s.dts(first) + timing.decode_offset)
+                b.put_u64(timing.output_decode_time(s.dts(first)))
             });
             b.full(types::TRUN, u8::from(layout.signed_cts), trun_flags, |b| {
                 b.put_u32((end - first) as u32);

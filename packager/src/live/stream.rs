@@ -232,7 +232,6 @@ impl LiveStream {
                 matrix: [0x0001_0000, 0, 0, 0, 0x0001_0000, 0, 0, 0, 0x4000_0000],
                 sample_entry: &t.sample_entry,
                 duration: 0,
-                edit_media_time: None,
             },
             &mut init,
         );

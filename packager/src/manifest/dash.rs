@@ -203,9 +203,12 @@ fn segment_list(
 ) {
     let scale = p.timescale(r).get();
     let pieces = clip.pieces(p, r);
-    // The clip's first keyframe time in this rendition's timescale, the same
-    // instant for every rendition, so they stay in sync at the period start.
-    let pto = clip.from_ms * u64::from(scale) / 1000;
+    // The clip's first keyframe time in this rendition's timescale (as an
+    // output time), the same instant for every rendition, so they stay in
+    // sync at the period start.
+    let pto = r
+        .timing
+        .output((clip.from_ms * u64::from(scale) / 1000) as i64);
     let mut query = String::new();
     opts.suffix(&mut query);
     let query = query.replace('&', "&amp;");
@@ -216,7 +219,9 @@ fn segment_list(
         r.id
     );
     timeline(
-        pieces.iter().map(|(_, s)| (s.start, s.duration)),
+        pieces
+            .iter()
+            .map(|(_, s)| (r.timing.output(s.start), s.duration)),
         "            ",
         out,
     );
@@ -258,7 +263,7 @@ fn text_set(
     out.push_str(">\n      <Role schemeIdUri=\"urn:mpeg:dash:role:2011\" value=\"subtitle\"/>\n      <Label>");
     xml_escape(&t.name, out);
     let mut full = String::new();
-    t.write_full(&mut full);
+    t.write_full(0, &mut full);
     let bandwidth = if p.duration > 0.0 {
         ((full.len() as f64 * 8.0 / p.duration).ceil() as u64).max(1)
     } else {
@@ -326,13 +331,13 @@ fn trick_set(
     let query = query.replace('&', "&amp;");
     for (r, first, keys) in &keyed {
         let scale = p.timescale(r).get();
-        // A clip's period starts at its first keyframe, as the main set's does.
-        let pto = opts.clip.map_or(String::new(), |c| {
-            format!(
-                " presentationTimeOffset=\"{}\"",
-                c.from_ms * u64::from(scale) / 1000
-            )
+        // The period starts where the main set's does: the first video
+        // frame, or a clip's first keyframe.
+        let pto = opts.clip.map_or(p.origin(r), |c| {
+            r.timing
+                .output((c.from_ms * u64::from(scale) / 1000) as i64)
         });
+        let pto = format!(" presentationTimeOffset=\"{pto}\"");
         let (peak, _) = trick::bitrates(p, keys, r);
         let (w, h) = display_size(p, r);
         // Keyframes per second of media: how much faster than real time
@@ -354,7 +359,7 @@ fn trick_set(
             id = r.id,
         );
         timeline(
-            keys.iter().map(|k| (k.start, k.duration)),
+            keys.iter().map(|k| (r.timing.output(k.start), k.duration)),
             "            ",
             out,
         );
@@ -412,14 +417,19 @@ fn segment_template(
     let mut query = String::new();
     opts.suffix(&mut query);
     let query = query.replace('&', "&amp;");
+    // Segment times are output (media) times; the period starts at the
+    // first video frame's (see `Presentation::origin`).
+    let pto = p.origin(r);
     let _ = write!(
         out,
         "{indent}<SegmentTemplate timescale=\"{scale}\" initialization=\"../cmaf/$RepresentationID$/init.mp4{query}\" \
-         media=\"../cmaf/$RepresentationID$/$Number$.m4s{query}\" startNumber=\"1\">\n{indent}  <SegmentTimeline>\n"
+         media=\"../cmaf/$RepresentationID$/$Number$.m4s{query}\" startNumber=\"1\" presentationTimeOffset=\"{pto}\">\n{indent}  <SegmentTimeline>\n"
     );
     let inner = format!("{indent}    ");
     timeline(
-        r.segments.iter().map(|s| (s.start, s.duration)),
+        r.segments
+            .iter()
+            .map(|s| (r.timing.output(s.start), s.duration)),
         &inner,
         out,
     );

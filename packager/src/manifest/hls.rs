@@ -281,22 +281,41 @@ fn quoted(s: &str) -> String {
 }
 
 /// Display size of a video rendition: `tkhd` dimensions, else the coded ones.
+/// The size of the frames a decoder outputs: the sample entry's (the coded
+/// picture, cropped), which HLS `RESOLUTION` and DASH `width`/`height`
+/// both give. The track header's size is a display size, scaled by the
+/// pixel aspect ratio (853.33 for 854 pixels of aspect 1280:1281), so it
+/// is only the fallback when the sample entry says nothing.
 pub(crate) fn display_size(p: &Presentation, r: &Rendition) -> (u32, u32) {
     let t = p.track(r);
-    if t.width > 0 && t.height > 0 {
-        (t.width, t.height)
-    } else {
-        (
-            u32::from(t.sample_entry.width),
-            u32::from(t.sample_entry.height),
-        )
-    }
+    let (w, h) = (
+        u32::from(t.sample_entry.width),
+        u32::from(t.sample_entry.height),
+    );
+    if w > 0 && h > 0 { (w, h) } else { (t.width, t.height) }
 }
 
 fn media_uri_inline(r: &Rendition, opts: &ManifestOptions<'_>, out: &mut String) {
     out.push_str(&r.id);
     out.push_str(".m3u8");
     opts.playlist_suffix(out);
+}
+
+/// `EXT-X-START` (RFC 8216bis §4.4.2.2) past the video frames a mid-GOP
+/// edit keeps for the decoder (the first segment of video rendition `r`
+/// starts with them), so a player that honours it (hls.js) starts at the
+/// edit point. Audio playlists start at the edit point already. In media
+/// playlists only: ffmpeg 5.1 takes an `EXT-X-START` in a multivariant
+/// playlist for one more media playlist.
+pub(super) fn write_preroll_start(p: &Presentation, r: &Rendition, out: &mut String) {
+    let preroll = r
+        .segments
+        .first()
+        .filter(|_| r.kind == TrackKind::Video)
+        .map_or(0.0, |s| -crate::time::seconds(s.start, p.timescale(r)));
+    if preroll > 0.0 {
+        let _ = writeln!(out, "#EXT-X-START:TIME-OFFSET={preroll:.3},PRECISE=YES");
+    }
 }
 
 fn media_uri(r: &Rendition, opts: &ManifestOptions<'_>, out: &mut String) {
@@ -334,6 +353,7 @@ pub fn media(p: &Presentation, r: &Rendition, opts: &ManifestOptions<'_>, out: &
     }
     let scale = p.timescale(r).get();
     vod_playlist_head(out, 7, r.segments.iter().map(|s| s.duration), scale);
+    write_preroll_start(p, r, out);
     let _ = write!(
         out,
         "#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"../cmaf/{}/init.mp4",

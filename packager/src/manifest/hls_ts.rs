@@ -136,6 +136,25 @@ fn bitrates(p: &Presentation, v: &TsVariant, layout: &TsLayout) -> (u64, u64) {
     }))
 }
 
+/// Peak and average bit rate of what a client fetches when it plays
+/// program `v` with the alternate audio program `alt`: both, segment by
+/// segment (the muxed program still carries its own audio).
+fn combined_bitrates(
+    p: &Presentation,
+    (v, layout): (&TsVariant, &TsLayout),
+    alt: &TsLayout,
+) -> (u64, u64) {
+    let r = v.timeline(p);
+    let scale = f64::from(p.timescale(r).get());
+    let n = r.segments.len();
+    peak_and_average(r.segments.iter().enumerate().map(|(i, s)| {
+        let d = s.duration as f64 / scale;
+        let short_last = i + 1 == n && i > 0 && d < p.config.target_duration / 2.0;
+        let bytes = layout.size(i).unwrap_or(0) + alt.size(i).unwrap_or(0);
+        (bytes, d, !short_last)
+    }))
+}
+
 /// Writes the multivariant playlist; `layouts` align with `programs`.
 pub fn multivariant(
     p: &Presentation,
@@ -214,13 +233,15 @@ pub fn multivariant(
     for (v, layout) in &muxed {
         let r = &p.renditions[v.video.expect("muxed")];
         let (mut peak, mut avg) = bitrates(p, v, layout);
-        // An alternate audio rendition may cost more than the muxed one.
+        // With an alternate audio rendition selected, a client fetches the
+        // muxed program (its audio included) and the audio-only one: the
+        // variant's bit rate covers the largest such pair (RFC 8216bis
+        // §4.4.6.2: every rendition combination the variant allows).
         for a in &audio_only {
             if let Some(ai) = programs.iter().position(|x| x == *a) {
-                let (ap, aa) = bitrates(p, a, layouts[ai]);
-                let muxed_audio = v.audio.map_or(0, |m| p.renditions[m].peak_bitrate);
-                peak = peak.max(peak - muxed_audio.min(peak) + ap);
-                avg = avg.max(avg - muxed_audio.min(avg) + aa);
+                let (ap, aa) = combined_bitrates(p, (v, layout), layouts[ai]);
+                peak = peak.max(ap);
+                avg = avg.max(aa);
             }
         }
         let mut codecs = r.codecs.clone();
@@ -287,6 +308,7 @@ pub fn media(p: &Presentation, v: &TsVariant, opts: &ManifestOptions<'_>, out: &
     let r = v.timeline(p);
     let scale = p.timescale(r).get();
     vod_playlist_head(out, 3, r.segments.iter().map(|s| s.duration), scale);
+    super::hls::write_preroll_start(p, r, out);
     for (i, s) in r.segments.iter().enumerate() {
         out.push_str("#EXTINF:");
         write_seconds(out, s.duration as i64, scale);

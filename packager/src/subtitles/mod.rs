@@ -97,11 +97,18 @@ impl SubtitleTrack {
         }
     }
 
-    /// The whole track as one WebVTT file.
-    pub fn write_full(&self, out: &mut String) {
+    /// The whole track as one WebVTT file, every cue `later_ms` later (a
+    /// DASH period that starts before the presentation does, at the video
+    /// frames a mid-GOP edit keeps: see `Presentation::origin`).
+    pub fn write_full(&self, later_ms: u64, out: &mut String) {
         self.header(out);
         for c in &self.cues {
-            webvtt::write_cue(out, c);
+            let moved = Cue {
+                start_ms: c.start_ms + later_ms,
+                end_ms: c.end_ms + later_ms,
+                ..c.clone()
+            };
+            webvtt::write_cue(out, &moved);
         }
     }
 

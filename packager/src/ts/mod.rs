@@ -20,8 +20,8 @@
 //!   sample, so every keyframe's byte range plays on its own (I-frame
 //!   playlists).
 //! - **Timestamps**: PTS is the rendition's output presentation time — the
-//!   one the fMP4 segments present at, after `cts_adjust` or after the init
-//!   segment's edit list — at 90 kHz plus [`TS_TIME_OFFSET`]. DTS is the
+//!   one the fMP4 segments present at: presentation time plus the
+//!   presentation's delay — at 90 kHz plus [`TS_TIME_OFFSET`]. DTS is the
 //!   decode time shifted by the same amount, less the most negative
 //!   composition offset, so it never passes the PTS; it is written only when
 //!   it differs. Values wrap modulo 2^33.

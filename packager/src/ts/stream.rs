@@ -36,8 +36,10 @@ pub(super) struct Stream {
     scale: Timescale,
     /// Presentation time = composition time + `shift` (the rendition's).
     shift: i64,
+    /// Output time = presentation time + `delay` (the presentation's).
+    delay: i64,
     /// Decode time = source decode time + `dts_shift`: the presentation
-    /// shift, less the most negative composition offset, so no DTS is
+    /// shift and the delay, less the most negative composition offset, so no DTS is
     /// ever after its PTS.
     dts_shift: i64,
 }
@@ -147,7 +149,8 @@ impl Stream {
             },
             scale: track.timescale,
             shift: r.timing.shift,
-            dts_shift: r.timing.shift + min_cts,
+            delay: r.timing.delay,
+            dts_shift: r.timing.shift + r.timing.delay + min_cts,
         })
     }
 
@@ -155,7 +158,7 @@ impl Stream {
     /// decode time `dts` and composition offset `cts`: the rendition's
     /// output presentation time plus [`TS_TIME_OFFSET`].
     pub(super) fn pts(&self, dts: u64, cts: i32) -> i64 {
-        self.to_90k(dts as i64 + i64::from(cts) + self.shift)
+        self.to_90k(dts as i64 + i64::from(cts) + self.shift + self.delay)
     }
 
     /// The 90 kHz decode time (before the wrap) of a sample.
