@@ -292,7 +292,11 @@ pub(crate) fn display_size(p: &Presentation, r: &Rendition) -> (u32, u32) {
         u32::from(t.sample_entry.width),
         u32::from(t.sample_entry.height),
     );
-    if w > 0 && h > 0 { (w, h) } else { (t.width, t.height) }
+    if w > 0 && h > 0 {
+        (w, h)
+    } else {
+        (t.width, t.height)
+    }
 }
 
 fn media_uri_inline(r: &Rendition, opts: &ManifestOptions<'_>, out: &mut String) {
