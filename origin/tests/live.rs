@@ -780,3 +780,72 @@ fn a_datagram_flood_is_a_few_log_lines() {
     assert!(suppressed > 1000, "{suppressed}");
     assert_eq!(http::get(s.addr, "/healthz").status, 200);
 }
+
+/// A live stream's video and audio meet as the publisher's do, as ffmpeg
+/// and GStreamer present them: the live parts carry no negative
+/// composition offsets (version 0 `trun`), which both would present late
+/// by the B-frame delay (issue 15). The publisher sends bframes.mp4 as it
+/// is (`-c copy`), so every sample is identified by its bytes.
+#[test]
+fn live_audio_and_video_meet_as_the_publishers_do_over_rtmp() {
+    audio_and_video_meet_as_the_publishers_do(false);
+}
+
+/// The same over SRT: MPEG-TS, where the audio's first time is the video's
+/// first presentation time, a B-frame delay after its first decode time.
+#[test]
+fn live_audio_and_video_meet_as_the_publishers_do_over_srt() {
+    audio_and_video_meet_as_the_publishers_do(true);
+}
+
+fn audio_and_video_meet_as_the_publishers_do(srt: bool) {
+    use headwater_testkit::av::{self, GstMode, Reference};
+    let s = start(&["--stream", &format!("sync:{KEY}")]);
+    let source = headwater_testkit::media().join("bframes.mp4");
+    let (format, url) = if srt {
+        let srt = s.logged_addr("srt");
+        (
+            "mpegts",
+            format!("srt://{srt}?streamid=live/sync?key={KEY}"),
+        )
+    } else {
+        ("flv", rtmp_url(s.logged_addr("rtmp"), "sync", KEY))
+    };
+    let status = Command::new("ffmpeg")
+        .args(["-nostdin", "-loglevel", "error", "-re", "-i"])
+        .arg(&source)
+        .args(["-t", "7", "-c", "copy", "-f", format])
+        .arg(url)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let reference = Reference::of(&source);
+    let want = reference.sync();
+    let url = s.url("/live/sync/hls/master.m3u8");
+    let measured = [
+        av::ffprobe(&url, Some(3.0)),
+        av::gst(
+            GstMode::Hls,
+            &[&url],
+            &["--seconds", "3", "--timeout", "20"],
+        ),
+    ];
+    for m in &measured {
+        let got = av::analyze(m, &reference).unwrap_or_else(|e| panic!("{e}"));
+        for r in &got {
+            let src = want
+                .iter()
+                .find(|w| w.video == r.video)
+                .expect("the source's video");
+            // FLV carries milliseconds: half a millisecond of rounding each way.
+            assert!(
+                (r.content_sync - src.content_sync).abs() <= 0.0015,
+                "{}: video meets audio {:.1} ms off the publisher's ({})",
+                m.reader,
+                (r.content_sync - src.content_sync) * 1e3,
+                r.how
+            );
+        }
+        assert!(!got.is_empty(), "{}: nothing measured", m.reader);
+    }
+}

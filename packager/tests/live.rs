@@ -307,13 +307,15 @@ fn b_frames_keep_presentation_and_start_segments_at_the_keyframe() {
     r.run_until(4.5);
     let v = TrackId(0);
     let c = check::parse_chunk(&r.s.part(v, 1, 0).unwrap());
-    // The keyframe's composition offset (2 frames) moved into the decode
-    // timeline: it presents at its tfdt, the segment's start.
-    assert_eq!(c.cts[0], 0);
-    assert_eq!(c.tfdt, 60 * 3000 + 2 * 3000);
-    assert_eq!(c.cts[1], 3000);
-    assert_eq!(c.cts[2], -3000);
+    // The keyframe keeps its composition offset (2 frames, version 0
+    // offsets, none negative): it presents two frames after its tfdt, at
+    // the segment's start.
+    assert_eq!(c.cts[0], 2 * 3000);
+    assert_eq!(c.tfdt, 60 * 3000);
+    assert_eq!(c.cts[1], 3 * 3000);
+    assert_eq!(c.cts[2], 3000);
     assert!(c.sync[0] && !c.sync[1]);
+    assert_eq!(c.version, 0, "no negative offsets: version 0");
     // 9 frames of 3000 ticks fit 0.333 s; the 10th would not.
     assert_eq!(c.durations, vec![3000; 9]);
 }
@@ -1135,10 +1137,16 @@ fn assert_lossless(files: &[&str], explicit_durations: bool, streams: &[(&str, u
         assert_eq!(got.len(), want.len(), "{file} {stream}: frame count");
         assert!(got == want, "{file} {stream}: decoded frames differ");
     }
-    // Nothing dropped: every access unit made it into a segment.
+    // Nothing dropped: every access unit made it into a segment. And no
+    // part needed a negative composition offset.
     for t in s.track_ids() {
         let (_, _, stats) = s.track_info(t).unwrap();
         assert_eq!(stats.dropped, 0);
+        let m = check::media(&s, t, false);
+        for &(msn, part, ..) in &m.parts {
+            let c = check::parse_chunk(&s.part(t, msn, part).unwrap());
+            assert_eq!(c.version, 0, "{files:?} track {t:?} part {msn}.{part}");
+        }
     }
 }
 

@@ -68,9 +68,12 @@
 //!
 //! Video tracks also have their decode timeline moved later by their first
 //! composition offset (B-frame delay), with the composition offsets lowered
-//! by as much (signed, `trun` version 1): presentation times are unchanged
-//! and a segment's `tfdt` is its keyframe's presentation time, as CMAF and
-//! DASH's `SegmentTimeline` expect.
+//! by as much: presentation times are unchanged and a segment starts at its
+//! keyframe's presentation time, as DASH's `SegmentTimeline` expects. The
+//! bytes take that delay back (`part::write_chunk`): `tfdt` is the decode
+//! time less the delay and the offsets are the publisher's, so the `trun`
+//! is version 0 without negative offsets, which ffmpeg and GStreamer would
+//! present late by the largest of them.
 //!
 //! Decode times must increase strictly per track: an equal or earlier one
 //! is [`Error::NonMonotonicDts`], a forward jump beyond

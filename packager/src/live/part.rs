@@ -30,7 +30,8 @@ pub(crate) struct Sample {
     pub(crate) dts: u64,
     /// Duration in ticks.
     pub(crate) duration: u32,
-    /// Composition offset, signed (`trun` version 1).
+    /// Composition offset on the state machine's timeline (negative for
+    /// B-frames: see [`write_chunk`]).
     pub(crate) cts: i32,
     /// A sync sample (keyframe; every audio frame).
     pub(crate) sync: bool,
@@ -55,11 +56,30 @@ pub(crate) fn styp() -> Arc<[u8]> {
 
 /// Writes one chunk (`moof` + `mdat`) of `samples` for track `track_id`;
 /// `sequence` is the `mfhd` sequence number (increasing per track).
-/// `samples` must not be empty; their decode times must follow each other
-/// (the first one's is the `tfdt`).
-pub(crate) fn write_chunk(track_id: u32, sequence: u32, samples: &[Sample]) -> Vec<u8> {
+/// `samples` must not be empty; their decode times must follow each other.
+///
+/// The samples' decode times are the state machine's, moved later by the
+/// track's B-frame delay so a segment starts at its keyframe's
+/// presentation time; `decode_lead` (that delay) is taken back off in the
+/// bytes and put on the composition offsets instead, so the `trun` is
+/// version 0 with offsets ≥ 0 and the presentation times are unchanged.
+/// ffmpeg and GStreamer present negative offsets late by the largest of
+/// them (ARCHITECTURE.md, "Timestamps"); every reader reads these alike.
+pub(crate) fn write_chunk(
+    track_id: u32,
+    sequence: u32,
+    samples: &[Sample],
+    decode_lead: u64,
+) -> Vec<u8> {
     let payload: usize = samples.iter().map(|s| s.data.len()).sum();
-    let base = samples.first().map_or(0, |s| s.dts);
+    let base = samples
+        .first()
+        .map_or(0, |s| s.dts)
+        .saturating_sub(decode_lead);
+    let lead = i64::try_from(decode_lead).unwrap_or(i64::MAX);
+    let cto = |s: &Sample| i64::from(s.cts).saturating_add(lead);
+    // Negative only for an input that presents a frame before decoding it.
+    let signed = samples.iter().any(|s| cto(s) < 0);
     let mut h = Vec::with_capacity(128 + 16 * samples.len() + payload);
     let mut data_offset_at = 0;
     h.boxed(types::MOOF, |b| {
@@ -67,7 +87,7 @@ pub(crate) fn write_chunk(track_id: u32, sequence: u32, samples: &[Sample]) -> V
         b.boxed(types::TRAF, |b| {
             b.full(types::TFHD, 0, TFHD_FLAGS, |b| b.put_u32(track_id));
             b.full(types::TFDT, 1, 0, |b| b.put_u64(base));
-            b.full(types::TRUN, 1, TRUN_FLAGS, |b| {
+            b.full(types::TRUN, u8::from(signed), TRUN_FLAGS, |b| {
                 // The caller bounds the samples per part far below 2^32.
                 b.put_u32(samples.len() as u32);
                 data_offset_at = b.len();
@@ -77,7 +97,8 @@ pub(crate) fn write_chunk(track_id: u32, sequence: u32, samples: &[Sample]) -> V
                     // Access units are bounded by `LiveConfig::max_access_unit_bytes`.
                     b.put_u32(s.data.len() as u32);
                     b.put_u32(if s.sync { SYNC_FLAGS } else { NON_SYNC_FLAGS });
-                    b.put_u32(s.cts as u32);
+                    let c = cto(s).clamp(i64::from(i32::MIN), i64::from(u32::MAX));
+                    b.put_u32(c as u32);
                 }
             });
         });

@@ -91,6 +91,10 @@ pub(crate) struct Track {
     pub(super) session: Option<u32>,
     pub(super) offset: i128,
     pub(super) cts_shift: Option<i64>,
+    /// How much earlier than the state machine's the decode times in the
+    /// bytes are (the B-frame delay, see `part::write_chunk`); set at the
+    /// first part.
+    pub(super) decode_lead: Option<u64>,
     pub(super) last_in: Option<i64>,
     /// The next output decode time may not be below this.
     pub(super) next_out: u64,
@@ -256,6 +260,7 @@ impl LiveStream {
             session: None,
             offset: 0,
             cts_shift: None,
+            decode_lead: None,
             last_in: None,
             next_out: 0,
             last_duration: 0,
@@ -540,7 +545,12 @@ impl LiveStream {
             return;
         };
         let id = idx as u32 + 1;
-        let bytes: Arc<[u8]> = part::write_chunk(id, tr.chunk_seq, &samples).into();
+        // Fixed at the track's first part, so decode times stay continuous
+        // in the bytes; never more than that part's decode time, so none
+        // goes below zero.
+        let shift = u64::try_from(tr.cts_shift.unwrap_or(0)).unwrap_or(0);
+        let lead = *tr.decode_lead.get_or_insert(shift.min(samples[0].dts));
+        let bytes: Arc<[u8]> = part::write_chunk(id, tr.chunk_seq, &samples, lead).into();
         tr.chunk_seq = tr.chunk_seq.wrapping_add(1);
         self.bytes += bytes.len() as u64;
         seg.parts.push(Part {

@@ -44,6 +44,8 @@ pub(crate) struct Chunk {
     pub(crate) sizes: Vec<u32>,
     pub(crate) sync: Vec<bool>,
     pub(crate) cts: Vec<i32>,
+    /// The `trun` version: 0 unless an offset is negative.
+    pub(crate) version: u8,
 }
 
 impl Chunk {
@@ -68,6 +70,7 @@ pub(crate) fn parse_chunk(data: &[u8]) -> Chunk {
         sizes: vec![],
         sync: vec![],
         cts: vec![],
+        version: 0,
     };
     let mut data_offset = 0;
     for (k, b) in boxes(top[0].1) {
@@ -82,6 +85,7 @@ pub(crate) fn parse_chunk(data: &[u8]) -> Chunk {
                             c.tfdt = be64(&b[4..]);
                         }
                         b"trun" => {
+                            c.version = b[0];
                             let flags = be32(b) & 0xff_ffff;
                             assert_eq!(flags, 0xf01, "all per-sample fields");
                             let n = be32(&b[4..]) as usize;
@@ -107,6 +111,17 @@ pub(crate) fn parse_chunk(data: &[u8]) -> Chunk {
         moof_len + 8,
         "data offset points at the mdat payload"
     );
+    // Version 1 (signed offsets, which ffmpeg and GStreamer present late)
+    // only where an offset must be negative: a track whose first decode
+    // time came before its own B-frame delay could leave room.
+    match c.version {
+        0 => {}
+        1 => assert!(
+            c.cts.iter().any(|&x| x < 0),
+            "version 1 without a negative offset"
+        ),
+        v => panic!("trun version {v}"),
+    }
     let payload: usize = c.sizes.iter().map(|&s| s as usize).sum();
     assert_eq!(top[1].1.len(), payload, "mdat holds exactly the samples");
     assert!(!c.durations.is_empty(), "a part has samples");
@@ -512,6 +527,7 @@ pub(crate) fn mpd(s: &LiveStream, now: std::time::Instant) -> dash_mpd_core::MPD
     let lat = &mpd.ServiceDescription[0].Latency[0];
     assert!(lat.target.unwrap() > 0.0);
     let mut prev_start = None;
+    let mut leads = std::collections::HashMap::new();
     for p in &mpd.periods {
         let start = p.start.unwrap();
         assert!(prev_start.is_none_or(|x| x < start), "periods in order");
@@ -531,8 +547,18 @@ pub(crate) fn mpd(s: &LiveStream, now: std::time::Instant) -> dash_mpd_core::MPD
                     for k in 0..=e.r.unwrap_or(0) {
                         let seg_start = start + k as u64 * e.d;
                         let bytes = s.segment(track, msn).expect("listed segment exists");
+                        // The bytes' decode times are the timeline's less a
+                        // constant (the B-frame delay): the same for every
+                        // segment of the track.
                         let first = parse_chunk(&bytes.chunks[1]);
-                        assert_eq!(first.tfdt, seg_start, "S t is the segment's tfdt");
+                        let lead = seg_start
+                            .checked_sub(first.tfdt)
+                            .expect("S t at or after the tfdt");
+                        assert_eq!(
+                            *leads.entry(track).or_insert(lead),
+                            lead,
+                            "S t is the segment's tfdt plus the track's decode lead"
+                        );
                         msn += 1;
                     }
                     t = Some(start + (e.r.unwrap_or(0) as u64 + 1) * e.d);
