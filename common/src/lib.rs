@@ -10,5 +10,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod catalog;
 pub mod lograte;
 pub mod media_root;
+pub mod metrics;
+pub mod token;

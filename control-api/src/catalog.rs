@@ -7,11 +7,9 @@
 //! writes by other nodes sharing a PostgreSQL catalog are noticed by polling
 //! `catalog_version`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
@@ -20,43 +18,10 @@ use crate::error::Error;
 use crate::model::{Ladder, SourceSpec, Stream};
 use crate::token::SigningKey;
 
-/// What the data plane needs to know about a catalog asset.
-#[derive(Clone, Debug, PartialEq)]
-pub struct CatalogAsset {
-    /// The asset's name.
-    pub id: String,
-    /// Whether playback needs a token.
-    pub require_token: bool,
-    /// Its files, relative to the media root.
-    pub sources: Vec<SourceSpec>,
-    /// Changes whenever the entry does (its `updated_at`).
-    pub revision: i64,
-}
-
-/// One immutable view of the catalog.
-#[derive(Debug, Default)]
-pub struct CatalogView {
-    /// `catalog_version` this view was read at.
-    pub version: i64,
-    /// Catalog assets by id; they take precedence over directory-mode assets.
-    pub assets: HashMap<String, Arc<CatalogAsset>>,
-    /// Live stream records by name.
-    pub streams: HashMap<String, Arc<Stream>>,
-    /// Rendition ladders by name (live streams are transcoded into theirs).
-    pub ladders: HashMap<String, Arc<Ladder>>,
-    /// Keys whose tokens are accepted.
-    pub keys: Vec<SigningKey>,
-    /// The key new tokens are signed with (the newest active one).
-    pub signing: Option<SigningKey>,
-}
-
-/// The shared, swappable view.
-pub type SharedCatalog = Arc<ArcSwap<CatalogView>>;
-
-/// An empty view: directory mode only, no tokens.
-pub fn empty() -> SharedCatalog {
-    Arc::new(ArcSwap::from_pointee(CatalogView::default()))
-}
+pub use headwater_common::catalog::{
+    CatalogAsset, CatalogLadder, CatalogRung, CatalogSource, CatalogStream, CatalogView,
+    SharedCatalog, empty,
+};
 
 /// Reads a whole view from the database.
 pub async fn load(db: &Db) -> Result<CatalogView, Error> {
@@ -71,7 +36,7 @@ pub async fn load(db: &Db) -> Result<CatalogView, Error> {
             let entry = CatalogAsset {
                 id: a.id.clone(),
                 require_token: a.require_token,
-                sources: a.sources,
+                sources: a.sources.iter().map(source).collect(),
                 revision: a.updated_at,
             };
             (a.id, Arc::new(entry))
@@ -81,13 +46,13 @@ pub async fn load(db: &Db) -> Result<CatalogView, Error> {
         .streams()
         .await?
         .into_iter()
-        .map(|s| (s.name.clone(), Arc::new(s)))
+        .map(|s| (s.name.clone(), Arc::new(stream(s))))
         .collect();
     let ladders = db
         .ladders()
         .await?
         .into_iter()
-        .map(|l| (l.name.clone(), Arc::new(l)))
+        .map(|l| (l.name.clone(), Arc::new(ladder(l))))
         .collect();
     let rows = db.keys().await?;
     let keys: Vec<SigningKey> = rows
@@ -103,6 +68,45 @@ pub async fn load(db: &Db) -> Result<CatalogView, Error> {
         signing: keys.first().cloned(),
         keys,
     })
+}
+
+/// An asset's file as the data plane sees it.
+fn source(s: &SourceSpec) -> CatalogSource {
+    CatalogSource {
+        path: s.path.clone(),
+        language: s.language.clone(),
+    }
+}
+
+/// A stream record as the data plane sees it.
+fn stream(s: Stream) -> CatalogStream {
+    CatalogStream {
+        name: s.name,
+        publish_key: s.publish_key,
+        ladder: s.ladder,
+        dvr_window_secs: s.dvr_window_secs,
+        record: s.record,
+        require_token: s.require_token,
+    }
+}
+
+/// A ladder as live transcoding needs it.
+fn ladder(l: Ladder) -> CatalogLadder {
+    CatalogLadder {
+        name: l.name,
+        frame_rate: l.frame_rate,
+        keyframe_interval_secs: l.keyframe_interval_secs,
+        rungs: l
+            .rungs
+            .into_iter()
+            .map(|r| CatalogRung {
+                name: r.name,
+                width: r.width,
+                height: r.height,
+                video_bitrate_kbps: r.video_bitrate_kbps,
+            })
+            .collect(),
+    }
 }
 
 /// The secret of a key row; `None` (and a log line) when it is unreadable.

@@ -19,10 +19,44 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::sync::Semaphore;
 
-use crate::api::AppState;
-use crate::db::now_ms;
+use headwater_common::media_root::MediaRoot;
+use headwater_packager::Limits;
+
+use crate::catalog::SharedCatalog;
+use crate::db::{Db, now_ms};
 use crate::error::ApiError;
 use crate::model::{Asset, Job, JobState, Ladder, Role, SourceSpec};
+
+/// What a job needs of the control plane (the API's state, without the
+/// API): the catalog database and view, the media root, the pipeline
+/// program, probing bounds.
+#[derive(Clone)]
+pub struct JobContext {
+    /// The catalog database.
+    pub db: Db,
+    /// The data plane's view, refreshed when a job changes an asset.
+    pub catalog: SharedCatalog,
+    /// The media root the outputs go under.
+    pub root: MediaRoot,
+    /// The `gst-launch-1.0` to run.
+    pub gst_launch: String,
+    /// Bounds for probing the outputs.
+    pub limits: Limits,
+}
+
+impl JobContext {
+    async fn refresh(&self) {
+        if let Err(e) = crate::catalog::refresh(&self.db, &self.catalog).await {
+            tracing::warn!(error = %e, "catalog refresh after a job failed; the poller retries");
+        }
+    }
+}
+
+/// Where an asset's uploaded source and transcode outputs live: under the
+/// media root, in `.headwater/assets/{id}/` (never a directory-mode asset).
+pub fn asset_dir(root: &Path, id: &str) -> PathBuf {
+    root.join(".headwater").join("assets").join(id)
+}
 
 /// The job runner: a bound on pipelines running at once.
 #[derive(Clone)]
@@ -41,7 +75,7 @@ impl Jobs {
     /// Records a queued job and starts it when a slot is free.
     pub async fn start(
         &self,
-        state: &AppState,
+        state: &JobContext,
         asset: Asset,
         ladder: Ladder,
     ) -> Result<Job, ApiError> {
@@ -124,7 +158,7 @@ struct Plan {
     duration_ms: u64,
 }
 
-async fn run(state: &AppState, job: &mut Job, plan: Plan) {
+async fn run(state: &JobContext, job: &mut Job, plan: Plan) {
     job.state = JobState::Running;
     if let Err(e) = state.db.update_job(job).await {
         tracing::error!(job = %job.id, error = %e, "cannot record job state");
@@ -223,9 +257,9 @@ pub fn pipeline(
     a
 }
 
-async fn transcode(state: &AppState, job: &mut Job, plan: &Plan) -> Result<(), String> {
-    let root = state.media_root.clone();
-    let out: PathBuf = crate::api::asset_dir(&root, &job.asset).join(&job.id);
+async fn transcode(state: &JobContext, job: &mut Job, plan: &Plan) -> Result<(), String> {
+    let root = state.root.path().to_owned();
+    let out: PathBuf = asset_dir(&root, &job.asset).join(&job.id);
     tokio::fs::create_dir_all(&out)
         .await
         .map_err(|e| format!("creating {}: {e}", out.display()))?;
@@ -239,14 +273,14 @@ async fn transcode(state: &AppState, job: &mut Job, plan: &Plan) -> Result<(), S
     let mut child = tokio::process::Command::new("setpriv")
         .arg("--pdeathsig")
         .arg("KILL")
-        .arg(&state.uploads.gst_launch)
+        .arg(&state.gst_launch)
         .args(&args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", state.uploads.gst_launch))?;
+        .map_err(|e| format!("cannot start {}: {e}", state.gst_launch))?;
     let stdout = child.stdout.take().ok_or("no stdout")?;
     let mut stderr = child.stderr.take().ok_or("no stderr")?;
     let err_task = tokio::spawn(async move {
@@ -313,7 +347,7 @@ async fn transcode(state: &AppState, job: &mut Job, plan: &Plan) -> Result<(), S
         });
     }
     let probed = {
-        let root = state.root();
+        let root = state.root.clone();
         let s = sources.clone();
         let limits = state.limits.clone();
         tokio::task::spawn_blocking(move || crate::probe::probe(&root, &s, &limits))

@@ -22,10 +22,13 @@ pub mod config;
 pub mod db;
 mod error;
 pub mod jobs;
-pub mod metrics;
 pub mod model;
 pub mod probe;
-pub mod token;
+
+/// What the data plane shares with the control plane, from
+/// `headwater-common`: re-exported so `crate::token` and `crate::metrics`
+/// read as before inside this crate.
+pub use headwater_common::{metrics, token};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -9,13 +9,30 @@ use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tracing::Instrument;
 
-use crate::handler::{self, Body, Caching, Reply};
+use crate::handler;
 use crate::http::date;
 use crate::http::range::{self, RangeRequest};
 use crate::http::request::{Method, Parsed, RequestHead, etag_matches};
 use crate::http::response::{Head, Status, etag_string, write_head};
 use crate::io;
-use crate::server::{Closing, Shared, Slot};
+use crate::reply::{Body, Caching, Reply};
+use crate::shared::{Closing, Shared, Slot};
+
+/// What a response says about its body: status and the window sent.
+struct Answer {
+    status: Status,
+    /// Bytes `start..end` of the body.
+    window: (u64, u64),
+    content_range: Option<(u64, u64, u64)>,
+    unsatisfied: Option<u64>,
+}
+
+impl Answer {
+    /// The `Content-Length`.
+    fn len(&self) -> u64 {
+        self.window.1 - self.window.0
+    }
+}
 
 /// Per-connection buffers, reused for every request on the connection.
 struct Conn {
@@ -86,21 +103,15 @@ impl Conn {
 
             let span = tracing::debug_span!("request", path = %crate::route::split_target(&self.head.target).0);
             let started = std::time::Instant::now();
-            let mut kind = 0;
-            let reply = handler::handle(
-                shared,
-                &self.head,
-                &mut self.segment,
-                self.peer.ip(),
-                &mut kind,
-            )
-            .instrument(span)
-            .await;
+            let reply = handler::handle(shared, &self.head, &mut self.segment, self.peer.ip())
+                .instrument(span)
+                .await;
+            let route = reply.route;
             let keep = self.head.keep_alive && !reply.close && !shared.shutting_down();
             self.respond(shared, reply, keep, send_timeout).await?;
             let m = &shared.metrics.data;
             m.bytes_sent.inc_by(self.last.1);
-            m.record(kind, self.last.0, started.elapsed().as_nanos() as u64);
+            m.record(route, self.last.0, started.elapsed().as_nanos() as u64);
             self.input.drain(..head_len);
             if !keep {
                 return Ok(());
@@ -210,69 +221,97 @@ impl Conn {
         keep: bool,
         timeout: Duration,
     ) -> std::io::Result<()> {
-        let fixed = &shared.headers;
         let total = match &reply.body {
-            Body::Empty => 0,
+            Body::Empty | Body::Growing(_) => 0,
             Body::Text(b) => b.len() as u64,
             Body::Segment(_) => self.segment.len(),
             Body::Keyframes(t) => t.len(),
             Body::Kept(g) => g.len,
-            Body::Growing(_) => 0,
         };
-        let chunked = matches!(reply.body, Body::Growing(_));
-        let last_modified = reply.asset.as_ref().map(|a| a.last_modified.as_str());
-        let mut status = reply.status;
-        let mut window = (0, total);
-        let mut content_range = None;
-        let mut unsatisfied = None;
-        if status == Status::OK {
-            if let Some(tag) = reply.etag {
-                // Formatted only when a conditional header needs it.
-                let etag = || etag_string(tag);
-                let not_modified = match (&self.head.if_none_match, &self.head.if_modified_since) {
-                    (Some(inm), _) => etag_matches(inm, &etag()),
-                    (None, Some(ims)) => {
-                        match (date::parse(ims), last_modified.and_then(date::parse)) {
-                            (Some(since), Some(lm)) => lm <= since,
-                            _ => false,
-                        }
-                    }
-                    _ => false,
-                };
-                if not_modified {
-                    status = Status::NOT_MODIFIED;
-                } else if self.head.method == Some(Method::Get) {
-                    let range_applies = match &self.head.if_range {
-                        None => true,
-                        Some(v) if v.starts_with('"') || v.starts_with("W/") => *v == etag(),
-                        Some(v) => last_modified.is_some_and(|lm| lm == v),
-                    };
-                    if let Some(value) = self.head.range.as_deref().filter(|_| range_applies) {
-                        match range::parse(value, total) {
-                            RangeRequest::Full => {}
-                            RangeRequest::Partial { start, end } => {
-                                status = Status::PARTIAL;
-                                window = (start, end);
-                                content_range = Some((start, end - 1, total));
-                            }
-                            RangeRequest::Unsatisfiable => {
-                                status = Status::RANGE_NOT_SATISFIABLE;
-                                unsatisfied = Some(total);
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        let body_len = match status {
-            Status::PARTIAL => window.1 - window.0,
-            Status::RANGE_NOT_SATISFIABLE => 0,
-            _ => total,
-        };
+        let last_modified = reply.asset.as_ref().map(|a| a.last_modified.clone());
+        let answer = self.answer(&reply, total, last_modified.as_deref());
+        self.write_head(shared, &reply, &answer, last_modified.as_deref(), keep);
         let send_body = self.head.method != Some(Method::Head)
-            && status != Status::NOT_MODIFIED
-            && status != Status::RANGE_NOT_SATISFIABLE
-            && status != Status::NO_CONTENT;
+            && !matches!(
+                answer.status,
+                Status::NOT_MODIFIED | Status::RANGE_NOT_SATISFIABLE | Status::NO_CONTENT
+            );
+        self.last = (
+            answer.status.0,
+            self.output.len() as u64 + if send_body { answer.len() } else { 0 },
+        );
+        if !send_body {
+            return io::write_all(&mut self.stream, &self.output, timeout).await;
+        }
+        self.send_body(reply.body, answer.window, timeout).await
+    }
+
+    /// What to answer: `304` for a matching condition, `206`/`416` for a
+    /// `Range` (RFC 9110 §13, §14), else the reply's status and all of it.
+    fn answer(&self, reply: &Reply, total: u64, last_modified: Option<&str>) -> Answer {
+        let whole = Answer {
+            status: reply.status,
+            window: (0, total),
+            content_range: None,
+            unsatisfied: None,
+        };
+        let Some(tag) = reply.etag.filter(|_| reply.status == Status::OK) else {
+            return whole;
+        };
+        // Formatted only when a conditional header needs it.
+        let etag = || etag_string(tag);
+        let not_modified = match (&self.head.if_none_match, &self.head.if_modified_since) {
+            (Some(inm), _) => etag_matches(inm, &etag()),
+            (None, Some(ims)) => match (date::parse(ims), last_modified.and_then(date::parse)) {
+                (Some(since), Some(lm)) => lm <= since,
+                _ => false,
+            },
+            _ => false,
+        };
+        if not_modified {
+            return Answer {
+                status: Status::NOT_MODIFIED,
+                ..whole
+            };
+        }
+        if self.head.method != Some(Method::Get) {
+            return whole;
+        }
+        let range_applies = match &self.head.if_range {
+            None => true,
+            Some(v) if v.starts_with('"') || v.starts_with("W/") => *v == etag(),
+            Some(v) => last_modified.is_some_and(|lm| lm == v),
+        };
+        match self.head.range.as_deref().filter(|_| range_applies) {
+            None => whole,
+            Some(value) => match range::parse(value, total) {
+                RangeRequest::Full => whole,
+                RangeRequest::Partial { start, end } => Answer {
+                    status: Status::PARTIAL,
+                    window: (start, end),
+                    content_range: Some((start, end - 1, total)),
+                    unsatisfied: None,
+                },
+                RangeRequest::Unsatisfiable => Answer {
+                    status: Status::RANGE_NOT_SATISFIABLE,
+                    window: (0, 0),
+                    content_range: None,
+                    unsatisfied: Some(total),
+                },
+            },
+        }
+    }
+
+    /// Writes the response head into the output buffer.
+    fn write_head(
+        &mut self,
+        shared: &Shared,
+        reply: &Reply,
+        answer: &Answer,
+        last_modified: Option<&str>,
+        keep: bool,
+    ) {
+        let fixed = &shared.headers;
         let cache_control: &[u8] = match reply.caching {
             Caching::Segment => &fixed.segment_cache,
             Caching::Manifest => &fixed.manifest_cache,
@@ -282,24 +321,21 @@ impl Conn {
             Caching::LiveBlocking => b"public, max-age=60",
             Caching::LiveMedia => &fixed.live_media_cache,
         };
+        let unsatisfied = answer.status == Status::RANGE_NOT_SATISFIABLE;
         self.output.clear();
         write_head(
             &mut self.output,
-            status,
+            answer.status,
             &Head {
-                content_type: if status == Status::RANGE_NOT_SATISFIABLE {
-                    ""
-                } else {
-                    reply.content_type
-                },
-                content_length: body_len,
-                chunked,
+                content_type: if unsatisfied { "" } else { reply.content_type },
+                content_length: answer.len(),
+                chunked: matches!(reply.body, Body::Growing(_)),
                 cache_control,
                 etag: reply.etag,
                 last_modified,
-                content_range,
-                unsatisfied_range: unsatisfied,
-                allow: reply.allow || status == Status::METHOD_NOT_ALLOWED,
+                content_range: answer.content_range,
+                unsatisfied_range: answer.unsatisfied,
+                allow: reply.allow || answer.status == Status::METHOD_NOT_ALLOWED,
                 close: !keep,
                 cors: &fixed.cors,
                 extra: if reply.preflight {
@@ -309,19 +345,17 @@ impl Conn {
                 },
             },
         );
-        self.last = (
-            status.0,
-            self.output.len() as u64 + if send_body { body_len } else { 0 },
-        );
-        if !send_body {
-            return io::write_all(&mut self.stream, &self.output, timeout).await;
-        }
-        let (start, end) = if status == Status::PARTIAL {
-            window
-        } else {
-            (0, total)
-        };
-        match reply.body {
+    }
+
+    /// Sends the head in the output buffer and bytes `start..end` of the
+    /// body, each kind of body the cheapest way the kernel allows.
+    async fn send_body(
+        &mut self,
+        body: Body,
+        (start, end): (u64, u64),
+        timeout: Duration,
+    ) -> std::io::Result<()> {
+        match body {
             Body::Empty => io::write_all(&mut self.stream, &self.output, timeout).await,
             Body::Growing(growing) => {
                 io::write_all(&mut self.stream, &self.output, timeout).await?;
@@ -356,24 +390,34 @@ impl Conn {
                 };
                 io::send_file(&self.stream, &body.file, piece, timeout).await
             }
-            Body::Segment(file) => {
-                let hlen = self.push_header_window(start, end);
-                if end <= hlen {
-                    return io::write_all(&mut self.stream, &self.output, timeout).await;
-                }
-                let _cork = io::Cork::new(&self.stream);
-                io::write_all_more(&self.stream, &self.output, timeout).await?;
-                // The payload ranges clipped to the requested window.
-                let pieces = self.segment.payload_window(start, end);
-                if self.segment.ranges.len() > 1 {
-                    io::send_ranges(&self.stream, &file.file, pieces, timeout).await
-                } else {
-                    for piece in pieces {
-                        io::send_file(&self.stream, &file.file, piece, timeout).await?;
-                    }
-                    Ok(())
-                }
+            Body::Segment(file) => self.send_segment(&file, start, end, timeout).await,
+        }
+    }
+
+    /// A planned segment: its generated header from the buffer, its
+    /// payload from the source by `sendfile` (or spliced, for many ranges).
+    async fn send_segment(
+        &mut self,
+        file: &crate::store::IndexedFile,
+        start: u64,
+        end: u64,
+        timeout: Duration,
+    ) -> std::io::Result<()> {
+        let hlen = self.push_header_window(start, end);
+        if end <= hlen {
+            return io::write_all(&mut self.stream, &self.output, timeout).await;
+        }
+        let _cork = io::Cork::new(&self.stream);
+        io::write_all_more(&self.stream, &self.output, timeout).await?;
+        // The payload ranges clipped to the requested window.
+        let pieces = self.segment.payload_window(start, end);
+        if self.segment.ranges.len() > 1 {
+            io::send_ranges(&self.stream, &file.file, pieces, timeout).await
+        } else {
+            for piece in pieces {
+                io::send_file(&self.stream, &file.file, piece, timeout).await?;
             }
+            Ok(())
         }
     }
 

@@ -109,3 +109,25 @@ impl OriginError {
         }
     }
 }
+
+/// Why an asset cannot be served (cached with the asset: a broken file is
+/// looked at once per check interval, not per request).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum AssetError {
+    /// Nothing by that name in the media root.
+    NotFound,
+    /// A file exists but cannot be packaged (the message says why).
+    Unprocessable(String),
+    /// The media root could not be read.
+    Storage(String),
+}
+
+impl From<AssetError> for OriginError {
+    fn from(e: AssetError) -> Self {
+        match e {
+            AssetError::NotFound => OriginError::NotFound,
+            AssetError::Unprocessable(why) => OriginError::Unprocessable(why),
+            AssetError::Storage(why) => OriginError::Storage(why),
+        }
+    }
+}

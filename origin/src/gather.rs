@@ -39,7 +39,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use headwater_control_api::metrics::Counter;
+use headwater_common::metrics::Counter;
 
 use headwater_packager::ByteRange;
 use rustix::fs::{MemfdFlags, Mode, OFlags, SealFlags};

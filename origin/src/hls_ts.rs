@@ -9,109 +9,20 @@
 //! video), whose layouts are built when a request first needs them.
 
 use std::os::unix::fs::FileExt;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use headwater_packager::manifest::hls_ts::{self, TsVariant};
 use headwater_packager::manifest::{Filter, ManifestOptions};
-use headwater_packager::ts::{ReadSamples, TsLayout};
+use headwater_packager::ts::ReadSamples;
 
 use crate::error::OriginError;
 use crate::gather;
-use crate::handler::{Body, Caching, manifest};
+use crate::reply::{Body, Caching, M3U8, MP2T, Resource, Tag, manifest};
 use crate::route::{self, Route};
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::store::Asset;
-
-const M3U8: &str = "application/vnd.apple.mpegurl";
-const MP2T: &str = "video/mp2t";
-
-/// Everything TS about one asset version.
-pub(crate) struct TsSet {
-    /// Every program a TS URL can name; the first `listed` are the
-    /// unfiltered multivariant playlist's.
-    programs: Vec<TsVariant>,
-    listed: usize,
-    /// Aligned with `programs`, each built on first use.
-    layouts: Vec<OnceLock<Result<TsLayout, String>>>,
-    multivariant: Bytes,
-    media: Vec<OnceLock<Bytes>>,
-    iframes: Vec<OnceLock<Bytes>>,
-}
-
-impl TsSet {
-    fn build(asset: &Asset) -> Result<Self, String> {
-        let p = &asset.presentation;
-        let listed = hls_ts::programs(p).len();
-        if listed == 0 {
-            return Err(format!(
-                "no rendition can be carried in MPEG-TS (it carries H.264, HEVC, AAC, AC-3 and E-AC-3; this asset has {})",
-                p.renditions
-                    .iter()
-                    .map(|r| r.codecs.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
-        let programs = hls_ts::addressable(p);
-        let n = programs.len();
-        let mut set = TsSet {
-            programs,
-            listed,
-            layouts: (0..n).map(|_| OnceLock::new()).collect(),
-            multivariant: Bytes::new(),
-            media: (0..n).map(|_| OnceLock::new()).collect(),
-            iframes: (0..n).map(|_| OnceLock::new()).collect(),
-        };
-        // The listed programs' layouts are built now: the multivariant
-        // playlist's bit rates come from them.
-        for (cell, v) in set.layouts.iter().zip(&set.programs).take(listed) {
-            let layout = TsLayout::new(p, v.program(p)).map_err(|e| e.to_string())?;
-            let _ = cell.set(Ok(layout));
-        }
-        let listed: Vec<TsVariant> = set.programs[..listed].to_vec();
-        let mut text = String::new();
-        set.write_multivariant(asset, &listed, &ManifestOptions::default(), &mut text)
-            .map_err(|e| e.to_string())?;
-        set.multivariant = Bytes::from(text);
-        Ok(set)
-    }
-
-    fn program(&self, name: &str) -> Result<usize, OriginError> {
-        self.programs
-            .iter()
-            .position(|v| v.name == name)
-            .ok_or(OriginError::NotFound)
-    }
-
-    /// The layout of program `i`, built now if it is not yet (callers on a
-    /// worker thread have had [`prepare`] build it).
-    fn layout(&self, asset: &Asset, i: usize) -> Result<&TsLayout, OriginError> {
-        let (Some(cell), Some(v)) = (self.layouts.get(i), self.programs.get(i)) else {
-            return Err(OriginError::NotFound);
-        };
-        let p = &asset.presentation;
-        cell.get_or_init(|| TsLayout::new(p, v.program(p)).map_err(|e| e.to_string()))
-            .as_ref()
-            .map_err(|why| OriginError::Unprocessable(why.clone()))
-    }
-
-    /// Writes the multivariant playlist of `programs`.
-    fn write_multivariant(
-        &self,
-        asset: &Asset,
-        programs: &[TsVariant],
-        opts: &ManifestOptions<'_>,
-        out: &mut String,
-    ) -> Result<(), OriginError> {
-        let layouts = programs
-            .iter()
-            .map(|v| self.layout(asset, self.program(&v.name)?))
-            .collect::<Result<Vec<_>, _>>()?;
-        hls_ts::multivariant(&asset.presentation, programs, &layouts, opts, out);
-        Ok(())
-    }
-}
+use crate::ts_set::TsSet;
 
 /// The asset's TS set, built on first use and kept with the asset.
 fn set(asset: &Asset) -> Result<&TsSet, OriginError> {
@@ -119,7 +30,7 @@ fn set(asset: &Asset) -> Result<&TsSet, OriginError> {
         .rendered
         .ts
         .get_or_init(|| {
-            let built = TsSet::build(asset);
+            let built = TsSet::build(&asset.presentation);
             if let Err(why) = &built {
                 tracing::warn!(error = %why, "asset has no MPEG-TS rendition");
             }
@@ -178,7 +89,7 @@ pub(crate) async fn prepare(
     tokio::task::spawn_blocking(move || {
         if let Ok(set) = set(&a) {
             for i in names.iter().filter_map(|n| set.program(n).ok()) {
-                let _ = set.layout(&a, i);
+                let _ = set.layout(&a.presentation, i);
             }
         }
     })
@@ -204,7 +115,7 @@ pub(crate) fn render(
             } else {
                 hls_ts::programs_where(p, |r| filter.keeps(p, r))
             };
-            ts.write_multivariant(asset, &programs, opts, &mut s)?;
+            ts.write_multivariant(&asset.presentation, &programs, opts, &mut s)?;
         }
         Route::TsMedia { program, .. } => {
             hls_ts::media(p, &ts.programs[ts.program(program)?], opts, &mut s);
@@ -214,7 +125,7 @@ pub(crate) fn render(
             if ts.programs[i].video.is_none() {
                 return Err(OriginError::NotFound);
             }
-            let layout = ts.layout(asset, i)?;
+            let layout = ts.layout(&asset.presentation, i)?;
             hls_ts::iframes(p, layout, &ts.programs[i], opts, &mut s);
         }
         _ => return Err(OriginError::NotFound),
@@ -222,13 +133,13 @@ pub(crate) fn render(
     Ok(Bytes::from(s))
 }
 
-/// The reply parts for a TS route: content type, caching, body, ETag tag.
+/// The resource a TS route names.
 pub(crate) fn reply(
     shared: &Shared,
     asset: &Asset,
     route: &Route<'_>,
     carry: Option<&str>,
-) -> Result<(&'static str, Caching, Body, u64), OriginError> {
+) -> Result<Resource, OriginError> {
     let p = &asset.presentation;
     let ts = set(asset)?;
     Ok(match *route {
@@ -242,22 +153,27 @@ pub(crate) fn reply(
                         ..ManifestOptions::default()
                     };
                     let listed = &ts.programs[..ts.listed];
-                    ts.write_multivariant(asset, listed, &opts, &mut s)?;
+                    ts.write_multivariant(&asset.presentation, listed, &opts, &mut s)?;
                     Bytes::from(s)
                 }
             };
-            (M3U8, Caching::Manifest, Body::Text(text), 11)
+            Resource::new(
+                M3U8,
+                Caching::Manifest,
+                Body::Text(text),
+                Tag::TsMultivariant,
+            )
         }
         Route::TsMedia { program, .. } => {
             let i = ts.program(program)?;
             let text = manifest(&ts.media[i], carry, |o, s| {
                 hls_ts::media(p, &ts.programs[i], o, s)
             });
-            (
+            Resource::new(
                 M3U8,
                 Caching::Manifest,
                 Body::Text(text),
-                (i as u64) << 8 | 12,
+                Tag::TsMedia { program: i },
             )
         }
         Route::TsIframes { program, .. } => {
@@ -265,22 +181,22 @@ pub(crate) fn reply(
             if ts.programs[i].video.is_none() {
                 return Err(OriginError::NotFound);
             }
-            let layout = ts.layout(asset, i)?;
+            let layout = ts.layout(&asset.presentation, i)?;
             let text = manifest(&ts.iframes[i], carry, |o, s| {
                 hls_ts::iframes(p, layout, &ts.programs[i], o, s)
             });
-            (
+            Resource::new(
                 M3U8,
                 Caching::Manifest,
                 Body::Text(text),
-                (i as u64) << 8 | 13,
+                Tag::TsIframes { program: i },
             )
         }
         Route::TsSegment {
             program, number, ..
         } => {
             let i = ts.program(program)?;
-            let layout = ts.layout(asset, i)?;
+            let layout = ts.layout(&asset.presentation, i)?;
             let index = number as usize - 1;
             let size = layout.size(index).map_err(|_| OriginError::NotFound)?;
             let key = gather::Key {
@@ -294,8 +210,8 @@ pub(crate) fn reply(
                     .write(p, index, read, out)
                     .map_err(|e| media_error(e, format_args!("TS segment {number} of {program}")))
             })?;
-            let tag = (u64::from(number) << 16) | (i as u64) << 8 | 14;
-            (MP2T, Caching::Segment, body, tag)
+            let tag = Tag::TsSegment { program: i, number };
+            Resource::new(MP2T, Caching::Segment, body, tag)
         }
         Route::TsSpan {
             program,
@@ -304,7 +220,7 @@ pub(crate) fn reply(
             ..
         } => {
             let i = ts.program(program)?;
-            let layout = ts.layout(asset, i)?;
+            let layout = ts.layout(&asset.presentation, i)?;
             let span = layout
                 .span(p, from_ms, to_ms)
                 .map_err(|_| OriginError::NotFound)?;
@@ -319,12 +235,12 @@ pub(crate) fn reply(
                     media_error(e, format_args!("TS span {from_ms}-{to_ms} ms of {program}"))
                 })
             })?;
-            let tag = xxhash_rust::xxh3::xxh3_64(
-                &[from_ms, to_ms, (i as u64) << 8 | 17]
-                    .map(u64::to_le_bytes)
-                    .concat(),
-            );
-            (MP2T, Caching::Segment, body, tag)
+            let tag = Tag::TsSpan {
+                program: i,
+                from_ms,
+                to_ms,
+            };
+            Resource::new(MP2T, Caching::Segment, body, tag)
         }
         _ => return Err(OriginError::NotFound),
     })

@@ -11,27 +11,28 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use headwater_control_api::token;
+use headwater_common::token;
 use headwater_ingest::Live;
 use headwater_packager::live::{DashOptions, HlsOptions, LiveUri, PartLookup, Reload, TrackId};
 
+use headwater_common::metrics::RouteKind;
+
 use crate::error::OriginError;
-use crate::handler::{Body, Caching, Reply};
 use crate::http::request::RequestHead;
 use crate::http::response::Status;
-use crate::server::Shared;
+use crate::reply::{Body, Caching, Reply};
+use crate::shared::Shared;
 
-const M3U8: &str = "application/vnd.apple.mpegurl";
-const MPD: &str = "application/dash+xml";
+use crate::reply::{M3U8, MPD};
 
 /// The metrics route kind of a live URL.
-pub(crate) fn route_kind(hls: bool, file: &str) -> usize {
+pub(crate) fn route_kind(hls: bool, file: &str) -> RouteKind {
     match (hls, file) {
-        (true, "master.m3u8") => 0,
-        (false, "manifest.mpd") => 2,
-        (_, f) if f.ends_with(".m3u8") => 1,
-        (_, f) if f.ends_with("init.mp4") => 3,
-        _ => 4,
+        (true, "master.m3u8") => RouteKind::HlsMultivariant,
+        (false, "manifest.mpd") => RouteKind::DashManifest,
+        (_, f) if f.ends_with(".m3u8") => RouteKind::HlsPlaylist,
+        (_, f) if f.ends_with(".mp4") => RouteKind::Init,
+        _ => RouteKind::Segment,
     }
 }
 
@@ -247,7 +248,7 @@ pub(crate) async fn reply(
             .await?;
             let Ok(chunks) = chunks else {
                 let mut r = ok(mime_of(&rendition), Caching::LiveMedia, Bytes::new());
-                r.body = Body::Growing(Growing {
+                r.body = Body::Growing(crate::growing::Growing {
                     live: live.clone(),
                     track: t,
                     msn,
@@ -281,64 +282,4 @@ fn media(rendition: &str, bytes: std::sync::Arc<[u8]>) -> Reply {
         Caching::LiveMedia,
         Bytes::from_owner(bytes),
     )
-}
-
-/// A live segment being made, sent chunk by chunk as its parts appear.
-pub(crate) struct Growing {
-    live: std::sync::Arc<Live>,
-    track: TrackId,
-    msn: u64,
-    /// Longest wait for the next part.
-    limit: Duration,
-}
-
-impl Growing {
-    /// Writes the segment's chunks with chunked transfer coding until it is
-    /// complete (or leaves the window), then the last chunk. Returns the
-    /// bytes written. An error (the next part never came) ends the
-    /// connection, so the client sees an incomplete body, not a short one.
-    pub(crate) async fn stream(
-        &self,
-        stream: &mut tokio::net::TcpStream,
-        timeout: Duration,
-    ) -> std::io::Result<u64> {
-        let mut rx = self.live.subscribe();
-        let mut next = 0;
-        let mut written = 0u64;
-        let mut buf = Vec::new();
-        loop {
-            rx.borrow_and_update();
-            let (chunks, complete) = self
-                .live
-                .read(|l, _| match l.segment(self.track, self.msn) {
-                    Some(s) => (
-                        s.chunks.get(next..).unwrap_or_default().to_vec(),
-                        s.complete,
-                    ),
-                    None => (Vec::new(), true),
-                });
-            for c in &chunks {
-                buf.clear();
-                let _ = std::io::Write::write_fmt(&mut buf, format_args!("{:x}\r\n", c.len()));
-                buf.extend_from_slice(c);
-                buf.extend_from_slice(b"\r\n");
-                crate::io::write_all(stream, &buf, timeout).await?;
-                written += buf.len() as u64;
-            }
-            next += chunks.len();
-            if complete {
-                crate::io::write_all(stream, b"0\r\n\r\n", timeout).await?;
-                return Ok(written + 5);
-            }
-            match tokio::time::timeout(self.limit, rx.changed()).await {
-                Ok(Ok(())) => {}
-                _ => {
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        "live segment stopped growing",
-                    ));
-                }
-            }
-        }
-    }
 }

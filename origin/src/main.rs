@@ -424,7 +424,7 @@ fn key_check(
 }
 
 /// A catalog ladder as ingest transcodes it.
-fn live_ladder(l: &headwater_control_api::model::Ladder) -> headwater_ingest::Ladder {
+fn live_ladder(l: &headwater_common::catalog::CatalogLadder) -> headwater_ingest::Ladder {
     headwater_ingest::Ladder {
         frame_rate: l.frame_rate,
         keyframe_frames: l.keyframe_frames(),

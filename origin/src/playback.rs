@@ -3,11 +3,11 @@
 
 use std::net::IpAddr;
 
-use headwater_control_api::token::{self, Invalid, Scope};
+use headwater_common::token::{self, Invalid, Scope};
 
 use crate::error::OriginError;
 use crate::http::request::RequestHead;
-use crate::server::Shared;
+use crate::shared::Shared;
 
 /// The `token` query parameter, as sent (tokens need no decoding).
 /// Given twice it is [`Token::Ambiguous`]: which one a cache, a CDN rule

@@ -101,7 +101,33 @@ pub enum Route<'a> {
     },
 }
 
-impl Route<'_> {
+impl<'a> Route<'a> {
+    /// The VOD asset the route names; `None` for health, time and live.
+    pub fn asset(&self) -> Option<&'a str> {
+        match *self {
+            Route::Health | Route::Ready | Route::Time | Route::Live { .. } => None,
+            Route::HlsMultivariant { asset }
+            | Route::HlsMedia { asset, .. }
+            | Route::HlsIframes { asset, .. }
+            | Route::HlsSubtitles { asset, .. }
+            | Route::TsMultivariant { asset }
+            | Route::TsMedia { asset, .. }
+            | Route::TsIframes { asset, .. }
+            | Route::TsSubtitles { asset, .. }
+            | Route::TsSegment { asset, .. }
+            | Route::TsSpan { asset, .. }
+            | Route::VttSegment { asset, .. }
+            | Route::VttFull { asset, .. }
+            | Route::VttSpan { asset, .. }
+            | Route::DashManifest { asset }
+            | Route::Keyframe { asset, .. }
+            | Route::Iframes { asset, .. }
+            | Route::Span { asset, .. }
+            | Route::Init { asset, .. }
+            | Route::Segment { asset, .. } => Some(asset),
+        }
+    }
+
     /// Whether the route is one of the MPEG-TS ones (`/hls-ts/`, `/ts/`).
     pub fn is_ts(&self) -> bool {
         matches!(

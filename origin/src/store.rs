@@ -29,11 +29,12 @@ use bytes::Bytes;
 use headwater_packager::trick::Keyframe;
 use headwater_packager::{Limits, NamedSource, PackagingConfig, Presentation, ReadAt, Source};
 
+use headwater_common::catalog::{CatalogAsset, SharedCatalog};
 use headwater_common::lograte::LogRate;
 use headwater_common::media_root::{MediaRoot, Symlinks};
-use headwater_control_api::catalog::{CatalogAsset, SharedCatalog};
-use headwater_control_api::metrics::DataPlane;
+use headwater_common::metrics::DataPlane;
 
+use crate::error::AssetError;
 use crate::route::is_name;
 
 /// Identity of a file's content as the file system reports it.
@@ -94,7 +95,7 @@ pub(crate) struct Rendered {
     pub(crate) init: Vec<OnceLock<Bytes>>,
     pub(crate) hls_subtitles: Vec<OnceLock<Bytes>>,
     pub(crate) hls_ts_subtitles: Vec<OnceLock<Bytes>>,
-    pub(crate) ts: OnceLock<Result<Arc<crate::hls_ts::TsSet>, String>>,
+    pub(crate) ts: OnceLock<Result<Arc<crate::ts_set::TsSet>, String>>,
     pub(crate) vtt_full: Vec<OnceLock<Bytes>>,
     /// Per rendition, its keyframes: the trick resource's layout.
     pub(crate) keyframes: Vec<OnceLock<Arc<[Keyframe]>>>,
@@ -108,17 +109,6 @@ fn in_asset(e: AssetError, name: &str) -> AssetError {
         }
         other => other,
     }
-}
-
-/// Why an asset cannot be served.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum AssetError {
-    /// Nothing by that name in the media root.
-    NotFound,
-    /// A file exists but cannot be packaged (the message says why).
-    Unprocessable(String),
-    /// The media root could not be read.
-    Storage(String),
 }
 
 /// Files that a catalog asset requiring a token is made of: never served

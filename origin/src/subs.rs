@@ -9,7 +9,7 @@ use headwater_packager::subtitles::{SubtitleTrack, tx3g, webvtt};
 use headwater_packager::timing::TrackTiming;
 use headwater_packager::{NamedSource, ReadAt};
 
-use crate::store::AssetError;
+use crate::error::AssetError;
 
 struct FileRead<'a>(&'a File);
 

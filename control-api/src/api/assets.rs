@@ -194,7 +194,10 @@ pub(super) async fn transcode(
         .ladder(&req.ladder)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("ladder '{}'", req.ladder)))?;
-    let job = state.jobs.start(&state, asset, ladder).await?;
+    let job = state
+        .jobs
+        .start(&state.job_context(), asset, ladder)
+        .await?;
     Ok((StatusCode::ACCEPTED, axum::Json(job)).into_response())
 }
 

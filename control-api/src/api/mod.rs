@@ -12,7 +12,8 @@ mod system;
 mod tokens;
 mod uploads;
 
-pub use uploads::{asset_dir, clean_tmp, tmp_dir};
+pub use crate::jobs::asset_dir;
+pub use uploads::{clean_tmp, tmp_dir};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -109,6 +110,17 @@ impl State {
 }
 
 impl State {
+    /// What a transcode job needs of this state.
+    pub fn job_context(&self) -> crate::jobs::JobContext {
+        crate::jobs::JobContext {
+            db: self.db.clone(),
+            catalog: self.catalog.clone(),
+            root: self.root(),
+            gst_launch: self.uploads.gst_launch.clone(),
+            limits: self.limits.clone(),
+        }
+    }
+
     /// Checks the request's bearer token for `scope`: `401` without a
     /// known token, `403` when it lacks the scope.
     pub fn authorize(&self, headers: &HeaderMap, scope: Scope) -> Result<(), ApiError> {

@@ -21,6 +21,7 @@ use super::auth::{Auth, Write};
 use super::{AppState, created};
 use crate::db::{WriteError, now_ms};
 use crate::error::{ApiError, ErrorBody};
+use crate::jobs::asset_dir;
 use crate::model::{self, Asset, Role, SourceSpec, UploadResult};
 
 /// Query of an upload.
@@ -38,11 +39,6 @@ pub(super) struct UploadQuery {
 /// Where uploads are written before they are complete.
 pub fn tmp_dir(root: &Path) -> PathBuf {
     root.join(".headwater").join("tmp")
-}
-
-/// Where an asset's uploaded and transcoded files live.
-pub fn asset_dir(root: &Path, id: &str) -> PathBuf {
-    root.join(".headwater").join("assets").join(id)
 }
 
 /// Removes temporary files left by uploads that never finished.

@@ -178,19 +178,67 @@ pub struct JobLabels {
     pub state: &'static str,
 }
 
-/// The data plane's route kinds, in the order of [`DataPlane`]'s tables.
-pub const DATA_ROUTES: [&str; 10] = [
-    "hls_multivariant",
-    "hls_playlist",
-    "dash_manifest",
-    "init",
-    "segment",
-    "ts_segment",
-    "subtitles",
-    "health",
-    "not_found",
-    "bad_request",
-];
+/// The data plane's kinds of route: the `route` label of its request
+/// series.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RouteKind {
+    /// A multivariant playlist (fMP4 or TS, VOD or live).
+    HlsMultivariant,
+    /// A media, I-frame or subtitle playlist.
+    HlsPlaylist,
+    /// An MPD.
+    DashManifest,
+    /// An init segment.
+    Init,
+    /// An fMP4 media segment, part, span, keyframe or trick resource.
+    Segment,
+    /// An MPEG-TS segment or span.
+    TsSegment,
+    /// A WebVTT file.
+    Subtitles,
+    /// `/healthz`, `/readyz`, `/time`.
+    Health,
+    /// A well-formed URL that names nothing.
+    NotFound,
+    /// A malformed request.
+    BadRequest,
+}
+
+impl RouteKind {
+    /// Every kind, in the order of [`DataPlane`]'s tables.
+    pub const ALL: [RouteKind; 10] = [
+        RouteKind::HlsMultivariant,
+        RouteKind::HlsPlaylist,
+        RouteKind::DashManifest,
+        RouteKind::Init,
+        RouteKind::Segment,
+        RouteKind::TsSegment,
+        RouteKind::Subtitles,
+        RouteKind::Health,
+        RouteKind::NotFound,
+        RouteKind::BadRequest,
+    ];
+
+    /// The `route` label.
+    pub fn label(self) -> &'static str {
+        match self {
+            RouteKind::HlsMultivariant => "hls_multivariant",
+            RouteKind::HlsPlaylist => "hls_playlist",
+            RouteKind::DashManifest => "dash_manifest",
+            RouteKind::Init => "init",
+            RouteKind::Segment => "segment",
+            RouteKind::TsSegment => "ts_segment",
+            RouteKind::Subtitles => "subtitles",
+            RouteKind::Health => "health",
+            RouteKind::NotFound => "not_found",
+            RouteKind::BadRequest => "bad_request",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
 
 /// Statuses with their own series; anything else counts as `other`.
 const STATUSES: [u16; 15] = [
@@ -230,10 +278,9 @@ pub struct DataPlane {
 }
 
 impl DataPlane {
-    /// Records one request: route kind (an index into [`DATA_ROUTES`]),
-    /// status and time to the last byte.
-    pub fn record(&self, route: usize, status: u16, nanos: u64) {
-        let i = route.min(DATA_ROUTES.len() - 1) * STATUSES.len() + status_index(status);
+    /// Records one request: its route's kind, status and time to the last byte.
+    pub fn record(&self, route: RouteKind, status: u16, nanos: u64) {
+        let i = route.index() * STATUSES.len() + status_index(status);
         self.requests[i].inc();
         self.latency[i].observe_nanos(nanos);
     }
@@ -280,11 +327,11 @@ impl Metrics {
         );
         let mut table_requests = Vec::new();
         let mut table_latency = Vec::new();
-        for route in DATA_ROUTES {
+        for route in RouteKind::ALL {
             for status in STATUSES {
                 let labels = RequestLabels {
                     plane: "data",
-                    route: route.to_owned(),
+                    route: route.label().to_owned(),
                     status: if status == 0 {
                         "other".to_owned()
                     } else {
@@ -407,7 +454,7 @@ impl Metrics {
 
     /// The OpenMetrics text of every metric.
     pub fn encode(&self) -> String {
-        let total = headwater_common::lograte::suppressed_total();
+        let total = crate::lograte::suppressed_total();
         let seen = self.log_suppressed.get();
         if total > seen {
             self.log_suppressed.inc_by(total - seen);
@@ -424,11 +471,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn route_kinds_index_their_tables_in_order() {
+        for (i, k) in RouteKind::ALL.iter().enumerate() {
+            assert_eq!(k.index(), i, "{k:?}");
+        }
+    }
+
+    #[test]
     fn data_plane_series_count_what_is_recorded() {
         let m = Metrics::new();
-        m.data.record(4, 200, 300_000);
-        m.data.record(4, 200, 2_000_000_000);
-        m.data.record(0, 599, 10);
+        m.data.record(RouteKind::Segment, 200, 300_000);
+        m.data.record(RouteKind::Segment, 200, 2_000_000_000);
+        m.data.record(RouteKind::HlsMultivariant, 599, 10);
         m.record_admin("/api/v1/assets", 201, 5_000);
         let text = m.encode();
         assert!(
@@ -458,7 +512,7 @@ mod tests {
                         set_shard(w - 1);
                     }
                     for _ in 0..1000 {
-                        d.record(1, 200, 1_000_000);
+                        d.record(RouteKind::HlsPlaylist, 200, 1_000_000);
                         d.bytes_sent.inc_by(3);
                     }
                 })
