@@ -24,7 +24,7 @@ base=${PORT_BASE:-18180}
 hw=target/release/headwater
 lt=target/release/loadtest
 mkdir -p "$out"
-[ -x "$hw" ] && [ -x "$lt" ] || cargo build --release --locked -p headwater-origin -p loadtest
+[ -x "$hw" ] && [ -x "$lt" ] || cargo build --release --locked -p headwater -p loadtest
 [ -f "$media/hls720.mp4" ] || benches/media.sh "$media"
 
 . benches/segment-cache.sh

@@ -21,7 +21,7 @@ cores=$(nproc)
 mkdir -p "$out"
 
 scripts/setup.sh --bench >/dev/null
-cargo build --release --locked -p headwater-origin -p loadtest
+cargo build --release --locked -p headwater -p loadtest
 hw=$root/target/release/headwater
 lt=$root/target/release/loadtest
 benches/media.sh "$media"

@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod catalog;
+pub mod config;
 pub mod lograte;
 pub mod media_root;
 pub mod metrics;

@@ -18,7 +18,6 @@
 
 pub mod api;
 pub mod catalog;
-pub mod config;
 pub mod db;
 mod error;
 pub mod jobs;
@@ -28,7 +27,7 @@ pub mod probe;
 /// What the data plane shares with the control plane, from
 /// `headwater-common`: re-exported so `crate::token` and `crate::metrics`
 /// read as before inside this crate.
-pub use headwater_common::{metrics, token};
+pub use headwater_common::{config, metrics, token};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -6,8 +6,8 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use headwater_common::config::{AdminConfig, CatalogConfig, TokensConfig, UploadsConfig};
 use headwater_common::media_root::Symlinks;
-use headwater_control_api::config::{AdminConfig, CatalogConfig, TokensConfig, UploadsConfig};
 use serde::{Deserialize, Serialize};
 
 /// The whole configuration.
@@ -114,7 +114,7 @@ impl Listen {
         if s.eq_ignore_ascii_case("auto") {
             return Ok(Listen::Auto);
         }
-        headwater_control_api::config::parse_listen(s)
+        headwater_common::config::parse_listen(s)
             .map(|a| a.map_or(Listen::Off, Listen::At))
             .map_err(|e| format!("{e} nor \"auto\""))
     }
@@ -457,7 +457,7 @@ impl Config {
             return bad("log.level", &format!("not a level or tracing filter: {e}"));
         }
         if let Err((key, reason)) =
-            headwater_control_api::config::validate(&self.admin, &self.uploads, &self.catalog)
+            headwater_common::config::validate(&self.admin, &self.uploads, &self.catalog)
         {
             return bad(key, &reason);
         }

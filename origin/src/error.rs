@@ -49,6 +49,16 @@ pub enum OriginError {
     /// Something went wrong here.
     #[error("internal error: {0}")]
     Internal(String),
+    /// The server could not start or keep running: a listener that cannot
+    /// be bound, a worker's runtime that cannot be built, a worker that
+    /// panicked. Never answered to a client; the binary exits with it.
+    #[error("{what}: {source}")]
+    Serve {
+        /// What was being done (`cannot listen on 0.0.0.0:8080`).
+        what: String,
+        /// The system's reason.
+        source: std::io::Error,
+    },
 }
 
 impl OriginError {
@@ -61,7 +71,9 @@ impl OriginError {
             | OriginError::Forbidden
             | OriginError::MethodNotAllowed { .. } => ErrorSource::Client,
             OriginError::Unprocessable(_) | OriginError::Storage(_) => ErrorSource::Storage,
-            OriginError::Internal(_) | OriginError::Unavailable(_) => ErrorSource::Internal,
+            OriginError::Internal(_) | OriginError::Unavailable(_) | OriginError::Serve { .. } => {
+                ErrorSource::Internal
+            }
         }
     }
 
@@ -73,7 +85,9 @@ impl OriginError {
             OriginError::Unavailable(_) => Status::UNAVAILABLE,
             OriginError::MethodNotAllowed { .. } => Status::METHOD_NOT_ALLOWED,
             OriginError::Unprocessable(_) => Status::UNPROCESSABLE,
-            OriginError::Storage(_) | OriginError::Internal(_) => Status::INTERNAL,
+            OriginError::Storage(_) | OriginError::Internal(_) | OriginError::Serve { .. } => {
+                Status::INTERNAL
+            }
         }
     }
 
@@ -81,7 +95,7 @@ impl OriginError {
     pub(crate) fn public_message(&self) -> String {
         match self {
             OriginError::Storage(_) => "storage error".to_owned(),
-            OriginError::Internal(_) => "internal error".to_owned(),
+            OriginError::Internal(_) | OriginError::Serve { .. } => "internal error".to_owned(),
             other => other.to_string(),
         }
     }
@@ -104,7 +118,9 @@ impl OriginError {
                     tracing::warn!(path, error = %self, suppressed, "storage error");
                 }
             }
-            OriginError::Internal(_) => tracing::error!(path, error = %self, "internal error"),
+            OriginError::Internal(_) | OriginError::Serve { .. } => {
+                tracing::error!(path, error = %self, "internal error")
+            }
             _ => tracing::debug!(path, error = %self, "request failed"),
         }
     }
@@ -129,5 +145,13 @@ impl From<AssetError> for OriginError {
             AssetError::Unprocessable(why) => OriginError::Unprocessable(why),
             AssetError::Storage(why) => OriginError::Storage(why),
         }
+    }
+}
+
+impl OriginError {
+    /// A start-up or worker failure, with what was being done.
+    pub(crate) fn serve(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
+        let what = what.into();
+        move |source| OriginError::Serve { what, source }
     }
 }

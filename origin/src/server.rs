@@ -8,12 +8,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use anyhow::Context;
 use socket2::{Domain, Socket, Type};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::Config;
+use crate::error::OriginError;
 use crate::shared::{Closing, Shared, Slot};
 
 /// A bound server, ready to run.
@@ -60,12 +60,12 @@ fn reuseport_listener(addr: SocketAddr) -> std::io::Result<StdListener> {
 impl Server {
     /// Binds one listener per worker on the configured address, in
     /// directory mode only.
-    pub fn bind(config: Config) -> anyhow::Result<Self> {
+    pub fn bind(config: Config) -> Result<Self, OriginError> {
         Self::bind_with(Shared::new(config))
     }
 
     /// Binds one listener per worker for `shared`'s configuration.
-    pub fn bind_with(mut shared: Shared) -> anyhow::Result<Self> {
+    pub fn bind_with(mut shared: Shared) -> Result<Self, OriginError> {
         let nofile = raise_fd_limit();
         let threads = shared.config.worker_threads();
         shared.connection_limit = connection_limit(
@@ -79,15 +79,18 @@ impl Server {
             "connection limit"
         );
         let config = &shared.config;
-        let first = reuseport_listener(config.server.listen)
-            .with_context(|| format!("cannot listen on {}", config.server.listen))?;
-        let local_addr = first.local_addr()?;
+        let first = reuseport_listener(config.server.listen).map_err(OriginError::serve(
+            format!("cannot listen on {}", config.server.listen),
+        ))?;
+        let local_addr = first
+            .local_addr()
+            .map_err(OriginError::serve("cannot read the listener's address"))?;
         let mut listeners = vec![first];
         for _ in 1..threads {
             // Port 0 resolves to one port; every worker binds that same port.
             listeners.push(
                 reuseport_listener(local_addr)
-                    .with_context(|| format!("cannot listen on {local_addr}"))?,
+                    .map_err(OriginError::serve(format!("cannot listen on {local_addr}")))?,
             );
         }
         Ok(Server {
@@ -104,7 +107,7 @@ impl Server {
 
     /// Runs the workers until `shutdown` flips to `true`, then lets
     /// in-flight requests finish for up to the configured grace period.
-    pub fn run(self, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    pub fn run(self, shutdown: watch::Receiver<bool>) -> Result<(), OriginError> {
         let Server {
             shared,
             listeners,
@@ -122,7 +125,7 @@ impl Server {
             let mut rx = shutdown.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("headwater-w{i}"))
-                .spawn(move || -> anyhow::Result<()> {
+                .spawn(move || -> Result<(), OriginError> {
                     // This worker's metric updates go to cache lines of its own.
                     headwater_common::metrics::set_shard(i);
                     // Blocking threads index files; keep one around, its
@@ -130,14 +133,17 @@ impl Server {
                     let rt = tokio::runtime::Builder::new_current_thread()
                         .enable_all()
                         .thread_keep_alive(Duration::from_secs(3600))
-                        .build()?;
+                        .build()
+                        .map_err(OriginError::serve("cannot build a worker's runtime"))?;
                     rt.block_on(async move {
                         let _ = tokio::task::spawn_blocking(prefault_index_memory).await;
-                        let listener = TcpListener::from_std(listener)?;
+                        let listener = TcpListener::from_std(listener)
+                            .map_err(OriginError::serve("cannot register a listener"))?;
                         worker(listener, shared, &mut rx).await;
                         Ok(())
                     })
-                })?;
+                })
+                .map_err(OriginError::serve("cannot start a worker thread"))?;
             handles.push(handle);
         }
         // Mirror the shutdown signal into the flag connections poll.
@@ -159,7 +165,12 @@ impl Server {
         for h in handles {
             match h.join() {
                 Ok(r) => r?,
-                Err(_) => anyhow::bail!("a worker thread panicked"),
+                Err(_) => {
+                    return Err(OriginError::Serve {
+                        what: "a worker thread".into(),
+                        source: std::io::Error::other("panicked"),
+                    });
+                }
             }
         }
         let _ = watcher.join();

@@ -20,7 +20,7 @@ impl ReadAt for FileRead {
 
 /// Describes `files` (the files of one asset) as the packager sees them:
 /// tracks, codecs, durations, keyframe cadence and the segment plan.
-pub fn describe(files: &[&Path], config: &PackagingConfig) -> anyhow::Result<String> {
+pub(crate) fn describe(files: &[&Path], config: &PackagingConfig) -> anyhow::Result<String> {
     let mut out = String::new();
     let mut sources = Vec::new();
     for path in files {

@@ -7,19 +7,19 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixDatagram;
 
 /// Once the listeners are bound: systemd starts what is ordered after us.
-pub fn ready() {
+pub(crate) fn ready() {
     send("READY=1");
 }
 
 /// A config reload begins; [`ready`] ends it.
-pub fn reloading() {
+pub(crate) fn reloading() {
     let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
     let usec = now.tv_sec as u64 * 1_000_000 + now.tv_nsec as u64 / 1_000;
     send(&format!("RELOADING=1\nMONOTONIC_USEC={usec}"));
 }
 
 /// Shutdown begins (in-flight requests get the grace period).
-pub fn stopping() {
+pub(crate) fn stopping() {
     send("STOPPING=1");
 }
 

@@ -23,7 +23,7 @@ use tracing_subscriber::layer::Context;
 
 /// The budget of other crates' events, per target and level.
 #[derive(Default)]
-pub struct Foreign {
+pub(crate) struct Foreign {
     sites: Mutex<HashMap<(String, Level), Arc<LogRate>>>,
 }
 
@@ -52,14 +52,14 @@ impl Foreign {
 /// 0.3's per-layer `event_enabled` leaves its filter state dirty when it
 /// refuses an event (a debug assertion says so), so the decision is made
 /// here, in `on_event`, once per event.
-pub struct Throttled<L> {
+pub(crate) struct Throttled<L> {
     inner: L,
     foreign: Foreign,
 }
 
 impl<L> Throttled<L> {
     /// `inner`, throttled.
-    pub fn new(inner: L) -> Self {
+    pub(crate) fn new(inner: L) -> Self {
         Throttled {
             inner,
             foreign: Foreign::default(),

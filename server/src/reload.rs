@@ -24,14 +24,14 @@ use arc_swap::ArcSwap;
 use headwater_control_api::AdminKeys;
 use headwater_control_api::metrics::Metrics;
 
-use crate::config::{Config, ConfigError, StreamKey};
+use headwater_origin::config::{Config, ConfigError, StreamKey};
 
 /// The keys a reload applies; every other change waits for a restart.
-pub const RELOADABLE: [&str; 3] = ["ingest.streams", "admin.tokens", "log.level"];
+pub(crate) const RELOADABLE: [&str; 3] = ["ingest.streams", "admin.tokens", "log.level"];
 
 /// The dotted keys that differ between `running` and `new`, other than the
 /// reloadable ones, sorted.
-pub fn needs_restart(running: &Config, new: &Config) -> Vec<String> {
+pub(crate) fn needs_restart(running: &Config, new: &Config) -> Vec<String> {
     let (Ok(a), Ok(b)) = (serde_json::to_value(running), serde_json::to_value(new)) else {
         // Every config type serializes; should one ever not, say so
         // rather than claim nothing changed.
@@ -66,7 +66,7 @@ fn diff(prefix: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut Ve
 }
 
 /// `running` with the reloadable keys of `new`: what runs after a reload.
-pub fn applied(running: &Config, new: &Config) -> Config {
+pub(crate) fn applied(running: &Config, new: &Config) -> Config {
     let mut c = running.clone();
     c.ingest.streams = new.ingest.streams.clone();
     c.admin.tokens = new.admin.tokens.clone();
@@ -75,10 +75,10 @@ pub fn applied(running: &Config, new: &Config) -> Config {
 }
 
 /// Sets the log filter; `Err` names what is wrong with it.
-pub type SetLogLevel = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+pub(crate) type SetLogLevel = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
 
 /// What a reload changes in the running server.
-pub struct Reloader {
+pub(crate) struct Reloader {
     running: Config,
     /// The publish keys `ingest` checks at every publish.
     pub streams: Arc<ArcSwap<Vec<StreamKey>>>,
@@ -92,7 +92,7 @@ impl Reloader {
     /// For a server started with `running`. `admin` is the control plane's
     /// token set (when it runs) and `admin_token` the `--admin-token` kept
     /// across reloads; `set_log_level` is `None` when `RUST_LOG` rules.
-    pub fn new(
+    pub(crate) fn new(
         running: Config,
         admin: Option<AdminKeys>,
         admin_token: Option<String>,
@@ -111,7 +111,7 @@ impl Reloader {
 
     /// Applies a freshly loaded config, or keeps the running one when it
     /// did not load. Returns whether it was applied.
-    pub fn reload(&mut self, loaded: Result<Config, ConfigError>) -> bool {
+    pub(crate) fn reload(&mut self, loaded: Result<Config, ConfigError>) -> bool {
         let new = match loaded {
             Ok(c) => c,
             Err(e) => {
