@@ -303,6 +303,85 @@ pub struct Metrics {
     log_suppressed: Counter,
 }
 
+/// A new metric, registered under `name`; the handle kept to record.
+fn registered<M>(registry: &mut Registry, name: &str, help: &str) -> M
+where
+    M: Default + Clone + prometheus_client::registry::Metric,
+{
+    let metric = M::default();
+    registry.register(name, help, metric.clone());
+    metric
+}
+
+impl DataPlane {
+    /// The data plane's handles: every (route, status) pair of the request
+    /// families resolved once, and the plane's own counters.
+    fn register(
+        registry: &mut Registry,
+        requests: &Family<RequestLabels, Counter>,
+        latency: &Family<RequestLabels, AtomicHistogram>,
+    ) -> Self {
+        let mut table_requests = Vec::new();
+        let mut table_latency = Vec::new();
+        for route in RouteKind::ALL {
+            for status in STATUSES {
+                let labels = RequestLabels {
+                    plane: "data",
+                    route: route.label().to_owned(),
+                    status: if status == 0 {
+                        "other".to_owned()
+                    } else {
+                        status.to_string()
+                    },
+                };
+                table_requests.push(requests.get_or_create(&labels).clone());
+                table_latency.push(latency.get_or_create(&labels).clone());
+            }
+        }
+        let bytes_sent = registered(
+            registry,
+            "data_sent_bytes",
+            "Response bytes written by the data plane",
+        );
+        let open_connections = registered(
+            registry,
+            "data_open_connections",
+            "Data-plane connections open now",
+        );
+        let hits: Family<CacheLabels, Counter> = registered(registry, "cache_hits", "Cache hits");
+        let misses: Family<CacheLabels, Counter> =
+            registered(registry, "cache_misses", "Cache misses");
+        let cache = |f: &Family<CacheLabels, Counter>, cache| {
+            f.get_or_create(&CacheLabels { cache }).clone()
+        };
+        DataPlane {
+            requests: table_requests,
+            latency: table_latency,
+            bytes_sent,
+            open_connections,
+            asset_hits: cache(&hits, "asset"),
+            asset_misses: cache(&misses, "asset"),
+            segment_hits: cache(&hits, "segment"),
+            segment_misses: cache(&misses, "segment"),
+            token_refusals: registered(
+                registry,
+                "data_token_refusals",
+                "Data-plane requests refused for a missing or invalid playback token",
+            ),
+            connections_refused: registered(
+                registry,
+                "data_connections_refused",
+                "Data-plane connections closed at accept: the per-worker limit reached and no idle connection to close",
+            ),
+            accept_errors: registered(
+                registry,
+                "data_accept_errors",
+                "Failed accepts on the data-plane listeners (out of file descriptors and the like)",
+            ),
+        }
+    }
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
@@ -325,101 +404,33 @@ impl Metrics {
             "Time from a complete request head to the last byte of the response",
             latency.clone(),
         );
-        let mut table_requests = Vec::new();
-        let mut table_latency = Vec::new();
-        for route in RouteKind::ALL {
-            for status in STATUSES {
-                let labels = RequestLabels {
-                    plane: "data",
-                    route: route.label().to_owned(),
-                    status: if status == 0 {
-                        "other".to_owned()
-                    } else {
-                        status.to_string()
-                    },
-                };
-                table_requests.push(requests.get_or_create(&labels).clone());
-                table_latency.push(latency.get_or_create(&labels).clone());
-            }
-        }
-        let bytes_sent = Counter::default();
-        registry.register(
-            "data_sent_bytes",
-            "Response bytes written by the data plane",
-            bytes_sent.clone(),
-        );
-        let open_connections = Gauge::default();
-        registry.register(
-            "data_open_connections",
-            "Data-plane connections open now",
-            open_connections.clone(),
-        );
-        let hits = Family::<CacheLabels, Counter>::default();
-        let misses = Family::<CacheLabels, Counter>::default();
-        registry.register("cache_hits", "Cache hits", hits.clone());
-        registry.register("cache_misses", "Cache misses", misses.clone());
-        let token_refusals = Counter::default();
-        registry.register(
-            "data_token_refusals",
-            "Data-plane requests refused for a missing or invalid playback token",
-            token_refusals.clone(),
-        );
-        let connections_refused = Counter::default();
-        registry.register(
-            "data_connections_refused",
-            "Data-plane connections closed at accept: the per-worker limit reached and no idle connection to close",
-            connections_refused.clone(),
-        );
-        let accept_errors = Counter::default();
-        registry.register(
-            "data_accept_errors",
-            "Failed accepts on the data-plane listeners (out of file descriptors and the like)",
-            accept_errors.clone(),
-        );
-        let jobs = Family::<JobLabels, Gauge>::default();
-        registry.register("jobs", "Transcode jobs by state", jobs.clone());
+        let data = DataPlane::register(&mut registry, &requests, &latency);
+        let jobs: Family<JobLabels, Gauge> =
+            registered(&mut registry, "jobs", "Transcode jobs by state");
         for state in ["queued", "running", "succeeded", "failed"] {
             let _ = jobs.get_or_create(&JobLabels { state });
         }
-        let config_reloads = Family::<ReloadLabels, Counter>::default();
-        registry.register(
+        let config_reloads: Family<ReloadLabels, Counter> = registered(
+            &mut registry,
             "config_reloads",
             "Config reloads (SIGHUP) by result",
-            config_reloads.clone(),
         );
         for result in ["applied", "refused"] {
             let _ = config_reloads.get_or_create(&ReloadLabels { result });
         }
-        let config_reload_ok = Gauge::default();
-        config_reload_ok.set(1);
-        registry.register(
+        let config_reload_ok: Gauge = registered(
+            &mut registry,
             "config_last_reload_successful",
             "1 when the last config reload was applied (or none was asked for), 0 when it was refused",
-            config_reload_ok.clone(),
         );
-        let log_suppressed = Counter::default();
-        registry.register(
+        config_reload_ok.set(1);
+        let log_suppressed = registered(
+            &mut registry,
             "log_lines_suppressed",
             "Log lines left out by per-call-site rate limits (floods a client can cause)",
-            log_suppressed.clone(),
         );
-        let cache = |f: &Family<CacheLabels, Counter>, cache| {
-            f.get_or_create(&CacheLabels { cache }).clone()
-        };
         Metrics {
-            data: DataPlane {
-                requests: table_requests,
-                latency: table_latency,
-                bytes_sent,
-                open_connections,
-                asset_hits: cache(&hits, "asset"),
-                asset_misses: cache(&misses, "asset"),
-                segment_hits: cache(&hits, "segment"),
-                segment_misses: cache(&misses, "segment"),
-                token_refusals,
-                connections_refused,
-                accept_errors,
-            },
+            data,
             registry,
             admin_requests: requests,
             admin_latency: latency,

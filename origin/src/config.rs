@@ -360,6 +360,13 @@ impl ConfigError {
     }
 }
 
+/// A range check's outcome: the key and why, for [`ConfigError::Value`].
+type Checked = Result<(), (&'static str, String)>;
+
+fn bad(key: &'static str, reason: &str) -> Checked {
+    Err((key, reason.to_owned()))
+}
+
 impl Config {
     /// Reads and validates a TOML file.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
@@ -388,12 +395,25 @@ impl Config {
 
     /// Checks every value's range.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |key, reason: &str| {
-            Err(ConfigError::Value {
-                key,
-                reason: reason.to_owned(),
+        self.validate_server()
+            .and_then(|()| self.validate_media())
+            .and_then(|()| self.validate_log())
+            .and_then(|()| {
+                headwater_common::config::validate(&self.admin, &self.uploads, &self.catalog)
             })
-        };
+            .and_then(|()| self.validate_ingest())
+            .and_then(|()| self.validate_streams())
+            .and_then(|()| {
+                let h = &self.tokens.client_ip_header;
+                if !h.is_empty() && !h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+                    return bad("tokens.client_ip_header", "must be a header name");
+                }
+                Ok(())
+            })
+            .map_err(|(key, reason)| ConfigError::Value { key, reason })
+    }
+
+    fn validate_server(&self) -> Checked {
         if self.server.threads > 1024 {
             return bad("server.threads", "must be at most 1024 (0 = one per core)");
         }
@@ -419,6 +439,16 @@ impl Config {
                 "must be between 0.5 and 60 seconds",
             );
         }
+        if self.http.cors_allow_origin.chars().any(|c| c.is_control()) {
+            return bad(
+                "http.cors_allow_origin",
+                "must not contain control characters",
+            );
+        }
+        Ok(())
+    }
+
+    fn validate_media(&self) -> Checked {
         if self.media.index_cache_mb == 0 {
             return bad("media.index_cache_mb", "must be at least 1");
         }
@@ -444,23 +474,20 @@ impl Config {
         if !(1..=4096).contains(&self.media.max_metadata_mb) {
             return bad("media.max_metadata_mb", "must be between 1 and 4096");
         }
-        if self.http.cors_allow_origin.chars().any(|c| c.is_control()) {
-            return bad(
-                "http.cors_allow_origin",
-                "must not contain control characters",
-            );
-        }
+        Ok(())
+    }
+
+    fn validate_log(&self) -> Checked {
         if self.log.level.trim().is_empty() {
             return bad("log.level", "must not be empty");
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return bad("log.level", &format!("not a level or tracing filter: {e}"));
         }
-        if let Err((key, reason)) =
-            headwater_common::config::validate(&self.admin, &self.uploads, &self.catalog)
-        {
-            return bad(key, &reason);
-        }
+        Ok(())
+    }
+
+    fn validate_ingest(&self) -> Checked {
         let i = &self.ingest;
         if !(i.segment_duration.is_finite() && (0.5..=30.0).contains(&i.segment_duration)) {
             return bad(
@@ -489,7 +516,11 @@ impl Config {
                 "must be 10 to 79 characters (SRT's limits)",
             );
         }
-        for s in &i.streams {
+        Ok(())
+    }
+
+    fn validate_streams(&self) -> Checked {
+        for s in &self.ingest.streams {
             let ok = (1..=64).contains(&s.name.len())
                 && s.name
                     .bytes()
@@ -511,10 +542,6 @@ impl Config {
                     "must be 1 to 256 characters without '&', ',' or control characters",
                 );
             }
-        }
-        let h = &self.tokens.client_ip_header;
-        if !h.is_empty() && !h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-            return bad("tokens.client_ip_header", "must be a header name");
         }
         Ok(())
     }

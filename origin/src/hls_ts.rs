@@ -140,9 +140,34 @@ pub(crate) fn reply(
     route: &Route<'_>,
     carry: Option<&str>,
 ) -> Result<Resource, OriginError> {
-    let p = &asset.presentation;
     let ts = set(asset)?;
-    Ok(match *route {
+    match *route {
+        Route::TsMultivariant { .. } | Route::TsMedia { .. } | Route::TsIframes { .. } => {
+            playlist(asset, ts, route, carry)
+        }
+        Route::TsSegment {
+            program, number, ..
+        } => segment(shared, asset, ts, program, number),
+        Route::TsSpan {
+            program,
+            from_ms,
+            to_ms,
+            ..
+        } => span(shared, asset, ts, program, from_ms, to_ms),
+        _ => Err(OriginError::NotFound),
+    }
+}
+
+/// A TS playlist: the kept text, or written for a request that carries a
+/// token into its URIs.
+fn playlist(
+    asset: &Asset,
+    ts: &TsSet,
+    route: &Route<'_>,
+    carry: Option<&str>,
+) -> Result<Resource, OriginError> {
+    let p = &asset.presentation;
+    let (text, tag) = match *route {
         Route::TsMultivariant { .. } => {
             let text = match carry {
                 None => ts.multivariant.clone(),
@@ -153,97 +178,100 @@ pub(crate) fn reply(
                         ..ManifestOptions::default()
                     };
                     let listed = &ts.programs[..ts.listed];
-                    ts.write_multivariant(&asset.presentation, listed, &opts, &mut s)?;
+                    ts.write_multivariant(p, listed, &opts, &mut s)?;
                     Bytes::from(s)
                 }
             };
-            Resource::new(
-                M3U8,
-                Caching::Manifest,
-                Body::Text(text),
-                Tag::TsMultivariant,
-            )
+            (text, Tag::TsMultivariant)
         }
         Route::TsMedia { program, .. } => {
             let i = ts.program(program)?;
             let text = manifest(&ts.media[i], carry, |o, s| {
                 hls_ts::media(p, &ts.programs[i], o, s)
             });
-            Resource::new(
-                M3U8,
-                Caching::Manifest,
-                Body::Text(text),
-                Tag::TsMedia { program: i },
-            )
+            (text, Tag::TsMedia { program: i })
         }
         Route::TsIframes { program, .. } => {
             let i = ts.program(program)?;
             if ts.programs[i].video.is_none() {
                 return Err(OriginError::NotFound);
             }
-            let layout = ts.layout(&asset.presentation, i)?;
+            let layout = ts.layout(p, i)?;
             let text = manifest(&ts.iframes[i], carry, |o, s| {
                 hls_ts::iframes(p, layout, &ts.programs[i], o, s)
             });
-            Resource::new(
-                M3U8,
-                Caching::Manifest,
-                Body::Text(text),
-                Tag::TsIframes { program: i },
-            )
-        }
-        Route::TsSegment {
-            program, number, ..
-        } => {
-            let i = ts.program(program)?;
-            let layout = ts.layout(&asset.presentation, i)?;
-            let index = number as usize - 1;
-            let size = layout.size(index).map_err(|_| OriginError::NotFound)?;
-            let key = gather::Key {
-                asset: asset.id,
-                rendition: i as u32,
-                number,
-                kind: gather::Kind::Ts,
-            };
-            let body = written(shared, asset, key, size, |read, out| {
-                layout
-                    .write(p, index, read, out)
-                    .map_err(|e| media_error(e, format_args!("TS segment {number} of {program}")))
-            })?;
-            let tag = Tag::TsSegment { program: i, number };
-            Resource::new(MP2T, Caching::Segment, body, tag)
-        }
-        Route::TsSpan {
-            program,
-            from_ms,
-            to_ms,
-            ..
-        } => {
-            let i = ts.program(program)?;
-            let layout = ts.layout(&asset.presentation, i)?;
-            let span = layout
-                .span(p, from_ms, to_ms)
-                .map_err(|_| OriginError::NotFound)?;
-            let key = gather::Key {
-                asset: asset.id,
-                rendition: i as u32,
-                number: 0,
-                kind: gather::Kind::TsSpan { from_ms, to_ms },
-            };
-            let body = written(shared, asset, key, span.size(), |read, out| {
-                layout.write_span(p, &span, read, out).map_err(|e| {
-                    media_error(e, format_args!("TS span {from_ms}-{to_ms} ms of {program}"))
-                })
-            })?;
-            let tag = Tag::TsSpan {
-                program: i,
-                from_ms,
-                to_ms,
-            };
-            Resource::new(MP2T, Caching::Segment, body, tag)
+            (text, Tag::TsIframes { program: i })
         }
         _ => return Err(OriginError::NotFound),
-    })
+    };
+    Ok(Resource::new(
+        M3U8,
+        Caching::Manifest,
+        Body::Text(text),
+        tag,
+    ))
+}
+
+/// TS segment `number` of a program, written from the sample bytes.
+fn segment(
+    shared: &Shared,
+    asset: &Asset,
+    ts: &TsSet,
+    program: &str,
+    number: u32,
+) -> Result<Resource, OriginError> {
+    let p = &asset.presentation;
+    let i = ts.program(program)?;
+    let layout = ts.layout(p, i)?;
+    let index = number as usize - 1;
+    let size = layout.size(index).map_err(|_| OriginError::NotFound)?;
+    let key = gather::Key {
+        asset: asset.id,
+        rendition: i as u32,
+        number,
+        kind: gather::Kind::Ts,
+    };
+    let body = written(shared, asset, key, size, |read, out| {
+        layout
+            .write(p, index, read, out)
+            .map_err(|e| media_error(e, format_args!("TS segment {number} of {program}")))
+    })?;
+    let tag = Tag::TsSegment { program: i, number };
+    Ok(Resource::new(MP2T, Caching::Segment, body, tag))
+}
+
+/// A clip's span of a program's TS segment.
+fn span(
+    shared: &Shared,
+    asset: &Asset,
+    ts: &TsSet,
+    program: &str,
+    from_ms: u64,
+    to_ms: u64,
+) -> Result<Resource, OriginError> {
+    let p = &asset.presentation;
+    let i = ts.program(program)?;
+    let layout = ts.layout(p, i)?;
+    let span = layout
+        .span(p, from_ms, to_ms)
+        .map_err(|_| OriginError::NotFound)?;
+    let key = gather::Key {
+        asset: asset.id,
+        rendition: i as u32,
+        number: 0,
+        kind: gather::Kind::TsSpan { from_ms, to_ms },
+    };
+    let body = written(shared, asset, key, span.size(), |read, out| {
+        layout
+            .write_span(p, &span, read, out)
+            .map_err(|e| media_error(e, format_args!("TS span {from_ms}-{to_ms} ms of {program}")))
+    })?;
+    let tag = Tag::TsSpan {
+        program: i,
+        from_ms,
+        to_ms,
+    };
+    Ok(Resource::new(MP2T, Caching::Segment, body, tag))
 }
 
 /// A packager error while writing `what`, as the I/O error the segment

@@ -8,6 +8,7 @@
 //! until the packager says the answer exists, or three target durations
 //! pass (then `503`). Requests too far ahead are `400`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -126,20 +127,7 @@ pub(crate) async fn reply(
     peer: std::net::IpAddr,
 ) -> Result<Reply, OriginError> {
     let q = parse_query(query)?;
-    let required = shared
-        .catalog
-        .load()
-        .streams
-        .get(stream)
-        .is_some_and(|s| s.require_token);
-    let carry = crate::playback::check(
-        shared,
-        head,
-        token::Scope::Stream(stream),
-        required,
-        q.token,
-        peer,
-    )?;
+    let carry = authorize(shared, head, stream, q.token, peer)?;
     let carry = carry.as_deref();
     let live = shared.registry.get(stream).ok_or(OriginError::NotFound)?;
     live.count_request();
@@ -149,57 +137,14 @@ pub(crate) async fn reply(
             live.read(|l, _| l.hls_multivariant(carry, &mut s));
             return Ok(ok(M3U8, Caching::LiveManifest, Bytes::from(s)));
         }
-        (false, "manifest.mpd") => {
-            let utc = format!("//{}/time", head.host_value);
-            let mut s = String::new();
-            live.read(|l, now| {
-                l.dash_mpd(
-                    now,
-                    &DashOptions {
-                        utc_timing_url: &utc,
-                        query: carry,
-                    },
-                    &mut s,
-                )
-            });
-            return Ok(ok(MPD, Caching::LiveManifest, Bytes::from(s)));
-        }
+        (false, "manifest.mpd") => return Ok(mpd(&live, head, carry)),
         _ => {}
     }
-    let uri = LiveUri::parse(file).ok_or(OriginError::NotFound)?;
-    match uri {
-        LiveUri::MediaPlaylist { rendition } => {
-            if !hls {
-                return Err(OriginError::NotFound);
-            }
-            let t = track(&live, &rendition)?;
-            let blocking = q.msn.is_some() || q.part.is_some();
-            let opts = HlsOptions {
-                skip: q.skip,
-                query: carry,
-            };
-            let text = wait_for(&live, || {
-                live.read(|l, _| match l.hls_reload(t, q.msn, q.part) {
-                    Reload::Ready => {
-                        let mut s = String::new();
-                        l.hls_media_playlist(t, &opts, &mut s)
-                            .map_err(|_| OriginError::NotFound)?;
-                        Ok(Some(s))
-                    }
-                    Reload::Wait => Ok(None),
-                    Reload::BadRequest => Err(OriginError::BadQuery(
-                        "_HLS_msn/_HLS_part is beyond what this playlist will have soon".into(),
-                    )),
-                })
-            })
-            .await?;
-            let caching = if blocking {
-                Caching::LiveBlocking
-            } else {
-                Caching::LiveManifest
-            };
-            Ok(ok(M3U8, caching, Bytes::from(text)))
+    match LiveUri::parse(file).ok_or(OriginError::NotFound)? {
+        LiveUri::MediaPlaylist { rendition } if hls => {
+            media_playlist(&live, &rendition, &q, carry).await
         }
+        LiveUri::MediaPlaylist { .. } => Err(OriginError::NotFound),
         LiveUri::Init {
             rendition,
             generation,
@@ -226,46 +171,127 @@ pub(crate) async fn reply(
             .await?;
             Ok(media(&rendition, bytes))
         }
-        LiveUri::Segment { rendition, msn } => {
-            let t = track(&live, &rendition)?;
-            // A segment being made goes out with chunked transfer coding as
-            // its parts are published (low-latency DASH); HTTP/1.0 clients
-            // get it once complete.
-            let chunks = wait_for(&live, || {
-                live.read(|l, _| match l.segment(t, msn) {
-                    Some(s) if s.complete => Ok(Some(Ok(s.chunks))),
-                    Some(_) if head.http11 => Ok(Some(Err(()))),
-                    Some(_) => Ok(None),
-                    None => {
-                        // Not started yet: wait if it is the next one.
-                        match l.hls_reload(t, Some(msn), None) {
-                            Reload::Wait => Ok(None),
-                            _ => Err(OriginError::NotFound),
-                        }
-                    }
-                })
-            })
-            .await?;
-            let Ok(chunks) = chunks else {
-                let mut r = ok(mime_of(&rendition), Caching::LiveMedia, Bytes::new());
-                r.body = Body::Growing(crate::growing::Growing {
-                    live: live.clone(),
-                    track: t,
-                    msn,
-                    limit: hold_limit(&live),
-                });
-                return Ok(r);
-            };
-            let total: usize = chunks.iter().map(|c| c.len()).sum();
-            let mut body = Vec::with_capacity(total);
-            for c in &chunks {
-                body.extend_from_slice(c);
-            }
-            let mut r = ok(mime_of(&rendition), Caching::LiveMedia, Bytes::from(body));
-            r.etag = None;
-            Ok(r)
-        }
+        LiveUri::Segment { rendition, msn } => segment(&live, head, &rendition, msn).await,
     }
+}
+
+/// The stream's playback-token check; the token to carry into child URIs.
+fn authorize(
+    shared: &Shared,
+    head: &RequestHead,
+    stream: &str,
+    token: crate::playback::Token<'_>,
+    peer: std::net::IpAddr,
+) -> Result<Option<String>, OriginError> {
+    let required = shared
+        .catalog
+        .load()
+        .streams
+        .get(stream)
+        .is_some_and(|s| s.require_token);
+    crate::playback::check(
+        shared,
+        head,
+        token::Scope::Stream(stream),
+        required,
+        token,
+        peer,
+    )
+}
+
+/// The dynamic MPD, with the clock URL on the host the client asked.
+fn mpd(live: &Live, head: &RequestHead, carry: Option<&str>) -> Reply {
+    let utc = format!("//{}/time", head.host_value);
+    let mut s = String::new();
+    live.read(|l, now| {
+        l.dash_mpd(
+            now,
+            &DashOptions {
+                utc_timing_url: &utc,
+                query: carry,
+            },
+            &mut s,
+        )
+    });
+    ok(MPD, Caching::LiveManifest, Bytes::from(s))
+}
+
+/// A rendition's media playlist, held while a blocking reload waits for
+/// the part it names.
+async fn media_playlist(
+    live: &Live,
+    rendition: &str,
+    q: &LiveQuery<'_>,
+    carry: Option<&str>,
+) -> Result<Reply, OriginError> {
+    let t = track(live, rendition)?;
+    let blocking = q.msn.is_some() || q.part.is_some();
+    let opts = HlsOptions {
+        skip: q.skip,
+        query: carry,
+    };
+    let text = wait_for(live, || {
+        live.read(|l, _| match l.hls_reload(t, q.msn, q.part) {
+            Reload::Ready => {
+                let mut s = String::new();
+                l.hls_media_playlist(t, &opts, &mut s)
+                    .map_err(|_| OriginError::NotFound)?;
+                Ok(Some(s))
+            }
+            Reload::Wait => Ok(None),
+            Reload::BadRequest => Err(OriginError::BadQuery(
+                "_HLS_msn/_HLS_part is beyond what this playlist will have soon".into(),
+            )),
+        })
+    })
+    .await?;
+    let caching = if blocking {
+        Caching::LiveBlocking
+    } else {
+        Caching::LiveManifest
+    };
+    Ok(ok(M3U8, caching, Bytes::from(text)))
+}
+
+/// A whole segment. One being made goes out with chunked transfer coding
+/// as its parts are published (low-latency DASH); HTTP/1.0 clients get it
+/// once complete; the next one, not started yet, is waited for.
+async fn segment(
+    live: &Arc<Live>,
+    head: &RequestHead,
+    rendition: &str,
+    msn: u64,
+) -> Result<Reply, OriginError> {
+    let t = track(live, rendition)?;
+    let chunks = wait_for(live, || {
+        live.read(|l, _| match l.segment(t, msn) {
+            Some(s) if s.complete => Ok(Some(Ok(s.chunks))),
+            Some(_) if head.http11 => Ok(Some(Err(()))),
+            Some(_) => Ok(None),
+            None => match l.hls_reload(t, Some(msn), None) {
+                Reload::Wait => Ok(None),
+                _ => Err(OriginError::NotFound),
+            },
+        })
+    })
+    .await?;
+    let Ok(chunks) = chunks else {
+        let mut r = ok(mime_of(rendition), Caching::LiveMedia, Bytes::new());
+        r.body = Body::Growing(crate::growing::Growing {
+            live: live.clone(),
+            track: t,
+            msn,
+            limit: hold_limit(live),
+        });
+        return Ok(r);
+    };
+    let mut r = ok(
+        mime_of(rendition),
+        Caching::LiveMedia,
+        Bytes::from(chunks.concat()),
+    );
+    r.etag = None;
+    Ok(r)
 }
 
 fn mime_of(rendition: &str) -> &'static str {

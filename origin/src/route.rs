@@ -262,41 +262,15 @@ fn vod<'a>(asset: &'a str, rest: &[&'a str]) -> Result<Route<'a>, RouteError> {
             asset,
             track: named(file, ".vtt.m3u8")?,
         }),
-        ["vtt", track, file] => {
-            if !is_name(track) {
-                return Err(RouteError::Malformed);
-            }
-            if *file == "all.vtt" {
-                return Ok(Route::VttFull { asset, track });
-            }
-            let stem = file.strip_suffix(".vtt").ok_or(RouteError::NotFound)?;
-            let span = stem
-                .strip_prefix('t')
-                .filter(|s| !s.starts_with('s'))
-                .and_then(|s| s.split_once('-'));
-            if let Some((from, to)) = span {
-                let (from_ms, to_ms) = (millis(from)?, millis(to)?);
-                if from_ms >= to_ms {
-                    return Err(RouteError::NotFound);
-                }
-                return Ok(Route::VttSpan {
-                    asset,
-                    track,
-                    from_ms,
-                    to_ms,
-                });
-            }
-            let (ts, digits) = match stem.strip_prefix("ts-") {
-                Some(d) => (true, d),
-                None => (false, stem),
-            };
-            Ok(Route::VttSegment {
-                asset,
-                track,
-                number: segment_number(digits)?,
-                ts,
-            })
-        }
+        ["hls", file] if file.ends_with(".iframes.m3u8") => Ok(Route::HlsIframes {
+            asset,
+            rendition: named(file, ".iframes.m3u8")?,
+        }),
+        ["hls", file] => Ok(Route::HlsMedia {
+            asset,
+            rendition: named(file, ".m3u8")?,
+        }),
+        ["vtt", track, file] => vtt(asset, track, file),
         ["hls-ts", "master.m3u8"] => Ok(Route::TsMultivariant { asset }),
         ["hls-ts", file] if file.ends_with(".vtt.m3u8") => Ok(Route::TsSubtitles {
             asset,
@@ -310,71 +284,101 @@ fn vod<'a>(asset: &'a str, rest: &[&'a str]) -> Result<Route<'a>, RouteError> {
             asset,
             program: program(file.strip_suffix(".m3u8").ok_or(RouteError::NotFound)?)?,
         }),
-        ["ts", prog, file] => {
-            let digits = file.strip_suffix(".ts").ok_or(RouteError::NotFound)?;
-            if let Some((from, to)) = digits.strip_prefix('t').and_then(|s| s.split_once('-')) {
-                return Ok(Route::TsSpan {
-                    asset,
-                    program: program(prog)?,
-                    from_ms: millis(from)?,
-                    to_ms: millis(to)?,
-                });
-            }
-            Ok(Route::TsSegment {
-                asset,
-                program: program(prog)?,
-                number: segment_number(digits)?,
-            })
-        }
-        ["hls", file] if file.ends_with(".iframes.m3u8") => Ok(Route::HlsIframes {
-            asset,
-            rendition: named(file, ".iframes.m3u8")?,
-        }),
-        ["hls", file] => Ok(Route::HlsMedia {
-            asset,
-            rendition: named(file, ".m3u8")?,
-        }),
+        ["ts", prog, file] => ts(asset, prog, file),
         ["dash", "manifest.mpd"] => Ok(Route::DashManifest { asset }),
-        ["cmaf", rendition, file] => {
-            if !is_name(rendition) {
-                return Err(RouteError::Malformed);
-            }
-            if *file == "init.mp4" {
-                return Ok(Route::Init { asset, rendition });
-            }
-            if *file == "iframes.m4s" {
-                return Ok(Route::Iframes { asset, rendition });
-            }
-            let stem = file.strip_suffix(".m4s").ok_or(RouteError::NotFound)?;
-            if let Some((from, to)) = stem.strip_prefix('t').and_then(|s| s.split_once('-')) {
-                return Ok(Route::Span {
-                    asset,
-                    rendition,
-                    from_ms: millis(from)?,
-                    to_ms: millis(to)?,
-                });
-            }
-            let (keyframe, digits) = match stem.strip_prefix('k') {
-                Some(d) => (true, d),
-                None => (false, stem),
-            };
-            let number = segment_number(digits)?;
-            Ok(if keyframe {
-                Route::Keyframe {
-                    asset,
-                    rendition,
-                    number,
-                }
-            } else {
-                Route::Segment {
-                    asset,
-                    rendition,
-                    number,
-                }
-            })
-        }
+        ["cmaf", rendition, file] => cmaf(asset, rendition, file),
         _ => Err(RouteError::NotFound),
     }
+}
+
+/// `/vod/{asset}/vtt/{track}/...`: the whole track, a clip's span, or a
+/// segment (`ts-` for the TS timeline).
+fn vtt<'a>(asset: &'a str, track: &'a str, file: &'a str) -> Result<Route<'a>, RouteError> {
+    if !is_name(track) {
+        return Err(RouteError::Malformed);
+    }
+    if file == "all.vtt" {
+        return Ok(Route::VttFull { asset, track });
+    }
+    let stem = file.strip_suffix(".vtt").ok_or(RouteError::NotFound)?;
+    let span = stem
+        .strip_prefix('t')
+        .filter(|s| !s.starts_with('s'))
+        .and_then(|s| s.split_once('-'));
+    if let Some((from, to)) = span {
+        let (from_ms, to_ms) = (millis(from)?, millis(to)?);
+        if from_ms >= to_ms {
+            return Err(RouteError::NotFound);
+        }
+        return Ok(Route::VttSpan {
+            asset,
+            track,
+            from_ms,
+            to_ms,
+        });
+    }
+    let (ts, digits) = match stem.strip_prefix("ts-") {
+        Some(d) => (true, d),
+        None => (false, stem),
+    };
+    Ok(Route::VttSegment {
+        asset,
+        track,
+        number: segment_number(digits)?,
+        ts,
+    })
+}
+
+/// `/vod/{asset}/ts/{program}/...`: a TS segment or a clip's span.
+fn ts<'a>(asset: &'a str, prog: &'a str, file: &'a str) -> Result<Route<'a>, RouteError> {
+    let digits = file.strip_suffix(".ts").ok_or(RouteError::NotFound)?;
+    if let Some((from, to)) = digits.strip_prefix('t').and_then(|s| s.split_once('-')) {
+        return Ok(Route::TsSpan {
+            asset,
+            program: program(prog)?,
+            from_ms: millis(from)?,
+            to_ms: millis(to)?,
+        });
+    }
+    Ok(Route::TsSegment {
+        asset,
+        program: program(prog)?,
+        number: segment_number(digits)?,
+    })
+}
+
+/// `/vod/{asset}/cmaf/{rendition}/...`: init segment, trick resource,
+/// span, keyframe fragment or media segment.
+fn cmaf<'a>(asset: &'a str, rendition: &'a str, file: &'a str) -> Result<Route<'a>, RouteError> {
+    if !is_name(rendition) {
+        return Err(RouteError::Malformed);
+    }
+    match file {
+        "init.mp4" => return Ok(Route::Init { asset, rendition }),
+        "iframes.m4s" => return Ok(Route::Iframes { asset, rendition }),
+        _ => {}
+    }
+    let stem = file.strip_suffix(".m4s").ok_or(RouteError::NotFound)?;
+    if let Some((from, to)) = stem.strip_prefix('t').and_then(|s| s.split_once('-')) {
+        return Ok(Route::Span {
+            asset,
+            rendition,
+            from_ms: millis(from)?,
+            to_ms: millis(to)?,
+        });
+    }
+    Ok(match stem.strip_prefix('k') {
+        Some(digits) => Route::Keyframe {
+            asset,
+            rendition,
+            number: segment_number(digits)?,
+        },
+        None => Route::Segment {
+            asset,
+            rendition,
+            number: segment_number(stem)?,
+        },
+    })
 }
 
 /// A TS program name: one or two names joined by `.`.

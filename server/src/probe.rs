@@ -6,7 +6,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
 
-use headwater_packager::mp4::TrackKind;
+use headwater_packager::mp4::{Track, TrackKind};
 use headwater_packager::time::seconds;
 use headwater_packager::{Limits, NamedSource, PackagingConfig, Presentation, ReadAt, Source};
 
@@ -42,66 +42,7 @@ pub(crate) fn describe(files: &[&Path], config: &PackagingConfig) -> anyhow::Res
             source.reads
         );
         for t in &source.movie.tracks {
-            let s = &t.samples;
-            let scale = t.timescale;
-            let dur = seconds(s.end_dts() as i64, scale);
-            let codec = t
-                .sample_entry
-                .rfc6381()
-                .unwrap_or_else(|| format!("unsupported ({})", t.sample_entry.fourcc));
-            let _ = write!(
-                out,
-                "  track {} {:?} {} timescale {} lang {} samples {} duration {:.3}s",
-                t.id,
-                t.kind,
-                codec,
-                scale.get(),
-                t.language,
-                s.len(),
-                dur
-            );
-            match t.kind {
-                TrackKind::Video => {
-                    let _ = write!(out, " {}x{}", t.width, t.height);
-                    let keys: Vec<f64> = s
-                        .sync_samples()
-                        .map(|i| seconds(s.dts(i) as i64, scale))
-                        .collect();
-                    let gaps: Vec<f64> = keys.windows(2).map(|w| w[1] - w[0]).collect();
-                    let min = gaps.iter().copied().fold(f64::INFINITY, f64::min);
-                    let max = gaps.iter().copied().fold(0.0, f64::max);
-                    if gaps.is_empty() {
-                        let _ = write!(out, " keyframes {}", keys.len());
-                    } else {
-                        let _ = write!(
-                            out,
-                            " keyframes {} every {:.3}..{:.3}s",
-                            keys.len(),
-                            min,
-                            max
-                        );
-                    }
-                }
-                TrackKind::Audio => {
-                    let _ = write!(
-                        out,
-                        " {} Hz {} ch",
-                        t.sample_entry.sample_rate, t.sample_entry.channels
-                    );
-                }
-                TrackKind::Other => {}
-            }
-            if !t.edits.is_empty() {
-                let _ = write!(
-                    out,
-                    " edits {:?}",
-                    t.edits
-                        .iter()
-                        .map(|e| (e.segment_duration, e.media_time))
-                        .collect::<Vec<_>>()
-                );
-            }
-            out.push('\n');
+            track(t, &mut out);
         }
         let stem = path
             .file_stem()
@@ -115,6 +56,81 @@ pub(crate) fn describe(files: &[&Path], config: &PackagingConfig) -> anyhow::Res
     }
     let p = Presentation::new(sources, config.clone())
         .map_err(|e| anyhow::anyhow!("cannot package: {e}"))?;
+    plan(&p, &mut out);
+    Ok(out)
+}
+
+/// One line per track: codec, timing, and what its kind adds.
+fn track(t: &Track, out: &mut String) {
+    let s = &t.samples;
+    let scale = t.timescale;
+    let codec = t
+        .sample_entry
+        .rfc6381()
+        .unwrap_or_else(|| format!("unsupported ({})", t.sample_entry.fourcc));
+    let _ = write!(
+        out,
+        "  track {} {:?} {} timescale {} lang {} samples {} duration {:.3}s",
+        t.id,
+        t.kind,
+        codec,
+        scale.get(),
+        t.language,
+        s.len(),
+        seconds(s.end_dts() as i64, scale)
+    );
+    match t.kind {
+        TrackKind::Video => {
+            let _ = write!(out, " {}x{}", t.width, t.height);
+            keyframes(t, out);
+        }
+        TrackKind::Audio => {
+            let _ = write!(
+                out,
+                " {} Hz {} ch",
+                t.sample_entry.sample_rate, t.sample_entry.channels
+            );
+        }
+        TrackKind::Other => {}
+    }
+    if !t.edits.is_empty() {
+        let _ = write!(
+            out,
+            " edits {:?}",
+            t.edits
+                .iter()
+                .map(|e| (e.segment_duration, e.media_time))
+                .collect::<Vec<_>>()
+        );
+    }
+    out.push('\n');
+}
+
+/// How many keyframes, and the shortest and longest gap between them.
+fn keyframes(t: &Track, out: &mut String) {
+    let s = &t.samples;
+    let keys: Vec<f64> = s
+        .sync_samples()
+        .map(|i| seconds(s.dts(i) as i64, t.timescale))
+        .collect();
+    let gaps: Vec<f64> = keys.windows(2).map(|w| w[1] - w[0]).collect();
+    if gaps.is_empty() {
+        let _ = write!(out, " keyframes {}", keys.len());
+        return;
+    }
+    let min = gaps.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = gaps.iter().copied().fold(0.0, f64::max);
+    let _ = write!(
+        out,
+        " keyframes {} every {:.3}..{:.3}s",
+        keys.len(),
+        min,
+        max
+    );
+}
+
+/// The presentation: its renditions and every segment of each.
+fn plan(p: &Presentation, out: &mut String) {
     let _ = writeln!(
         out,
         "presentation: {:.3}s, {} rendition(s), video boundaries {}",
@@ -146,5 +162,4 @@ pub(crate) fn describe(files: &[&Path], config: &PackagingConfig) -> anyhow::Res
             );
         }
     }
-    Ok(out)
 }

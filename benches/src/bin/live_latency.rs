@@ -142,31 +142,7 @@ fn main() {
     let config = RegistryConfig::default();
     let part_target = config.part_target;
     let registry = Arc::new(Registry::new(config));
-
-    let mut cfg = headwater_origin::Config::default();
-    cfg.server.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    cfg.server.threads = 1;
-    let shared = headwater_origin::Shared::with_catalog(
-        cfg,
-        headwater_control_api::catalog::empty(),
-        Arc::new(headwater_control_api::metrics::Metrics::new()),
-        registry.clone(),
-    );
-    let server = headwater_origin::Server::bind_with(shared).expect("bind");
-    let addr = server.local_addr();
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let serving = std::thread::spawn(move || server.run(stop_rx));
-    {
-        let timers = registry.clone();
-        std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(timers.run_timers())
-        });
-    }
-
+    let origin = Origin::start(registry.clone());
     let publisher = registry
         .publish(
             "bench",
@@ -175,35 +151,99 @@ fn main() {
         )
         .expect("publish");
     let arrivals: Arc<Mutex<Vec<Instant>>> = Arc::default();
-    let pushing = {
-        let arrivals = arrivals.clone();
-        std::thread::spawn(move || {
-            let t0 = Instant::now();
-            let rounds = (seconds / length).ceil() as u32;
-            for r in 0..rounds {
-                for a in &aus {
-                    let at = f64::from(r) * length + a.at;
-                    if at > seconds {
-                        break;
-                    }
-                    let due = t0 + Duration::from_secs_f64(at);
-                    if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                        std::thread::sleep(wait);
-                    }
-                    let mut au = a.au.clone();
-                    let offset = (f64::from(r) * length * a.scale).round() as i64;
-                    au.dts += offset;
-                    au.pts += offset;
-                    if a.video {
-                        arrivals.lock().unwrap().push(Instant::now());
-                    }
-                    publisher.push(a.track, au).expect("push");
-                }
-            }
-            drop(publisher);
-        })
-    };
+    let pushing = push_at_pace(publisher, aus, length, seconds, arrivals.clone());
+    let delays = fetch_parts(origin.addr, &pushing, &arrivals);
+    pushing.join().unwrap();
+    origin.stop();
+    report(delays, part_target, seconds);
+}
 
+/// The origin on a loopback port, one worker, reading `registry`; its
+/// timers on a thread of their own.
+struct Origin {
+    addr: SocketAddr,
+    stop: tokio::sync::watch::Sender<bool>,
+    serving: std::thread::JoinHandle<Result<(), headwater_origin::OriginError>>,
+}
+
+impl Origin {
+    fn start(registry: Arc<Registry>) -> Self {
+        let mut cfg = headwater_origin::Config::default();
+        cfg.server.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        cfg.server.threads = 1;
+        let shared = headwater_origin::Shared::with_catalog(
+            cfg,
+            headwater_control_api::catalog::empty(),
+            Arc::new(headwater_control_api::metrics::Metrics::new()),
+            registry.clone(),
+        );
+        let server = headwater_origin::Server::bind_with(shared).expect("bind");
+        let addr = server.local_addr();
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let serving = std::thread::spawn(move || server.run(stop_rx));
+        std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(registry.run_timers())
+        });
+        Origin {
+            addr,
+            stop,
+            serving,
+        }
+    }
+
+    fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.serving.join();
+    }
+}
+
+/// Pushes the file's access units at wall-clock pace, looped for
+/// `seconds`, keeping each video frame's arrival instant.
+fn push_at_pace(
+    publisher: headwater_ingest::Publisher,
+    aus: Vec<Au>,
+    length: f64,
+    seconds: f64,
+    arrivals: Arc<Mutex<Vec<Instant>>>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let t0 = Instant::now();
+        let rounds = (seconds / length).ceil() as u32;
+        for r in 0..rounds {
+            for a in &aus {
+                let at = f64::from(r) * length + a.at;
+                if at > seconds {
+                    break;
+                }
+                let due = t0 + Duration::from_secs_f64(at);
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+                let mut au = a.au.clone();
+                let offset = (f64::from(r) * length * a.scale).round() as i64;
+                au.dts += offset;
+                au.pts += offset;
+                if a.video {
+                    arrivals.lock().unwrap().push(Instant::now());
+                }
+                publisher.push(a.track, au).expect("push");
+            }
+        }
+        drop(publisher);
+    })
+}
+
+/// Asks for every video part in turn with blocking requests until the
+/// pushing stops; each fetched frame's delay in milliseconds.
+fn fetch_parts(
+    addr: SocketAddr,
+    pushing: &std::thread::JoinHandle<()>,
+    arrivals: &Mutex<Vec<Instant>>,
+) -> Vec<f64> {
     let mut c = TcpStream::connect(addr).unwrap();
     c.set_nodelay(true).unwrap();
     let (mut msn, mut part) = loop {
@@ -249,9 +289,10 @@ fn main() {
             }
         }
     }
-    pushing.join().unwrap();
-    let _ = stop_tx.send(true);
-    let _ = serving.join();
+    delays
+}
+
+fn report(mut delays: Vec<f64>, part_target: Duration, seconds: f64) {
     delays.sort_by(f64::total_cmp);
     assert!(!delays.is_empty(), "no part was fetched");
     let part_ms = part_target.as_secs_f64() * 1000.0;
