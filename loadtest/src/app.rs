@@ -255,7 +255,7 @@ async fn idle_mode(
     spec: run_idle::Spec,
     threads: usize,
 ) -> anyhow::Result<bool> {
-    let url = parse_url(&common.url)?;
+    let url = parse_url(common.url())?;
     let origin = Origin::resolve(&url).await?;
     // One checked request first: a wrong URL is a usage error, not 10,000 failures.
     Fetcher::new(origin.clone(), common.timeout)
@@ -275,7 +275,7 @@ async fn idle_mode(
     if common.json {
         let out = json!({
             "mode": "idle",
-            "url": common.url,
+            "url": common.url(),
             "settings": {
                 "connections": spec.connections,
                 "concurrency": spec.concurrency,
@@ -288,7 +288,7 @@ async fn idle_mode(
         });
         println!("{out:#}");
     } else {
-        print!("{}", report::idle_table(&common.url, &summary));
+        print!("{}", report::idle_table(common.url(), &summary));
     }
     if !pass {
         eprintln!(
@@ -300,7 +300,7 @@ async fn idle_mode(
 }
 
 async fn mirror_mode(common: &CommonArgs, dir: &Path, connections: usize) -> anyhow::Result<bool> {
-    let (origin, catalog) = discover::discover(&common.url, common.timeout).await?;
+    let (origin, catalog) = discover::discover_all(&common.urls, common.timeout).await?;
     if !common.quiet {
         eprint!("{}", catalog.describe());
     }
@@ -314,12 +314,12 @@ async fn mirror_mode(common: &CommonArgs, dir: &Path, connections: usize) -> any
     if common.json {
         println!(
             "{:#}",
-            json!({"mode": "mirror", "url": common.url, "mirror": summary, "pass": pass})
+            json!({"mode": "mirror", "url": common.url(), "mirror": summary, "pass": pass})
         );
     } else {
         println!(
             "mirror {}\n  wrote {} files, {:.2} MB under {} in {:.2} s{}",
-            common.url,
+            common.url(),
             summary.files,
             summary.bytes as f64 / 1e6,
             summary.dir.display(),
@@ -336,23 +336,23 @@ async fn mirror_mode(common: &CommonArgs, dir: &Path, connections: usize) -> any
 
 /// Discovers A (and B), checks that they pair up, and prebuilds their requests.
 async fn targets(common: &CommonArgs, compare: &CompareArgs) -> anyhow::Result<Vec<Target>> {
-    let mut urls = vec![("a", common.url.clone())];
+    let mut runs = vec![("a", common.urls.clone())];
     if let Some(b) = &compare.compare {
         if compare.rounds == 0 {
             bail!("--rounds must be at least 1");
         }
-        urls.push(("b", b.clone()));
+        runs.push(("b", compare_urls(&common.urls, b)?));
     }
     let mut targets = Vec::new();
-    for (label, url) in urls {
-        let (origin, catalog) = discover::discover(&url, common.timeout).await?;
+    for (label, urls) in runs {
+        let (origin, catalog) = discover::discover_all(&urls, common.timeout).await?;
         if !common.quiet {
             eprint!("{}", catalog.describe());
         }
         let requests = catalog.requests(&origin).into();
         targets.push(Target {
             label,
-            url,
+            url: urls[0].clone(),
             origin,
             catalog: Arc::new(catalog),
             requests,
@@ -362,6 +362,24 @@ async fn targets(common: &CommonArgs, compare: &CompareArgs) -> anyhow::Result<V
         discover::check_pair(&a.catalog, &b.catalog)?;
     }
     Ok(targets)
+}
+
+/// B's URLs: `compare` itself for one URL; for several, each URL's path and
+/// query on `compare`'s origin.
+fn compare_urls(urls: &[String], compare: &str) -> anyhow::Result<Vec<String>> {
+    if let [_] = urls {
+        return Ok(vec![compare.to_owned()]);
+    }
+    let base = parse_url(compare)?;
+    urls.iter()
+        .map(|u| {
+            let u = parse_url(u)?;
+            let mut b = base.clone();
+            b.set_path(u.path());
+            b.set_query(u.query());
+            Ok(b.to_string())
+        })
+        .collect()
 }
 
 /// The runs in order: A once, or A, B, A, B, ... for `rounds` rounds.

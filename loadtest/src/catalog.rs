@@ -155,6 +155,24 @@ impl Catalog {
         self.renditions.len() - 1
     }
 
+    /// Adds every resource and rendition of `other` (another stream on the same origin)
+    /// after this catalog's own.
+    pub(crate) fn append(&mut self, other: Catalog) {
+        let first_rendition = self.renditions.len();
+        let mut moved = Vec::with_capacity(other.resources.len());
+        for mut r in other.resources {
+            r.rendition = r.rendition.map(|i| i + first_rendition);
+            moved.push(self.add(r));
+        }
+        for mut r in other.renditions {
+            let at = |i: usize| moved[i];
+            r.playlist = r.playlist.map(at);
+            r.init = r.init.map(at);
+            r.segments = r.segments.iter().map(|&i| moved[i]).collect();
+            self.renditions.push(r);
+        }
+    }
+
     /// Indexes of the resources of one kind, optionally only those of some renditions.
     pub(crate) fn select(&self, kinds: &[Kind], renditions: Option<&[String]>) -> Vec<usize> {
         self.resources

@@ -96,6 +96,13 @@ pub(crate) enum Command {
     },
 }
 
+impl CommonArgs {
+    /// The first (or only) URL.
+    pub(crate) fn url(&self) -> &str {
+        &self.urls[0]
+    }
+}
+
 impl Command {
     /// The flags every mode has.
     pub(crate) fn common(&self) -> &CommonArgs {
@@ -111,8 +118,11 @@ impl Command {
 /// Flags every mode has.
 #[derive(Args, Debug, Clone)]
 pub(crate) struct CommonArgs {
-    /// Multivariant playlist, media playlist or MPD (http:// only).
-    pub(crate) url: String,
+    /// Multivariant playlist, media playlist or MPD (http:// only). Several may be
+    /// given (all on one origin): their resources are one catalog, so a shuffled run
+    /// walks a whole library, each segment once per cycle, as a CDN's misses do.
+    #[arg(required = true, num_args = 1.., value_name = "URL")]
+    pub(crate) urls: Vec<String>,
     /// Per-request timeout (connect, head and body together).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub(crate) timeout: Duration,
@@ -158,6 +168,8 @@ pub(crate) struct LoadArgs {
 #[derive(Args, Debug, Clone)]
 pub(crate) struct CompareArgs {
     /// A second origin serving the same stream: run A, B, A, B, ... and print A/B ratios.
+    /// With several URLs, URL2 names the second origin only (`http://host:port`): each
+    /// URL's path and query are asked of it.
     #[arg(long, value_name = "URL2")]
     pub(crate) compare: Option<String>,
     /// Rounds per origin with --compare.

@@ -400,3 +400,57 @@ fn ffmpeg_static_streams_served_by_nginx() {
     );
     assert_eq!(u64_at(&v, "/runs/0/viewers/started"), 2, "{v:#}");
 }
+
+#[test]
+fn several_urls_are_one_library() {
+    let s = headwater();
+    let dir = TempDir::new("library");
+    let mirror = dir.path().to_str().expect("utf-8 path");
+    let paths = ["/vod/bframes/hls/master.m3u8", "/vod/gops/hls/master.m3u8"];
+    let urls: Vec<String> = paths.iter().map(|p| s.url(p)).collect();
+    let mut args = vec!["mirror"];
+    args.extend(urls.iter().map(String::as_str));
+    args.push(mirror);
+    let v = loadtest_json(&args, 0);
+    let segments = |asset: &str| -> u64 {
+        let list = std::fs::read_dir(dir.path().join(format!("vod/{asset}/cmaf/v1")))
+            .expect("mirrored video rendition");
+        list.filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".m4s"))
+        })
+        .count() as u64
+    };
+    let video = segments("bframes") + segments("gops");
+    assert!(video >= 2, "{v:#}");
+    let nginx = Nginx::start(dir.path(), 1);
+    let mut args = vec!["segments"];
+    args.extend(urls.iter().map(String::as_str));
+    let b = nginx.url("/");
+    // The two video renditions' init and media segments, three times over.
+    let planned = video + 2;
+    let n = (3 * planned).to_string();
+    args.extend([
+        "--renditions",
+        "v1",
+        "--order",
+        "shuffled",
+        "--compare",
+        &b,
+        "--rounds",
+        "1",
+        "-n",
+        &n,
+        "-c",
+        "1",
+        "--warmup",
+        "0s",
+    ]);
+    let v = loadtest_json(&args, 0);
+    assert_eq!(v["pass"], true, "{v:#}");
+    assert_eq!(u64_at(&v, "/resources"), planned, "{v:#}");
+    for run in 0..2 {
+        assert_eq!(u64_at(&v, &format!("/runs/{run}/ok")), 3 * planned, "{v:#}");
+        assert_eq!(u64_at(&v, &format!("/runs/{run}/failed")), 0, "{v:#}");
+    }
+}

@@ -63,6 +63,24 @@ impl Fetcher {
     }
 }
 
+/// Discovers every stream of `urls` (one origin) as one catalog: their
+/// resources in the order given, renditions of the same id kept apart.
+pub(crate) async fn discover_all(
+    urls: &[String],
+    timeout: Duration,
+) -> anyhow::Result<(Origin, Catalog)> {
+    let (first, rest) = urls.split_first().context("no URL")?;
+    let (origin, mut catalog) = discover(first, timeout).await?;
+    for url in rest {
+        let (o, c) = discover(url, timeout).await?;
+        if o.addr != origin.addr || o.host != origin.host {
+            bail!("{url} is on another origin than {first}; one origin per run");
+        }
+        catalog.append(c);
+    }
+    Ok((origin, catalog))
+}
+
 /// Discovers the stream at `url`; returns its origin and catalog.
 pub(crate) async fn discover(url: &str, timeout: Duration) -> anyhow::Result<(Origin, Catalog)> {
     let url = Url::parse(url).with_context(|| format!("`{url}` is not a URL"))?;
