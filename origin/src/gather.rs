@@ -13,6 +13,14 @@
 //! space before the payload it cost ~6 % more CPU per segment than one `sendfile` of
 //! the whole (`benches/README.md`, finding 6).
 //!
+//! A copy is made only for a segment that comes back: the first request for a
+//! segment is sent from its source, and it is copied on a later one only if
+//! that comes within the last cache-full of requests (a ghost of the cache, by
+//! bytes, remembers what was asked for and not kept). Behind a CDN most
+//! segments are asked for once per shield, and a copy nobody asks for again
+//! costs more than sending from the source twice (`benches/README.md`, the
+//! miss workload); a small hot set is kept from its second request.
+//!
 //! The copy belongs to one build of one asset (its [`Asset::id`]), so a file replaced on
 //! disk can never be answered from an old copy: the rebuilt asset has a new id and the
 //! old copies age out. The cache is bounded by `media.segment_cache_mb` (weighed by
@@ -49,9 +57,6 @@ use rustix::fs::{MemfdFlags, Mode, OFlags, SealFlags};
 /// pages would. Copies in a directory (large folios) are cheaper to send than the
 /// source's pages, and such segments are kept there from their second request on.
 const MIN_RANGES: usize = 3;
-
-/// How many segments the cache remembers having been asked for once.
-const SEEN_ONCE: u64 = 1 << 16;
 
 /// Manifests at least this long are kept as files when the cache is in a
 /// directory. A shorter one is cheaper to copy than to splice: its head and
@@ -105,8 +110,9 @@ pub(crate) struct GatherCache {
     cache: Option<moka::sync::Cache<Key, Arc<Gathered>>>,
     /// Where the copies are made: `None` for memfds, else a directory for unnamed files.
     dir: Option<PathBuf>,
-    /// Segments of fewer than [`MIN_RANGES`] ranges asked for once (with `dir` only).
-    seen: Option<moka::sync::Cache<Key, ()>>,
+    /// Admission: the segments asked for lately and not kept, weighed by their
+    /// length, as many bytes of them as the cache holds (a ghost of the cache).
+    seen: Option<moka::sync::Cache<Key, u32>>,
     hits: Counter,
     misses: Counter,
     /// When a failed copy was last logged (ms after `started`), and how many since.
@@ -123,13 +129,24 @@ impl GatherCache {
     /// A cache of at most `bytes` of payload, in memfds or, with `dir`, in unnamed
     /// files there; `0` disables gathering.
     pub(crate) fn new(bytes: u64, dir: Option<PathBuf>, hits: Counter, misses: Counter) -> Self {
+        // Least recently used goes first, in both: admission is decided here
+        // (`seen`), so the cache must not refuse what was admitted (moka's
+        // default policy would, by its own frequency estimate, after the copy
+        // was paid for).
         let cache = (bytes > 0).then(|| {
             moka::sync::Cache::builder()
                 .max_capacity(bytes)
                 .weigher(|_, g: &Arc<Gathered>| u32::try_from(g.len).unwrap_or(u32::MAX))
+                .eviction_policy(moka::policy::EvictionPolicy::lru())
                 .build()
         });
-        let seen = (bytes > 0 && dir.is_some()).then(|| moka::sync::Cache::new(SEEN_ONCE));
+        let seen = (bytes > 0).then(|| {
+            moka::sync::Cache::builder()
+                .max_capacity(bytes)
+                .weigher(|_, len: &u32| *len)
+                .eviction_policy(moka::policy::EvictionPolicy::lru())
+                .build()
+        });
         if let Some(dir) = dir.as_deref().filter(|_| bytes > 0) {
             // Not fatal: a copy that does not fit is sent from its source.
             if let Ok(fs) = rustix::fs::statvfs(dir) {
@@ -193,17 +210,15 @@ impl GatherCache {
         ranges: &[ByteRange],
     ) -> Option<Arc<Gathered>> {
         let cache = self.cache.as_ref()?;
-        if ranges.len() < MIN_RANGES && !cache.contains_key(&key) {
-            // A segment the source sends in one or two runs is kept only in large
-            // folios, and only once it is asked for again: a segment fetched once
-            // (a CDN's single pull) would pay for a copy it never uses.
-            let seen = self.seen.as_ref()?;
-            if !seen.contains_key(&key) {
-                seen.insert(key, ());
-                return None;
-            }
-        }
         let len: u64 = head.len() as u64 + ranges.iter().map(|r| r.len).sum::<u64>();
+        if ranges.len() < MIN_RANGES && self.dir.is_none() {
+            // One or two runs of the source cost no more to send than a copy in
+            // 4 KiB memfd pages would.
+            return None;
+        }
+        if !cache.contains_key(&key) && !self.admit(key, len) {
+            return None;
+        }
         let mut built = false;
         let gathered = cache
             .try_get_with(key, || {
@@ -215,6 +230,22 @@ impl GatherCache {
         self.count(built);
         // The key names one build of one asset, whose plans never change.
         (gathered.len == len).then_some(gathered)
+    }
+
+    /// Whether a copy of `key` (`len` bytes), not kept now, is worth making:
+    /// only when it was asked for before, recently enough that a copy made
+    /// then would still be here (within the last cache-full of requests).
+    /// A segment asked for once, as a CDN's cache miss is, costs no copy;
+    /// one that comes back is kept from its second request.
+    fn admit(&self, key: Key, len: u64) -> bool {
+        let Some(seen) = self.seen.as_ref() else {
+            return false;
+        };
+        if seen.remove(&key).is_some() {
+            return true;
+        }
+        seen.insert(key, u32::try_from(len).unwrap_or(u32::MAX));
+        false
     }
 
     /// A file holding `text`, the rendered manifest `key`, to send with `sendfile`; `None`
@@ -239,15 +270,21 @@ impl GatherCache {
         Some(kept)
     }
 
-    /// Segment bytes made by `make`, kept like gathered payloads (sent with sendfile,
-    /// counted as shared memory); `None` when the cache is off. `make` runs once per
-    /// key at a time.
+    /// Segment bytes made by `make` (about `len` of them), kept like gathered
+    /// payloads (sent with sendfile, counted as shared memory) once admitted
+    /// (see [`GatherCache::admit`]); `None` when the cache is off or the
+    /// segment is not admitted (make it and send the bytes). `make` runs once
+    /// per key at a time.
     pub(crate) fn made(
         &self,
         key: Key,
+        len: u64,
         make: impl FnOnce() -> io::Result<Vec<u8>>,
     ) -> Option<io::Result<Arc<Gathered>>> {
         let cache = self.cache.as_ref()?;
+        if !cache.contains_key(&key) && !self.admit(key, len) {
+            return None;
+        }
         let mut built = false;
         let out = Some(
             cache
@@ -378,17 +415,18 @@ mod tests {
         let src = source(b"0123456789abcdefghij");
         let cache = cache(1 << 20);
         let key = KEY;
-        let g = cache
-            .get(key, b"HEAD", &src, &[r(10, 3), r(0, 2), r(18, 2)])
-            .unwrap();
+        let ranges = [r(10, 3), r(0, 2), r(18, 2)];
+        // Asked for once: sent from the source, no copy made.
+        assert!(cache.get(key, b"HEAD", &src, &ranges).is_none());
+        assert_eq!((cache.misses.get(), cache.hits.get()), (0, 0));
+        // Asked for again while a copy would still be here: copied.
+        let g = cache.get(key, b"HEAD", &src, &ranges).unwrap();
         assert_eq!(g.len, 11);
         assert_eq!(contents(&g), b"HEADabc01ij");
         // Sealed: the copy cannot be changed behind a response.
         assert!(g.file.try_clone().unwrap().write_all(b"x").is_err());
-        // The second request gets the same copy.
-        let again = cache
-            .get(key, b"HEAD", &src, &[r(10, 3), r(0, 2), r(18, 2)])
-            .unwrap();
+        // The next request gets the same copy.
+        let again = cache.get(key, b"HEAD", &src, &ranges).unwrap();
         assert!(Arc::ptr_eq(&g, &again));
         assert_eq!((cache.misses.get(), cache.hits.get()), (1, 1));
     }
@@ -428,18 +466,19 @@ mod tests {
             &g,
             &cache.get(KEY, b"H", &src, &[r(2, 5)]).unwrap()
         ));
-        // Many ranges: kept at once.
+        // Many ranges: the same.
         let other = Key { number: 2, ..KEY };
-        let g = cache
-            .get(other, b"", &src, &[r(10, 3), r(0, 2), r(18, 2)])
-            .unwrap();
+        let ranges = [r(10, 3), r(0, 2), r(18, 2)];
+        assert!(cache.get(other, b"", &src, &ranges).is_none());
+        let g = cache.get(other, b"", &src, &ranges).unwrap();
         assert_eq!((g.len, contents(&g)), (7, b"abc01ij".to_vec()));
         // Written TS segments too.
         let ts = Key {
             kind: Kind::Ts,
             ..KEY
         };
-        let t = cache.made(ts, || Ok(b"TS".to_vec())).unwrap().unwrap();
+        assert!(cache.made(ts, 2, || Ok(b"TS".to_vec())).is_none());
+        let t = cache.made(ts, 2, || Ok(b"TS".to_vec())).unwrap().unwrap();
         assert_eq!(contents(&t), b"TS");
         // Unnamed: the directory holds nothing a crash could leave behind.
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
@@ -451,10 +490,32 @@ mod tests {
         let src = source(b"0123456789");
         let key = KEY;
         let cache = cache(1 << 20);
-        assert!(
-            cache
-                .get(key, b"H", &src, &[r(0, 2), r(4, 2), r(8, 5)])
-                .is_none()
-        );
+        let ranges = [r(0, 2), r(4, 2), r(8, 5)];
+        assert!(cache.get(key, b"H", &src, &ranges).is_none());
+        assert!(cache.get(key, b"H", &src, &ranges).is_none());
+    }
+
+    #[test]
+    fn a_segment_that_comes_back_after_a_cache_full_of_others_is_not_copied() {
+        let src = source(&[7u8; 100]);
+        // Room for two 30-byte copies.
+        let cache = cache(60);
+        let ranges = [r(0, 10), r(20, 10), r(40, 10)];
+        let key = |number| Key { number, ..KEY };
+        // A cycle of five segments, each asked for once per cycle: every one
+        // comes back after 120 bytes of others, so a copy would be gone by
+        // then. None is ever copied.
+        for _ in 0..4 {
+            for n in 1..=5 {
+                assert!(cache.get(key(n), b"", &src, &ranges).is_none());
+                cache.seen.as_ref().unwrap().run_pending_tasks();
+            }
+        }
+        assert_eq!(cache.misses.get(), 0);
+        // A segment that comes straight back is copied, and kept.
+        assert!(cache.get(key(9), b"", &src, &ranges).is_none());
+        assert!(cache.get(key(9), b"", &src, &ranges).is_some());
+        assert!(cache.get(key(9), b"", &src, &ranges).is_some());
+        assert_eq!((cache.misses.get(), cache.hits.get()), (1, 1));
     }
 }

@@ -295,11 +295,11 @@ fn written(
 ) -> Result<Body, OriginError> {
     let make = || -> std::io::Result<Vec<u8>> {
         let mut out = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-        let mut read = |source: usize, offset: u64, buf: &mut [u8]| match asset.files.get(source) {
-            Some(f) => f.file.read_exact_at(buf, offset),
-            None => Err(std::io::Error::other("a sample of an unknown source")),
-        };
-        write(&mut read, &mut out)?;
+        let mut ahead = Readahead::new(asset, size);
+        write(
+            &mut |source, offset, buf| ahead.read(source, offset, buf),
+            &mut out,
+        )?;
         Ok(out)
     };
     // The media's own faults (samples that contradict their codec's
@@ -308,8 +308,104 @@ fn written(
         std::io::ErrorKind::InvalidData => OriginError::Unprocessable(e.to_string()),
         _ => OriginError::Storage(e.to_string()),
     };
-    Ok(match shared.gather.made(key, make) {
+    Ok(match shared.gather.made(key, size, make) {
         Some(kept) => Body::Kept(kept.map_err(storage)?),
         None => Body::Text(Bytes::from(make().map_err(storage)?)),
     })
+}
+
+/// Reads of a TS segment's samples, served from windows of each source file
+/// read ahead in one `pread` each: a segment's samples lie close together and
+/// in order (in a muxed file its audio and video are interleaved), so a 1.6 MB
+/// segment is two or three reads instead of one per sample. Two windows per
+/// file, so a file that keeps its audio apart from its video reads each run
+/// once too.
+struct Readahead<'a> {
+    asset: &'a Asset,
+    /// How much one read takes: about the segment's size, at most 1 MiB.
+    window: usize,
+    /// Per source file: its two windows and which was used last.
+    files: Vec<([Window; 2], usize)>,
+}
+
+/// A run of a source's bytes: where it starts, how many it holds, and a
+/// buffer allocated once and never cleared.
+#[derive(Default)]
+struct Window {
+    start: u64,
+    len: usize,
+    bytes: Vec<u8>,
+}
+
+impl Window {
+    fn holds(&self, offset: u64, len: usize) -> bool {
+        offset >= self.start && offset + len as u64 <= self.start + self.len as u64
+    }
+}
+
+impl<'a> Readahead<'a> {
+    fn new(asset: &'a Asset, size: u64) -> Self {
+        Readahead {
+            asset,
+            window: usize::try_from(size)
+                .unwrap_or(usize::MAX)
+                .clamp(64 << 10, 1 << 20),
+            files: Vec::new(),
+        }
+    }
+
+    fn read(&mut self, source: usize, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        let file = &self
+            .asset
+            .files
+            .get(source)
+            .ok_or_else(|| std::io::Error::other("a sample of an unknown source"))?
+            .file;
+        if buf.len() > self.window {
+            return file.read_exact_at(buf, offset);
+        }
+        if self.files.len() <= source {
+            self.files.resize_with(source + 1, Default::default);
+        }
+        let (windows, last) = &mut self.files[source];
+        let i = match windows.iter().position(|w| w.holds(offset, buf.len())) {
+            Some(i) => i,
+            None => {
+                // Refill the window not used last.
+                let i = 1 - *last;
+                let w = &mut windows[i];
+                if w.bytes.is_empty() {
+                    w.bytes = vec![0; self.window];
+                }
+                w.len = read_up_to(file, &mut w.bytes, offset)?;
+                w.start = offset;
+                if w.len < buf.len() {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "source file shorter than its index",
+                    ));
+                }
+                i
+            }
+        };
+        *last = i;
+        let w = &windows[i];
+        let at = usize::try_from(offset - w.start).map_err(std::io::Error::other)?;
+        buf.copy_from_slice(&w.bytes[at..at + buf.len()]);
+        Ok(())
+    }
+}
+
+/// Reads from `offset` until `buf` is full or the file ends; how many bytes.
+fn read_up_to(file: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read_at(&mut buf[filled..], offset + filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }
