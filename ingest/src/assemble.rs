@@ -353,7 +353,7 @@ impl Assembler {
                 }
             }
             Err(e) => {
-                crate::count_refusal();
+                crate::guard::Refused::CodecChanged.count();
                 tracing::warn!(stream = %self.stream, error = %e, "publisher refused");
                 self.pending.clear();
                 self.fatal = Some(e.to_string());

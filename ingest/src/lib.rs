@@ -34,6 +34,7 @@
 mod assemble;
 mod error;
 mod flv;
+pub mod guard;
 mod names;
 mod pipeline;
 mod record;
@@ -43,9 +44,8 @@ mod sample_entry;
 mod srt;
 pub mod stats;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 pub use error::Error;
@@ -60,6 +60,8 @@ pub struct IngestConfig {
     pub srt_listen: Option<SocketAddr>,
     /// SRT encryption passphrase (10 to 79 characters); callers must use it.
     pub srt_passphrase: Option<String>,
+    /// Per-source connection rate and wrong-key limits.
+    pub limits: guard::SourceLimits,
 }
 
 impl std::fmt::Debug for IngestConfig {
@@ -72,6 +74,7 @@ impl std::fmt::Debug for IngestConfig {
                 "srt_passphrase",
                 &self.srt_passphrase.as_ref().map(|_| "<redacted>"),
             )
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -129,24 +132,24 @@ pub struct IngestHandle {
     pub srt_addr: Option<SocketAddr>,
 }
 
-static REFUSED: AtomicU64 = AtomicU64::new(0);
-
 /// Publishers refused so far in this process: a bad name, a bad key, a
-/// stream that is busy, or (once its tracks are known) a returning
-/// publisher whose codec configuration differs.
+/// source shut out for guessing keys, a stream that is busy, or (once its
+/// tracks are known) a returning publisher whose codec configuration
+/// differs. Connections refused for their rate are not publishers
+/// ([`guard::Refused::Rate`]).
 pub fn refused_total() -> u64 {
-    REFUSED.load(Ordering::Relaxed)
-}
-
-/// Counts one refused publisher.
-pub(crate) fn count_refusal() {
-    REFUSED.fetch_add(1, Ordering::Relaxed);
+    guard::Refused::ALL
+        .iter()
+        .filter(|r| **r != guard::Refused::Rate)
+        .map(|r| r.total())
+        .sum()
 }
 
 /// What the listeners share.
 pub(crate) struct Ctx {
     pub(crate) registry: Arc<Registry>,
     keys: KeyCheck,
+    pub(crate) guard: guard::Guard,
 }
 
 /// Why a publisher was refused.
@@ -178,21 +181,41 @@ impl Refusal {
 }
 
 impl Ctx {
-    /// Checks a publisher's claim; logs and counts a refusal.
+    /// Checks a publisher's claim from `peer`; logs and counts a refusal.
+    /// A source shut out for guessing keys is refused as a wrong key would
+    /// be, whatever key it sends now.
     pub(crate) fn authorize(
         &self,
         claim: Option<names::Claim>,
         protocol: &'static str,
+        peer: IpAddr,
     ) -> Result<(String, StreamSettings), Refusal> {
-        let (stream, refusal) = match claim {
-            None => (String::new(), Refusal::Malformed),
+        let (stream, refusal, counted) = match claim {
+            None => (String::new(), Refusal::Malformed, guard::Refused::Malformed),
+            // Counted by the guard; not logged per attempt.
+            Some(_) if self.guard.locked_out(peer) => return Err(Refusal::Key),
             Some(c) => match (self.keys)(&c.stream, &c.key) {
-                None => (c.stream, Refusal::Key),
-                Some(_) if self.registry.busy(&c.stream) => (c.stream, Refusal::Busy),
-                Some(settings) => return Ok((c.stream, settings)),
+                None => {
+                    static LOCKED: headwater_common::lograte::LogRate =
+                        headwater_common::lograte::LogRate::new();
+                    if self.guard.wrong_key(peer)
+                        && let Some(suppressed) = LOCKED.allow()
+                    {
+                        tracing::warn!(protocol, client.addr = %peer, suppressed, "too many wrong keys: source shut out");
+                    }
+                    (c.stream, Refusal::Key, guard::Refused::Key)
+                }
+                Some(_) if self.registry.busy(&c.stream) => {
+                    self.guard.right_key(peer);
+                    (c.stream, Refusal::Busy, guard::Refused::Busy)
+                }
+                Some(settings) => {
+                    self.guard.right_key(peer);
+                    return Ok((c.stream, settings));
+                }
             },
         };
-        count_refusal();
+        counted.count();
         // Key guessing and handshake floods come from outside: bounded.
         static REFUSED: headwater_common::lograte::LogRate =
             headwater_common::lograte::LogRate::new();
@@ -260,7 +283,11 @@ pub fn start(
                 if let Some(addr) = handle.srt_addr {
                     tracing::info!(srt = %addr, "SRT listening");
                 }
-                let ctx = Arc::new(Ctx { registry, keys });
+                let ctx = Arc::new(Ctx {
+                    registry,
+                    keys,
+                    guard: guard::Guard::new(config.limits),
+                });
                 tokio::spawn(ctx.registry.clone().run_timers());
                 if let Some(l) = rtmp {
                     tokio::spawn(rtmp::serve(l, ctx.clone()));

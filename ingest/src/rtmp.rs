@@ -11,6 +11,7 @@
 //! once, and the session library runs under `catch_unwind`, so a peer
 //! that trips one of its arithmetic checks loses its connection only.
 
+use std::net::IpAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,6 +57,10 @@ pub(crate) async fn serve(listener: TcpListener, ctx: Arc<Ctx>) {
                 continue;
             }
         };
+        if !ctx.guard.connect(peer.ip()) {
+            // Past its connection rate: closed before any work, counted, not logged.
+            continue;
+        }
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             static FULL: LogRate = LogRate::new();
             if let Some(suppressed) = FULL.allow() {
@@ -68,7 +73,7 @@ pub(crate) async fn serve(listener: TcpListener, ctx: Arc<Ctx>) {
         let span = tracing::info_span!("rtmp", client.addr = %peer);
         tokio::spawn(
             async move {
-                match connection(sock, &ctx).await {
+                match connection(sock, peer.ip(), &ctx).await {
                     Ok(()) => tracing::debug!("connection closed"),
                     Err(e) => tracing::info!(error = %e, "connection closed"),
                 }
@@ -147,13 +152,16 @@ async fn handshake(sock: &mut impl Io, buf: &mut [u8]) -> Result<Vec<u8>, ConnEr
     }
 }
 
-async fn connection(mut sock: impl Io, ctx: &Ctx) -> Result<(), ConnError> {
+async fn connection(mut sock: impl Io, peer: IpAddr, ctx: &Ctx) -> Result<(), ConnError> {
     let mut buf = vec![0u8; 64 * 1024];
     let publish_deadline = Instant::now() + HANDSHAKE_TIMEOUT;
     let remaining = handshake(&mut sock, &mut buf).await?;
     let (mut session, results) = guarded(|| ServerSession::new(ServerSessionConfig::new()))?;
     send(&mut sock, results).await?;
-    let mut state = State::default();
+    let mut state = State {
+        peer,
+        ..State::default()
+    };
     let mut input = remaining;
     let outcome = loop {
         let results = match guarded(|| session.handle_input(&input)) {
@@ -189,14 +197,26 @@ async fn connection(mut sock: impl Io, ctx: &Ctx) -> Result<(), ConnError> {
 }
 
 /// What a connection knows between reads.
-#[derive(Default)]
 struct State {
+    /// Who is connected.
+    peer: IpAddr,
     /// The app named in `connect`.
     app: String,
     /// The pipeline, once a publish was accepted.
     ingest: Option<Ingest>,
     /// Rebases the publisher's timestamps.
     clock: flv::Clock,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            peer: IpAddr::from([0, 0, 0, 0]),
+            app: String::new(),
+            ingest: None,
+            clock: flv::Clock::default(),
+        }
+    }
 }
 
 /// Reacts to the session's events. `Ok(false)` ends the connection.
@@ -207,7 +227,12 @@ async fn handle_events(
     ctx: &Ctx,
     state: &mut State,
 ) -> Result<bool, ConnError> {
-    let State { app, ingest, clock } = state;
+    let State {
+        peer,
+        app,
+        ingest,
+        clock,
+    } = state;
     for event in events {
         match event {
             ServerSessionEvent::ConnectionRequested {
@@ -241,7 +266,7 @@ async fn handle_events(
                     app_name
                 };
                 let claim = names::rtmp(&app_name, &stream_key);
-                match ctx.authorize(claim, "rtmp") {
+                match ctx.authorize(claim, "rtmp", *peer) {
                     Ok((stream, settings)) => {
                         let mut i =
                             Ingest::new(Container::Flv, &stream, settings, ctx.registry.clone())
@@ -336,6 +361,7 @@ mod tests {
         Ctx {
             registry: Arc::new(Registry::new(RegistryConfig::default())),
             keys,
+            guard: crate::guard::Guard::new(crate::guard::SourceLimits::default()),
         }
     }
 
@@ -382,7 +408,8 @@ mod tests {
             let _ = from_server.read_to_end(&mut sink).await;
         });
         let ctx = ctx();
-        let conn = tokio::spawn(async move { connection(server, &ctx).await });
+        let peer = IpAddr::from([127, 0, 0, 1]);
+        let conn = tokio::spawn(async move { connection(server, peer, &ctx).await });
         let _ = to_server.write_all(&input).await;
         let _ = to_server.shutdown().await;
         let done = tokio::time::timeout(Duration::from_secs(5), conn).await;

@@ -69,6 +69,13 @@ pub(crate) async fn serve(bound: Bound, ctx: Arc<Ctx>) {
     } = bound;
     let slots = Arc::new(Semaphore::new(MAX_CALLERS));
     while let Some(request) = incoming.incoming().next().await {
+        if !ctx.guard.connect(request.remote().ip()) {
+            // Past its handshake rate: rejected before any state, counted, not logged.
+            let _ = request
+                .reject(RejectReason::Server(ServerRejectReason::Overload))
+                .await;
+            continue;
+        }
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             static FULL: LogRate = LogRate::new();
             if let Some(suppressed) = FULL.allow() {
@@ -93,7 +100,7 @@ pub(crate) async fn serve(bound: Bound, ctx: Arc<Ctx>) {
 
 async fn caller(request: ConnectionRequest, ctx: Arc<Ctx>) {
     let claim = request.stream_id().and_then(|id| names::srt(id));
-    let (stream, settings) = match ctx.authorize(claim, "srt") {
+    let (stream, settings) = match ctx.authorize(claim, "srt", request.remote().ip()) {
         Ok(ok) => ok,
         Err(refusal) => {
             let code = match refusal {

@@ -146,13 +146,17 @@ impl Collector for LiveCollector {
                 })
                 .collect(),
         )?;
-        let e = encoder.encode_descriptor(
-            "ingest_refused_publishers",
-            "Publishers refused (bad name, bad key, busy stream, changed codecs)",
+        let mut e = encoder.encode_descriptor(
+            "ingest_refused",
+            "Publishers and connections the ingest listeners refused, by reason: a source past its connection rate (rate), a bad name (malformed), a wrong key (key), a source shut out for guessing keys (locked_out), a busy stream (busy), changed codecs (codec_changed)",
             None,
             MetricType::Counter,
         )?;
-        ConstCounter::new(crate::refused_total()).encode(e)?;
+        for reason in crate::guard::Refused::ALL {
+            let labels = [("reason", reason.label())];
+            let e = e.encode_family(&labels)?;
+            ConstCounter::new(reason.total()).encode(e)?;
+        }
         Ok(())
     }
 }

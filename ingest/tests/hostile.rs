@@ -164,3 +164,100 @@ fn start_reports_a_taken_port_and_works_inside_a_runtime() {
     let h = h.expect("starts from inside a runtime");
     assert!(h.rtmp_addr.is_none() && h.srt_addr.is_some());
 }
+
+#[test]
+fn a_connection_flood_from_one_source_is_cut_off_and_counted() {
+    let limits = SourceLimits {
+        burst: 5,
+        per_second: 1.0,
+        ..SourceLimits::default()
+    };
+    let (registry, h) = setup_limited(None, limits);
+    let addr = h.rtmp_addr.expect("RTMP");
+    let before = Refused::Rate.total();
+    // Forty connections at once: the first five are let in (and wait in the
+    // handshake), the rest are closed at accept.
+    let mut held = Vec::new();
+    let mut cut = 0;
+    for _ in 0..40 {
+        let mut s = TcpStream::connect(addr).expect("connect");
+        if closed_within(&mut s, Duration::from_millis(300)) {
+            cut += 1;
+        } else {
+            held.push(s);
+        }
+    }
+    assert!(cut >= 30, "only {cut} of 40 cut off");
+    assert!(held.len() >= 5, "the burst was let in");
+    assert!(Refused::Rate.total() >= before + 30);
+    // The bucket refills: a second later a real publisher gets in.
+    std::thread::sleep(Duration::from_secs(2));
+    let (status, err) = run(
+        ffmpeg_publish(3, "flv", &rtmp_url(&h, "flood", KEY), &[]),
+        Duration::from_secs(30),
+    );
+    assert!(status.success(), "ffmpeg failed: {err}");
+    assert!(registry.get("flood").is_some());
+}
+
+#[test]
+fn a_source_that_guesses_keys_is_shut_out_then_let_back() {
+    let limits = SourceLimits {
+        key_failures: 3,
+        lockout: Duration::from_secs(3),
+        ..SourceLimits::default()
+    };
+    let (registry, h) = setup_limited(None, limits);
+    let addr = h.rtmp_addr.expect("RTMP");
+    let (keys, locked) = (Refused::Key.total(), Refused::LockedOut.total());
+    for guess in ["a", "b", "c"] {
+        let mut c = client::Client::connect(addr, "live");
+        assert!(!c.publish(&format!("g1?key={guess}")), "{guess} is wrong");
+    }
+    assert_eq!(Refused::Key.total(), keys + 3);
+    // Shut out: even the right key is refused now.
+    let mut c = client::Client::connect(addr, "live");
+    assert!(!c.publish(&format!("g1?key={KEY}")), "locked out");
+    assert_eq!(Refused::LockedOut.total(), locked + 1);
+    assert!(registry.get("g1").is_none());
+    // After the lockout the right key works.
+    std::thread::sleep(Duration::from_secs(4));
+    let mut c = client::Client::connect(addr, "live");
+    assert!(c.publish(&format!("g1?key={KEY}")), "let back in");
+}
+
+#[test]
+fn an_srt_handshake_flood_from_one_source_is_rejected_and_counted() {
+    let limits = SourceLimits {
+        burst: 3,
+        per_second: 0.5,
+        ..SourceLimits::default()
+    };
+    let (_registry, h) = setup_limited(None, limits);
+    let addr = h.srt_addr.expect("SRT");
+    let before = Refused::Rate.total();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let rejected = rt.block_on(async {
+        let mut rejected = 0;
+        for i in 0..10 {
+            let id = format!("live/f{i}?key=wrong");
+            let call = srt_tokio::SrtSocket::builder().call(addr, Some(&id));
+            // Every caller is refused (wrong key or rate); what counts is why.
+            match tokio::time::timeout(Duration::from_secs(5), call).await {
+                Ok(Ok(_)) => panic!("a wrong key got in"),
+                Ok(Err(_)) => rejected += 1,
+                Err(_) => panic!("a caller was neither accepted nor rejected"),
+            }
+        }
+        rejected
+    });
+    assert_eq!(rejected, 10);
+    assert!(
+        Refused::Rate.total() >= before + 7,
+        "{} refused for rate",
+        Refused::Rate.total() - before
+    );
+}

@@ -60,6 +60,15 @@ pub struct IngestSection {
     pub max_stream_mb: u64,
     /// Seconds a publisher may be silent before a new one for the same stream replaces it.
     pub takeover_after_secs: u64,
+    /// Connection attempts (RTMP) or handshakes (SRT) one source address
+    /// may make at once; it regains `source_connections_per_second`.
+    pub source_connections_burst: u32,
+    /// Connection attempts a source regains per second.
+    pub source_connections_per_second: f64,
+    /// Wrong publish keys within a minute that shut a source out.
+    pub wrong_keys_before_lockout: u32,
+    /// How long a source that guessed keys is shut out, in seconds.
+    pub lockout_secs: u64,
 }
 
 /// A stream name and its publish key.
@@ -79,6 +88,19 @@ pub struct StreamKey {
     pub ladder: Option<String>,
 }
 
+impl IngestSection {
+    /// The per-source limits the listeners enforce.
+    pub fn source_limits(&self) -> headwater_ingest::guard::SourceLimits {
+        headwater_ingest::guard::SourceLimits {
+            burst: self.source_connections_burst,
+            per_second: self.source_connections_per_second,
+            key_failures: self.wrong_keys_before_lockout,
+            key_window: std::time::Duration::from_secs(60),
+            lockout: std::time::Duration::from_secs(self.lockout_secs),
+        }
+    }
+}
+
 impl Default for IngestSection {
     fn default() -> Self {
         Self {
@@ -91,6 +113,10 @@ impl Default for IngestSection {
             dvr_window_secs: 3600,
             max_stream_mb: 2048,
             takeover_after_secs: 5,
+            source_connections_burst: 32,
+            source_connections_per_second: 4.0,
+            wrong_keys_before_lockout: 10,
+            lockout_secs: 300,
         }
     }
 }
@@ -509,6 +535,22 @@ impl Config {
         }
         if i.max_stream_mb == 0 {
             return bad("ingest.max_stream_mb", "must be at least 1");
+        }
+        if i.source_connections_burst == 0 {
+            return bad("ingest.source_connections_burst", "must be at least 1");
+        }
+        let r = i.source_connections_per_second;
+        if !(r.is_finite() && r > 0.0) {
+            return bad(
+                "ingest.source_connections_per_second",
+                "must be a positive number",
+            );
+        }
+        if i.wrong_keys_before_lockout == 0 {
+            return bad("ingest.wrong_keys_before_lockout", "must be at least 1");
+        }
+        if i.lockout_secs > 7 * 24 * 3600 {
+            return bad("ingest.lockout_secs", "must be at most 604800");
         }
         if !i.srt_passphrase.is_empty() && !(10..=79).contains(&i.srt_passphrase.len()) {
             return bad(

@@ -151,6 +151,7 @@ fn ingest(
         rtmp_listen: cfg.rtmp_addr(),
         srt_listen: cfg.srt_addr(),
         srt_passphrase: Some(cfg.ingest.srt_passphrase.clone()).filter(|p| !p.is_empty()),
+        limits: cfg.ingest.source_limits(),
     };
     headwater_ingest::start(
         ingest,

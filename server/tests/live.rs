@@ -496,7 +496,8 @@ fn catalog_streams_publish_with_their_key_and_play_with_a_token() {
         "headwater_live_input_bytes_total{stream=\"sec\",track=\"a0\"}",
         "headwater_live_last_frame_age_seconds{stream=\"sec\"}",
         "headwater_live_requests_total{stream=\"sec\"}",
-        "headwater_ingest_refused_publishers_total",
+        "headwater_ingest_refused_total{reason=\"key\"}",
+        "headwater_ingest_refused_total{reason=\"rate\"}",
     ] {
         assert!(m.contains(needle), "/metrics lacks {needle}:\n{m}");
     }

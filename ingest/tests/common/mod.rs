@@ -2,7 +2,7 @@
 //! publishers (ffmpeg, GStreamer, a scripted RTMP client), and ffmpeg
 //! referees for what the registry packaged.
 
-#![allow(dead_code)] // each test binary uses its own part of this
+#![allow(dead_code, unused_imports)] // each test binary uses its own part of this
 
 pub(crate) use std::io::{Read, Write};
 pub(crate) use std::net::{SocketAddr, TcpStream};
@@ -10,6 +10,7 @@ pub(crate) use std::process::{Command, ExitStatus, Stdio};
 pub(crate) use std::sync::Arc;
 pub(crate) use std::time::{Duration, Instant};
 
+pub(crate) use headwater_ingest::guard::{Refused, SourceLimits};
 pub(crate) use headwater_ingest::{
     IngestConfig, IngestHandle, KeyCheck, Registry, RegistryConfig, StreamSettings, refused_total,
     start,
@@ -23,6 +24,14 @@ pub(crate) fn setup() -> (Arc<Registry>, IngestHandle) {
 }
 
 pub(crate) fn setup_with(srt_passphrase: Option<&str>) -> (Arc<Registry>, IngestHandle) {
+    setup_limited(srt_passphrase, SourceLimits::default())
+}
+
+/// A server with per-source limits of the test's choosing.
+pub(crate) fn setup_limited(
+    srt_passphrase: Option<&str>,
+    limits: SourceLimits,
+) -> (Arc<Registry>, IngestHandle) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
@@ -35,6 +44,7 @@ pub(crate) fn setup_with(srt_passphrase: Option<&str>) -> (Arc<Registry>, Ingest
             rtmp_listen: Some(local),
             srt_listen: Some(local),
             srt_passphrase: srt_passphrase.map(str::to_owned),
+            limits,
         },
         registry.clone(),
         keys,
