@@ -4,9 +4,9 @@
 
 use super::fourcc::types;
 use super::{Cursor, RawBox};
-use crate::Limits;
 use crate::error::{Error, Result, malformed};
 use crate::index::{Offsets, SampleIndex};
+use crate::limits::Limits;
 
 /// Per-track defaults from `trex` (§8.8.3).
 #[derive(Clone, Copy, Debug, Default)]

@@ -7,8 +7,8 @@
 
 use super::cursor::parse_header;
 use super::fourcc::types;
-use crate::Limits;
 use crate::error::{Error, Result};
+use crate::limits::Limits;
 
 /// Random-access reads from a source: the only way the packager sees a file.
 pub trait ReadAt {

@@ -4,10 +4,10 @@ use super::fourcc::types;
 use super::fragment::{self, FragmentedTrack, Trex};
 use super::sample_table::index_from_stbl;
 use super::{BoxIter, Cursor, FourCc, RawBox};
-use crate::Limits;
 use crate::codec::SampleEntry;
 use crate::error::{Error, Result, malformed};
 use crate::index::SampleIndex;
+use crate::limits::Limits;
 use crate::time::Timescale;
 
 /// What a track carries, from its handler (`hdlr`, §8.4.3).

@@ -7,9 +7,9 @@
 
 use super::fourcc::types;
 use super::{Cursor, RawBox};
-use crate::Limits;
 use crate::error::{Error, Result, malformed};
 use crate::index::{Offsets, SampleIndex};
+use crate::limits::Limits;
 
 /// Checks that `count` entries of `entry_size` bytes are present and within limits
 /// before anything is allocated for them.
