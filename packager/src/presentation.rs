@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::fmp4::{self, MediaSegment};
+use crate::lang::{is_language_tag, language_name, language_tag};
 use crate::mp4::{Track, TrackKind};
 use crate::plan::{self, PlanTrack, Segment};
 use crate::source::Source;
@@ -81,16 +82,6 @@ fn is_url_name(s: &str) -> bool {
         && s.len() <= 128
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
-/// A BCP 47 tag of the simple shape `ll[l](-xxxx)*` (RFC 5646 §2.1).
-pub fn is_language_tag(s: &str) -> bool {
-    let mut parts = s.split('-');
-    let primary = parts.next().unwrap_or("");
-    s.len() <= 35
-        && (2..=3).contains(&primary.len())
-        && primary.bytes().all(|b| b.is_ascii_alphabetic())
-        && parts.all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
 /// One CMAF track of a presentation.
@@ -255,14 +246,14 @@ impl Presentation {
                 let frame_rate = (c.track.kind == TrackKind::Video)
                     .then(|| frame_rate(c.track))
                     .flatten();
-                let language = crate::manifest::language_tag(&c.track.language)
+                let language = language_tag(&c.track.language)
                     .map(str::to_owned)
                     .or_else(|| sources[c.source].language.clone());
                 let name = c
                     .track
                     .name
                     .clone()
-                    .or_else(|| language.as_deref().map(crate::manifest::language_name))
+                    .or_else(|| language.as_deref().map(language_name))
                     .unwrap_or_else(|| {
                         if c.track.kind == TrackKind::Video {
                             "video"

@@ -11,6 +11,7 @@ use super::{AccessUnit, Event, LiveConfig, TrackConfig, TrackId, TrackStats, tic
 use crate::codec::SampleEntry;
 use crate::error::{Error, Result};
 use crate::fmp4::{InitTrack, write_init_track};
+use crate::lang::iso639_2;
 use crate::mp4::TrackKind;
 use crate::mp4::fourcc::types;
 use crate::time::Timescale;
@@ -736,27 +737,4 @@ impl LiveStream {
             complete: seg.complete,
         })
     }
-}
-
-/// The ISO 639-2/T code for a BCP 47 tag's primary subtag, for `mdhd`.
-fn iso639_2(tag: &str) -> &'static str {
-    let primary = tag.split('-').next().unwrap_or(tag);
-    const CODES: &[(&str, &str)] = &[
-        ("en", "eng"),
-        ("fr", "fra"),
-        ("de", "deu"),
-        ("es", "spa"),
-        ("it", "ita"),
-        ("pt", "por"),
-        ("nl", "nld"),
-        ("ja", "jpn"),
-        ("zh", "zho"),
-        ("ko", "kor"),
-        ("ru", "rus"),
-        ("ar", "ara"),
-    ];
-    CODES
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(primary))
-        .map_or("und", |(_, v)| v)
 }

@@ -138,77 +138,6 @@ pub(crate) fn write_seconds(out: &mut String, ticks: i64, timescale: u32) {
     let _ = write!(out, "{whole}.{frac:0digits$}");
 }
 
-/// ISO 639-2 (B and T) codes, their ISO 639-1 tags, and English names.
-const LANGUAGES: &[(&str, &str, &str)] = &[
-    ("ara", "ar", "Arabic"),
-    ("ces", "cs", "Czech"),
-    ("cze", "cs", "Czech"),
-    ("chi", "zh", "Chinese"),
-    ("zho", "zh", "Chinese"),
-    ("dan", "da", "Danish"),
-    ("deu", "de", "German"),
-    ("ger", "de", "German"),
-    ("dut", "nl", "Dutch"),
-    ("nld", "nl", "Dutch"),
-    ("ell", "el", "Greek"),
-    ("gre", "el", "Greek"),
-    ("eng", "en", "English"),
-    ("fin", "fi", "Finnish"),
-    ("fra", "fr", "French"),
-    ("fre", "fr", "French"),
-    ("heb", "he", "Hebrew"),
-    ("hin", "hi", "Hindi"),
-    ("hun", "hu", "Hungarian"),
-    ("ind", "id", "Indonesian"),
-    ("ita", "it", "Italian"),
-    ("jpn", "ja", "Japanese"),
-    ("kor", "ko", "Korean"),
-    ("nor", "no", "Norwegian"),
-    ("pol", "pl", "Polish"),
-    ("por", "pt", "Portuguese"),
-    ("ron", "ro", "Romanian"),
-    ("rum", "ro", "Romanian"),
-    ("rus", "ru", "Russian"),
-    ("spa", "es", "Spanish"),
-    ("swe", "sv", "Swedish"),
-    ("tha", "th", "Thai"),
-    ("tur", "tr", "Turkish"),
-    ("ukr", "uk", "Ukrainian"),
-    ("vie", "vi", "Vietnamese"),
-];
-
-/// Maps an ISO 639-2 code from `mdhd` to the shortest BCP 47 tag; `None` for `und`.
-pub(crate) fn language_tag(iso639_2: &str) -> Option<&str> {
-    match iso639_2 {
-        "und" | "" | "zxx" | "mis" | "mul" => None,
-        code => Some(
-            LANGUAGES
-                .iter()
-                .find(|(k, _, _)| *k == code)
-                .map_or(code, |(_, v, _)| v),
-        ),
-    }
-}
-
-/// An English name for a BCP 47 tag whose primary subtag is in the table
-/// (`pt-BR` → `Portuguese (BR)`), else the tag itself.
-pub(crate) fn language_name(tag: &str) -> String {
-    let (primary, region) = tag
-        .split_once('-')
-        .map_or((tag, None), |(p, r)| (p, Some(r)));
-    let primary = primary.to_ascii_lowercase();
-    match LANGUAGES
-        .iter()
-        .find(|(t, one, _)| *one == primary || *t == primary)
-    {
-        Some((_, _, name)) => match region {
-            Some(r) => format!("{name} ({r})"),
-            None => (*name).to_owned(),
-        },
-        None => tag.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,14 +154,5 @@ mod tests {
         assert_eq!(s(3003, 30000), "0.1001");
         assert_eq!(s(1, 3), "0.333333");
         assert_eq!(s(1024, 48000), "0.021333");
-    }
-
-    #[test]
-    fn language_names() {
-        assert_eq!(language_tag("fra"), Some("fr"));
-        assert_eq!(language_tag("und"), None);
-        assert_eq!(language_name("fr"), "French");
-        assert_eq!(language_name("pt-BR"), "Portuguese (BR)");
-        assert_eq!(language_name("tlh"), "tlh");
     }
 }
