@@ -1,6 +1,6 @@
 //! The packager's error type.
 
-use crate::mp4::FourCc;
+use crate::fourcc::FourCc;
 
 /// Everything that can go wrong while indexing a source or packaging it.
 ///

@@ -366,7 +366,7 @@ impl SampleIndex {
         let n = self.sizes.len();
         let bad = |reason| {
             Err(Error::Malformed {
-                fourcc: crate::mp4::fourcc_stbl(),
+                fourcc: crate::fourcc::types::STBL,
                 reason,
             })
         };

@@ -35,8 +35,10 @@
 
 pub mod clip;
 pub mod codec;
+mod cursor;
 mod error;
 pub mod fmp4;
+mod fourcc;
 mod index;
 mod lang;
 mod limits;

@@ -1,9 +1,9 @@
 //! Audio configuration boxes: `esds`, `dac3`, `dec3`, `dOps`.
 
 use super::{Bits, Codec};
+use crate::cursor::Cursor;
 use crate::error::{Result, malformed};
-use crate::mp4::Cursor;
-use crate::mp4::fourcc::types;
+use crate::fourcc::types;
 
 /// What an audio configuration box says.
 pub(super) struct AudioFacts {

@@ -9,9 +9,9 @@
 mod audio;
 mod video;
 
+use crate::cursor::{BoxIter, Cursor};
 use crate::error::{Result, malformed};
-use crate::mp4::fourcc::types;
-use crate::mp4::{BoxIter, Cursor, FourCc};
+use crate::fourcc::{FourCc, types};
 
 /// What the packager knows about a track's codec.
 #[derive(Clone, Debug, PartialEq, Eq)]

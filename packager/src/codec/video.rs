@@ -3,9 +3,9 @@
 use std::fmt::Write;
 
 use super::{Bits, Codec, VideoRange};
+use crate::cursor::Cursor;
 use crate::error::{Result, malformed};
-use crate::mp4::fourcc::types;
-use crate::mp4::{Cursor, FourCc};
+use crate::fourcc::{FourCc, types};
 
 /// `AVCDecoderConfigurationRecord` (ISO/IEC 14496-15 §5.3.3.1).
 pub(super) fn avcc(body: &[u8]) -> Result<Codec> {

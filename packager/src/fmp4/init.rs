@@ -1,8 +1,8 @@
 //! CMAF headers: `ftyp` + `moov` with `mvex` for one track (ISO/IEC 23000-19 §7.3.1).
 
 use super::Put;
-use crate::mp4::fourcc::types;
-use crate::mp4::{FourCc, Track, TrackKind};
+use crate::fourcc::{FourCc, types};
+use crate::mp4::{Track, TrackKind};
 use crate::time::Timescale;
 use crate::timing::TrackTiming;
 

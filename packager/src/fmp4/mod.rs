@@ -9,7 +9,7 @@ pub use init::{InitTrack, write_init, write_init_track};
 pub(crate) use segment::media_segment_len as segment_len;
 pub use segment::{ByteRange, MediaSegment, media_segment};
 
-use crate::mp4::FourCc;
+use crate::fourcc::FourCc;
 
 /// Appending big-endian fields and boxes to a byte buffer.
 pub(crate) trait Put {

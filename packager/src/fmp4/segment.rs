@@ -7,7 +7,7 @@
 //! or anything else).
 
 use super::Put;
-use crate::mp4::fourcc::types;
+use crate::fourcc::types;
 use crate::mp4::{Track, TrackKind};
 use crate::plan::Segment;
 use crate::timing::TrackTiming;

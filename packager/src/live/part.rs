@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use crate::fmp4::Put;
-use crate::mp4::fourcc::types;
+use crate::fourcc::types;
 
 /// `sample_depends_on = 2`: a sync sample (§8.8.3.1).
 const SYNC_FLAGS: u32 = 0x0200_0000;

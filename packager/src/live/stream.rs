@@ -11,9 +11,9 @@ use super::{AccessUnit, Event, LiveConfig, TrackConfig, TrackId, TrackStats, tic
 use crate::codec::SampleEntry;
 use crate::error::{Error, Result};
 use crate::fmp4::{InitTrack, write_init_track};
+use crate::fourcc::types;
 use crate::lang::iso639_2;
 use crate::mp4::TrackKind;
-use crate::mp4::fourcc::types;
 use crate::time::Timescale;
 
 const NANOS: i128 = 1_000_000_000;

@@ -2,9 +2,9 @@
 //! movie fragments `moof` → `traf` → `tfhd` (§8.8.7), `tfdt` (§8.8.12),
 //! `trun` (§8.8.8), turned into per-track sample indexes.
 
-use super::fourcc::types;
-use super::{Cursor, RawBox};
+use crate::cursor::{Cursor, RawBox};
 use crate::error::{Error, Result, malformed};
+use crate::fourcc::types;
 use crate::index::{Offsets, SampleIndex};
 use crate::limits::Limits;
 
@@ -71,12 +71,12 @@ pub(crate) fn add_moof(
     file_size: u64,
 ) -> Result<()> {
     let mut c = Cursor::new(moof, "moof");
-    let (fourcc, header, _) = super::cursor::parse_header(moof)?;
+    let (fourcc, header, _) = crate::cursor::parse_header(moof)?;
     debug_assert_eq!(fourcc, types::MOOF);
     c.skip(header)?;
     // Where the data of the previous traf ended (§8.8.7.1, base offset rules).
     let mut previous_end: Option<u64> = None;
-    for traf in super::BoxIter::new(c.rest()) {
+    for traf in crate::cursor::BoxIter::new(c.rest()) {
         let traf = traf?;
         if traf.fourcc != types::TRAF {
             continue;

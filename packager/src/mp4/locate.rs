@@ -5,9 +5,9 @@
 //! (§8.8.9), which are not needed because every `moof` is read anyway.
 //! Reads go through a 64 KiB window so the usual layouts cost a few reads.
 
-use super::cursor::parse_header;
-use super::fourcc::types;
+use crate::cursor::parse_header;
 use crate::error::{Error, Result};
+use crate::fourcc::types;
 use crate::limits::Limits;
 
 /// Random-access reads from a source: the only way the packager sees a file.

@@ -5,9 +5,9 @@
 //! - `stss` (§8.6.2) sync samples,
 //! - `stsc` (§8.7.4) with `stco`/`co64` (§8.7.5) chunk layout, from which sample offsets follow.
 
-use super::fourcc::types;
-use super::{Cursor, RawBox};
+use crate::cursor::{Cursor, RawBox};
 use crate::error::{Error, Result, malformed};
+use crate::fourcc::types;
 use crate::index::{Offsets, SampleIndex};
 use crate::limits::Limits;
 
@@ -17,7 +17,7 @@ fn checked_count(
     c: &Cursor<'_>,
     count: u32,
     entry_size: usize,
-    fourcc: super::FourCc,
+    fourcc: crate::fourcc::FourCc,
 ) -> Result<usize> {
     let count = count as usize;
     if count

@@ -8,7 +8,7 @@ use super::psi::EsInfo;
 use super::{AUDIO_PID, TS_TIME_OFFSET, VIDEO_PID};
 use crate::codec::Codec;
 use crate::error::{Error, Result};
-use crate::mp4::fourcc::types;
+use crate::fourcc::types;
 use crate::mp4::{Track, TrackKind};
 use crate::presentation::{Presentation, Rendition};
 use crate::time::{Timescale, rescale};
