@@ -388,11 +388,15 @@ impl SampleIndex {
             if end <= t.first {
                 return bad("decode time runs out of order");
             }
-            // Decode time of the run's last sample, and of the next sample.
+            // Decode time of the run's last sample, and of the next sample:
+            // both must fit an i64, as presentation times are signed.
             let last = u64::from(end - t.first - 1)
                 .checked_mul(u64::from(t.delta))
                 .and_then(|d| d.checked_add(t.dts))
-                .and_then(|l| l.checked_add(u64::from(t.delta)).map(|_| l));
+                .filter(|&l| {
+                    l.checked_add(u64::from(t.delta))
+                        .is_some_and(|next| i64::try_from(next).is_ok())
+                });
             let Some(last) = last else {
                 return bad("decode times overflow");
             };
