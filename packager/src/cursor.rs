@@ -192,12 +192,12 @@ impl<'a> Iterator for BoxIter<'a> {
             return None;
         }
         let item = parse_header(rest).and_then(|(fourcc, header, size)| {
-            let size = match size {
+            let size = match size.map(usize::try_from) {
                 None => rest.len(),
-                Some(s) if s > rest.len() as u64 => {
+                Some(Ok(s)) if s <= rest.len() => s,
+                Some(_) => {
                     return Err(malformed(fourcc, "box extends past the end of its parent"));
                 }
-                Some(s) => s as usize,
             };
             Ok(RawBox {
                 fourcc,

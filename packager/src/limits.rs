@@ -6,7 +6,8 @@
 pub struct Limits {
     /// Largest `moov` box, and largest total of `moof` boxes, in bytes.
     pub max_moov_bytes: u64,
-    /// Most samples in one track.
+    /// Most samples in one track (never more than 2^32 - 1: sample numbers
+    /// are 32 bits).
     pub max_samples_per_track: u64,
     /// Most tracks in one file.
     pub max_tracks: usize,

@@ -352,4 +352,11 @@ impl<'a> Bits<'a> {
         }
         Some(v)
     }
+
+    /// Reads an `n`-bit unsigned field, `n` ≤ 8.
+    pub(crate) fn take_u8(&mut self, n: usize) -> Option<u8> {
+        debug_assert!(n <= 8);
+        self.take(n)
+            .map(|v| u8::try_from(v).expect("at most 8 bits"))
+    }
 }

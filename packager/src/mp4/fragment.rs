@@ -223,7 +223,8 @@ fn add_trun(
         } else {
             sflags
         };
-        let idx = track.index.sizes.len() as u32;
+        let idx = u32::try_from(track.index.sizes.len())
+            .expect("check_run_count keeps a track's sample numbers in 32 bits");
         if sflags & NON_SYNC == 0 {
             track.sync.push(idx);
         }
@@ -240,9 +241,9 @@ fn add_trun(
 }
 
 /// Checks a `trun`'s `count` before anything is allocated for it: within
-/// the track's sample limit, no more data than the file holds when every
-/// sample has the default size, and no more per-sample fields than the
-/// `remaining` bytes of the box hold.
+/// the track's sample limit (and the 32 bits of sample numbers), no more
+/// data than the file holds when every sample has the default size, and
+/// no more per-sample fields than the `remaining` bytes of the box hold.
 fn check_run_count(
     track: &FragmentedTrack,
     tflags: u32,
@@ -257,11 +258,12 @@ fn check_run_count(
         .filter(|&&f| tflags & f != 0)
         .count();
     let total = track.index.sizes.len() as u64 + u64::from(count);
-    if total > limits.max_samples_per_track {
+    let limit = limits.max_samples_per_track.min(u64::from(u32::MAX));
+    if total > limit {
         return Err(Error::Limit {
             what: "samples in a track",
             value: total,
-            limit: limits.max_samples_per_track,
+            limit,
         });
     }
     if fields == 0 && u64::from(count).saturating_mul(u64::from(default_size.max(1))) > file_size {

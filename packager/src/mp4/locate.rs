@@ -110,13 +110,14 @@ impl Window<'_> {
         }
         let cached = offset >= self.start && end <= self.start + self.data.len() as u64;
         if !cached {
-            let want = (len.max(WINDOW) as u64).min(self.size - offset) as usize;
+            let left = usize::try_from(self.size - offset).unwrap_or(usize::MAX);
+            let want = len.max(WINDOW).min(left);
             self.data.resize(want, 0);
             self.start = offset;
             self.reads += 1;
             read_exact(self.src, offset, &mut self.data, what)?;
         }
-        let from = (offset - self.start) as usize;
+        let from = usize::try_from(offset - self.start).expect("offset is inside the window");
         Ok(&self.data[from..from + len])
     }
 }
@@ -182,14 +183,19 @@ pub(crate) fn scan(src: &dyn ReadAt, size: u64, limits: &Limits) -> Result<TopLe
                         limit,
                     });
                 }
-                let bytes = if box_size as usize > WINDOW {
+                let len = usize::try_from(box_size).map_err(|_| Error::Limit {
+                    what: "metadata box size",
+                    value: box_size,
+                    limit: usize::MAX as u64,
+                })?;
+                let bytes = if len > WINDOW {
                     // Large boxes (a moov) go straight into their own buffer.
-                    let mut buf = vec![0; box_size as usize];
+                    let mut buf = vec![0; len];
                     w.reads += 1;
                     read_exact(src, offset, &mut buf, "metadata box")?;
                     buf
                 } else {
-                    w.get(offset, box_size as usize, "metadata box")?.to_vec()
+                    w.get(offset, len, "metadata box")?.to_vec()
                 };
                 match fourcc {
                     types::MOOV if out.moov.is_empty() => out.moov = bytes,
