@@ -432,6 +432,13 @@ pub(crate) fn signed(dts: u64) -> i64 {
     i64::try_from(dts).expect("validated decode times are below 2^63")
 }
 
+/// Sample `i` (or one past the last) of a validated index as the 32-bit
+/// number segments and sync lists use: [`SampleIndex::validate`] refuses
+/// 2^32 samples or more.
+pub(crate) fn sample_number(i: usize) -> u32 {
+    u32::try_from(i).expect("validated indexes have fewer than 2^32 samples")
+}
+
 /// The duration of a run's last sample: up to the next run's start, which
 /// [`SampleIndex::validate`] keeps within 2^32 ticks.
 fn run_gap(ticks: u64) -> u32 {

@@ -14,7 +14,7 @@ use crate::mp4::{Track, TrackKind};
 use crate::plan::{self, PlanTrack, Segment};
 use crate::source::Source;
 use crate::subtitles::SubtitleTrack;
-use crate::time::{Timescale, seconds};
+use crate::time::{Timescale, duration_seconds, saturating_u64, seconds};
 use crate::timing::{Delay, TrackTiming};
 
 /// Packaging settings that change what a presentation looks like.
@@ -223,16 +223,16 @@ impl Presentation {
             return Vec::new();
         };
         let scale = u64::from(self.timescale(r).get());
-        let ms = |t: i64| (t.max(0) as u64 * 1000 + scale / 2) / scale;
+        let ms = |t: i64| (u64::try_from(t).unwrap_or(0) * 1000 + scale / 2) / scale;
         let mut out: Vec<(u64, u64)> = r
             .segments
             .iter()
-            .map(|s| (ms(s.start), ms(s.start + s.duration as i64)))
+            .map(|s| (ms(s.start), ms(s.end_time())))
             .collect();
         if let Some(first) = out.first_mut() {
             first.0 = 0;
         }
-        let end = (self.duration * 1000.0).ceil() as u64;
+        let end = saturating_u64((self.duration * 1000.0).ceil());
         if let Some(last) = out.last_mut() {
             last.1 = last.1.max(end);
         }
@@ -286,7 +286,7 @@ impl Presentation {
 
     /// [`Self::preroll_seconds`] in whole milliseconds.
     pub fn preroll_ms(&self) -> u64 {
-        (self.preroll_seconds() * 1000.0).round() as u64
+        saturating_u64((self.preroll_seconds() * 1000.0).round())
     }
 
     /// The delay in 90 kHz ticks: where WebVTT's local time 0 is on the
@@ -410,12 +410,12 @@ fn video_aligned(candidates: &[Candidate<'_>], planned: &[Vec<Segment>], video: 
         let n = planned[video[0]].len();
         video.iter().all(|&v| planned[v].len() == n)
             && (0..n).all(|k| {
-                let d0 = seconds(
-                    planned[video[0]][k].duration as i64,
+                let d0 = duration_seconds(
+                    planned[video[0]][k].duration,
                     candidates[video[0]].track.timescale,
                 );
                 video.iter().all(|&v| {
-                    let d = seconds(planned[v][k].duration as i64, candidates[v].track.timescale);
+                    let d = duration_seconds(planned[v][k].duration, candidates[v].track.timescale);
                     (d - d0).abs() < 0.5 * frame_seconds(candidates[v].track).max(1e-3)
                 })
             })
@@ -539,7 +539,7 @@ fn bitrates(track: &Track, timing: &TrackTiming, segments: &[Segment], target: f
     for (i, seg) in segments.iter().enumerate() {
         let bytes = fmp4::segment_len(track, timing, seg);
         total_bytes += bytes;
-        let d = seconds(seg.duration as i64, scale);
+        let d = duration_seconds(seg.duration, scale);
         // A short last segment would overstate the peak; it is counted
         // only when it is all there is.
         let short_last = i + 1 == segments.len() && i > 0 && d < target / 2.0;
@@ -553,7 +553,10 @@ fn bitrates(track: &Track, timing: &TrackTiming, segments: &[Segment], target: f
     } else {
         0.0
     };
-    (peak.max(avg).ceil() as u64, avg.ceil() as u64)
+    (
+        saturating_u64(peak.max(avg).ceil()),
+        saturating_u64(avg.ceil()),
+    )
 }
 
 /// The most common sample duration as a frame rate, reduced.
