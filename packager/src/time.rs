@@ -33,7 +33,12 @@ pub fn rescale(t: i64, from: Timescale, to: Timescale) -> i64 {
     } else {
         (num - from / 2) / from
     };
-    i64::try_from(q).unwrap_or(if q < 0 { i64::MIN } else { i64::MAX })
+    clamp_i64(q)
+}
+
+/// `v` as an `i64`, saturating at its bounds.
+pub(crate) fn clamp_i64(v: i128) -> i64 {
+    i64::try_from(v).unwrap_or(if v < 0 { i64::MIN } else { i64::MAX })
 }
 
 /// Seconds as a float, for manifests.

@@ -49,7 +49,7 @@ pub fn write_init(track: &Track, timing: &TrackTiming, out: &mut Vec<u8>) {
             height: track.height,
             matrix: track.matrix,
             sample_entry: &track.sample_entry.raw,
-            duration: (timing.end - timing.start).max(0) as u64,
+            duration: u64::try_from(timing.end - timing.start).unwrap_or(0),
         },
         out,
     );

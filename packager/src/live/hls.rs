@@ -17,11 +17,12 @@ use std::fmt::Write;
 use super::date::format_unix_ms;
 use super::stream::{LiveStream, Track};
 use super::uri::LiveUri;
-use super::window::Segment;
+use super::window::{Segment, part_number};
 use super::{TrackId, ticks};
 use crate::error::{Error, Result};
 use crate::manifest::write_seconds;
 use crate::mp4::TrackKind;
+use crate::time::{saturating_i64, saturating_u64};
 
 /// How a media playlist is asked for.
 #[derive(Clone, Copy, Debug, Default)]
@@ -193,7 +194,7 @@ impl LiveStream {
             .segments
             .iter()
             .filter(|s| s.complete && !s.gap && s.duration > 0)
-            .map(|s| (s.bytes() as f64 * 8.0 / (s.duration as f64 / scale)).ceil() as u64)
+            .map(|s| saturating_u64((s.bytes() as f64 * 8.0 / (s.duration as f64 / scale)).ceil()))
             .max()
             .unwrap_or(1)
             .max(1)
@@ -229,13 +230,18 @@ impl LiveStream {
              #EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL={}.0,PART-HOLD-BACK=",
             self.can_skip_until()
         );
-        write_seconds(out, (self.part_hold_back() * 1e6).round() as i64, 1_000_000);
+        write_seconds(
+            out,
+            saturating_i64((self.part_hold_back() * 1e6).round()),
+            1_000_000,
+        );
         let _ = write!(
             out,
             ",HOLD-BACK={}.0\n#EXT-X-PART-INF:PART-TARGET=",
             self.hold_back()
         );
-        write_seconds(out, self.cfg.part_target.as_micros() as i64, 1_000_000);
+        let part_target = i64::try_from(self.cfg.part_target.as_micros()).unwrap_or(i64::MAX);
+        write_seconds(out, part_target, 1_000_000);
         out.push('\n');
     }
 
@@ -298,7 +304,7 @@ impl LiveStream {
     /// `EXT-X-PRELOAD-HINT` (§4.4.5.3): the part after the last one.
     fn preload_hint(&self, t: &Track, q: Option<&str>, out: &mut String) {
         let (hint_msn, hint_part) = match (t.window.open(), t.window.last()) {
-            (Some(s), _) => (s.msn, s.parts.len() as u32),
+            (Some(s), _) => (s.msn, part_number(s.parts.len())),
             (None, Some(l)) => (l.msn + 1, 0),
             (None, None) => (self.first_msn, 0),
         };
@@ -362,14 +368,14 @@ impl LiveStream {
     fn parts(&self, t: &Track, s: &Segment, q: Option<&str>, out: &mut String) {
         for (i, p) in s.parts.iter().enumerate() {
             out.push_str("#EXT-X-PART:DURATION=");
-            write_seconds(out, p.duration as i64, t.scale.get());
+            write_seconds(out, p.duration, t.scale.get());
             let _ = write!(
                 out,
                 ",URI=\"{}",
                 LiveUri::Part {
                     rendition: t.name.clone(),
                     msn: s.msn,
-                    part: i as u32
+                    part: part_number(i)
                 }
             );
             suffix(out, q);
@@ -423,7 +429,11 @@ impl LiveStream {
         }
         // The Advance Part Limit: 3 / PART-TARGET below one second, else 3.
         let pt = self.cfg.part_target.as_secs_f64();
-        let limit = if pt < 1.0 { (3.0 / pt) as u64 } else { 3 };
+        let limit = if pt < 1.0 {
+            saturating_u64(3.0 / pt)
+        } else {
+            3
+        };
         let ahead = match lp {
             Some((lm, lpart)) if lm == m => u64::from(p).saturating_sub(u64::from(lpart)),
             Some((lm, _)) if m == lm + 1 => u64::from(p) + 1,
@@ -482,7 +492,7 @@ fn segment_entry(t: &Track, s: &Segment, q: Option<&str>, out: &mut String) {
         out.push_str("#EXT-X-GAP\n");
     }
     out.push_str("#EXTINF:");
-    write_seconds(out, s.duration as i64, t.scale.get());
+    write_seconds(out, s.duration, t.scale.get());
     out.push_str(",\n");
     let _ = write!(
         out,
@@ -556,7 +566,7 @@ fn last_listed_part(t: &Track) -> Option<(u64, u32)> {
     } else {
         last
     };
-    (!last.parts.is_empty()).then(|| (last.msn, last.parts.len() as u32 - 1))
+    (!last.parts.is_empty()).then(|| (last.msn, part_number(last.parts.len() - 1)))
 }
 
 fn media_uri(t: &Track, q: Option<&str>, out: &mut String) {

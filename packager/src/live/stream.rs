@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::part::{self, Sample};
-use super::window::{Part, SegmentBytes, Window};
+use super::window::{Part, SegmentBytes, Window, part_number};
 use super::{AccessUnit, Event, LiveConfig, TrackConfig, TrackId, TrackStats, ticks};
 use crate::codec::SampleEntry;
 use crate::error::{Error, Result};
@@ -14,7 +14,7 @@ use crate::fmp4::{InitTrack, write_init_track};
 use crate::fourcc::types;
 use crate::lang::iso639_2;
 use crate::mp4::TrackKind;
-use crate::time::Timescale;
+use crate::time::{Timescale, clamp_i64, saturating_u64};
 
 const NANOS: i128 = 1_000_000_000;
 
@@ -221,7 +221,7 @@ impl LiveStream {
             .iter()
             .position(|t| t.kind == TrackKind::Video)
             .unwrap_or(0);
-        let target_duration = config.segment_target.as_secs_f64().round().max(1.0) as u64;
+        let target_duration = saturating_u64(config.segment_target.as_secs_f64().round().max(1.0));
         let input = config.tracks.clone();
         Ok(Self {
             cfg: config,
@@ -366,7 +366,8 @@ impl LiveStream {
         if self.ended {
             return Err(Error::LiveEnded);
         }
-        if au.data.len() > self.cfg.max_access_unit_bytes {
+        // A trun gives a sample's size 32 bits, whatever the configuration allows.
+        if au.data.len() > self.cfg.max_access_unit_bytes || u32::try_from(au.data.len()).is_err() {
             return Err(Error::AccessUnitTooLarge {
                 track: idx,
                 len: au.data.len(),
@@ -402,8 +403,9 @@ impl LiveStream {
         let lead_ns =
             i128::from(au.pts.saturating_sub(au.dts).max(0)) * NANOS / i128::from(t.scale.get());
         let start_ns = (last_end - lead_ns).max(0);
-        let elapsed = now.saturating_duration_since(self.epoch).as_nanos() as i128;
-        let away_ns = (elapsed - start_ns).clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
+        let elapsed = i128::try_from(now.saturating_duration_since(self.epoch).as_nanos())
+            .expect("a Duration's nanoseconds take 94 bits");
+        let away_ns = clamp_i64(elapsed - start_ns);
         let map = SessionMap {
             origin_ns: i128::from(au.dts) * NANOS / i128::from(t.scale.get()),
             start_ns,
@@ -532,7 +534,7 @@ impl LiveStream {
                 let guess = if tr.last_duration > 0 {
                     tr.last_duration
                 } else {
-                    (tr.part_ticks / 4).clamp(1, u64::from(u32::MAX)) as u32
+                    u32::try_from(tr.part_ticks / 4).unwrap_or(u32::MAX).max(1)
                 };
                 p.s.duration = guess;
                 tr.next_out = p.s.dts + u64::from(guess);
@@ -601,7 +603,7 @@ impl LiveStream {
             debug_assert!(false, "samples without an open segment");
             return;
         };
-        let id = idx as u32 + 1;
+        let id = u32::try_from(idx + 1).expect("LiveStream::track numbers tracks in 32 bits");
         // Fixed at the track's first part, so decode times stay continuous
         // in the bytes; never more than that part's decode time, so none
         // goes below zero.
@@ -619,7 +621,7 @@ impl LiveStream {
         self.events.push_back(Event::PartReady {
             track: TrackId(idx),
             msn: seg.msn,
-            part: seg.parts.len() as u32 - 1,
+            part: part_number(seg.parts.len() - 1),
         });
     }
 

@@ -126,9 +126,9 @@ pub(crate) fn write_clip_pieces(
 
 /// Writes seconds with at least three decimals and at most six, trimming
 /// trailing zeros beyond the third: `4.000`, `4.004`, `0.100100` → `0.1001`.
-pub(crate) fn write_seconds(out: &mut String, ticks: i64, timescale: u32) {
-    let micros =
-        (i128::from(ticks) * 1_000_000 + i128::from(timescale) / 2) / i128::from(timescale);
+/// `ticks` is any integer up to 64 bits, signed or not.
+pub(crate) fn write_seconds(out: &mut String, ticks: impl Into<i128>, timescale: u32) {
+    let micros = (ticks.into() * 1_000_000 + i128::from(timescale) / 2) / i128::from(timescale);
     let (whole, mut frac) = (micros / 1_000_000, (micros % 1_000_000).abs());
     let mut digits = 6;
     while digits > 3 && frac % 10 == 0 {
