@@ -12,6 +12,7 @@ use crate::clip::{Clip, Piece};
 use crate::mp4::TrackKind;
 use crate::presentation::{Presentation, Rendition};
 use crate::subtitles::SubtitleTrack;
+use crate::time::saturating_u64;
 use crate::trick;
 
 fn xml_escape(s: &str, out: &mut String) {
@@ -25,6 +26,12 @@ fn xml_escape(s: &str, out: &mut String) {
             c => out.push(c),
         }
     }
+}
+
+/// A clip's first keyframe time in ticks of `scale` (as a presentation
+/// time, in range: it is a keyframe's).
+fn clip_start(clip: &Clip, scale: u32) -> i64 {
+    i64::try_from(clip.from_ms * u64::from(scale) / 1000).unwrap_or(i64::MAX)
 }
 
 fn duration(out: &mut String, seconds: f64) {
@@ -244,9 +251,7 @@ fn segment_list(
     // The clip's first keyframe time in this rendition's timescale (as an
     // output time), the same instant for every rendition, so they stay in
     // sync at the period start.
-    let pto = r
-        .timing
-        .output((clip.from_ms * u64::from(scale) / 1000) as i64);
+    let pto = r.timing.output(clip_start(clip, scale));
     let mut query = String::new();
     opts.suffix(&mut query);
     let query = query.replace('&', "&amp;");
@@ -303,7 +308,7 @@ fn text_set(
     let mut full = String::new();
     t.write_full(0, &mut full);
     let bandwidth = if p.duration > 0.0 {
-        ((full.len() as f64 * 8.0 / p.duration).ceil() as u64).max(1)
+        saturating_u64((full.len() as f64 * 8.0 / p.duration).ceil()).max(1)
     } else {
         1
     };
@@ -371,10 +376,9 @@ fn trick_set(
         let scale = p.timescale(r).get();
         // The period starts where the main set's does: the first video
         // frame, or a clip's first keyframe.
-        let pto = opts.clip.map_or(p.origin(r), |c| {
-            r.timing
-                .output((c.from_ms * u64::from(scale) / 1000) as i64)
-        });
+        let pto = opts
+            .clip
+            .map_or(p.origin(r), |c| r.timing.output(clip_start(c, scale)));
         let pto = format!(" presentationTimeOffset=\"{pto}\"");
         let (peak, _) = trick::bitrates(p, keys, r);
         let (w, h) = display_size(p, r);

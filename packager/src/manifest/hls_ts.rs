@@ -24,7 +24,7 @@ use crate::mp4::TrackKind;
 use crate::plan::Segment;
 use crate::presentation::{Presentation, Rendition};
 use crate::subtitles::SubtitleTrack;
-use crate::time::peak_and_average;
+use crate::time::{peak_and_average, saturating_u64};
 use crate::ts::{self, TS_TIME_OFFSET, TsLayout, TsProgram};
 
 /// One TS program: what a TS media playlist and its segments carry.
@@ -358,7 +358,7 @@ pub fn media(p: &Presentation, v: &TsVariant, opts: &ManifestOptions<'_>, out: &
     super::hls::write_preroll_start(p, r, out);
     for (i, s) in r.segments.iter().enumerate() {
         out.push_str("#EXTINF:");
-        write_seconds(out, s.duration as i64, scale);
+        write_seconds(out, s.duration, scale);
         let _ = write!(out, ",\n../ts/{}/{}.ts", v.name, i + 1);
         opts.suffix(out);
         out.push('\n');
@@ -409,7 +409,7 @@ pub fn iframes(
 ) {
     const PSI: u64 = 2 * ts::PACKET_SIZE as u64;
     let r = v.timeline(p);
-    let ms = |secs: f64| (secs * 1000.0).round().max(0.0) as u64;
+    let ms = |secs: f64| saturating_u64((secs * 1000.0).round());
     // A clip's keyframes, the last one lasting to the clip's end; they
     // stay ranges of the regular segments (shared, cacheable).
     let keys: Vec<(usize, ts::KeyframeRange)> = (0..layout.segment_count())
@@ -430,7 +430,7 @@ pub fn iframes(
             }),
         })
         .collect();
-    let micros = |secs: f64| (secs * 1_000_000.0).round() as u64;
+    let micros = |secs: f64| saturating_u64((secs * 1_000_000.0).round());
     vod_playlist_head(
         out,
         5,
@@ -450,7 +450,7 @@ pub fn iframes(
             (k.offset, k.len)
         };
         out.push_str("#EXTINF:");
-        write_seconds(out, micros(k.duration) as i64, 1_000_000);
+        write_seconds(out, micros(k.duration), 1_000_000);
         let _ = write!(
             out,
             ",\n#EXT-X-BYTERANGE:{len}@{offset}\n../ts/{}/{}.ts",

@@ -94,7 +94,7 @@ pub(crate) fn vod_playlist_head(
 /// begins at.
 pub(crate) fn write_clip_start(out: &mut String, clip: &crate::clip::Clip) {
     out.push_str("#EXT-X-START:TIME-OFFSET=");
-    write_seconds(out, clip.start_ms.saturating_sub(clip.from_ms) as i64, 1000);
+    write_seconds(out, clip.start_ms.saturating_sub(clip.from_ms), 1000);
     out.push_str(",PRECISE=YES\n");
 }
 
@@ -111,7 +111,7 @@ pub(crate) fn write_clip_pieces(
     use crate::clip::Piece;
     for (piece, s) in pieces {
         out.push_str("#EXTINF:");
-        write_seconds(out, s.duration as i64, scale);
+        write_seconds(out, s.duration, scale);
         let _ = match piece {
             Piece::Shared(n) => write!(out, ",\n../{dir}/{id}/{n}.{ext}"),
             Piece::Span { from_ms, to_ms } => {
