@@ -120,6 +120,29 @@ impl Window<'_> {
         let from = usize::try_from(offset - self.start).expect("offset is inside the window");
         Ok(&self.data[from..from + len])
     }
+
+    /// The whole metadata box of `box_size` bytes at `offset`, refused
+    /// above `limit` bytes.
+    fn metadata_box(&mut self, offset: u64, box_size: u64, limit: u64) -> Result<Vec<u8>> {
+        let too_big = |limit| Error::Limit {
+            what: "metadata box size",
+            value: box_size,
+            limit,
+        };
+        if box_size > limit {
+            return Err(too_big(limit));
+        }
+        let len = usize::try_from(box_size).map_err(|_| too_big(usize::MAX as u64))?;
+        if len > WINDOW {
+            // Large boxes (a moov) go straight into their own buffer.
+            let mut buf = vec![0; len];
+            self.reads += 1;
+            read_exact(self.src, offset, &mut buf, "metadata box")?;
+            Ok(buf)
+        } else {
+            Ok(self.get(offset, len, "metadata box")?.to_vec())
+        }
+    }
 }
 
 /// Walks the top-level boxes of a source of `size` bytes and returns its metadata.
@@ -176,27 +199,7 @@ pub(crate) fn scan(src: &dyn ReadAt, size: u64, limits: &Limits) -> Result<TopLe
                 } else {
                     limits.max_moov_bytes
                 };
-                if box_size > limit {
-                    return Err(Error::Limit {
-                        what: "metadata box size",
-                        value: box_size,
-                        limit,
-                    });
-                }
-                let len = usize::try_from(box_size).map_err(|_| Error::Limit {
-                    what: "metadata box size",
-                    value: box_size,
-                    limit: usize::MAX as u64,
-                })?;
-                let bytes = if len > WINDOW {
-                    // Large boxes (a moov) go straight into their own buffer.
-                    let mut buf = vec![0; len];
-                    w.reads += 1;
-                    read_exact(src, offset, &mut buf, "metadata box")?;
-                    buf
-                } else {
-                    w.get(offset, len, "metadata box")?.to_vec()
-                };
+                let bytes = w.metadata_box(offset, box_size, limit)?;
                 match fourcc {
                     types::MOOV if out.moov.is_empty() => out.moov = bytes,
                     types::MOOV => {}
