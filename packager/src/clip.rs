@@ -12,9 +12,11 @@
 //! its own nearest samples.
 
 use crate::error::{Error, Result};
+use crate::index::sample_number;
 use crate::mp4::TrackKind;
 use crate::plan::Segment;
 use crate::presentation::{Presentation, Rendition};
+use crate::time::saturating_u64;
 
 /// A clip of a presentation, in milliseconds of presentation time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,7 +53,7 @@ fn bad(why: String) -> Error {
 
 fn ms_of(p: &Presentation, r: &Rendition, t: i64) -> u64 {
     let scale = u64::from(p.timescale(r).get());
-    (t.max(0) as u64 * 1000 + scale / 2) / scale
+    (u64::try_from(t).unwrap_or(0) * 1000 + scale / 2) / scale
 }
 
 /// Half a frame (or audio frame) of `r` in milliseconds, at least 1.
@@ -90,7 +92,7 @@ pub fn parse_seconds(key: &str, value: &str) -> Result<u64> {
 impl Clip {
     /// The clip of `p` for `start_ms`..`end_ms` (milliseconds).
     pub fn new(p: &Presentation, start_ms: u64, end_ms: Option<u64>) -> Result<Self> {
-        let duration_ms = (p.duration * 1000.0).round() as u64;
+        let duration_ms = saturating_u64((p.duration * 1000.0).round());
         if start_ms >= duration_ms {
             return Err(bad(format!(
                 "'start' {:.3} s is not before the end of the asset ({:.3} s)",
@@ -181,12 +183,12 @@ impl Clip {
         let mut out = Vec::new();
         for (i, seg) in r.segments.iter().enumerate() {
             let a = ms_of(p, r, seg.start);
-            let b = ms_of(p, r, seg.start + seg.duration as i64);
+            let b = ms_of(p, r, seg.end_time());
             if b <= self.from_ms + tol || a + tol >= to {
                 continue;
             }
             if a + tol >= self.from_ms && b <= to + tol {
-                out.push((Piece::Shared(i as u32 + 1), *seg));
+                out.push((Piece::Shared(Segment::number(i)), *seg));
                 continue;
             }
             let (from_ms, to_ms) = (a.max(self.from_ms), b.min(to));
@@ -243,11 +245,11 @@ pub(crate) fn span_of(
         .iter()
         .position(|seg| {
             let a = ms_of(p, r, seg.start);
-            let b = ms_of(p, r, seg.start + seg.duration as i64);
+            let b = ms_of(p, r, seg.end_time());
             a <= from_ms + tol && to_ms <= b + tol
         })
         .ok_or(Error::NotFound("span outside any one segment"))?;
-    span_in(p, r, index, from_ms, to_ms).map(|s| (s, index as u32 + 1))
+    span_in(p, r, index, from_ms, to_ms).map(|s| (s, Segment::number(index)))
 }
 
 /// The samples of regular segment `index` (0-based) of `r` in
@@ -269,10 +271,7 @@ pub(crate) fn span_in(
     let track = p.track(r);
     let s = &track.samples;
     let pts = |i: usize| r.timing.presentation(track, i);
-    let (a, b) = (
-        ms_of(p, r, seg.start),
-        ms_of(p, r, seg.start + seg.duration as i64),
-    );
+    let (a, b) = (ms_of(p, r, seg.start), ms_of(p, r, seg.end_time()));
     let video = r.kind == TrackKind::Video;
     // The sample a cut at `t` starts at: seg.first/seg.end at the segment's
     // ends; inside, a keyframe within half a frame (video) or the first
@@ -303,16 +302,12 @@ pub(crate) fn span_in(
         return Err(Error::NotFound("empty span"));
     }
     let start = if i == first { seg.start } else { pts(i) };
-    let stop = if j == end {
-        seg.start + seg.duration as i64
-    } else {
-        pts(j)
-    };
+    let stop = if j == end { seg.end_time() } else { pts(j) };
     Ok(Segment {
-        first: i as u32,
-        end: j as u32,
+        first: sample_number(i),
+        end: sample_number(j),
         start,
-        duration: (stop - start).max(0) as u64,
+        duration: u64::try_from(stop - start).unwrap_or(0),
     })
 }
 

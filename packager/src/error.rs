@@ -1,6 +1,6 @@
 //! The packager's error type.
 
-use crate::mp4::FourCc;
+use crate::fourcc::FourCc;
 
 /// Everything that can go wrong while indexing a source or packaging it.
 ///
@@ -106,7 +106,8 @@ pub enum Error {
     /// A live push came after [`crate::live::LiveStream::finish`].
     #[error("the live stream has ended")]
     LiveEnded,
-    /// A live access unit is larger than `LiveConfig::max_access_unit_bytes`.
+    /// A live access unit is larger than `LiveConfig::max_access_unit_bytes`
+    /// (or than the 4 GiB a `trun` can give a sample, whatever the limit).
     #[error("access unit of {len} bytes on track {track} is above the limit")]
     AccessUnitTooLarge {
         /// The track index.

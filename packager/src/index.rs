@@ -129,8 +129,7 @@ impl SampleIndex {
         let r = self.times.partition_point(|r| r.first as usize <= i);
         match self.times.get(r) {
             // Sample i ends its run: it lasts until the next run starts.
-            // Checked at build time: that is less than 2^32 ticks.
-            Some(next) if next.first as usize == i + 1 => (next.dts - self.dts(i)) as u32,
+            Some(next) if next.first as usize == i + 1 => run_gap(next.dts - self.dts(i)),
             _ => self.times[r - 1].delta,
         }
     }
@@ -186,11 +185,11 @@ impl SampleIndex {
         if from >= n {
             return n;
         }
-        let after = |i: usize| self.dts(i) as i64 + i64::from(self.duration(i)) / 2 > t;
+        let after = |i: usize| signed(self.dts(i)) + i64::from(self.duration(i)) / 2 > t;
         // Find the run holding the answer, then the sample within it.
         let mut r = self
             .times
-            .partition_point(|r| (r.dts as i64) <= t)
+            .partition_point(|r| signed(r.dts) <= t)
             .saturating_sub(1);
         r = r.max(
             self.times
@@ -202,8 +201,10 @@ impl SampleIndex {
         let guess = if run.delta == 0 {
             start
         } else {
-            let k = (t - run.dts as i64 - i64::from(run.delta) / 2).max(0) / i64::from(run.delta);
-            (run.first as usize + k as usize).max(start).min(n)
+            let k = (t - signed(run.dts) - i64::from(run.delta) / 2).max(0) / i64::from(run.delta);
+            // A guess, corrected below: beyond the address space is past the end.
+            let k = usize::try_from(k).unwrap_or(usize::MAX);
+            (run.first as usize).saturating_add(k).max(start).min(n)
         };
         let mut i = guess;
         while i > start && after(i - 1) {
@@ -235,14 +236,15 @@ impl SampleIndex {
 
     /// Composition time of sample `i` (before any edit list), which may be negative.
     pub fn cts(&self, i: usize) -> i64 {
-        self.dts(i) as i64 + i64::from(self.cts_offset(i))
+        signed(self.dts(i)) + i64::from(self.cts_offset(i))
     }
 
     /// Whether sample `i` is a sync sample.
     pub fn is_sync(&self, i: usize) -> bool {
         match &self.sync {
             None => true,
-            Some(s) => s.binary_search(&(i as u32)).is_ok(),
+            // Sample numbers are 32 bits: one beyond is in no list.
+            Some(s) => u32::try_from(i).is_ok_and(|i| s.binary_search(&i).is_ok()),
         }
     }
 
@@ -346,8 +348,8 @@ impl SampleIndex {
             Offsets::Narrow(v) => v.extend(sizes.iter().map(|&size| {
                 let at = next;
                 next += u64::from(size);
-                // Truncation only for samples past a 4 GiB file end: refused below.
-                at as u32
+                // Past a 4 GiB file's end only for samples refused below.
+                u32::try_from(at).unwrap_or(u32::MAX)
             })),
             Offsets::Wide(v) => v.extend(sizes.iter().map(|&size| {
                 let at = next;
@@ -366,7 +368,7 @@ impl SampleIndex {
         let n = self.sizes.len();
         let bad = |reason| {
             Err(Error::Malformed {
-                fourcc: crate::mp4::fourcc_stbl(),
+                fourcc: crate::fourcc::types::STBL,
                 reason,
             })
         };
@@ -383,16 +385,23 @@ impl SampleIndex {
         if self.offsets.len() != n || self.times.first().is_none_or(|t| t.first != 0) {
             return bad("sample tables disagree on the number of samples");
         }
+        let Ok(count) = u32::try_from(n) else {
+            return bad("more than 2^32 - 1 samples");
+        };
         for (k, t) in self.times.iter().enumerate() {
-            let end = self.times.get(k + 1).map_or(n as u32, |next| next.first);
+            let end = self.times.get(k + 1).map_or(count, |next| next.first);
             if end <= t.first {
                 return bad("decode time runs out of order");
             }
-            // Decode time of the run's last sample, and of the next sample.
+            // Decode time of the run's last sample, and of the next sample:
+            // both must fit an i64, as presentation times are signed.
             let last = u64::from(end - t.first - 1)
                 .checked_mul(u64::from(t.delta))
                 .and_then(|d| d.checked_add(t.dts))
-                .and_then(|l| l.checked_add(u64::from(t.delta)).map(|_| l));
+                .filter(|&l| {
+                    l.checked_add(u64::from(t.delta))
+                        .is_some_and(|next| i64::try_from(next).is_ok())
+                });
             let Some(last) = last else {
                 return bad("decode times overflow");
             };
@@ -415,6 +424,25 @@ impl SampleIndex {
         }
         Ok(())
     }
+}
+
+/// A decode time of a validated index as a signed time:
+/// [`SampleIndex::validate`] refuses decode times past `i64::MAX`.
+pub(crate) fn signed(dts: u64) -> i64 {
+    i64::try_from(dts).expect("validated decode times are below 2^63")
+}
+
+/// Sample `i` (or one past the last) of a validated index as the 32-bit
+/// number segments and sync lists use: [`SampleIndex::validate`] refuses
+/// 2^32 samples or more.
+pub(crate) fn sample_number(i: usize) -> u32 {
+    u32::try_from(i).expect("validated indexes have fewer than 2^32 samples")
+}
+
+/// The duration of a run's last sample: up to the next run's start, which
+/// [`SampleIndex::validate`] keeps within 2^32 ticks.
+fn run_gap(ticks: u64) -> u32 {
+    u32::try_from(ticks).expect("validated runs follow each other within 2^32 ticks")
 }
 
 /// Iterator over `(dts, duration)` of consecutive samples.
@@ -443,7 +471,7 @@ impl Iterator for Times<'_> {
         let r = &idx.times[self.run];
         let dts = r.dts + (self.i as u64 - u64::from(r.first)) * u64::from(r.delta);
         let duration = match idx.times.get(self.run + 1) {
-            Some(next) if next.first as usize == self.i + 1 => (next.dts - dts) as u32,
+            Some(next) if next.first as usize == self.i + 1 => run_gap(next.dts - dts),
             _ => r.delta,
         };
         self.i += 1;
@@ -516,7 +544,7 @@ mod tests {
         );
         let scan = |from: usize, t: i64| {
             (from..s.len())
-                .find(|&i| s.dts(i) as i64 + i64::from(s.duration(i)) / 2 > t)
+                .find(|&i| signed(s.dts(i)) + i64::from(s.duration(i)) / 2 > t)
                 .unwrap_or(s.len())
         };
         for from in [0, 5, 10, 19, 25, 39] {

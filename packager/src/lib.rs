@@ -32,12 +32,21 @@
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![warn(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap
+)]
 
 pub mod clip;
 pub mod codec;
+mod cursor;
 mod error;
 pub mod fmp4;
+mod fourcc;
 mod index;
+mod lang;
+mod limits;
 pub mod live;
 pub mod manifest;
 pub mod mp4;
@@ -53,35 +62,9 @@ pub mod ts;
 pub use error::{Error, Result};
 pub use fmp4::{ByteRange, MediaSegment};
 pub use index::SampleIndex;
+pub use lang::is_language_tag;
+pub use limits::Limits;
 pub use mp4::ReadAt;
 pub use plan::Segment;
-pub use presentation::{NamedSource, PackagingConfig, Presentation, Rendition, is_language_tag};
+pub use presentation::{NamedSource, PackagingConfig, Presentation, Rendition};
 pub use source::Source;
-
-/// Bounds on what a file may make the packager allocate.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Limits {
-    /// Largest `moov` box, and largest total of `moof` boxes, in bytes.
-    pub max_moov_bytes: u64,
-    /// Most samples in one track.
-    pub max_samples_per_track: u64,
-    /// Most tracks in one file.
-    pub max_tracks: usize,
-    /// Most entries in one edit list.
-    pub max_edits: usize,
-    /// Most top-level boxes walked in one file.
-    pub max_top_level_boxes: u64,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_moov_bytes: 256 << 20,
-            // 24 hours at 120 frames per second.
-            max_samples_per_track: 24 * 3600 * 120,
-            max_tracks: 64,
-            max_edits: 1024,
-            max_top_level_boxes: 1 << 20,
-        }
-    }
-}

@@ -10,8 +10,9 @@
 //! are not aligned and each gets boundaries of its own. Audio is cut at the
 //! audio frame whose presentation time is nearest to each boundary.
 
+use crate::index::{sample_number, signed};
 use crate::mp4::Track;
-use crate::time::{Timescale, rescale};
+use crate::time::{Timescale, rescale, saturating_i64};
 use crate::timing::TrackTiming;
 
 /// One media segment of one rendition.
@@ -25,6 +26,22 @@ pub struct Segment {
     pub start: i64,
     /// Presentation duration in the track's timescale.
     pub duration: u64,
+}
+
+impl Segment {
+    /// Presentation end: `start + duration`.
+    pub(crate) fn end_time(&self) -> i64 {
+        // A duration is the distance from `start` to a later i64 time (or 0).
+        self.start
+            .checked_add_unsigned(self.duration)
+            .expect("a segment ends at an i64 time")
+    }
+
+    /// The 1-based number of the segment at `index` in a rendition's list.
+    pub(crate) fn number(index: usize) -> u32 {
+        // Each segment holds at least one sample, and sample numbers are 32 bits.
+        u32::try_from(index + 1).expect("fewer segments than samples")
+    }
 }
 
 /// A track plus its timing, as the planner sees it.
@@ -55,7 +72,7 @@ impl PlanTrack<'_> {
             let mut sync = s.sync_samples().peekable();
             let mut in_gop = false;
             for (i, (dts, _)) in s.times_from(0).enumerate().take(s.len()) {
-                let pts = dts as i64 + i64::from(s.cts_offset(i)) + shift;
+                let pts = signed(dts) + i64::from(s.cts_offset(i)) + shift;
                 if sync.next_if_eq(&i).is_some() {
                     k.push((pts, i));
                     in_gop = true;
@@ -114,7 +131,7 @@ fn choose(candidates: &[i64], end: i64, target: i64) -> Vec<i64> {
 /// Segments of a video (or reference) track cut at the given boundary times
 /// (in the track's timescale). Every boundary must be a keyframe of the track.
 fn cut_at_keyframes(t: &PlanTrack<'_>, keyframes: &[(i64, usize)], bounds: &[i64]) -> Vec<Segment> {
-    let n = t.track.samples.len() as u32;
+    let n = sample_number(t.track.samples.len());
     let mut starts: Vec<(i64, u32)> = Vec::with_capacity(bounds.len());
     let mut k = 0;
     for &b in bounds {
@@ -122,8 +139,9 @@ fn cut_at_keyframes(t: &PlanTrack<'_>, keyframes: &[(i64, usize)], bounds: &[i64
             k += 1;
         }
         if let Some(&(time, idx)) = keyframes.get(k) {
-            if starts.last().is_none_or(|&(_, last)| (idx as u32) > last) {
-                starts.push((time, idx as u32));
+            let idx = sample_number(idx);
+            if starts.last().is_none_or(|&(_, last)| idx > last) {
+                starts.push((time, idx));
             }
         }
     }
@@ -149,7 +167,7 @@ fn segments_from_starts(starts: &[(i64, u32)], n: u32, end: i64) -> Vec<Segment>
             first,
             end: next_first,
             start,
-            duration: (next_time - start).max(0) as u64,
+            duration: u64::try_from(next_time - start).unwrap_or(0),
         });
     }
     out
@@ -186,11 +204,14 @@ fn cut_nearest(t: &PlanTrack<'_>, bounds: &[i64], bounds_scale: Timescale) -> Ve
         if i >= n {
             break;
         }
-        if starts.last().is_none_or(|&(_, last)| i as u32 > last) {
-            starts.push((pts(i), i as u32));
+        if starts
+            .last()
+            .is_none_or(|&(_, last)| sample_number(i) > last)
+        {
+            starts.push((pts(i), sample_number(i)));
         }
     }
-    segments_from_starts(&starts, n as u32, t.timing.end)
+    segments_from_starts(&starts, sample_number(n), t.timing.end)
 }
 
 /// Plans the segments of every track. `tracks[reference]` defines the
@@ -205,7 +226,7 @@ pub(crate) fn plan(
         return out;
     }
     let target_in =
-        |scale: Timescale| ((target_seconds * f64::from(scale.get())).round() as i64).max(1);
+        |scale: Timescale| saturating_i64((target_seconds * f64::from(scale.get())).round()).max(1);
 
     let Some(&reference) = video.first() else {
         // Audio only: boundaries from the first track's own frames.
@@ -215,7 +236,7 @@ pub(crate) fn plan(
             .times_from(0)
             .enumerate()
             .skip(r.timing.first_sample as usize)
-            .map(|(i, (dts, _))| dts as i64 + i64::from(s.cts_offset(i)) + r.timing.shift)
+            .map(|(i, (dts, _))| signed(dts) + i64::from(s.cts_offset(i)) + r.timing.shift)
             .collect();
         let bounds = choose(&times, r.timing.end, target_in(r.scale()));
         for (t, seg) in tracks.iter().zip(out.iter_mut()) {

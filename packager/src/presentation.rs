@@ -9,11 +9,12 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::fmp4::{self, MediaSegment};
+use crate::lang::{is_language_tag, language_name, language_tag};
 use crate::mp4::{Track, TrackKind};
 use crate::plan::{self, PlanTrack, Segment};
 use crate::source::Source;
 use crate::subtitles::SubtitleTrack;
-use crate::time::{Timescale, seconds};
+use crate::time::{Timescale, duration_seconds, saturating_u64, seconds};
 use crate::timing::{Delay, TrackTiming};
 
 /// Packaging settings that change what a presentation looks like.
@@ -83,16 +84,6 @@ fn is_url_name(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-/// A BCP 47 tag of the simple shape `ll[l](-xxxx)*` (RFC 5646 §2.1).
-pub fn is_language_tag(s: &str) -> bool {
-    let mut parts = s.split('-');
-    let primary = parts.next().unwrap_or("");
-    s.len() <= 35
-        && (2..=3).contains(&primary.len())
-        && primary.bytes().all(|b| b.is_ascii_alphabetic())
-        && parts.all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
-}
-
 /// One CMAF track of a presentation.
 #[derive(Clone, Debug)]
 pub struct Rendition {
@@ -152,170 +143,18 @@ pub struct Presentation {
 impl Presentation {
     /// Builds the presentation of `sources`.
     pub fn new(sources: Vec<NamedSource>, config: PackagingConfig) -> Result<Self> {
-        struct Candidate<'a> {
-            source: usize,
-            track: &'a Track,
-            track_index: usize,
-            timing: TrackTiming,
-        }
-        let mut candidates: Vec<Candidate<'_>> = Vec::new();
-        for (si, s) in sources.iter().enumerate() {
-            let movie = &s.source.movie;
-            for (ti, track) in movie.tracks.iter().enumerate() {
-                if track.kind == TrackKind::Other || track.samples.is_empty() {
-                    continue;
-                }
-                if !track.sample_entry.is_supported() {
-                    return Err(Error::UnsupportedCodec {
-                        source_name: s.name.clone(),
-                        track: track.id,
-                        fourcc: track.sample_entry.fourcc,
-                    });
-                }
-                // The same audio muxed into several rendition files is listed once.
-                let duplicate = track.kind == TrackKind::Audio
-                    && candidates.iter().any(|c| {
-                        c.track.kind == TrackKind::Audio
-                            && c.track.sample_entry.raw == track.sample_entry.raw
-                            && c.track.language == track.language
-                            && c.track.samples.sizes == track.samples.sizes
-                    });
-                if duplicate {
-                    continue;
-                }
-                candidates.push(Candidate {
-                    source: si,
-                    track,
-                    track_index: ti,
-                    timing: TrackTiming::of(track, movie.timescale),
-                });
-            }
-        }
-        if candidates.is_empty() {
-            return Err(Error::NoTracks);
-        }
-        // One delay for every track, so all keep the source's A/V offsets
-        // and every rung of a ladder presents at the same times.
-        let scales: Vec<Timescale> = candidates.iter().map(|c| c.track.timescale).collect();
-        let leads: Vec<(i64, Timescale)> = candidates
-            .iter()
-            .map(|c| (c.timing.lead(c.track), c.track.timescale))
-            .collect();
-        let delay = Delay::covering(&scales, &leads);
-        for c in &mut candidates {
-            c.timing = c.timing.with_delay(delay, c.track.timescale);
-        }
+        let mut candidates = candidates(&sources)?;
+        let delay = share_delay(&mut candidates);
         // Video first so the planner's reference is a video track.
         candidates.sort_by_key(|c| c.track.kind);
-        let plan_tracks: Vec<PlanTrack<'_>> = candidates
-            .iter()
-            .map(|c| PlanTrack {
-                track: c.track,
-                timing: c.timing,
-            })
-            .collect();
-        let video: Vec<usize> = (0..candidates.len())
-            .filter(|&i| candidates[i].track.kind == TrackKind::Video)
-            .collect();
-        let planned = plan::plan(&plan_tracks, &video, config.target_duration);
-        let aligned = video.len() <= 1 || {
-            let n = planned[video[0]].len();
-            video.iter().all(|&v| planned[v].len() == n)
-                && (0..n).all(|k| {
-                    let d0 = seconds(
-                        planned[video[0]][k].duration as i64,
-                        candidates[video[0]].track.timescale,
-                    );
-                    video.iter().all(|&v| {
-                        let d =
-                            seconds(planned[v][k].duration as i64, candidates[v].track.timescale);
-                        (d - d0).abs() < 0.5 * frame_seconds(candidates[v].track).max(1e-3)
-                    })
-                })
-        };
-
-        let single = sources.len() == 1;
+        let (planned, aligned) = plan_segments(&candidates, config.target_duration);
         let mut renditions: Vec<Rendition> = candidates
             .iter()
             .zip(planned)
-            .map(|(c, segments)| {
-                let kind_letter = if c.track.kind == TrackKind::Video {
-                    'v'
-                } else {
-                    'a'
-                };
-                let id = if single {
-                    format!("{kind_letter}{}", c.track.id)
-                } else {
-                    format!("{}-{kind_letter}{}", sources[c.source].name, c.track.id)
-                };
-                let codecs = c.track.sample_entry.rfc6381().unwrap_or_default();
-                let (peak_bitrate, average_bitrate) =
-                    bitrates(c.track, &c.timing, &segments, config.target_duration);
-                let frame_rate = (c.track.kind == TrackKind::Video)
-                    .then(|| frame_rate(c.track))
-                    .flatten();
-                let language = crate::manifest::language_tag(&c.track.language)
-                    .map(str::to_owned)
-                    .or_else(|| sources[c.source].language.clone());
-                let name = c
-                    .track
-                    .name
-                    .clone()
-                    .or_else(|| language.as_deref().map(crate::manifest::language_name))
-                    .unwrap_or_else(|| {
-                        if c.track.kind == TrackKind::Video {
-                            "video"
-                        } else {
-                            "audio"
-                        }
-                        .to_owned()
-                    });
-                Rendition {
-                    id,
-                    language,
-                    name,
-                    source: c.source,
-                    track: c.track_index,
-                    kind: c.track.kind,
-                    codecs,
-                    timing: c.timing,
-                    segments,
-                    peak_bitrate,
-                    average_bitrate,
-                    frame_rate,
-                }
-            })
+            .map(|(c, segments)| rendition(&sources, c, segments, &config))
             .collect();
-        // Video by bit rate (the ladder's order); audio in source order
-        // (files by name, tracks as stored): the first is the default.
-        renditions.sort_by(|a, b| {
-            a.kind.cmp(&b.kind).then_with(|| {
-                if a.kind == TrackKind::Video {
-                    a.peak_bitrate.cmp(&b.peak_bitrate).then(a.id.cmp(&b.id))
-                } else {
-                    std::cmp::Ordering::Equal
-                }
-            })
-        });
-        // Audio names are unique: players list them side by side.
-        for i in 0..renditions.len() {
-            if renditions[i].kind != TrackKind::Audio {
-                continue;
-            }
-            let same = renditions[..i]
-                .iter()
-                .filter(|r| r.kind == TrackKind::Audio && r.name == renditions[i].name)
-                .count();
-            if same > 0 {
-                let base = renditions[i].name.clone();
-                let mut n = same + 1;
-                while renditions.iter().any(|r| r.name == format!("{base} {n}")) {
-                    n += 1;
-                }
-                renditions[i].name = format!("{base} {n}");
-            }
-        }
+        ladder_order(&mut renditions);
+        unique_audio_names(&mut renditions);
         let duration = renditions
             .iter()
             .map(|r| {
@@ -384,16 +223,16 @@ impl Presentation {
             return Vec::new();
         };
         let scale = u64::from(self.timescale(r).get());
-        let ms = |t: i64| (t.max(0) as u64 * 1000 + scale / 2) / scale;
+        let ms = |t: i64| (u64::try_from(t).unwrap_or(0) * 1000 + scale / 2) / scale;
         let mut out: Vec<(u64, u64)> = r
             .segments
             .iter()
-            .map(|s| (ms(s.start), ms(s.start + s.duration as i64)))
+            .map(|s| (ms(s.start), ms(s.end_time())))
             .collect();
         if let Some(first) = out.first_mut() {
             first.0 = 0;
         }
-        let end = (self.duration * 1000.0).ceil() as u64;
+        let end = saturating_u64((self.duration * 1000.0).ceil());
         if let Some(last) = out.last_mut() {
             last.1 = last.1.max(end);
         }
@@ -447,7 +286,7 @@ impl Presentation {
 
     /// [`Self::preroll_seconds`] in whole milliseconds.
     pub fn preroll_ms(&self) -> u64 {
-        (self.preroll_seconds() * 1000.0).round() as u64
+        saturating_u64((self.preroll_seconds() * 1000.0).round())
     }
 
     /// The delay in 90 kHz ticks: where WebVTT's local time 0 is on the
@@ -474,6 +313,191 @@ impl Presentation {
             t.hash(&mut h);
         }
         h.digest()
+    }
+}
+
+/// A track that becomes a rendition, before its segments are planned.
+struct Candidate<'a> {
+    source: usize,
+    track: &'a Track,
+    track_index: usize,
+    timing: TrackTiming,
+}
+
+/// The audio and video tracks of `sources` with samples, in source order;
+/// an error for one whose codec the packager does not support.
+fn candidates(sources: &[NamedSource]) -> Result<Vec<Candidate<'_>>> {
+    let mut candidates: Vec<Candidate<'_>> = Vec::new();
+    for (si, s) in sources.iter().enumerate() {
+        let movie = &s.source.movie;
+        for (ti, track) in movie.tracks.iter().enumerate() {
+            if track.kind == TrackKind::Other || track.samples.is_empty() {
+                continue;
+            }
+            if !track.sample_entry.is_supported() {
+                return Err(Error::UnsupportedCodec {
+                    source_name: s.name.clone(),
+                    track: track.id,
+                    fourcc: track.sample_entry.fourcc,
+                });
+            }
+            if is_duplicate_audio(&candidates, track) {
+                continue;
+            }
+            candidates.push(Candidate {
+                source: si,
+                track,
+                track_index: ti,
+                timing: TrackTiming::of(track, movie.timescale),
+            });
+        }
+    }
+    if candidates.is_empty() {
+        return Err(Error::NoTracks);
+    }
+    Ok(candidates)
+}
+
+/// The same audio muxed into several rendition files is listed once.
+fn is_duplicate_audio(candidates: &[Candidate<'_>], track: &Track) -> bool {
+    track.kind == TrackKind::Audio
+        && candidates.iter().any(|c| {
+            c.track.kind == TrackKind::Audio
+                && c.track.sample_entry.raw == track.sample_entry.raw
+                && c.track.language == track.language
+                && c.track.samples.sizes == track.samples.sizes
+        })
+}
+
+/// One delay for every track, so all keep the source's A/V offsets and
+/// every rung of a ladder presents at the same times: applied to every
+/// candidate's timing, and returned.
+fn share_delay(candidates: &mut [Candidate<'_>]) -> Delay {
+    let scales: Vec<Timescale> = candidates.iter().map(|c| c.track.timescale).collect();
+    let leads: Vec<(i64, Timescale)> = candidates
+        .iter()
+        .map(|c| (c.timing.lead(c.track), c.track.timescale))
+        .collect();
+    let delay = Delay::covering(&scales, &leads);
+    for c in candidates {
+        c.timing = c.timing.with_delay(delay, c.track.timescale);
+    }
+    delay
+}
+
+/// Every candidate's segments (video ones first in `candidates`), and
+/// whether all video candidates share segment boundaries.
+fn plan_segments(candidates: &[Candidate<'_>], target_duration: f64) -> (Vec<Vec<Segment>>, bool) {
+    let plan_tracks: Vec<PlanTrack<'_>> = candidates
+        .iter()
+        .map(|c| PlanTrack {
+            track: c.track,
+            timing: c.timing,
+        })
+        .collect();
+    let video: Vec<usize> = (0..candidates.len())
+        .filter(|&i| candidates[i].track.kind == TrackKind::Video)
+        .collect();
+    let planned = plan::plan(&plan_tracks, &video, target_duration);
+    let aligned = video_aligned(candidates, &planned, &video);
+    (planned, aligned)
+}
+
+/// Whether the video candidates `video` have as many segments as each
+/// other, each lasting what the first's does (within half a frame).
+fn video_aligned(candidates: &[Candidate<'_>], planned: &[Vec<Segment>], video: &[usize]) -> bool {
+    video.len() <= 1 || {
+        let n = planned[video[0]].len();
+        video.iter().all(|&v| planned[v].len() == n)
+            && (0..n).all(|k| {
+                let d0 = duration_seconds(
+                    planned[video[0]][k].duration,
+                    candidates[video[0]].track.timescale,
+                );
+                video.iter().all(|&v| {
+                    let d = duration_seconds(planned[v][k].duration, candidates[v].track.timescale);
+                    (d - d0).abs() < 0.5 * frame_seconds(candidates[v].track).max(1e-3)
+                })
+            })
+    }
+}
+
+/// The rendition of candidate `c` with its planned `segments`.
+fn rendition(
+    sources: &[NamedSource],
+    c: &Candidate<'_>,
+    segments: Vec<Segment>,
+    config: &PackagingConfig,
+) -> Rendition {
+    let video = c.track.kind == TrackKind::Video;
+    let kind_letter = if video { 'v' } else { 'a' };
+    let id = if sources.len() == 1 {
+        format!("{kind_letter}{}", c.track.id)
+    } else {
+        format!("{}-{kind_letter}{}", sources[c.source].name, c.track.id)
+    };
+    let codecs = c.track.sample_entry.rfc6381().unwrap_or_default();
+    let (peak_bitrate, average_bitrate) =
+        bitrates(c.track, &c.timing, &segments, config.target_duration);
+    let frame_rate = video.then(|| frame_rate(c.track)).flatten();
+    let language = language_tag(&c.track.language)
+        .map(str::to_owned)
+        .or_else(|| sources[c.source].language.clone());
+    let name = c
+        .track
+        .name
+        .clone()
+        .or_else(|| language.as_deref().map(language_name))
+        .unwrap_or_else(|| if video { "video" } else { "audio" }.to_owned());
+    Rendition {
+        id,
+        language,
+        name,
+        source: c.source,
+        track: c.track_index,
+        kind: c.track.kind,
+        codecs,
+        timing: c.timing,
+        segments,
+        peak_bitrate,
+        average_bitrate,
+        frame_rate,
+    }
+}
+
+/// Video by bit rate (the ladder's order); audio in source order (files
+/// by name, tracks as stored): the first is the default.
+fn ladder_order(renditions: &mut [Rendition]) {
+    renditions.sort_by(|a, b| {
+        a.kind.cmp(&b.kind).then_with(|| {
+            if a.kind == TrackKind::Video {
+                a.peak_bitrate.cmp(&b.peak_bitrate).then(a.id.cmp(&b.id))
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        })
+    });
+}
+
+/// Audio names are unique: players list them side by side. A repeat gets
+/// ` 2`, ` 3`, ... (the first number no rendition has taken).
+fn unique_audio_names(renditions: &mut [Rendition]) {
+    for i in 0..renditions.len() {
+        if renditions[i].kind != TrackKind::Audio {
+            continue;
+        }
+        let same = renditions[..i]
+            .iter()
+            .filter(|r| r.kind == TrackKind::Audio && r.name == renditions[i].name)
+            .count();
+        if same > 0 {
+            let base = renditions[i].name.clone();
+            let mut n = same + 1;
+            while renditions.iter().any(|r| r.name == format!("{base} {n}")) {
+                n += 1;
+            }
+            renditions[i].name = format!("{base} {n}");
+        }
     }
 }
 
@@ -515,7 +539,7 @@ fn bitrates(track: &Track, timing: &TrackTiming, segments: &[Segment], target: f
     for (i, seg) in segments.iter().enumerate() {
         let bytes = fmp4::segment_len(track, timing, seg);
         total_bytes += bytes;
-        let d = seconds(seg.duration as i64, scale);
+        let d = duration_seconds(seg.duration, scale);
         // A short last segment would overstate the peak; it is counted
         // only when it is all there is.
         let short_last = i + 1 == segments.len() && i > 0 && d < target / 2.0;
@@ -529,7 +553,10 @@ fn bitrates(track: &Track, timing: &TrackTiming, segments: &[Segment], target: f
     } else {
         0.0
     };
-    (peak.max(avg).ceil() as u64, avg.ceil() as u64)
+    (
+        saturating_u64(peak.max(avg).ceil()),
+        saturating_u64(avg.ceil()),
+    )
 }
 
 /// The most common sample duration as a frame rate, reduced.

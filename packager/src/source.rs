@@ -1,7 +1,7 @@
 //! Indexing one source file.
 
-use crate::Limits;
 use crate::error::{Error, Result};
+use crate::limits::Limits;
 use crate::mp4::Movie;
 use crate::mp4::locate::{ReadAt, scan};
 

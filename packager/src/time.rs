@@ -33,12 +33,52 @@ pub fn rescale(t: i64, from: Timescale, to: Timescale) -> i64 {
     } else {
         (num - from / 2) / from
     };
-    q.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+    clamp_i64(q)
+}
+
+/// `v` as an `i64`, saturating at its bounds.
+pub(crate) fn clamp_i64(v: i128) -> i64 {
+    i64::try_from(v).unwrap_or(if v < 0 { i64::MIN } else { i64::MAX })
 }
 
 /// Seconds as a float, for manifests.
 pub fn seconds(t: i64, scale: Timescale) -> f64 {
     t as f64 / f64::from(scale.get())
+}
+
+/// [`seconds`] of a duration.
+pub(crate) fn duration_seconds(d: u64, scale: Timescale) -> f64 {
+    d as f64 / f64::from(scale.get())
+}
+
+/// `x` rounded toward zero to a `u64`, saturating: negative values and NaN
+/// become 0, values past `u64::MAX` become `u64::MAX`. For bit rates and
+/// milliseconds computed in floating point.
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "clamped to the u64 range first"
+)]
+pub(crate) fn saturating_u64(x: f64) -> u64 {
+    if x.is_nan() {
+        0
+    } else {
+        x.clamp(0.0, u64::MAX as f64) as u64
+    }
+}
+
+/// `x` rounded toward zero to an `i64`, saturating at its bounds; NaN
+/// becomes 0.
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "clamped to the i64 range first"
+)]
+pub(crate) fn saturating_i64(x: f64) -> i64 {
+    if x.is_nan() {
+        0
+    } else {
+        x.clamp(i64::MIN as f64, i64::MAX as f64) as i64
+    }
 }
 
 /// Peak and average bit rate (bits/s, rounded up) of pieces given as
@@ -58,7 +98,10 @@ pub(crate) fn peak_and_average(pieces: impl Iterator<Item = (u64, f64, bool)>) -
     } else {
         0.0
     };
-    (peak.max(avg).ceil() as u64, avg.ceil() as u64)
+    (
+        saturating_u64(peak.max(avg).ceil()),
+        saturating_u64(avg.ceil()),
+    )
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@
 //!   its midpoint). Video keeps every sample (the decoder needs the frames
 //!   before a mid-GOP edit point); those present before `D`.
 
+use crate::index::{sample_number, signed};
 use crate::mp4::{Track, TrackKind};
 use crate::time::{Timescale, rescale};
 
@@ -121,7 +122,7 @@ impl TrackTiming {
             if e.media_time == -1 {
                 if media.is_none() {
                     empty += rescale(
-                        e.segment_duration.min(i64::MAX as u64) as i64,
+                        i64::try_from(e.segment_duration).unwrap_or(i64::MAX),
                         movie_scale,
                         scale,
                     );
@@ -143,7 +144,7 @@ impl TrackTiming {
         let end = match media {
             Some(e) if e.segment_duration > 0 => {
                 let d = rescale(
-                    e.segment_duration.min(i64::MAX as u64) as i64,
+                    i64::try_from(e.segment_duration).unwrap_or(i64::MAX),
                     movie_scale,
                     scale,
                 );
@@ -165,7 +166,7 @@ impl TrackTiming {
             // 1024-sample AAC priming).
             let kept =
                 (0..s.len()).find(|&i| 2 * presented(i) + i64::from(s.duration(i)) > 2 * start);
-            first_sample = kept.map_or(s.len(), |i| i) as u32;
+            first_sample = sample_number(kept.map_or(s.len(), |i| i));
             if let Some(i) = kept {
                 start = presented(i).min(end);
             }
@@ -193,7 +194,7 @@ impl TrackTiming {
         if s.is_empty() || self.first_sample as usize >= s.len() {
             return 0;
         }
-        -(s.dts(self.first_sample as usize) as i64 + self.shift - self.cts_adjust)
+        -(signed(s.dts(self.first_sample as usize)) + self.shift - self.cts_adjust)
     }
 
     /// This timing with the presentation's delay.

@@ -35,10 +35,11 @@
 
 use crate::error::{Error, Result};
 use crate::fmp4::{self, MediaSegment};
+use crate::index::sample_number;
 use crate::mp4::TrackKind;
 use crate::plan::Segment;
 use crate::presentation::{Presentation, Rendition};
-use crate::time::{peak_and_average, seconds};
+use crate::time::{duration_seconds, peak_and_average};
 
 /// One keyframe of a rendition, in decode order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,7 +81,7 @@ pub fn keyframes_in_clip(
     let mut kept = Vec::new();
     for (i, mut k) in keyframes(p, r).into_iter().enumerate() {
         let full = ms(k.duration);
-        if let Some(d) = clip.keyframe(p, r, ms(k.start.max(0) as u64), full) {
+        if let Some(d) = clip.keyframe(p, r, ms(u64::try_from(k.start).unwrap_or(0)), full) {
             if d < full {
                 k.duration = d * scale / 1000;
             }
@@ -107,7 +108,7 @@ pub fn keyframes(p: &Presentation, r: &Rendition) -> Vec<Keyframe> {
         .skip_while(|&i| i < range.start)
         .take_while(|&i| i < range.end)
         .map(|i| Keyframe {
-            sample: i as u32,
+            sample: sample_number(i),
             start: r.timing.presentation(track, i).max(r.timing.start),
             duration: 0,
             offset: 0,
@@ -119,7 +120,7 @@ pub fn keyframes(p: &Presentation, r: &Rendition) -> Vec<Keyframe> {
     let mut offset = 0;
     for k in 0..out.len() {
         let next = out.get(k + 1).map_or(r.timing.end, |n| n.start);
-        out[k].duration = (next - out[k].start).max(0) as u64;
+        out[k].duration = u64::try_from(next - out[k].start).unwrap_or(0);
         out[k].size = fmp4::segment_len(track, &r.timing, &out[k].segment());
         out[k].offset = offset;
         offset += out[k].size;
@@ -157,7 +158,7 @@ pub fn bitrates(p: &Presentation, keys: &[Keyframe], r: &Rendition) -> (u64, u64
     let scale = p.timescale(r);
     peak_and_average(
         keys.iter()
-            .map(|k| (k.size, seconds(k.duration as i64, scale), true)),
+            .map(|k| (k.size, duration_seconds(k.duration, scale), true)),
     )
 }
 
@@ -207,7 +208,7 @@ mod tests {
             .enumerate()
             .map(|(i, &size)| {
                 let k = Keyframe {
-                    sample: i as u32,
+                    sample: u32::try_from(i).unwrap(),
                     start: 0,
                     duration: 0,
                     offset,

@@ -128,3 +128,28 @@ fn huge_counts_in_tiny_files_are_refused_before_allocating() {
     let r = Source::index(&bytes, bytes.len() as u64, &Limits::default());
     assert!(r.is_err());
 }
+
+#[test]
+fn decode_times_past_i64_max_are_errors_not_wrapped() {
+    // A fragmented file whose tfdt puts decode times at 2^63 and beyond:
+    // they do not fit a signed presentation time, so the index refuses
+    // them (they used to wrap to negative times, or overflow).
+    let media = headwater_testkit::media();
+    let original = std::fs::read(media.join("fragmented.mp4")).unwrap();
+    for add in [(1u64 << 63) - 1000, u64::MAX - (1 << 40)] {
+        let mut bytes = original.clone();
+        let mut at = 0;
+        while let Some(i) = bytes[at..].windows(4).position(|w| w == b"tfdt") {
+            let i = at + i;
+            assert_eq!(bytes[i + 4], 1, "a version 1 tfdt");
+            let v = u64::from_be_bytes(bytes[i + 8..i + 16].try_into().unwrap());
+            bytes[i + 8..i + 16].copy_from_slice(&v.wrapping_add(add).to_be_bytes());
+            at = i + 4;
+        }
+        let r = Source::index(&bytes, bytes.len() as u64, &Limits::default());
+        assert!(
+            matches!(r, Err(headwater_packager::Error::Malformed { .. })),
+            "{r:?}"
+        );
+    }
+}

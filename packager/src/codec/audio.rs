@@ -1,9 +1,9 @@
 //! Audio configuration boxes: `esds`, `dac3`, `dec3`, `dOps`.
 
 use super::{Bits, Codec};
+use crate::cursor::Cursor;
 use crate::error::{Result, malformed};
-use crate::mp4::Cursor;
-use crate::mp4::fourcc::types;
+use crate::fourcc::types;
 
 /// What an audio configuration box says.
 pub(super) struct AudioFacts {
@@ -102,7 +102,7 @@ fn parse_audio_specific_config(asc: &[u8]) -> (u8, Option<u32>, u8) {
         Some(i) => RATES.get(i as usize).copied(),
         None => None,
     };
-    let channels = bits.take(4).unwrap_or(0) as u8;
+    let channels = bits.take_u8(4).unwrap_or(0);
     (aot.min(255) as u8, rate, channels)
 }
 
@@ -122,7 +122,7 @@ pub(super) fn dac3(body: &[u8]) -> Result<AudioFacts> {
     let lfeon = take(1)?;
     Ok(AudioFacts {
         codec: Codec::Ac3,
-        channels: ACMOD_CHANNELS[acmod as usize] + lfeon as u16,
+        channels: ACMOD_CHANNELS[acmod as usize] + u16::from(lfeon == 1),
         sample_rate: FSCOD_RATES[fscod as usize],
     })
 }
@@ -145,7 +145,7 @@ pub(super) fn dec3(body: &[u8]) -> Result<AudioFacts> {
     let lfeon = take(1)?;
     take(3)?; // reserved
     let num_dep_sub = take(4)?;
-    let mut channels = ACMOD_CHANNELS[acmod as usize] + lfeon as u16;
+    let mut channels = ACMOD_CHANNELS[acmod as usize] + u16::from(lfeon == 1);
     if num_dep_sub > 0 {
         let chan_loc = take(9)?;
         channels += (0..9)

@@ -9,9 +9,9 @@
 mod audio;
 mod video;
 
+use crate::cursor::{BoxIter, Cursor};
 use crate::error::{Result, malformed};
-use crate::mp4::fourcc::types;
-use crate::mp4::{BoxIter, Cursor, FourCc};
+use crate::fourcc::{FourCc, types};
 
 /// What the packager knows about a track's codec.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -351,5 +351,12 @@ impl<'a> Bits<'a> {
             self.pos += 1;
         }
         Some(v)
+    }
+
+    /// Reads an `n`-bit unsigned field, `n` ≤ 8.
+    pub(crate) fn take_u8(&mut self, n: usize) -> Option<u8> {
+        debug_assert!(n <= 8);
+        self.take(n)
+            .map(|v| u8::try_from(v).expect("at most 8 bits"))
     }
 }

@@ -3,9 +3,9 @@
 use std::fmt::Write;
 
 use super::{Bits, Codec, VideoRange};
+use crate::cursor::Cursor;
 use crate::error::{Result, malformed};
-use crate::mp4::fourcc::types;
-use crate::mp4::{Cursor, FourCc};
+use crate::fourcc::{FourCc, types};
 
 /// `AVCDecoderConfigurationRecord` (ISO/IEC 14496-15 §5.3.3.1).
 pub(super) fn avcc(body: &[u8]) -> Result<Codec> {
@@ -77,8 +77,8 @@ pub(super) fn av1c(body: &[u8]) -> Result<Codec> {
     if marker != 1 || version != 1 {
         return Err(malformed(types::AV1C, "not marker 1, version 1"));
     }
-    let profile = take(3)? as u8;
-    let level = take(5)? as u8;
+    let profile = u8::try_from(take(3)?).expect("3 bits");
+    let level = u8::try_from(take(5)?).expect("5 bits");
     let high_tier = take(1)? == 1;
     let high_bitdepth = take(1)? == 1;
     let twelve_bit = take(1)? == 1;

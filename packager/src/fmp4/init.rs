@@ -1,8 +1,8 @@
 //! CMAF headers: `ftyp` + `moov` with `mvex` for one track (ISO/IEC 23000-19 §7.3.1).
 
 use super::Put;
-use crate::mp4::fourcc::types;
-use crate::mp4::{FourCc, Track, TrackKind};
+use crate::fourcc::{FourCc, types};
+use crate::mp4::{Track, TrackKind};
 use crate::time::Timescale;
 use crate::timing::TrackTiming;
 
@@ -49,7 +49,7 @@ pub fn write_init(track: &Track, timing: &TrackTiming, out: &mut Vec<u8>) {
             height: track.height,
             matrix: track.matrix,
             sample_entry: &track.sample_entry.raw,
-            duration: (timing.end - timing.start).max(0) as u64,
+            duration: u64::try_from(timing.end - timing.start).unwrap_or(0),
         },
         out,
     );
@@ -57,8 +57,22 @@ pub fn write_init(track: &Track, timing: &TrackTiming, out: &mut Vec<u8>) {
 
 /// Appends the init segment (`ftyp` + `moov` with `mvex`) of `track` to `out`.
 pub fn write_init_track(track: &InitTrack<'_>, out: &mut Vec<u8>) {
-    let scale = track.timescale.get();
-    let duration = track.duration;
+    write_ftyp(out);
+    out.boxed(types::MOOV, |b| {
+        write_mvhd(track, b);
+        b.boxed(types::TRAK, |b| {
+            write_tkhd(track, b);
+            b.boxed(types::MDIA, |b| {
+                write_mdhd_hdlr(track, b);
+                write_minf(track, b);
+            });
+        });
+        write_mvex(track, b);
+    });
+}
+
+/// `ftyp` (§4.3): CMAF brands.
+fn write_ftyp(out: &mut Vec<u8>) {
     out.boxed(types::FTYP, |b| {
         b.put(&types::ISO6.0);
         b.put_u32(0);
@@ -68,96 +82,111 @@ pub fn write_init_track(track: &InitTrack<'_>, out: &mut Vec<u8>) {
         b.put(b"mp41");
         b.put(b"dash");
     });
-    out.boxed(types::MOOV, |b| {
-        b.full(types::MVHD, 1, 0, |b| {
-            b.put_u64(0); // creation_time
-            b.put_u64(0); // modification_time
-            b.put_u32(scale);
-            b.put_u64(0); // duration: in mehd for fragmented files
-            b.put_u32(0x0001_0000); // rate 1.0
-            b.put_u16(0x0100); // volume 1.0
-            b.put(&[0; 10]);
-            for m in [0x0001_0000u32, 0, 0, 0, 0x0001_0000, 0, 0, 0, 0x4000_0000] {
-                b.put_u32(m);
-            }
-            b.put(&[0; 24]); // pre_defined
-            b.put_u32(track.id.saturating_add(1)); // next_track_ID
+}
+
+/// `mvhd` (§8.2.2), version 1.
+fn write_mvhd(track: &InitTrack<'_>, b: &mut Vec<u8>) {
+    b.full(types::MVHD, 1, 0, |b| {
+        b.put_u64(0); // creation_time
+        b.put_u64(0); // modification_time
+        b.put_u32(track.timescale.get());
+        b.put_u64(0); // duration: in mehd for fragmented files
+        b.put_u32(0x0001_0000); // rate 1.0
+        b.put_u16(0x0100); // volume 1.0
+        b.put(&[0; 10]);
+        for m in [0x0001_0000u32, 0, 0, 0, 0x0001_0000, 0, 0, 0, 0x4000_0000] {
+            b.put_u32(m);
+        }
+        b.put(&[0; 24]); // pre_defined
+        b.put_u32(track.id.saturating_add(1)); // next_track_ID
+    });
+}
+
+/// `tkhd` (§8.3.2), version 1, enabled and in the movie.
+fn write_tkhd(track: &InitTrack<'_>, b: &mut Vec<u8>) {
+    b.full(types::TKHD, 1, 0x3, |b| {
+        b.put_u64(0);
+        b.put_u64(0);
+        b.put_u32(track.id);
+        b.put_u32(0);
+        b.put_u64(0); // duration
+        b.put(&[0; 8]);
+        b.put_u16(0); // layer
+        b.put_u16(0); // alternate_group
+        b.put_u16(if track.kind == TrackKind::Audio {
+            0x0100
+        } else {
+            0
         });
-        b.boxed(types::TRAK, |b| {
-            b.full(types::TKHD, 1, 0x3, |b| {
-                b.put_u64(0);
-                b.put_u64(0);
-                b.put_u32(track.id);
-                b.put_u32(0);
-                b.put_u64(0); // duration
-                b.put(&[0; 8]);
-                b.put_u16(0); // layer
-                b.put_u16(0); // alternate_group
-                b.put_u16(if track.kind == TrackKind::Audio {
-                    0x0100
-                } else {
-                    0
-                });
-                b.put_u16(0);
-                for m in track.matrix {
-                    b.put_u32(m);
-                }
-                b.put_u32(track.width << 16);
-                b.put_u32(track.height << 16);
-            });
-            b.boxed(types::MDIA, |b| {
-                b.full(types::MDHD, 1, 0, |b| {
-                    b.put_u64(0);
-                    b.put_u64(0);
-                    b.put_u32(scale);
-                    b.put_u64(0);
-                    b.put_u16(pack_language(track.language));
-                    b.put_u16(0);
-                });
-                b.full(types::HDLR, 0, 0, |b| {
-                    b.put_u32(0);
-                    b.put(&track.handler.0);
-                    b.put(&[0; 12]);
-                    b.put(match track.kind {
-                        TrackKind::Video => b"VideoHandler\0",
-                        TrackKind::Audio => b"SoundHandler\0",
-                        TrackKind::Other => b"DataHandler\0\0",
-                    });
-                });
-                b.boxed(types::MINF, |b| {
-                    match track.kind {
-                        TrackKind::Video => b.full(types::VMHD, 0, 1, |b| b.put(&[0; 8])),
-                        TrackKind::Audio => b.full(types::SMHD, 0, 0, |b| b.put_u32(0)),
-                        TrackKind::Other => {}
-                    }
-                    b.boxed(types::DINF, |b| {
-                        b.full(types::DREF, 0, 0, |b| {
-                            b.put_u32(1);
-                            b.full(types::URL_, 0, 1, |_| {});
-                        });
-                    });
-                    b.boxed(types::STBL, |b| {
-                        b.full(types::STSD, 0, 0, |b| {
-                            b.put_u32(1);
-                            b.put(track.sample_entry);
-                        });
-                        b.full(types::STTS, 0, 0, |b| b.put_u32(0));
-                        b.full(types::STSC, 0, 0, |b| b.put_u32(0));
-                        b.full(types::STSZ, 0, 0, |b| b.put(&[0; 8]));
-                        b.full(types::STCO, 0, 0, |b| b.put_u32(0));
-                    });
-                });
+        b.put_u16(0);
+        for m in track.matrix {
+            b.put_u32(m);
+        }
+        b.put_u32(track.width << 16);
+        b.put_u32(track.height << 16);
+    });
+}
+
+/// `mdhd` (§8.4.2), version 1, and `hdlr` (§8.4.3).
+fn write_mdhd_hdlr(track: &InitTrack<'_>, b: &mut Vec<u8>) {
+    b.full(types::MDHD, 1, 0, |b| {
+        b.put_u64(0);
+        b.put_u64(0);
+        b.put_u32(track.timescale.get());
+        b.put_u64(0);
+        b.put_u16(pack_language(track.language));
+        b.put_u16(0);
+    });
+    b.full(types::HDLR, 0, 0, |b| {
+        b.put_u32(0);
+        b.put(&track.handler.0);
+        b.put(&[0; 12]);
+        b.put(match track.kind {
+            TrackKind::Video => b"VideoHandler\0",
+            TrackKind::Audio => b"SoundHandler\0",
+            TrackKind::Other => b"DataHandler\0\0",
+        });
+    });
+}
+
+/// `minf` (§8.4.4): the media header, a self-contained `dref`, and an
+/// `stbl` with the sample entry and no samples.
+fn write_minf(track: &InitTrack<'_>, b: &mut Vec<u8>) {
+    b.boxed(types::MINF, |b| {
+        match track.kind {
+            TrackKind::Video => b.full(types::VMHD, 0, 1, |b| b.put(&[0; 8])),
+            TrackKind::Audio => b.full(types::SMHD, 0, 0, |b| b.put_u32(0)),
+            TrackKind::Other => {}
+        }
+        b.boxed(types::DINF, |b| {
+            b.full(types::DREF, 0, 0, |b| {
+                b.put_u32(1);
+                b.full(types::URL_, 0, 1, |_| {});
             });
         });
-        b.boxed(types::MVEX, |b| {
-            b.full(types::MEHD, 1, 0, |b| b.put_u64(duration));
-            b.full(types::TREX, 0, 0, |b| {
-                b.put_u32(track.id);
-                b.put_u32(1); // default_sample_description_index
-                b.put_u32(0);
-                b.put_u32(0);
-                b.put_u32(0);
+        b.boxed(types::STBL, |b| {
+            b.full(types::STSD, 0, 0, |b| {
+                b.put_u32(1);
+                b.put(track.sample_entry);
             });
+            b.full(types::STTS, 0, 0, |b| b.put_u32(0));
+            b.full(types::STSC, 0, 0, |b| b.put_u32(0));
+            b.full(types::STSZ, 0, 0, |b| b.put(&[0; 8]));
+            b.full(types::STCO, 0, 0, |b| b.put_u32(0));
+        });
+    });
+}
+
+/// `mvex` (§8.8.1): `mehd` with the duration, `trex` with no defaults.
+fn write_mvex(track: &InitTrack<'_>, b: &mut Vec<u8>) {
+    b.boxed(types::MVEX, |b| {
+        b.full(types::MEHD, 1, 0, |b| b.put_u64(track.duration));
+        b.full(types::TREX, 0, 0, |b| {
+            b.put_u32(track.id);
+            b.put_u32(1); // default_sample_description_index
+            b.put_u32(0);
+            b.put_u32(0);
+            b.put_u32(0);
         });
     });
 }

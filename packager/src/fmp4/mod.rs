@@ -8,8 +8,9 @@ mod segment;
 pub use init::{InitTrack, write_init, write_init_track};
 pub(crate) use segment::media_segment_len as segment_len;
 pub use segment::{ByteRange, MediaSegment, media_segment};
+pub(crate) use segment::{cts_field, mdat_header_len, put_mdat_header};
 
-use crate::mp4::FourCc;
+use crate::fourcc::FourCc;
 
 /// Appending big-endian fields and boxes to a byte buffer.
 pub(crate) trait Put {

@@ -7,7 +7,7 @@
 //! or anything else).
 
 use super::Put;
-use crate::mp4::fourcc::types;
+use crate::fourcc::types;
 use crate::mp4::{Track, TrackKind};
 use crate::plan::Segment;
 use crate::timing::TrackTiming;
@@ -123,6 +123,41 @@ fn flags_for(sync: bool) -> u32 {
     if sync { SYNC_FLAGS } else { NON_SYNC_FLAGS }
 }
 
+/// A `trun` composition offset field (§8.8.8): clamped to what 32 bits
+/// hold, a negative one (version 1, signed) as its two's complement.
+pub(crate) fn cts_field(c: i64) -> u32 {
+    match i32::try_from(c) {
+        Ok(signed) => u32::from_be_bytes(signed.to_be_bytes()),
+        Err(_) if c < 0 => u32::from_be_bytes(i32::MIN.to_be_bytes()),
+        Err(_) => u32::try_from(c).unwrap_or(u32::MAX),
+    }
+}
+
+/// Appends the `mdat` header (§8.1.1) of `payload` bytes: 8 bytes, or 16
+/// with a 64-bit `largesize` when the box would not fit 32 bits.
+pub(crate) fn put_mdat_header(out: &mut Vec<u8>, payload: u64) {
+    match u32::try_from(payload + 8) {
+        Ok(size) => {
+            out.put_u32(size);
+            out.put(&types::MDAT.0);
+        }
+        Err(_) => {
+            out.put_u32(1);
+            out.put(&types::MDAT.0);
+            out.put_u64(payload + 16);
+        }
+    }
+}
+
+/// The length of [`put_mdat_header`]'s header.
+pub(crate) fn mdat_header_len(payload: u64) -> usize {
+    if u32::try_from(payload + 8).is_ok() {
+        8
+    } else {
+        16
+    }
+}
+
 /// Plans media segment `seg` of `track`; `sequence` is its 1-based number.
 pub fn media_segment(
     track: &Track,
@@ -163,7 +198,7 @@ pub fn media_segment(
                 b.put_u64(timing.output_decode_time(s.dts(first)))
             });
             b.full(types::TRUN, u8::from(layout.signed_cts), trun_flags, |b| {
-                b.put_u32((end - first) as u32);
+                b.put_u32(seg.end - seg.first);
                 data_offset_at = b.len();
                 b.put_u32(0); // data_offset, patched below
                 if trun_flags & 0x004 != 0 {
@@ -178,8 +213,7 @@ pub fn media_segment(
                         b.put_u32(flags_for(s.is_sync(i)));
                     }
                     if layout.cts {
-                        let c = i64::from(s.cts_offset(i)) + timing.cts_adjust;
-                        b.put_u32(c.clamp(i64::from(i32::MIN), i64::from(u32::MAX)) as u32);
+                        b.put_u32(cts_field(i64::from(s.cts_offset(i)) + timing.cts_adjust));
                     }
                 }
             });
@@ -187,21 +221,10 @@ pub fn media_segment(
     });
     let moof_len = h.len() - moof_start;
     let payload = s.bytes(first..end);
-    let mdat_header = if payload + 8 > u64::from(u32::MAX) {
-        16
-    } else {
-        8
-    };
-    let data_offset = (moof_len + mdat_header) as u32;
+    let data_offset = u32::try_from(moof_len + mdat_header_len(payload))
+        .expect("a moof is below 4 GiB (Put::boxed checks it) and an mdat header 16 bytes");
     h[data_offset_at..data_offset_at + 4].copy_from_slice(&data_offset.to_be_bytes());
-    if mdat_header == 16 {
-        h.put_u32(1);
-        h.put(&types::MDAT.0);
-        h.put_u64(payload + 16);
-    } else {
-        h.put_u32((payload + 8) as u32);
-        h.put(&types::MDAT.0);
-    }
+    put_mdat_header(h, payload);
 
     s.byte_ranges(first..end, |offset, len| {
         out.ranges.push(ByteRange { offset, len })
@@ -221,10 +244,5 @@ pub(crate) fn media_segment_len(track: &Track, timing: &TrackTiming, seg: &Segme
     let trun = 12 + 4 + 4 + first_flags + n * layout.per_sample_bytes();
     let moof = 8 + mfhd + 8 + tfhd + tfdt + trun;
     let payload = track.samples.bytes(seg.first as usize..seg.end as usize);
-    let mdat = if payload + 8 > u64::from(u32::MAX) {
-        16
-    } else {
-        8
-    };
-    (styp + moof + mdat) as u64 + payload
+    (styp + moof + mdat_header_len(payload)) as u64 + payload
 }

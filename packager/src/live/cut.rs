@@ -100,7 +100,8 @@ impl LiveStream {
     /// Lead time `t` in the timescale of track `idx`.
     fn conv(&self, idx: usize, t: u64) -> u64 {
         let from = self.tracks[self.lead].scale;
-        rescale(t.min(i64::MAX as u64) as i64, from, self.tracks[idx].scale).max(0) as u64
+        let t = i64::try_from(t).unwrap_or(i64::MAX);
+        u64::try_from(rescale(t, from, self.tracks[idx].scale)).unwrap_or(0)
     }
 
     fn decide(&self, idx: usize, q: &Queued) -> Decision {

@@ -234,7 +234,12 @@ impl LiveStream {
                     entry.channels
                 );
             }
-            let pto = rescale(start.min(i64::MAX as u64) as i64, lead_scale, t.scale).max(0);
+            let pto = rescale(
+                i64::try_from(start).unwrap_or(i64::MAX),
+                lead_scale,
+                t.scale,
+            )
+            .max(0);
             let _ = write!(
                 out,
                 "        <SegmentTemplate timescale=\"{}\" initialization=\"$RepresentationID$/{init}{q}\" \

@@ -17,11 +17,12 @@ use std::fmt::Write;
 use super::date::format_unix_ms;
 use super::stream::{LiveStream, Track};
 use super::uri::LiveUri;
-use super::window::Segment;
+use super::window::{Segment, part_number};
 use super::{TrackId, ticks};
 use crate::error::{Error, Result};
 use crate::manifest::write_seconds;
 use crate::mp4::TrackKind;
+use crate::time::{saturating_i64, saturating_u64};
 
 /// How a media playlist is asked for.
 #[derive(Clone, Copy, Debug, Default)]
@@ -108,14 +109,6 @@ impl LiveStream {
             .iter()
             .filter(|t| t.kind == TrackKind::Audio)
             .collect();
-        let mut groups: Vec<(String, Vec<&Track>)> = Vec::new();
-        for t in &audio {
-            let codecs = t.entry.rfc6381().unwrap_or_default();
-            match groups.iter_mut().find(|g| g.0 == codecs) {
-                Some(g) => g.1.push(t),
-                None => groups.push((codecs, vec![t])),
-            }
-        }
         let video: Vec<&Track> = self
             .tracks
             .iter()
@@ -134,78 +127,60 @@ impl LiveStream {
             }
             return;
         }
-        let group_id = |i: usize| {
-            if groups.len() > 1 {
-                format!("audio-{}", i + 1)
-            } else {
-                "audio".to_owned()
-            }
-        };
-        for (gi, (_, members)) in groups.iter().enumerate() {
+        let groups = audio_groups(&audio);
+        for (gi, group) in groups.iter().enumerate() {
             out.push('\n');
-            for (i, t) in members.iter().enumerate() {
-                let _ = write!(
-                    out,
-                    "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"{}\",NAME=\"{}\"",
-                    group_id(gi),
-                    t.name
-                );
-                if let Some(l) = &t.language {
-                    let clean: String = l
-                        .chars()
-                        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
-                        .collect();
-                    let _ = write!(out, ",LANGUAGE=\"{clean}\"");
-                }
-                let default = if i == 0 { "YES" } else { "NO" };
-                let _ = write!(out, ",DEFAULT={default},AUTOSELECT=YES");
-                if t.entry.channels > 0 {
-                    let _ = write!(out, ",CHANNELS=\"{}\"", t.entry.channels);
-                }
-                out.push_str(",URI=\"");
-                media_uri(t, query, out);
-                out.push_str("\"\n");
-            }
+            audio_media(&group_id(&groups, gi), &group.1, query, out);
         }
         for v in &video {
-            let variants: Vec<Option<usize>> = if groups.is_empty() {
-                vec![None]
-            } else {
-                (0..groups.len()).map(Some).collect()
-            };
-            for g in variants {
-                let audio_bw = g.map_or(0, |g| {
-                    groups[g]
-                        .1
-                        .iter()
-                        .map(|a| self.bandwidth(a))
-                        .max()
-                        .unwrap_or(0)
-                });
-                let _ = write!(
-                    out,
-                    "\n#EXT-X-STREAM-INF:BANDWIDTH={},CODECS=\"{}",
-                    self.bandwidth(v) + audio_bw,
-                    v.entry.rfc6381().unwrap_or_default()
-                );
-                if let Some(g) = g {
-                    let _ = write!(out, ",{}", groups[g].0);
-                }
-                out.push('"');
-                if v.entry.width > 0 && v.entry.height > 0 {
-                    let _ = write!(out, ",RESOLUTION={}x{}", v.entry.width, v.entry.height);
-                }
-                if v.entry.video_range != crate::codec::VideoRange::Sdr {
-                    let _ = write!(out, ",VIDEO-RANGE={}", v.entry.video_range.as_str());
-                }
-                if let Some(g) = g {
-                    let _ = write!(out, ",AUDIO=\"{}\"", group_id(g));
-                }
-                out.push('\n');
-                media_uri(v, query, out);
-                out.push('\n');
+            if groups.is_empty() {
+                self.video_variant(v, None, query, out);
+            }
+            for gi in 0..groups.len() {
+                self.video_variant(v, Some((&groups, gi)), query, out);
             }
         }
+    }
+
+    /// The `EXT-X-STREAM-INF` of video track `v` with audio group `group`
+    /// (the groups and an index in them), if any.
+    fn video_variant(
+        &self,
+        v: &Track,
+        group: Option<(&[AudioGroup<'_>], usize)>,
+        query: Option<&str>,
+        out: &mut String,
+    ) {
+        let audio_bw = group.map_or(0, |(groups, g)| {
+            groups[g]
+                .1
+                .iter()
+                .map(|a| self.bandwidth(a))
+                .max()
+                .unwrap_or(0)
+        });
+        let _ = write!(
+            out,
+            "\n#EXT-X-STREAM-INF:BANDWIDTH={},CODECS=\"{}",
+            self.bandwidth(v) + audio_bw,
+            v.entry.rfc6381().unwrap_or_default()
+        );
+        if let Some((groups, g)) = group {
+            let _ = write!(out, ",{}", groups[g].0);
+        }
+        out.push('"');
+        if v.entry.width > 0 && v.entry.height > 0 {
+            let _ = write!(out, ",RESOLUTION={}x{}", v.entry.width, v.entry.height);
+        }
+        if v.entry.video_range != crate::codec::VideoRange::Sdr {
+            let _ = write!(out, ",VIDEO-RANGE={}", v.entry.video_range.as_str());
+        }
+        if let Some((groups, g)) = group {
+            let _ = write!(out, ",AUDIO=\"{}\"", group_id(groups, g));
+        }
+        out.push('\n');
+        media_uri(v, query, out);
+        out.push('\n');
     }
 
     /// The configured bit rate, else the highest measured segment bit rate
@@ -219,7 +194,7 @@ impl LiveStream {
             .segments
             .iter()
             .filter(|s| s.complete && !s.gap && s.duration > 0)
-            .map(|s| (s.bytes() as f64 * 8.0 / (s.duration as f64 / scale)).ceil() as u64)
+            .map(|s| saturating_u64((s.bytes() as f64 * 8.0 / (s.duration as f64 / scale)).ceil()))
             .max()
             .unwrap_or(1)
             .max(1)
@@ -233,8 +208,21 @@ impl LiveStream {
         out: &mut String,
     ) -> Result<()> {
         let t = self.track_ref(track)?;
-        let scale = t.scale.get();
-        let q = opts.query;
+        self.media_playlist_head(out);
+        self.media_playlist_segments(t, opts, out);
+        if !self.ended {
+            self.preload_hint(t, opts.query, out);
+        }
+        self.rendition_reports(track, opts.query, out);
+        if self.ended {
+            out.push_str("#EXT-X-ENDLIST\n");
+        }
+        Ok(())
+    }
+
+    /// `#EXTM3U` through `EXT-X-PART-INF`: the tags that do not depend on
+    /// the track.
+    fn media_playlist_head(&self, out: &mut String) {
         let td = self.target_duration;
         let _ = write!(
             out,
@@ -242,15 +230,27 @@ impl LiveStream {
              #EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL={}.0,PART-HOLD-BACK=",
             self.can_skip_until()
         );
-        write_seconds(out, (self.part_hold_back() * 1e6).round() as i64, 1_000_000);
+        write_seconds(
+            out,
+            saturating_i64((self.part_hold_back() * 1e6).round()),
+            1_000_000,
+        );
         let _ = write!(
             out,
             ",HOLD-BACK={}.0\n#EXT-X-PART-INF:PART-TARGET=",
             self.hold_back()
         );
-        write_seconds(out, self.cfg.part_target.as_micros() as i64, 1_000_000);
+        let part_target = i64::try_from(self.cfg.part_target.as_micros()).unwrap_or(i64::MAX);
+        write_seconds(out, part_target, 1_000_000);
         out.push('\n');
+    }
 
+    /// `EXT-X-MEDIA-SEQUENCE` through the open segment's parts: the
+    /// segments of `t` (those older than `CAN-SKIP-UNTIL` as an
+    /// `EXT-X-SKIP` in a delta update), with the parts of the recent ones.
+    fn media_playlist_segments(&self, t: &Track, opts: &HlsOptions<'_>, out: &mut String) {
+        let scale = t.scale.get();
+        let q = opts.query;
         let complete: Vec<&Segment> = t.window.segments.iter().filter(|s| s.complete).collect();
         let open = t.window.open();
         let open_duration = open.map_or(0, |s| s.duration);
@@ -274,63 +274,55 @@ impl LiveStream {
         // The configuration of the first segment listed (after a skip);
         // a later one that differs gets its own map after its discontinuity.
         let first_listed = complete.get(skipped).copied().or(open);
-        let mut generation =
-            first_listed.map_or(self.generation, |s| self.generation_of(s.disc_seq));
-        map_tag(t, generation, q, out);
+        let mut listed = Listed {
+            // The segment before the first listed one (a skipped one) decides
+            // whether that one starts with a discontinuity.
+            disc: skipped
+                .checked_sub(1)
+                .and_then(|i| complete.get(i))
+                .map(|s| s.disc_seq),
+            generation: first_listed.map_or(self.generation, |s| self.generation_of(s.disc_seq)),
+        };
+        map_tag(t, listed.generation, q, out);
 
         // Parts are listed for the segments ending within three target
         // durations of the end of the playlist (§4.4.4.9 allows removing older ones).
-        let parts_window = 3 * td * u64::from(scale);
-        // The segment before the first listed one (a skipped one) decides
-        // whether that one starts with a discontinuity.
-        let mut prev_disc = skipped
-            .checked_sub(1)
-            .and_then(|i| complete.get(i))
-            .map(|s| s.disc_seq);
+        let parts_window = 3 * self.target_duration * u64::from(scale);
         for (s, &age) in complete.iter().zip(&ages).skip(skipped) {
-            self.segment_head(t, s, &mut prev_disc, &mut generation, q, out);
+            self.segment_head(t, s, &mut listed, q, out);
             if age < parts_window && !s.gap {
                 self.parts(t, s, q, out);
             }
-            if s.gap {
-                out.push_str("#EXT-X-GAP\n");
-            }
-            out.push_str("#EXTINF:");
-            write_seconds(out, s.duration as i64, scale);
-            out.push_str(",\n");
-            let _ = write!(
-                out,
-                "{}",
-                LiveUri::Segment {
-                    rendition: t.name.clone(),
-                    msn: s.msn
-                }
-            );
-            suffix(out, q);
-            out.push('\n');
+            segment_entry(t, s, q, out);
         }
         if let Some(s) = open.filter(|s| !s.parts.is_empty()) {
-            self.segment_head(t, s, &mut prev_disc, &mut generation, q, out);
+            self.segment_head(t, s, &mut listed, q, out);
             self.parts(t, s, q, out);
         }
-        if !self.ended {
-            let (hint_msn, hint_part) = match (open, t.window.last()) {
-                (Some(s), _) => (s.msn, s.parts.len() as u32),
-                (None, Some(l)) => (l.msn + 1, 0),
-                (None, None) => (self.first_msn, 0),
-            };
-            let _ = write!(
-                out,
-                "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{}",
-                LiveUri::Part {
-                    rendition: t.name.clone(),
-                    msn: hint_msn,
-                    part: hint_part
-                }
-            );
-            suffix(out, q);
-            out.push_str("\"\n");
-        }
+    }
+
+    /// `EXT-X-PRELOAD-HINT` (§4.4.5.3): the part after the last one.
+    fn preload_hint(&self, t: &Track, q: Option<&str>, out: &mut String) {
+        let (hint_msn, hint_part) = match (t.window.open(), t.window.last()) {
+            (Some(s), _) => (s.msn, part_number(s.parts.len())),
+            (None, Some(l)) => (l.msn + 1, 0),
+            (None, None) => (self.first_msn, 0),
+        };
+        let _ = write!(
+            out,
+            "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{}",
+            LiveUri::Part {
+                rendition: t.name.clone(),
+                msn: hint_msn,
+                part: hint_part
+            }
+        );
+        suffix(out, q);
+        out.push_str("\"\n");
+    }
+
+    /// `EXT-X-RENDITION-REPORT` (§4.4.5.4) of every track but `track`.
+    fn rendition_reports(&self, track: TrackId, q: Option<&str>, out: &mut String) {
         for (i, other) in self.tracks.iter().enumerate() {
             if i == track.0 {
                 continue;
@@ -342,30 +334,28 @@ impl LiveStream {
             media_uri(other, q, out);
             let _ = writeln!(out, "\",LAST-MSN={msn},LAST-PART={part}");
         }
-        if self.ended {
-            out.push_str("#EXT-X-ENDLIST\n");
-        }
-        Ok(())
     }
 
+    /// `EXT-X-DISCONTINUITY` (and an `EXT-X-MAP` if the configuration
+    /// changed) where `s` starts a new discontinuity sequence, then its
+    /// `EXT-X-PROGRAM-DATE-TIME`.
     fn segment_head(
         &self,
         t: &Track,
         s: &Segment,
-        prev_disc: &mut Option<u64>,
-        generation: &mut u32,
+        listed: &mut Listed,
         q: Option<&str>,
         out: &mut String,
     ) {
-        if prev_disc.is_some_and(|d| d != s.disc_seq) {
+        if listed.disc.is_some_and(|d| d != s.disc_seq) {
             out.push_str("#EXT-X-DISCONTINUITY\n");
             let g = self.generation_of(s.disc_seq);
-            if g != *generation {
+            if g != listed.generation {
                 map_tag(t, g, q, out);
-                *generation = g;
+                listed.generation = g;
             }
         }
-        *prev_disc = Some(s.disc_seq);
+        listed.disc = Some(s.disc_seq);
         out.push_str("#EXT-X-PROGRAM-DATE-TIME:");
         // Output time plus the period's wall-clock offset, rounded once.
         let ns = i128::from(s.start) * 1_000_000_000 / i128::from(t.scale.get())
@@ -378,14 +368,14 @@ impl LiveStream {
     fn parts(&self, t: &Track, s: &Segment, q: Option<&str>, out: &mut String) {
         for (i, p) in s.parts.iter().enumerate() {
             out.push_str("#EXT-X-PART:DURATION=");
-            write_seconds(out, p.duration as i64, t.scale.get());
+            write_seconds(out, p.duration, t.scale.get());
             let _ = write!(
                 out,
                 ",URI=\"{}",
                 LiveUri::Part {
                     rendition: t.name.clone(),
                     msn: s.msn,
-                    part: i as u32
+                    part: part_number(i)
                 }
             );
             suffix(out, q);
@@ -439,7 +429,11 @@ impl LiveStream {
         }
         // The Advance Part Limit: 3 / PART-TARGET below one second, else 3.
         let pt = self.cfg.part_target.as_secs_f64();
-        let limit = if pt < 1.0 { (3.0 / pt) as u64 } else { 3 };
+        let limit = if pt < 1.0 {
+            saturating_u64(3.0 / pt)
+        } else {
+            3
+        };
         let ahead = match lp {
             Some((lm, lpart)) if lm == m => u64::from(p).saturating_sub(u64::from(lpart)),
             Some((lm, _)) if m == lm + 1 => u64::from(p) + 1,
@@ -484,6 +478,84 @@ impl LiveStream {
     }
 }
 
+/// What a media playlist listed last, for the segment after it.
+struct Listed {
+    /// The discontinuity sequence of the previous segment.
+    disc: Option<u64>,
+    /// The configuration the last `EXT-X-MAP` names.
+    generation: u32,
+}
+
+/// A complete segment's `EXT-X-GAP`, `EXTINF` and URI.
+fn segment_entry(t: &Track, s: &Segment, q: Option<&str>, out: &mut String) {
+    if s.gap {
+        out.push_str("#EXT-X-GAP\n");
+    }
+    out.push_str("#EXTINF:");
+    write_seconds(out, s.duration, t.scale.get());
+    out.push_str(",\n");
+    let _ = write!(
+        out,
+        "{}",
+        LiveUri::Segment {
+            rendition: t.name.clone(),
+            msn: s.msn
+        }
+    );
+    suffix(out, q);
+    out.push('\n');
+}
+
+/// Audio tracks grouped by codec string: one `EXT-X-MEDIA` group each.
+type AudioGroup<'a> = (String, Vec<&'a Track>);
+
+fn audio_groups<'a>(audio: &[&'a Track]) -> Vec<AudioGroup<'a>> {
+    let mut groups: Vec<AudioGroup<'a>> = Vec::new();
+    for t in audio {
+        let codecs = t.entry.rfc6381().unwrap_or_default();
+        match groups.iter_mut().find(|g| g.0 == codecs) {
+            Some(g) => g.1.push(t),
+            None => groups.push((codecs, vec![t])),
+        }
+    }
+    groups
+}
+
+/// `GROUP-ID` of group `i`: `audio`, or `audio-{i + 1}` when there are several.
+fn group_id(groups: &[AudioGroup<'_>], i: usize) -> String {
+    if groups.len() > 1 {
+        format!("audio-{}", i + 1)
+    } else {
+        "audio".to_owned()
+    }
+}
+
+/// The `EXT-X-MEDIA` of every track of an audio group; the first is the default.
+fn audio_media(group_id: &str, members: &[&Track], query: Option<&str>, out: &mut String) {
+    for (i, t) in members.iter().enumerate() {
+        let _ = write!(
+            out,
+            "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"{group_id}\",NAME=\"{}\"",
+            t.name
+        );
+        if let Some(l) = &t.language {
+            let clean: String = l
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect();
+            let _ = write!(out, ",LANGUAGE=\"{clean}\"");
+        }
+        let default = if i == 0 { "YES" } else { "NO" };
+        let _ = write!(out, ",DEFAULT={default},AUTOSELECT=YES");
+        if t.entry.channels > 0 {
+            let _ = write!(out, ",CHANNELS=\"{}\"", t.entry.channels);
+        }
+        out.push_str(",URI=\"");
+        media_uri(t, query, out);
+        out.push_str("\"\n");
+    }
+}
+
 /// `LAST-MSN` and `LAST-PART` of a rendition (§4.4.5.4): its last
 /// segment, in progress or complete, and that segment's last part; `None`
 /// when that segment is a gap or has no part yet.
@@ -494,7 +566,7 @@ fn last_listed_part(t: &Track) -> Option<(u64, u32)> {
     } else {
         last
     };
-    (!last.parts.is_empty()).then(|| (last.msn, last.parts.len() as u32 - 1))
+    (!last.parts.is_empty()).then(|| (last.msn, part_number(last.parts.len() - 1)))
 }
 
 fn media_uri(t: &Track, q: Option<&str>, out: &mut String) {

@@ -213,7 +213,7 @@ pub struct LiveConfig {
     pub max_lead_wait: Duration,
     /// Largest forward jump of a track's decode time (default 10 s).
     pub max_jump: Duration,
-    /// Largest access unit (default 32 MiB).
+    /// Largest access unit (default 32 MiB; never more than 4 GiB - 1).
     pub max_access_unit_bytes: usize,
 }
 

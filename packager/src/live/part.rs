@@ -9,8 +9,8 @@
 
 use std::sync::Arc;
 
-use crate::fmp4::Put;
-use crate::mp4::fourcc::types;
+use crate::fmp4::{Put, cts_field, mdat_header_len, put_mdat_header};
+use crate::fourcc::types;
 
 /// `sample_depends_on = 2`: a sync sample (§8.8.3.1).
 const SYNC_FLAGS: u32 = 0x0200_0000;
@@ -88,36 +88,28 @@ pub(crate) fn write_chunk(
             b.full(types::TFHD, 0, TFHD_FLAGS, |b| b.put_u32(track_id));
             b.full(types::TFDT, 1, 0, |b| b.put_u64(base));
             b.full(types::TRUN, u8::from(signed), TRUN_FLAGS, |b| {
-                // The caller bounds the samples per part far below 2^32.
-                b.put_u32(samples.len() as u32);
+                b.put_u32(
+                    u32::try_from(samples.len())
+                        .expect("a part lasts a part target: far fewer than 2^32 samples"),
+                );
                 data_offset_at = b.len();
                 b.put_u32(0); // data_offset, patched below
                 for s in samples {
                     b.put_u32(s.duration);
-                    // Access units are bounded by `LiveConfig::max_access_unit_bytes`.
-                    b.put_u32(s.data.len() as u32);
+                    b.put_u32(
+                        u32::try_from(s.data.len())
+                            .expect("LiveStream::push refuses access units of 4 GiB or more"),
+                    );
                     b.put_u32(if s.sync { SYNC_FLAGS } else { NON_SYNC_FLAGS });
-                    let c = cto(s).clamp(i64::from(i32::MIN), i64::from(u32::MAX));
-                    b.put_u32(c as u32);
+                    b.put_u32(cts_field(cto(s)));
                 }
             });
         });
     });
-    let mdat_header = if payload as u64 + 8 > u64::from(u32::MAX) {
-        16
-    } else {
-        8
-    };
-    let data_offset = (h.len() + mdat_header) as u32;
+    let data_offset = u32::try_from(h.len() + mdat_header_len(payload as u64))
+        .expect("a moof is below 4 GiB (Put::boxed checks it) and an mdat header 16 bytes");
     h[data_offset_at..data_offset_at + 4].copy_from_slice(&data_offset.to_be_bytes());
-    if mdat_header == 16 {
-        h.put_u32(1);
-        h.put(&types::MDAT.0);
-        h.put_u64(payload as u64 + 16);
-    } else {
-        h.put_u32((payload + 8) as u32);
-        h.put(&types::MDAT.0);
-    }
+    put_mdat_header(&mut h, payload as u64);
     for s in samples {
         h.put(&s.data);
     }

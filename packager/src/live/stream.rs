@@ -6,14 +6,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::part::{self, Sample};
-use super::window::{Part, SegmentBytes, Window};
+use super::window::{Part, SegmentBytes, Window, part_number};
 use super::{AccessUnit, Event, LiveConfig, TrackConfig, TrackId, TrackStats, ticks};
 use crate::codec::SampleEntry;
 use crate::error::{Error, Result};
 use crate::fmp4::{InitTrack, write_init_track};
+use crate::fourcc::types;
+use crate::lang::iso639_2;
 use crate::mp4::TrackKind;
-use crate::mp4::fourcc::types;
-use crate::time::Timescale;
+use crate::time::{Timescale, clamp_i64, saturating_u64};
 
 const NANOS: i128 = 1_000_000_000;
 
@@ -138,6 +139,52 @@ pub struct LiveStream {
     input: Vec<TrackConfig>,
 }
 
+/// Where an accepted access unit goes.
+#[derive(Clone, Copy, Debug)]
+struct Placement {
+    /// The track's composition shift (its first B-frame delay).
+    shift: i64,
+    /// Input decode time to output decode time, in the track's ticks.
+    offset: i128,
+    /// Output decode time.
+    out: u64,
+    /// Composition offset.
+    cts: i32,
+}
+
+/// Converts `au`'s timestamps to `t`'s timescale when its input is on
+/// another clock rate: one by one, the duration left to the next decode
+/// time so the rounding never opens a hole.
+fn to_track_clock(t: &Track, au: &mut AccessUnit) {
+    if let Some(from) = t.input_scale {
+        let to = t.scale;
+        au.dts = crate::time::rescale(au.dts, from, to);
+        au.pts = crate::time::rescale(au.pts, from, to);
+        au.duration = None;
+    }
+}
+
+/// Checks that decode time `dts` of track `idx` (`t`) follows `last`, the
+/// one before it in the same session: later, and not by more than the
+/// jump limit.
+fn check_follows(idx: usize, t: &Track, dts: i64, last: i64) -> Result<()> {
+    if dts <= last {
+        return Err(Error::NonMonotonicDts {
+            track: idx,
+            dts,
+            previous: last,
+        });
+    }
+    if dts.abs_diff(last) > t.jump_ticks {
+        return Err(Error::TimestampJump {
+            track: idx,
+            from: last,
+            to: dts,
+        });
+    }
+    Ok(())
+}
+
 fn valid_name(n: &str) -> bool {
     (1..=64).contains(&n.len())
         && n.bytes()
@@ -174,7 +221,7 @@ impl LiveStream {
             .iter()
             .position(|t| t.kind == TrackKind::Video)
             .unwrap_or(0);
-        let target_duration = config.segment_target.as_secs_f64().round().max(1.0) as u64;
+        let target_duration = saturating_u64(config.segment_target.as_secs_f64().round().max(1.0));
         let input = config.tracks.clone();
         Ok(Self {
             cfg: config,
@@ -314,56 +361,68 @@ impl LiveStream {
     /// Takes one access unit of `track`. On error nothing changed.
     pub fn push(&mut self, now: Instant, track: TrackId, mut au: AccessUnit) -> Result<()> {
         let t = self.get(track)?;
-        if let Some(from) = t.input_scale {
-            // Timestamps on another clock rate than the track's: converted
-            // one by one, the duration left to the next decode time so the
-            // rounding never opens a hole.
-            let to = t.scale;
-            au.dts = crate::time::rescale(au.dts, from, to);
-            au.pts = crate::time::rescale(au.pts, from, to);
-            au.duration = None;
-        }
+        to_track_clock(t, &mut au);
         let idx = track.0;
         if self.ended {
             return Err(Error::LiveEnded);
         }
-        if au.data.len() > self.cfg.max_access_unit_bytes {
+        // A trun gives a sample's size 32 bits, whatever the configuration allows.
+        if au.data.len() > self.cfg.max_access_unit_bytes || u32::try_from(au.data.len()).is_err() {
             return Err(Error::AccessUnitTooLarge {
                 track: idx,
                 len: au.data.len(),
             });
         }
-        let video = t.kind == TrackKind::Video;
-        // The input → output mapping, as it will be after this access unit,
-        // and the session's wall-clock offset.
-        let (map, wall_ns) = match self.map {
-            Some(m) => (m, self.wall_ns),
-            None => {
-                let last_end = self
-                    .tracks
-                    .iter()
-                    .map(|t| i128::from(t.next_out) * NANOS / i128::from(t.scale.get()))
-                    .max()
-                    .unwrap_or(0);
-                // A returning session's first frame presents where the
-                // last session's media ended: placed by its decode time, a
-                // B-frame source would leave a hole of its reorder delay,
-                // and players stall at holes that wide (hls.js jumps only
-                // `maxBufferHole`, 0.1 s). Its decode time is that much
-                // earlier; no track goes below its own end (see `off`).
-                let lead_ns = i128::from(au.pts.saturating_sub(au.dts).max(0)) * NANOS
-                    / i128::from(t.scale.get());
-                let start_ns = (last_end - lead_ns).max(0);
-                let elapsed = now.saturating_duration_since(self.epoch).as_nanos() as i128;
-                let away_ns =
-                    (elapsed - start_ns).clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
-                let map = SessionMap {
-                    origin_ns: i128::from(au.dts) * NANOS / i128::from(t.scale.get()),
-                    start_ns,
-                };
-                (map, self.wall_ns.max(away_ns))
-            }
+        let (map, wall_ns) = self.session_map(now, t, &au);
+        let placed = self.placement(idx, t, &au, map)?;
+        // Accepted: from here on nothing fails.
+        self.map = Some(map);
+        self.wall_ns = wall_ns;
+        self.accept(now, idx, placed, au);
+        Ok(())
+    }
+
+    /// The input → output mapping, as it will be after an access unit
+    /// `au` of track `t`, and the session's wall-clock offset.
+    fn session_map(&self, now: Instant, t: &Track, au: &AccessUnit) -> (SessionMap, i64) {
+        if let Some(m) = self.map {
+            return (m, self.wall_ns);
+        }
+        let last_end = self
+            .tracks
+            .iter()
+            .map(|t| i128::from(t.next_out) * NANOS / i128::from(t.scale.get()))
+            .max()
+            .unwrap_or(0);
+        // A returning session's first frame presents where the
+        // last session's media ended: placed by its decode time, a
+        // B-frame source would leave a hole of its reorder delay,
+        // and players stall at holes that wide (hls.js jumps only
+        // `maxBufferHole`, 0.1 s). Its decode time is that much
+        // earlier; no track goes below its own end (see `placement`).
+        let lead_ns =
+            i128::from(au.pts.saturating_sub(au.dts).max(0)) * NANOS / i128::from(t.scale.get());
+        let start_ns = (last_end - lead_ns).max(0);
+        let elapsed = i128::try_from(now.saturating_duration_since(self.epoch).as_nanos())
+            .expect("a Duration's nanoseconds take 94 bits");
+        let away_ns = clamp_i64(elapsed - start_ns);
+        let map = SessionMap {
+            origin_ns: i128::from(au.dts) * NANOS / i128::from(t.scale.get()),
+            start_ns,
         };
+        (map, self.wall_ns.max(away_ns))
+    }
+
+    /// Where access unit `au` of track `idx` (`t`) goes under `map`, or
+    /// why it cannot be taken.
+    fn placement(
+        &self,
+        idx: usize,
+        t: &Track,
+        au: &AccessUnit,
+        map: SessionMap,
+    ) -> Result<Placement> {
+        let video = t.kind == TrackKind::Video;
         let shift = t.cts_shift.unwrap_or(if video {
             au.pts.saturating_sub(au.dts)
         } else {
@@ -382,20 +441,7 @@ impl LiveStream {
             (off, true)
         };
         if let (false, Some(last)) = (new_session, t.last_in) {
-            if au.dts <= last {
-                return Err(Error::NonMonotonicDts {
-                    track: idx,
-                    dts: au.dts,
-                    previous: last,
-                });
-            }
-            if au.dts.abs_diff(last) > t.jump_ticks {
-                return Err(Error::TimestampJump {
-                    track: idx,
-                    from: last,
-                    to: au.dts,
-                });
-            }
+            check_follows(idx, t, au.dts, last)?;
         }
         let out = i128::from(au.dts) + offset + i128::from(shift);
         let out = u64::try_from(out)
@@ -411,10 +457,24 @@ impl LiveStream {
         {
             return Err(Error::TrackAhead { track: idx });
         }
+        Ok(Placement {
+            shift,
+            offset,
+            out,
+            cts,
+        })
+    }
 
-        // Accepted: from here on nothing fails.
-        self.map = Some(map);
-        self.wall_ns = wall_ns;
+    /// Takes access unit `au` of track `idx`, placed at `placed`: the
+    /// one before it gets its duration and is placed, and `au` is placed
+    /// too if it has a duration of its own, else it waits for the next.
+    fn accept(&mut self, now: Instant, idx: usize, placed: Placement, au: AccessUnit) {
+        let Placement {
+            shift,
+            offset,
+            out,
+            cts,
+        } = placed;
         let session = self.session;
         let tr = &mut self.tracks[idx];
         tr.stats.accepted += 1;
@@ -426,7 +486,7 @@ impl LiveStream {
             dts: out,
             duration: au.duration.unwrap_or(0),
             cts,
-            sync: au.keyframe || !video,
+            sync: au.keyframe || tr.kind != TrackKind::Video,
             data: au.data,
         };
         if let Some(mut p) = tr.pending.take() {
@@ -443,7 +503,6 @@ impl LiveStream {
             tr.pending = Some(Queued { s: sample, session });
         }
         self.enforce_window();
-        Ok(())
     }
 
     /// The publisher went away; whatever comes next is a new session (a
@@ -475,7 +534,7 @@ impl LiveStream {
                 let guess = if tr.last_duration > 0 {
                     tr.last_duration
                 } else {
-                    (tr.part_ticks / 4).clamp(1, u64::from(u32::MAX)) as u32
+                    u32::try_from(tr.part_ticks / 4).unwrap_or(u32::MAX).max(1)
                 };
                 p.s.duration = guess;
                 tr.next_out = p.s.dts + u64::from(guess);
@@ -544,7 +603,7 @@ impl LiveStream {
             debug_assert!(false, "samples without an open segment");
             return;
         };
-        let id = idx as u32 + 1;
+        let id = u32::try_from(idx + 1).expect("LiveStream::track numbers tracks in 32 bits");
         // Fixed at the track's first part, so decode times stay continuous
         // in the bytes; never more than that part's decode time, so none
         // goes below zero.
@@ -562,7 +621,7 @@ impl LiveStream {
         self.events.push_back(Event::PartReady {
             track: TrackId(idx),
             msn: seg.msn,
-            part: seg.parts.len() as u32 - 1,
+            part: part_number(seg.parts.len() - 1),
         });
     }
 
@@ -736,27 +795,4 @@ impl LiveStream {
             complete: seg.complete,
         })
     }
-}
-
-/// The ISO 639-2/T code for a BCP 47 tag's primary subtag, for `mdhd`.
-fn iso639_2(tag: &str) -> &'static str {
-    let primary = tag.split('-').next().unwrap_or(tag);
-    const CODES: &[(&str, &str)] = &[
-        ("en", "eng"),
-        ("fr", "fra"),
-        ("de", "deu"),
-        ("es", "spa"),
-        ("it", "ita"),
-        ("pt", "por"),
-        ("nl", "nld"),
-        ("ja", "jpn"),
-        ("zh", "zho"),
-        ("ko", "kor"),
-        ("ru", "rus"),
-        ("ar", "ara"),
-    ];
-    CODES
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(primary))
-        .map_or("und", |(_, v)| v)
 }

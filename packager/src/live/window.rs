@@ -82,7 +82,7 @@ impl Window {
             .iter()
             .rev()
             .find(|s| !s.parts.is_empty())
-            .map(|s| (s.msn, s.parts.len() as u32 - 1))
+            .map(|s| (s.msn, part_number(s.parts.len() - 1)))
     }
 
     /// The newest complete segment's number.
@@ -218,4 +218,11 @@ impl LiveStream {
         }
         self.forget_setups();
     }
+}
+
+/// The number of part `i` of a segment, as URIs and playlists give it:
+/// a part lasts a tick at least and holds a `moof` of its own, so memory
+/// runs out long before a segment has 2^32 of them.
+pub(crate) fn part_number(i: usize) -> u32 {
+    u32::try_from(i).expect("fewer than 2^32 parts in a segment")
 }

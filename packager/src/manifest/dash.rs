@@ -12,6 +12,7 @@ use crate::clip::{Clip, Piece};
 use crate::mp4::TrackKind;
 use crate::presentation::{Presentation, Rendition};
 use crate::subtitles::SubtitleTrack;
+use crate::time::saturating_u64;
 use crate::trick;
 
 fn xml_escape(s: &str, out: &mut String) {
@@ -25,6 +26,12 @@ fn xml_escape(s: &str, out: &mut String) {
             c => out.push(c),
         }
     }
+}
+
+/// A clip's first keyframe time in ticks of `scale` (as a presentation
+/// time, in range: it is a keyframe's).
+fn clip_start(clip: &Clip, scale: u32) -> i64 {
+    i64::try_from(clip.from_ms * u64::from(scale) / 1000).unwrap_or(i64::MAX)
 }
 
 fn duration(out: &mut String, seconds: f64) {
@@ -78,11 +85,51 @@ pub fn mpd(p: &Presentation, opts: &ManifestOptions<'_>, out: &mut String) {
     out.push_str("  </Period>\n</MPD>\n");
 }
 
+/// The adaptation set `id` of `members`: all the video renditions, or one
+/// audio rendition.
 fn adaptation_set(
     p: &Presentation,
     id: usize,
     members: &[&Rendition],
     opts: &ManifestOptions<'_>,
+    out: &mut String,
+) {
+    let video = members[0].kind == TrackKind::Video;
+    let shared = opts.clip.is_none() && share_timeline(p, members);
+    adaptation_set_head(p, id, members, shared, out);
+    if !video {
+        audio_role(p, members[0], opts, out);
+    }
+    if shared {
+        segment_template(p, members[0], opts, "      ", out);
+    }
+    for r in members {
+        representation(p, r, shared, opts, out);
+    }
+    out.push_str("    </AdaptationSet>\n");
+}
+
+/// Whether `members` have one timescale and the same segments, so one
+/// `SegmentTemplate` at the set's level describes them all.
+fn share_timeline(p: &Presentation, members: &[&Rendition]) -> bool {
+    members.windows(2).all(|w| {
+        p.timescale(w[0]) == p.timescale(w[1])
+            && w[0].segments.len() == w[1].segments.len()
+            && w[0]
+                .segments
+                .iter()
+                .zip(&w[1].segments)
+                .all(|(a, b)| a.start == b.start && a.duration == b.duration)
+    })
+}
+
+/// The `<AdaptationSet>` start tag: an audio set's language, a video
+/// set's largest picture.
+fn adaptation_set_head(
+    p: &Presentation,
+    id: usize,
+    members: &[&Rendition],
+    shared: bool,
     out: &mut String,
 ) {
     let video = members[0].kind == TrackKind::Video;
@@ -96,16 +143,6 @@ fn adaptation_set(
     } else {
         ("audio", "audio/mp4")
     };
-    let shared = opts.clip.is_none()
-        && members.windows(2).all(|w| {
-            p.timescale(w[0]) == p.timescale(w[1])
-                && w[0].segments.len() == w[1].segments.len()
-                && w[0]
-                    .segments
-                    .iter()
-                    .zip(&w[1].segments)
-                    .all(|(a, b)| a.start == b.start && a.duration == b.duration)
-        });
     let _ = write!(
         out,
         "    <AdaptationSet id=\"{id}\" contentType=\"{content}\" mimeType=\"{mime}\" segmentAlignment=\"{shared}\" startWithSAP=\"1\""
@@ -129,66 +166,74 @@ fn adaptation_set(
         let _ = write!(out, " maxWidth=\"{max_w}\" maxHeight=\"{max_h}\"");
     }
     out.push_str(">\n");
-    if !video {
-        // The first audio rendition is the default, as in HLS.
-        let first_audio = opts.renditions(p).find(|r| r.kind == TrackKind::Audio);
-        let main = first_audio.is_some_and(|a| a.id == members[0].id);
-        let role = if main { "main" } else { "alternate" };
+}
+
+/// An audio set's `Role` and `Label`: the first audio rendition is the
+/// main one (the default, as in HLS).
+fn audio_role(p: &Presentation, r: &Rendition, opts: &ManifestOptions<'_>, out: &mut String) {
+    let first_audio = opts.renditions(p).find(|r| r.kind == TrackKind::Audio);
+    let main = first_audio.is_some_and(|a| a.id == r.id);
+    let role = if main { "main" } else { "alternate" };
+    let _ = writeln!(
+        out,
+        "      <Role schemeIdUri=\"urn:mpeg:dash:role:2011\" value=\"{role}\"/>"
+    );
+    out.push_str("      <Label>");
+    xml_escape(&r.name, out);
+    out.push_str("</Label>\n");
+}
+
+/// The `<Representation>` of `r`; its own segments unless the set's
+/// `SegmentTemplate` is `shared`.
+fn representation(
+    p: &Presentation,
+    r: &Rendition,
+    shared: bool,
+    opts: &ManifestOptions<'_>,
+    out: &mut String,
+) {
+    let video = r.kind == TrackKind::Video;
+    let track = p.track(r);
+    let _ = write!(
+        out,
+        "      <Representation id=\"{}\" codecs=\"{}\" bandwidth=\"{}\"",
+        r.id, r.codecs, r.peak_bitrate
+    );
+    if video {
+        let (w, h) = display_size(p, r);
+        let _ = write!(out, " width=\"{w}\" height=\"{h}\" sar=\"1:1\"");
+        if let Some((num, den)) = r.frame_rate {
+            if den == 1 {
+                let _ = write!(out, " frameRate=\"{num}\"");
+            } else {
+                let _ = write!(out, " frameRate=\"{num}/{den}\"");
+            }
+        }
+    } else {
+        let rate = track.sample_entry.sample_rate;
+        if rate > 0 {
+            let _ = write!(out, " audioSamplingRate=\"{rate}\"");
+        }
+    }
+    let channels = channel_configuration(track.sample_entry.channels);
+    let needs_children = !shared || (!video && channels.is_some());
+    if !needs_children {
+        out.push_str("/>\n");
+        return;
+    }
+    out.push_str(">\n");
+    if let Some(channels) = channels.filter(|_| !video) {
         let _ = writeln!(
             out,
-            "      <Role schemeIdUri=\"urn:mpeg:dash:role:2011\" value=\"{role}\"/>"
+            "        <AudioChannelConfiguration schemeIdUri=\"urn:mpeg:mpegB:cicp:ChannelConfiguration\" value=\"{channels}\"/>"
         );
-        out.push_str("      <Label>");
-        xml_escape(&members[0].name, out);
-        out.push_str("</Label>\n");
     }
-    if shared {
-        segment_template(p, members[0], opts, "      ", out);
+    if let Some(clip) = opts.clip {
+        segment_list(p, r, clip, opts, out);
+    } else if !shared {
+        segment_template(p, r, opts, "        ", out);
     }
-    for r in members {
-        let track = p.track(r);
-        let _ = write!(
-            out,
-            "      <Representation id=\"{}\" codecs=\"{}\" bandwidth=\"{}\"",
-            r.id, r.codecs, r.peak_bitrate
-        );
-        if video {
-            let (w, h) = display_size(p, r);
-            let _ = write!(out, " width=\"{w}\" height=\"{h}\" sar=\"1:1\"");
-            if let Some((num, den)) = r.frame_rate {
-                if den == 1 {
-                    let _ = write!(out, " frameRate=\"{num}\"");
-                } else {
-                    let _ = write!(out, " frameRate=\"{num}/{den}\"");
-                }
-            }
-        } else {
-            let rate = track.sample_entry.sample_rate;
-            if rate > 0 {
-                let _ = write!(out, " audioSamplingRate=\"{rate}\"");
-            }
-        }
-        let channels = channel_configuration(track.sample_entry.channels);
-        let needs_children = !shared || (!video && channels.is_some());
-        if !needs_children {
-            out.push_str("/>\n");
-            continue;
-        }
-        out.push_str(">\n");
-        if let Some(channels) = channels.filter(|_| !video) {
-            let _ = writeln!(
-                out,
-                "        <AudioChannelConfiguration schemeIdUri=\"urn:mpeg:mpegB:cicp:ChannelConfiguration\" value=\"{channels}\"/>"
-            );
-        }
-        if let Some(clip) = opts.clip {
-            segment_list(p, r, clip, opts, out);
-        } else if !shared {
-            segment_template(p, r, opts, "        ", out);
-        }
-        out.push_str("      </Representation>\n");
-    }
-    out.push_str("    </AdaptationSet>\n");
+    out.push_str("      </Representation>\n");
 }
 
 /// The segments of `r` in `clip` as a `SegmentList` (ISO/IEC 23009-1
@@ -206,9 +251,7 @@ fn segment_list(
     // The clip's first keyframe time in this rendition's timescale (as an
     // output time), the same instant for every rendition, so they stay in
     // sync at the period start.
-    let pto = r
-        .timing
-        .output((clip.from_ms * u64::from(scale) / 1000) as i64);
+    let pto = r.timing.output(clip_start(clip, scale));
     let mut query = String::new();
     opts.suffix(&mut query);
     let query = query.replace('&', "&amp;");
@@ -265,7 +308,7 @@ fn text_set(
     let mut full = String::new();
     t.write_full(0, &mut full);
     let bandwidth = if p.duration > 0.0 {
-        ((full.len() as f64 * 8.0 / p.duration).ceil() as u64).max(1)
+        saturating_u64((full.len() as f64 * 8.0 / p.duration).ceil()).max(1)
     } else {
         1
     };
@@ -333,10 +376,9 @@ fn trick_set(
         let scale = p.timescale(r).get();
         // The period starts where the main set's does: the first video
         // frame, or a clip's first keyframe.
-        let pto = opts.clip.map_or(p.origin(r), |c| {
-            r.timing
-                .output((c.from_ms * u64::from(scale) / 1000) as i64)
-        });
+        let pto = opts
+            .clip
+            .map_or(p.origin(r), |c| r.timing.output(clip_start(c, scale)));
         let pto = format!(" presentationTimeOffset=\"{pto}\"");
         let (peak, _) = trick::bitrates(p, keys, r);
         let (w, h) = display_size(p, r);

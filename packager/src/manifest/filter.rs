@@ -231,7 +231,7 @@ fn languages(key: &str, value: &str) -> Result<Vec<String>, FilterError> {
         key,
         value,
         "a language tag such as en or pt-BR",
-        crate::presentation::is_language_tag,
+        crate::lang::is_language_tag,
     )?
     .into_iter()
     .map(str::to_ascii_lowercase)

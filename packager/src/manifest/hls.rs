@@ -187,7 +187,7 @@ pub fn subtitle_media_playlist(
     }
     for (i, a, b) in &windows {
         out.push_str("#EXTINF:");
-        write_seconds(out, (b - a) as i64, 1000);
+        write_seconds(out, b - a, 1000);
         let _ = write!(out, ",\n../vtt/{}/{}.vtt", track.id, i + 1);
         opts.suffix(out);
         out.push('\n');
@@ -255,7 +255,7 @@ pub fn iframes(p: &Presentation, r: &Rendition, opts: &ManifestOptions<'_>, out:
     out.push_str("\"\n");
     for k in &keys {
         out.push_str("#EXTINF:");
-        write_seconds(out, k.duration as i64, scale);
+        write_seconds(out, k.duration, scale);
         let _ = write!(
             out,
             ",\n#EXT-X-BYTERANGE:{}@{}\n../cmaf/{}/iframes.m4s",
@@ -367,7 +367,7 @@ pub fn media(p: &Presentation, r: &Rendition, opts: &ManifestOptions<'_>, out: &
     out.push_str("\"\n");
     for (i, s) in r.segments.iter().enumerate() {
         out.push_str("#EXTINF:");
-        write_seconds(out, s.duration as i64, scale);
+        write_seconds(out, s.duration, scale);
         let _ = write!(out, ",\n../cmaf/{}/{}.m4s", r.id, i + 1);
         opts.suffix(out);
         out.push('\n');

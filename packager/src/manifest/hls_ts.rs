@@ -24,7 +24,7 @@ use crate::mp4::TrackKind;
 use crate::plan::Segment;
 use crate::presentation::{Presentation, Rendition};
 use crate::subtitles::SubtitleTrack;
-use crate::time::peak_and_average;
+use crate::time::{peak_and_average, saturating_u64};
 use crate::ts::{self, TS_TIME_OFFSET, TsLayout, TsProgram};
 
 /// One TS program: what a TS media playlist and its segments carry.
@@ -171,67 +171,34 @@ pub fn multivariant(
         .collect();
     let audio_only: Vec<&TsVariant> = programs.iter().filter(|v| v.video.is_none()).collect();
     if muxed.is_empty() {
-        for (v, layout) in programs.iter().zip(layouts) {
-            let (peak, avg) = bitrates(p, v, layout);
-            let r = v.timeline(p);
-            let _ = write!(
-                out,
-                "\n#EXT-X-STREAM-INF:BANDWIDTH={peak},AVERAGE-BANDWIDTH={avg},CODECS=\"{}\"\n{}.m3u8",
-                r.codecs, v.name
-            );
-            opts.playlist_suffix(out);
-            out.push('\n');
-        }
+        audio_variants(p, programs, layouts, opts, out);
         return;
     }
     // Alternate audio: the muxed rendition first, without a URI.
-    let group = !audio_only.is_empty();
+    let first_audio = muxed[0].0.audio.map(|a| &p.renditions[a]);
+    let alternates: Vec<&Rendition> = first_audio
+        .into_iter()
+        .chain(
+            audio_only
+                .iter()
+                .filter_map(|v| v.audio.map(|a| &p.renditions[a])),
+        )
+        .collect();
     let mut audio_codecs: Vec<&str> = Vec::new();
-    if let Some(a) = muxed[0].0.audio {
-        audio_codecs.push(&p.renditions[a].codecs);
+    for r in &alternates {
+        if !audio_codecs.contains(&r.codecs.as_str()) {
+            audio_codecs.push(&r.codecs);
+        }
     }
+    let group = !audio_only.is_empty();
     if group {
         out.push('\n');
-        let first = muxed[0].0.audio.map(|a| &p.renditions[a]);
-        for (i, r) in first
-            .into_iter()
-            .chain(
-                audio_only
-                    .iter()
-                    .filter_map(|v| v.audio.map(|a| &p.renditions[a])),
-            )
-            .enumerate()
-        {
-            if !audio_codecs.contains(&r.codecs.as_str()) {
-                audio_codecs.push(&r.codecs);
-            }
-            let _ = write!(
-                out,
-                "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"{}\"",
-                r.name.replace('"', "'")
-            );
-            if let Some(l) = &r.language {
-                let _ = write!(out, ",LANGUAGE=\"{l}\"");
-            }
-            let default = if i == 0 { "YES" } else { "NO" };
-            let _ = write!(out, ",DEFAULT={default},AUTOSELECT=YES");
-            let channels = p.track(r).sample_entry.channels;
-            if channels > 0 {
-                let _ = write!(out, ",CHANNELS=\"{channels}\"");
-            }
-            if i > 0 {
-                let _ = write!(out, ",URI=\"{}.m3u8", r.id);
-                opts.playlist_suffix(out);
-                out.push('"');
-            }
-            out.push('\n');
-        }
+        audio_media(p, &alternates, opts, out);
     }
     // A clip's subtitle and I-frame playlists are clipped too, as the
     // fMP4 one's are.
     super::hls::subtitle_media(p, opts, out);
-    for (v, layout) in &muxed {
-        let r = &p.renditions[v.video.expect("muxed")];
+    for &(v, layout) in &muxed {
         let (mut peak, mut avg) = bitrates(p, v, layout);
         // With an alternate audio rendition selected, a client fetches the
         // muxed program (its audio included) and the audio-only one: the
@@ -244,49 +211,129 @@ pub fn multivariant(
                 avg = avg.max(aa);
             }
         }
-        let mut codecs = r.codecs.clone();
-        for c in &audio_codecs {
-            codecs.push(',');
-            codecs.push_str(c);
-        }
-        let _ = write!(
-            out,
-            "\n#EXT-X-STREAM-INF:BANDWIDTH={peak},AVERAGE-BANDWIDTH={avg},CODECS=\"{codecs}\""
-        );
-        let (w, h) = super::hls::display_size(p, r);
-        if w > 0 && h > 0 {
-            let _ = write!(out, ",RESOLUTION={w}x{h}");
-        }
-        if let Some((num, den)) = r.frame_rate {
-            let _ = write!(out, ",FRAME-RATE={:.3}", f64::from(num) / f64::from(den));
-        }
-        if group {
-            out.push_str(",AUDIO=\"audio\"");
-        }
-        if !p.subtitles.is_empty() {
-            out.push_str(",SUBTITLES=\"subs\"");
-        }
-        let _ = write!(out, "\n{}.m3u8", v.name);
-        opts.playlist_suffix(out);
-        out.push('\n');
+        muxed_stream_inf(p, v, (peak, avg), &audio_codecs, group, opts, out);
     }
     out.push('\n');
     for (v, layout) in &muxed {
-        let r = &p.renditions[v.video.expect("muxed")];
-        let (peak, avg) = iframe_bitrates(layout);
+        iframe_stream_inf(p, v, layout, opts, out);
+    }
+}
+
+/// The variants of a presentation without video: one per audio program.
+fn audio_variants(
+    p: &Presentation,
+    programs: &[TsVariant],
+    layouts: &[&TsLayout],
+    opts: &ManifestOptions<'_>,
+    out: &mut String,
+) {
+    for (v, layout) in programs.iter().zip(layouts) {
+        let (peak, avg) = bitrates(p, v, layout);
+        let r = v.timeline(p);
         let _ = write!(
             out,
-            "#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH={peak},AVERAGE-BANDWIDTH={avg},CODECS=\"{}\"",
-            r.codecs
+            "\n#EXT-X-STREAM-INF:BANDWIDTH={peak},AVERAGE-BANDWIDTH={avg},CODECS=\"{}\"\n{}.m3u8",
+            r.codecs, v.name
         );
-        let (w, h) = super::hls::display_size(p, r);
-        if w > 0 && h > 0 {
-            let _ = write!(out, ",RESOLUTION={w}x{h}");
-        }
-        let _ = write!(out, ",URI=\"{}.iframes.m3u8", v.name);
         opts.playlist_suffix(out);
-        out.push_str("\"\n");
+        out.push('\n');
     }
+}
+
+/// The `EXT-X-MEDIA` audio group: `alternates[0]` is the muxed program's
+/// audio (the default, no URI), the rest audio-only programs.
+fn audio_media(
+    p: &Presentation,
+    alternates: &[&Rendition],
+    opts: &ManifestOptions<'_>,
+    out: &mut String,
+) {
+    for (i, r) in alternates.iter().enumerate() {
+        let _ = write!(
+            out,
+            "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"{}\"",
+            r.name.replace('"', "'")
+        );
+        if let Some(l) = &r.language {
+            let _ = write!(out, ",LANGUAGE=\"{l}\"");
+        }
+        let default = if i == 0 { "YES" } else { "NO" };
+        let _ = write!(out, ",DEFAULT={default},AUTOSELECT=YES");
+        let channels = p.track(r).sample_entry.channels;
+        if channels > 0 {
+            let _ = write!(out, ",CHANNELS=\"{channels}\"");
+        }
+        if i > 0 {
+            let _ = write!(out, ",URI=\"{}.m3u8", r.id);
+            opts.playlist_suffix(out);
+            out.push('"');
+        }
+        out.push('\n');
+    }
+}
+
+/// The `EXT-X-STREAM-INF` of muxed program `v`, with bit rates
+/// `(peak, avg)`, its video codec then `audio_codecs`, and the audio
+/// group when there is one.
+fn muxed_stream_inf(
+    p: &Presentation,
+    v: &TsVariant,
+    (peak, avg): (u64, u64),
+    audio_codecs: &[&str],
+    group: bool,
+    opts: &ManifestOptions<'_>,
+    out: &mut String,
+) {
+    let r = &p.renditions[v.video.expect("muxed")];
+    let mut codecs = r.codecs.clone();
+    for c in audio_codecs {
+        codecs.push(',');
+        codecs.push_str(c);
+    }
+    let _ = write!(
+        out,
+        "\n#EXT-X-STREAM-INF:BANDWIDTH={peak},AVERAGE-BANDWIDTH={avg},CODECS=\"{codecs}\""
+    );
+    let (w, h) = super::hls::display_size(p, r);
+    if w > 0 && h > 0 {
+        let _ = write!(out, ",RESOLUTION={w}x{h}");
+    }
+    if let Some((num, den)) = r.frame_rate {
+        let _ = write!(out, ",FRAME-RATE={:.3}", f64::from(num) / f64::from(den));
+    }
+    if group {
+        out.push_str(",AUDIO=\"audio\"");
+    }
+    if !p.subtitles.is_empty() {
+        out.push_str(",SUBTITLES=\"subs\"");
+    }
+    let _ = write!(out, "\n{}.m3u8", v.name);
+    opts.playlist_suffix(out);
+    out.push('\n');
+}
+
+/// The `EXT-X-I-FRAME-STREAM-INF` of muxed program `v`.
+fn iframe_stream_inf(
+    p: &Presentation,
+    v: &TsVariant,
+    layout: &TsLayout,
+    opts: &ManifestOptions<'_>,
+    out: &mut String,
+) {
+    let r = &p.renditions[v.video.expect("muxed")];
+    let (peak, avg) = iframe_bitrates(layout);
+    let _ = write!(
+        out,
+        "#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH={peak},AVERAGE-BANDWIDTH={avg},CODECS=\"{}\"",
+        r.codecs
+    );
+    let (w, h) = super::hls::display_size(p, r);
+    if w > 0 && h > 0 {
+        let _ = write!(out, ",RESOLUTION={w}x{h}");
+    }
+    let _ = write!(out, ",URI=\"{}.iframes.m3u8", v.name);
+    opts.playlist_suffix(out);
+    out.push_str("\"\n");
 }
 
 fn iframe_bitrates(layout: &TsLayout) -> (u64, u64) {
@@ -311,7 +358,7 @@ pub fn media(p: &Presentation, v: &TsVariant, opts: &ManifestOptions<'_>, out: &
     super::hls::write_preroll_start(p, r, out);
     for (i, s) in r.segments.iter().enumerate() {
         out.push_str("#EXTINF:");
-        write_seconds(out, s.duration as i64, scale);
+        write_seconds(out, s.duration, scale);
         let _ = write!(out, ",\n../ts/{}/{}.ts", v.name, i + 1);
         opts.suffix(out);
         out.push('\n');
@@ -362,7 +409,7 @@ pub fn iframes(
 ) {
     const PSI: u64 = 2 * ts::PACKET_SIZE as u64;
     let r = v.timeline(p);
-    let ms = |secs: f64| (secs * 1000.0).round().max(0.0) as u64;
+    let ms = |secs: f64| saturating_u64((secs * 1000.0).round());
     // A clip's keyframes, the last one lasting to the clip's end; they
     // stay ranges of the regular segments (shared, cacheable).
     let keys: Vec<(usize, ts::KeyframeRange)> = (0..layout.segment_count())
@@ -383,7 +430,7 @@ pub fn iframes(
             }),
         })
         .collect();
-    let micros = |secs: f64| (secs * 1_000_000.0).round() as u64;
+    let micros = |secs: f64| saturating_u64((secs * 1_000_000.0).round());
     vod_playlist_head(
         out,
         5,
@@ -403,7 +450,7 @@ pub fn iframes(
             (k.offset, k.len)
         };
         out.push_str("#EXTINF:");
-        write_seconds(out, micros(k.duration) as i64, 1_000_000);
+        write_seconds(out, micros(k.duration), 1_000_000);
         let _ = write!(
             out,
             ",\n#EXT-X-BYTERANGE:{len}@{offset}\n../ts/{}/{}.ts",

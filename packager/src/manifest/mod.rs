@@ -94,7 +94,7 @@ pub(crate) fn vod_playlist_head(
 /// begins at.
 pub(crate) fn write_clip_start(out: &mut String, clip: &crate::clip::Clip) {
     out.push_str("#EXT-X-START:TIME-OFFSET=");
-    write_seconds(out, clip.start_ms.saturating_sub(clip.from_ms) as i64, 1000);
+    write_seconds(out, clip.start_ms.saturating_sub(clip.from_ms), 1000);
     out.push_str(",PRECISE=YES\n");
 }
 
@@ -111,7 +111,7 @@ pub(crate) fn write_clip_pieces(
     use crate::clip::Piece;
     for (piece, s) in pieces {
         out.push_str("#EXTINF:");
-        write_seconds(out, s.duration as i64, scale);
+        write_seconds(out, s.duration, scale);
         let _ = match piece {
             Piece::Shared(n) => write!(out, ",\n../{dir}/{id}/{n}.{ext}"),
             Piece::Span { from_ms, to_ms } => {
@@ -126,9 +126,9 @@ pub(crate) fn write_clip_pieces(
 
 /// Writes seconds with at least three decimals and at most six, trimming
 /// trailing zeros beyond the third: `4.000`, `4.004`, `0.100100` → `0.1001`.
-pub(crate) fn write_seconds(out: &mut String, ticks: i64, timescale: u32) {
-    let micros =
-        (i128::from(ticks) * 1_000_000 + i128::from(timescale) / 2) / i128::from(timescale);
+/// `ticks` is any integer up to 64 bits, signed or not.
+pub(crate) fn write_seconds(out: &mut String, ticks: impl Into<i128>, timescale: u32) {
+    let micros = (ticks.into() * 1_000_000 + i128::from(timescale) / 2) / i128::from(timescale);
     let (whole, mut frac) = (micros / 1_000_000, (micros % 1_000_000).abs());
     let mut digits = 6;
     while digits > 3 && frac % 10 == 0 {
@@ -136,77 +136,6 @@ pub(crate) fn write_seconds(out: &mut String, ticks: i64, timescale: u32) {
         digits -= 1;
     }
     let _ = write!(out, "{whole}.{frac:0digits$}");
-}
-
-/// ISO 639-2 (B and T) codes, their ISO 639-1 tags, and English names.
-const LANGUAGES: &[(&str, &str, &str)] = &[
-    ("ara", "ar", "Arabic"),
-    ("ces", "cs", "Czech"),
-    ("cze", "cs", "Czech"),
-    ("chi", "zh", "Chinese"),
-    ("zho", "zh", "Chinese"),
-    ("dan", "da", "Danish"),
-    ("deu", "de", "German"),
-    ("ger", "de", "German"),
-    ("dut", "nl", "Dutch"),
-    ("nld", "nl", "Dutch"),
-    ("ell", "el", "Greek"),
-    ("gre", "el", "Greek"),
-    ("eng", "en", "English"),
-    ("fin", "fi", "Finnish"),
-    ("fra", "fr", "French"),
-    ("fre", "fr", "French"),
-    ("heb", "he", "Hebrew"),
-    ("hin", "hi", "Hindi"),
-    ("hun", "hu", "Hungarian"),
-    ("ind", "id", "Indonesian"),
-    ("ita", "it", "Italian"),
-    ("jpn", "ja", "Japanese"),
-    ("kor", "ko", "Korean"),
-    ("nor", "no", "Norwegian"),
-    ("pol", "pl", "Polish"),
-    ("por", "pt", "Portuguese"),
-    ("ron", "ro", "Romanian"),
-    ("rum", "ro", "Romanian"),
-    ("rus", "ru", "Russian"),
-    ("spa", "es", "Spanish"),
-    ("swe", "sv", "Swedish"),
-    ("tha", "th", "Thai"),
-    ("tur", "tr", "Turkish"),
-    ("ukr", "uk", "Ukrainian"),
-    ("vie", "vi", "Vietnamese"),
-];
-
-/// Maps an ISO 639-2 code from `mdhd` to the shortest BCP 47 tag; `None` for `und`.
-pub(crate) fn language_tag(iso639_2: &str) -> Option<&str> {
-    match iso639_2 {
-        "und" | "" | "zxx" | "mis" | "mul" => None,
-        code => Some(
-            LANGUAGES
-                .iter()
-                .find(|(k, _, _)| *k == code)
-                .map_or(code, |(_, v, _)| v),
-        ),
-    }
-}
-
-/// An English name for a BCP 47 tag whose primary subtag is in the table
-/// (`pt-BR` → `Portuguese (BR)`), else the tag itself.
-pub(crate) fn language_name(tag: &str) -> String {
-    let (primary, region) = tag
-        .split_once('-')
-        .map_or((tag, None), |(p, r)| (p, Some(r)));
-    let primary = primary.to_ascii_lowercase();
-    match LANGUAGES
-        .iter()
-        .find(|(t, one, _)| *one == primary || *t == primary)
-    {
-        Some((_, _, name)) => match region {
-            Some(r) => format!("{name} ({r})"),
-            None => (*name).to_owned(),
-        },
-        None => tag.to_owned(),
-    }
 }
 
 #[cfg(test)]
@@ -225,14 +154,5 @@ mod tests {
         assert_eq!(s(3003, 30000), "0.1001");
         assert_eq!(s(1, 3), "0.333333");
         assert_eq!(s(1024, 48000), "0.021333");
-    }
-
-    #[test]
-    fn language_names() {
-        assert_eq!(language_tag("fra"), Some("fr"));
-        assert_eq!(language_tag("und"), None);
-        assert_eq!(language_name("fr"), "French");
-        assert_eq!(language_name("pt-BR"), "Portuguese (BR)");
-        assert_eq!(language_name("tlh"), "tlh");
     }
 }

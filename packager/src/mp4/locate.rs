@@ -5,10 +5,10 @@
 //! (§8.8.9), which are not needed because every `moof` is read anyway.
 //! Reads go through a 64 KiB window so the usual layouts cost a few reads.
 
-use super::cursor::parse_header;
-use super::fourcc::types;
-use crate::Limits;
+use crate::cursor::parse_header;
 use crate::error::{Error, Result};
+use crate::fourcc::types;
+use crate::limits::Limits;
 
 /// Random-access reads from a source: the only way the packager sees a file.
 pub trait ReadAt {
@@ -110,14 +110,38 @@ impl Window<'_> {
         }
         let cached = offset >= self.start && end <= self.start + self.data.len() as u64;
         if !cached {
-            let want = (len.max(WINDOW) as u64).min(self.size - offset) as usize;
+            let left = usize::try_from(self.size - offset).unwrap_or(usize::MAX);
+            let want = len.max(WINDOW).min(left);
             self.data.resize(want, 0);
             self.start = offset;
             self.reads += 1;
             read_exact(self.src, offset, &mut self.data, what)?;
         }
-        let from = (offset - self.start) as usize;
+        let from = usize::try_from(offset - self.start).expect("offset is inside the window");
         Ok(&self.data[from..from + len])
+    }
+
+    /// The whole metadata box of `box_size` bytes at `offset`, refused
+    /// above `limit` bytes.
+    fn metadata_box(&mut self, offset: u64, box_size: u64, limit: u64) -> Result<Vec<u8>> {
+        let too_big = |limit| Error::Limit {
+            what: "metadata box size",
+            value: box_size,
+            limit,
+        };
+        if box_size > limit {
+            return Err(too_big(limit));
+        }
+        let len = usize::try_from(box_size).map_err(|_| too_big(usize::MAX as u64))?;
+        if len > WINDOW {
+            // Large boxes (a moov) go straight into their own buffer.
+            let mut buf = vec![0; len];
+            self.reads += 1;
+            read_exact(self.src, offset, &mut buf, "metadata box")?;
+            Ok(buf)
+        } else {
+            Ok(self.get(offset, len, "metadata box")?.to_vec())
+        }
     }
 }
 
@@ -175,22 +199,7 @@ pub(crate) fn scan(src: &dyn ReadAt, size: u64, limits: &Limits) -> Result<TopLe
                 } else {
                     limits.max_moov_bytes
                 };
-                if box_size > limit {
-                    return Err(Error::Limit {
-                        what: "metadata box size",
-                        value: box_size,
-                        limit,
-                    });
-                }
-                let bytes = if box_size as usize > WINDOW {
-                    // Large boxes (a moov) go straight into their own buffer.
-                    let mut buf = vec![0; box_size as usize];
-                    w.reads += 1;
-                    read_exact(src, offset, &mut buf, "metadata box")?;
-                    buf
-                } else {
-                    w.get(offset, box_size as usize, "metadata box")?.to_vec()
-                };
+                let bytes = w.metadata_box(offset, box_size, limit)?;
                 match fourcc {
                     types::MOOV if out.moov.is_empty() => out.moov = bytes,
                     types::MOOV => {}

@@ -1,13 +1,13 @@
 //! The movie box `moov` (ISO/IEC 14496-12 §8.2) and its tracks `trak` (§8.3).
 
-use super::fourcc::types;
 use super::fragment::{self, FragmentedTrack, Trex};
 use super::sample_table::index_from_stbl;
-use super::{BoxIter, Cursor, FourCc, RawBox};
-use crate::Limits;
 use crate::codec::SampleEntry;
+use crate::cursor::{BoxIter, Cursor, RawBox};
 use crate::error::{Error, Result, malformed};
+use crate::fourcc::{FourCc, types};
 use crate::index::SampleIndex;
+use crate::limits::Limits;
 use crate::time::Timescale;
 
 /// What a track carries, from its handler (`hdlr`, §8.4.3).
@@ -325,9 +325,4 @@ fn decode_language(packed: u16) -> String {
     } else {
         "und".to_owned()
     }
-}
-
-/// `stbl` type, for errors raised outside this module.
-pub(crate) const fn stbl() -> FourCc {
-    types::STBL
 }

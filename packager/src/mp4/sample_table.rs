@@ -5,11 +5,11 @@
 //! - `stss` (§8.6.2) sync samples,
 //! - `stsc` (§8.7.4) with `stco`/`co64` (§8.7.5) chunk layout, from which sample offsets follow.
 
-use super::fourcc::types;
-use super::{Cursor, RawBox};
-use crate::Limits;
+use crate::cursor::{Cursor, RawBox};
 use crate::error::{Error, Result, malformed};
+use crate::fourcc::types;
 use crate::index::{Offsets, SampleIndex};
+use crate::limits::Limits;
 
 /// Checks that `count` entries of `entry_size` bytes are present and within limits
 /// before anything is allocated for them.
@@ -17,7 +17,7 @@ fn checked_count(
     c: &Cursor<'_>,
     count: u32,
     entry_size: usize,
-    fourcc: super::FourCc,
+    fourcc: crate::fourcc::FourCc,
 ) -> Result<usize> {
     let count = count as usize;
     if count
@@ -89,7 +89,8 @@ fn read_sizes(b: &RawBox<'_>, limits: &Limits, file_size: u64) -> Result<Vec<u32
     };
     if b.fourcc == types::STSZ {
         let fixed = c.u32()?;
-        let count = check(c.u32()?)?;
+        let sample_count = c.u32()?;
+        let count = check(sample_count)?;
         if fixed != 0 {
             // Every sample must fit in the file: this bounds what a tiny
             // hostile box can make us allocate.
@@ -100,7 +101,7 @@ fn read_sizes(b: &RawBox<'_>, limits: &Limits, file_size: u64) -> Result<Vec<u32
             }
             return Ok(vec![fixed; count]);
         }
-        let count = checked_count(&c, count as u32, 4, b.fourcc)?;
+        let count = checked_count(&c, sample_count, 4, b.fourcc)?;
         let table = &c.rest()[..count * 4];
         Ok(table
             .chunks_exact(4)
@@ -152,7 +153,9 @@ fn read_decode_times(b: &RawBox<'_>, index: &mut SampleIndex) -> Result<()> {
         if count == 0 {
             continue;
         }
-        index.push_time(first as u32, t, delta);
+        // first < n, a count from stsz or stz2: 32 bits.
+        let first32 = u32::try_from(first).expect("sample counts are 32 bits");
+        index.push_time(first32, t, delta);
         first += count;
         t = count
             .checked_mul(u64::from(delta))
@@ -236,10 +239,11 @@ fn read_chunks(
 
     let sizes = &index.sizes;
     let sample = match &mut index.offsets {
-        // Offsets below 2^32 are checked against the file size by `walk_chunks`.
-        Offsets::Narrow(v) => {
-            walk_chunks(table, width, &runs, sizes, file_size, |o| v.push(o as u32))?
-        }
+        // Offsets are checked against the file size (below 2^32 here) by
+        // `walk_chunks`: one past it only before an error.
+        Offsets::Narrow(v) => walk_chunks(table, width, &runs, sizes, file_size, |o| {
+            v.push(u32::try_from(o).unwrap_or(u32::MAX));
+        })?,
         Offsets::Wide(v) => walk_chunks(table, width, &runs, sizes, file_size, |o| v.push(o))?,
     };
     let n = sizes.len();

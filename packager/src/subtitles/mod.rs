@@ -7,7 +7,7 @@ pub mod tx3g;
 pub mod webvtt;
 
 use crate::error::Result;
-use crate::manifest::{language_name, language_tag};
+use crate::lang::{language_name, language_tag};
 use crate::mp4::{ReadAt, Track};
 use crate::timing::TrackTiming;
 

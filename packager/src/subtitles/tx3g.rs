@@ -28,7 +28,7 @@ pub fn cues(track: &Track, timing: &TrackTiming, src: &dyn ReadAt) -> Result<Vec
         )));
     }
     let scale = u64::from(track.timescale.get());
-    let ms = |t: i64| (t.max(0) as u64 * 1000 + scale / 2) / scale;
+    let ms = |t: i64| (u64::try_from(t).unwrap_or(0) * 1000 + scale / 2) / scale;
     let mut out = Vec::new();
     let mut buf = Vec::new();
     for (i, (_, duration)) in (0..s.len()).zip(s.times_from(0)) {

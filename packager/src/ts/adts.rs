@@ -44,25 +44,29 @@ impl Adts {
         if !(1..=4).contains(&aot) || frequency_index > 12 || !(1..=7).contains(&channels) {
             return None;
         }
+        let field = |v: u32| u8::try_from(v).expect("checked above");
         Some(Adts {
-            profile: (aot - 1) as u8,
-            frequency_index: frequency_index as u8,
-            channels: channels as u8,
+            profile: field(aot - 1),
+            frequency_index: field(frequency_index),
+            channels: field(channels),
         })
     }
 
     /// The header of a frame of `frame` raw bytes (at most [`MAX_FRAME`]).
     pub(super) fn header(&self, frame: usize) -> [u8; HEADER_LEN] {
-        debug_assert!(frame <= MAX_FRAME, "checked by the layout");
-        let len = frame + HEADER_LEN;
+        // frame_length: 13 bits.
+        let len = u16::try_from(frame + HEADER_LEN)
+            .ok()
+            .filter(|&l| l < 1 << 13)
+            .expect("the layout refuses frames above MAX_FRAME");
         [
             0xff,
             0xf1, // syncword, MPEG-4, layer 0, protection_absent
             (self.profile << 6) | (self.frequency_index << 2) | (self.channels >> 2),
             ((self.channels & 3) << 6) | (len >> 11) as u8,
-            (len >> 3) as u8,
-            ((len as u8 & 7) << 5) | 0x1f, // adts_buffer_fullness 0x7FF: VBR
-            0xfc,                          // ... and one raw data block
+            ((len >> 3) & 0xff) as u8,
+            (((len & 7) as u8) << 5) | 0x1f, // adts_buffer_fullness 0x7FF: VBR
+            0xfc,                            // ... and one raw data block
         ]
     }
 }

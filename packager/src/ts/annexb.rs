@@ -13,9 +13,9 @@
 //! (`trailing_zero_8bits`). Length fields of 1 or 2 bytes cannot become
 //! start codes in place; such tracks are refused.
 
+use crate::cursor::Cursor;
 use crate::error::{Result, malformed};
-use crate::mp4::Cursor;
-use crate::mp4::fourcc::types;
+use crate::fourcc::types;
 
 /// `access_unit_delimiter_rbsp` of H.264 (nal_unit_type 9) with
 /// `primary_pic_type` 7 (any slice type).

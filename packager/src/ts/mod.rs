@@ -223,7 +223,7 @@ impl TsLayout {
             let end = r
                 .segments
                 .get(index)
-                .map_or(0.0, |seg| v.seconds(seg.start + seg.duration as i64));
+                .map_or(0.0, |seg| v.seconds(seg.end_time()));
             let ks = &mut self.keyframes[first_keyframe..];
             for k in 0..ks.len() {
                 let next = ks.get(k + 1).map_or(end, |n| n.time);
@@ -234,7 +234,10 @@ impl TsLayout {
             size,
             cc: start_cc,
             end_cc: *cc,
-            keyframes: (first_keyframe as u32, self.keyframes.len() as u32),
+            keyframes: (
+                keyframe_number(first_keyframe),
+                keyframe_number(self.keyframes.len()),
+            ),
         }
     }
 
@@ -324,12 +327,20 @@ impl TsLayout {
     }
 }
 
+/// Index `i` of a layout's keyframe ranges: one per video sample at most,
+/// and sample numbers are 32 bits.
+fn keyframe_number(i: usize) -> u32 {
+    u32::try_from(i).expect("fewer keyframes than samples")
+}
+
 /// Walks a segment's units as they will be written: advances the counters
 /// `cc` past them, calls `on_unit(unit, offset, len)` with each one's bytes
 /// (its PSI included) and returns the segment's size.
 fn walk(units: &[Unit], cc: &mut [u8; 4], mut on_unit: impl FnMut(&Unit, u64, u64)) -> u64 {
     let mut offset = 0u64;
-    let step = |c: &mut u8, n: usize| *c = ((*c as usize + n) % 16) as u8;
+    let step = |c: &mut u8, n: usize| {
+        *c = u8::try_from((usize::from(*c) + n) % 16).expect("below 16");
+    };
     for u in units {
         let at = offset;
         if u.psi {

@@ -50,21 +50,22 @@ pub(super) fn write_pes(out: &mut Vec<u8>, pid: u16, cc: &mut u8, pcr: Option<Pc
         // Only the last packet is short: the gap becomes adaptation-field stuffing.
         let stuffing = room - take;
         let adaptation = pcr.is_some() || stuffing > 0;
+        let [pid_high, pid_low] = pid.to_be_bytes();
         out.extend_from_slice(&[
             0x47,
-            (u8::from(first) << 6) | ((pid >> 8) as u8 & 0x1f),
-            pid as u8,
+            (u8::from(first) << 6) | (pid_high & 0x1f),
+            pid_low,
             (if adaptation { 0x30 } else { 0x10 }) | *cc,
         ]);
         *cc = (*cc + 1) & 0x0f;
         if let Some(pcr) = pcr {
-            out.push((PCR_FIELD - 1 + stuffing) as u8); // adaptation_field_length
+            out.push(field_length(PCR_FIELD - 1 + stuffing)); // adaptation_field_length
             out.push(0x10 | (u8::from(pcr.random_access) << 6)); // PCR_flag
             out.extend_from_slice(&pcr_bytes(pcr.base));
             out.resize(out.len() + stuffing, 0xff);
         } else if stuffing > 0 {
             // A one-byte field is its length alone (0); longer ones have flags.
-            out.push((stuffing - 1) as u8);
+            out.push(field_length(stuffing - 1));
             if stuffing > 1 {
                 out.push(0);
                 out.resize(out.len() + stuffing - 2, 0xff);
@@ -76,17 +77,17 @@ pub(super) fn write_pes(out: &mut Vec<u8>, pid: u16, cc: &mut u8, pcr: Option<Pc
     }
 }
 
+/// An `adaptation_field_length`: the field lies inside one packet.
+fn field_length(len: usize) -> u8 {
+    u8::try_from(len).expect("an adaptation field is shorter than a packet")
+}
+
 /// The six PCR bytes: 33-bit base, 6 reserved bits, 9-bit extension 0.
 fn pcr_bytes(base: u64) -> [u8; 6] {
-    let b = base & ((1 << 33) - 1);
-    [
-        (b >> 25) as u8,
-        (b >> 17) as u8,
-        (b >> 9) as u8,
-        (b >> 1) as u8,
-        ((b & 1) << 7) as u8 | 0x7e,
-        0,
-    ]
+    // The low 48 bits of base << 15 | reserved << 9 | extension, big-endian.
+    let field = ((base & ((1 << 33) - 1)) << 15) | (0x3f << 9);
+    let b = field.to_be_bytes();
+    [b[2], b[3], b[4], b[5], b[6], b[7]]
 }
 
 #[cfg(test)]
@@ -109,7 +110,7 @@ mod tests {
     }
 
     fn roundtrip(len: usize, pcr: Option<Pcr>) -> Vec<u8> {
-        let pes: Vec<u8> = (0..len).map(|i| i as u8).collect();
+        let pes: Vec<u8> = (0..=u8::MAX).cycle().take(len).collect();
         let mut out = Vec::new();
         let mut cc = 14;
         write_pes(&mut out, 0x101, &mut cc, pcr, &pes);
@@ -117,7 +118,7 @@ mod tests {
         assert_eq!(ps.len(), count(len, pcr.is_some()), "{len} bytes");
         assert_eq!(
             cc,
-            ((14 + ps.len()) % 16) as u8,
+            u8::try_from((14 + ps.len()) % 16).unwrap(),
             "one counter step per packet"
         );
         let joined: Vec<u8> = ps.iter().flat_map(|p| payload(p).to_vec()).collect();

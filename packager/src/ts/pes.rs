@@ -25,26 +25,30 @@ pub(super) const MAX_BOUNDED_PAYLOAD: usize = u16::MAX as usize - 8;
 
 /// Appends a PES header. `pts`/`dts` are 90 kHz ticks, taken modulo 2^33.
 /// `payload_len` sets `PES_packet_length`; `None` writes 0 ("unbounded"),
-/// which only video streams may use.
+/// which only video streams may use. An error, and nothing appended, when
+/// `payload_len` and the header's optional fields exceed its 16 bits.
 pub(super) fn write_header(
     out: &mut Vec<u8>,
     stream_id: u8,
     pts: u64,
     dts: Option<u64>,
     payload_len: Option<usize>,
-) {
+) -> Result<(), &'static str> {
     let rest = optional_len(dts.is_some());
-    let packet_len = payload_len.map_or(0, |n| {
-        debug_assert!(n + rest <= usize::from(u16::MAX), "checked by the layout");
-        (n + rest) as u16
-    });
+    let packet_len = match payload_len {
+        None => 0,
+        // The layout keeps payloads within MAX_BOUNDED_PAYLOAD, which
+        // leaves room for a PTS only.
+        Some(n) => u16::try_from(n + rest)
+            .map_err(|_| "a PES packet longer than its PES_packet_length can give")?,
+    };
     out.extend_from_slice(&[0, 0, 1, stream_id]);
     out.extend_from_slice(&packet_len.to_be_bytes());
     // '10', not scrambled, no priority, data_alignment_indicator (every PES
     // starts with an access unit or an audio frame), no copyright, copy.
     out.push(0x84);
     out.push(if dts.is_some() { 0xc0 } else { 0x80 }); // PTS_DTS_flags
-    out.push((rest - 3) as u8); // PES_header_data_length
+    out.push(u8::try_from(rest - 3).expect("a PTS and a DTS at most")); // PES_header_data_length
     match dts {
         Some(dts) => {
             out.extend_from_slice(&timestamp(0b0011, pts));
@@ -52,17 +56,18 @@ pub(super) fn write_header(
         }
         None => out.extend_from_slice(&timestamp(0b0010, pts)),
     }
+    Ok(())
 }
 
 /// A 33-bit timestamp behind a 4-bit prefix, with its three marker bits.
 fn timestamp(prefix: u8, t: u64) -> [u8; 5] {
     let t = t & ((1 << 33) - 1);
     [
-        (prefix << 4) | (((t >> 30) as u8 & 0x07) << 1) | 1,
-        (t >> 22) as u8,
-        (((t >> 15) as u8 & 0x7f) << 1) | 1,
-        (t >> 7) as u8,
-        ((t as u8 & 0x7f) << 1) | 1,
+        (prefix << 4) | ((((t >> 30) & 0x07) as u8) << 1) | 1,
+        ((t >> 22) & 0xff) as u8,
+        ((((t >> 15) & 0x7f) as u8) << 1) | 1,
+        ((t >> 7) & 0xff) as u8,
+        (((t & 0x7f) as u8) << 1) | 1,
     ]
 }
 
@@ -82,7 +87,7 @@ mod tests {
     fn pts_and_dts() {
         let mut out = Vec::new();
         let (pts, dts) = (0x1_ffff_fffe, 126_000);
-        write_header(&mut out, STREAM_ID_VIDEO, pts, Some(dts), None);
+        write_header(&mut out, STREAM_ID_VIDEO, pts, Some(dts), None).unwrap();
         assert_eq!(out.len(), header_len(true));
         assert_eq!(&out[..9], &[0, 0, 1, 0xe0, 0, 0, 0x84, 0xc0, 10]);
         assert_eq!(out[9] >> 4, 0b0011);
@@ -99,7 +104,7 @@ mod tests {
     #[test]
     fn bounded_audio_packet() {
         let mut out = Vec::new();
-        write_header(&mut out, STREAM_ID_AUDIO, 1 << 33 | 5, None, Some(1000));
+        write_header(&mut out, STREAM_ID_AUDIO, 1 << 33 | 5, None, Some(1000)).unwrap();
         assert_eq!(out.len(), header_len(false));
         assert_eq!(u16::from_be_bytes([out[4], out[5]]), 1000 + 8);
         assert_eq!(&out[6..9], &[0x84, 0x80, 5]);

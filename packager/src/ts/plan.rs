@@ -8,6 +8,7 @@ use super::pes::{self, MAX_BOUNDED_PAYLOAD};
 use super::stream::{Payload, Stream, track_of};
 use super::{AUDIO, VIDEO, packet};
 use crate::error::{Error, Result};
+use crate::index::sample_number;
 use crate::plan::Segment;
 use crate::presentation::Presentation;
 
@@ -113,8 +114,8 @@ fn video_units(p: &Presentation, v: &Stream, seg: &Segment, out: &mut Vec<Unit>)
         let sync = s.is_sync(i);
         out.push(Unit {
             stream: VIDEO,
-            first: i as u32,
-            end: i as u32 + 1,
+            first: sample_number(i),
+            end: sample_number(i) + 1,
             pts: v.pts(dts, s.cts_offset(i)),
             dts: v.dts(dts),
             payload: nal.prefix_len(sync) + s.size(i) as usize,
@@ -146,7 +147,7 @@ fn audio_units(p: &Presentation, a: &Stream, seg: &Segment, out: &mut Vec<Unit>)
         let size = s.size(i) as usize;
         let bad = |reason| Error::BadSample {
             rendition: r.id.clone(),
-            sample: i as u32,
+            sample: sample_number(i),
             reason,
         };
         if header > 0 && size > adts::MAX_FRAME {
@@ -163,8 +164,8 @@ fn audio_units(p: &Presentation, a: &Stream, seg: &Segment, out: &mut Vec<Unit>)
         let pts = a.pts(dts, s.cts_offset(i));
         let mut unit = Unit {
             stream: AUDIO,
-            first: i as u32,
-            end: i as u32 + 1,
+            first: sample_number(i),
+            end: sample_number(i) + 1,
             pts,
             dts: a.dts(dts),
             payload: frame_len(i)?,
@@ -180,7 +181,7 @@ fn audio_units(p: &Presentation, a: &Stream, seg: &Segment, out: &mut Vec<Unit>)
                 break;
             }
             unit.payload += len;
-            unit.end = j as u32 + 1;
+            unit.end = sample_number(j) + 1;
             times.next();
         }
         out.push(unit);

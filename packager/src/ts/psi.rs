@@ -28,9 +28,9 @@ pub(super) fn crc32(data: &[u8]) -> u32 {
 
 const CRC_TABLE: [u32; 256] = {
     let mut table = [0u32; 256];
-    let mut i = 0;
+    let mut i = 0u32;
     while i < 256 {
-        let mut c = (i as u32) << 24;
+        let mut c = i << 24;
         let mut bit = 0;
         while bit < 8 {
             c = if c & 0x8000_0000 != 0 {
@@ -40,7 +40,7 @@ const CRC_TABLE: [u32; 256] = {
             };
             bit += 1;
         }
-        table[i] = c;
+        table[i as usize] = c;
         i += 1;
     }
     table
@@ -63,10 +63,11 @@ fn section(out: &mut Vec<u8>, table_id: u8, body: &[u8]) {
     let start = out.len();
     // section_length counts what follows it: the body and the CRC. Our
     // sections stay far below the 1021-byte limit (one TS packet).
-    let len = body.len() + 4;
+    let len = u16::try_from(body.len() + 4).expect("a section fits one packet");
+    let [len_high, len_low] = len.to_be_bytes();
     out.push(table_id);
-    out.push(0xb0 | (len >> 8) as u8); // section_syntax_indicator 1, '0', reserved '11'
-    out.push(len as u8);
+    out.push(0xb0 | len_high); // section_syntax_indicator 1, '0', reserved '11'
+    out.push(len_low);
     out.extend_from_slice(body);
     let crc = crc32(&out[start..]);
     out.extend_from_slice(&crc.to_be_bytes());
@@ -94,8 +95,9 @@ pub(super) fn pmt(pcr_pid: u16, streams: &[EsInfo]) -> Vec<u8> {
     for s in streams {
         body.push(s.stream_type);
         body.extend_from_slice(&(0xe000 | s.pid).to_be_bytes());
-        // Two short descriptors at most: far below the 12-bit limit.
-        body.extend_from_slice(&(0xf000 | s.descriptors.len() as u16).to_be_bytes());
+        let info_len =
+            u16::try_from(s.descriptors.len()).expect("two short descriptors at most: 12 bits");
+        body.extend_from_slice(&(0xf000 | info_len).to_be_bytes());
         body.extend_from_slice(&s.descriptors);
     }
     let mut out = Vec::with_capacity(body.len() + 8);
@@ -108,10 +110,11 @@ pub(super) fn pmt(pcr_pid: u16, streams: &[EsInfo]) -> Vec<u8> {
 pub(super) fn write_packet(out: &mut Vec<u8>, pid: u16, cc: &mut u8, section: &[u8]) {
     debug_assert!(section.len() <= PACKET - 5, "a section fits one packet");
     let start = out.len();
+    let [pid_high, pid_low] = pid.to_be_bytes();
     out.extend_from_slice(&[
         0x47,
-        0x40 | (pid >> 8) as u8,
-        pid as u8,
+        0x40 | pid_high,
+        pid_low,
         0x10 | *cc, // payload only
         0,          // pointer_field
     ]);

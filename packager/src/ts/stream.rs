@@ -8,7 +8,8 @@ use super::psi::EsInfo;
 use super::{AUDIO_PID, TS_TIME_OFFSET, VIDEO_PID};
 use crate::codec::Codec;
 use crate::error::{Error, Result};
-use crate::mp4::fourcc::types;
+use crate::fourcc::types;
+use crate::index::signed;
 use crate::mp4::{Track, TrackKind};
 use crate::presentation::{Presentation, Rendition};
 use crate::time::{Timescale, rescale};
@@ -158,16 +159,17 @@ impl Stream {
     /// decode time `dts` and composition offset `cts`: the rendition's
     /// output presentation time plus [`TS_TIME_OFFSET`].
     pub(super) fn pts(&self, dts: u64, cts: i32) -> i64 {
-        self.to_90k(dts as i64 + i64::from(cts) + self.shift + self.delay)
+        self.to_90k(signed(dts) + i64::from(cts) + self.shift + self.delay)
     }
 
     /// The 90 kHz decode time (before the wrap) of a sample.
     pub(super) fn dts(&self, dts: u64) -> i64 {
-        self.to_90k(dts as i64 + self.dts_shift)
+        self.to_90k(signed(dts) + self.dts_shift)
     }
 
     fn to_90k(&self, t: i64) -> i64 {
-        TS_TIME_OFFSET as i64 + rescale(t, self.scale, MPEG_TS_90K)
+        i64::try_from(TS_TIME_OFFSET).expect("1.4 s of 90 kHz ticks")
+            + rescale(t, self.scale, MPEG_TS_90K)
     }
 
     /// Seconds of a presentation time in the track's timescale.
@@ -177,6 +179,6 @@ impl Stream {
 
     /// The rendition's presentation time of a sample, in track ticks.
     pub(super) fn presentation(&self, dts: u64, cts: i32) -> i64 {
-        dts as i64 + i64::from(cts) + self.shift
+        signed(dts) + i64::from(cts) + self.shift
     }
 }

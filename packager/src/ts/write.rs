@@ -54,7 +54,7 @@ impl Writer<'_> {
             self.pes(stream, u, read, &mut pes)?;
             debug_assert_eq!(pes.len(), u.pes_len(), "the plan sized this PES");
             let pcr = u.pcr.then(|| Pcr {
-                base: wrap(u.dts - PCR_DELAY as i64),
+                base: wrap(u.dts - i64::try_from(PCR_DELAY).expect("0.1 s of 90 kHz ticks")),
                 random_access: u.sync,
             });
             packet::write_pes(out, stream.pid, &mut cc[cc_of(u.stream)], pcr, &pes);
@@ -76,7 +76,13 @@ impl Writer<'_> {
         let samples = &track.samples;
         let bounded = (u.stream == AUDIO).then_some(u.payload);
         let dts = u.has_dts().then_some(wrap(u.dts));
-        super::pes::write_header(pes, s.stream_id, wrap(u.pts), dts, bounded);
+        super::pes::write_header(pes, s.stream_id, wrap(u.pts), dts, bounded).map_err(
+            |reason| Error::BadSample {
+                rendition: r.id.clone(),
+                sample: u.first,
+                reason,
+            },
+        )?;
         // Appends sample i's bytes, read in place; returns where they start.
         let mut sample = |i: usize, pes: &mut Vec<u8>| -> Result<usize> {
             let at = pes.len();

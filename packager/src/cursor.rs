@@ -1,7 +1,7 @@
 //! A bounded big-endian reader and box iteration (ISO/IEC 14496-12 §4.2).
 
-use super::FourCc;
 use crate::error::{Error, Result, malformed};
+use crate::fourcc::FourCc;
 
 /// A big-endian reader over a slice that cannot read past the slice's end.
 #[derive(Clone, Debug)]
@@ -137,7 +137,7 @@ pub(crate) fn parse_header(buf: &[u8]) -> Result<(FourCc, usize, Option<u64>)> {
         1 => (Some(c.u64()?), 16),
         n => (Some(u64::from(n)), 8),
     };
-    if fourcc == super::fourcc::types::UUID {
+    if fourcc == crate::fourcc::types::UUID {
         c.skip(16)?;
         header += 16;
     }
@@ -192,12 +192,12 @@ impl<'a> Iterator for BoxIter<'a> {
             return None;
         }
         let item = parse_header(rest).and_then(|(fourcc, header, size)| {
-            let size = match size {
+            let size = match size.map(usize::try_from) {
                 None => rest.len(),
-                Some(s) if s > rest.len() as u64 => {
+                Some(Ok(s)) if s <= rest.len() => s,
+                Some(_) => {
                     return Err(malformed(fourcc, "box extends past the end of its parent"));
                 }
-                Some(s) => s as usize,
             };
             Ok(RawBox {
                 fourcc,
