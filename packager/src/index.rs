@@ -236,7 +236,7 @@ impl SampleIndex {
 
     /// Composition time of sample `i` (before any edit list), which may be negative.
     pub fn cts(&self, i: usize) -> i64 {
-        signed(self.dts(i)) + i64::from(self.cts_offset(i))
+        signed(self.dts(i)).saturating_add(i64::from(self.cts_offset(i)))
     }
 
     /// Whether sample `i` is a sync sample.

@@ -121,24 +121,26 @@ impl TrackTiming {
         for e in &track.edits {
             if e.media_time == -1 {
                 if media.is_none() {
-                    empty += rescale(
+                    empty = empty.saturating_add(rescale(
                         i64::try_from(e.segment_duration).unwrap_or(i64::MAX),
                         movie_scale,
                         scale,
-                    );
+                    ));
                 }
             } else if media.is_none() {
                 media = Some(*e);
             }
         }
         let media_time = media.map_or(0, |e| e.media_time);
-        let shift = empty - media_time;
+        // Saturating throughout: times near i64's range are hostile input
+        // (the index refuses decode times past it), never a reason to wrap.
+        let shift = empty.saturating_sub(media_time);
 
-        let presented = |i: usize| s.cts(i) + shift;
+        let presented = |i: usize| s.cts(i).saturating_add(shift);
         // Reordering reaches back a few frames at most, so the latest
         // presentation end is among the last samples in decode order.
         let natural_end = (s.len().saturating_sub(256)..s.len())
-            .map(|i| presented(i) + i64::from(s.duration(i)))
+            .map(|i| presented(i).saturating_add(i64::from(s.duration(i))))
             .max()
             .unwrap_or(empty);
         let end = match media {
@@ -148,7 +150,7 @@ impl TrackTiming {
                     movie_scale,
                     scale,
                 );
-                (empty + d).min(natural_end)
+                empty.saturating_add(d).min(natural_end)
             }
             _ => natural_end,
         };
@@ -164,8 +166,9 @@ impl TrackTiming {
             // comes after. The first audio a player outputs is then within
             // half a frame of the source's (exactly it for the common
             // 1024-sample AAC priming).
-            let kept =
-                (0..s.len()).find(|&i| 2 * presented(i) + i64::from(s.duration(i)) > 2 * start);
+            let kept = (0..s.len()).find(|&i| {
+                2 * i128::from(presented(i)) + i128::from(s.duration(i)) > 2 * i128::from(start)
+            });
             first_sample = sample_number(kept.map_or(s.len(), |i| i));
             if let Some(i) = kept {
                 start = presented(i).min(end);
@@ -194,7 +197,10 @@ impl TrackTiming {
         if s.is_empty() || self.first_sample as usize >= s.len() {
             return 0;
         }
-        -(signed(s.dts(self.first_sample as usize)) + self.shift - self.cts_adjust)
+        signed(s.dts(self.first_sample as usize))
+            .saturating_add(self.shift)
+            .saturating_sub(self.cts_adjust)
+            .saturating_neg()
     }
 
     /// This timing with the presentation's delay.
@@ -205,12 +211,13 @@ impl TrackTiming {
 
     /// Presentation time of sample `i` of `track`.
     pub fn presentation(&self, track: &Track, i: usize) -> i64 {
-        track.samples.cts(i) + self.shift
+        track.samples.cts(i).saturating_add(self.shift)
     }
 
     /// The `tfdt` of a sample decoded at `dts`.
     pub fn output_decode_time(&self, dts: u64) -> u64 {
-        let t = i128::from(dts) + i128::from(self.shift - self.cts_adjust + self.delay);
+        let t = i128::from(dts) + i128::from(self.shift) - i128::from(self.cts_adjust)
+            + i128::from(self.delay);
         u64::try_from(t.max(0)).unwrap_or(u64::MAX)
     }
 

@@ -153,3 +153,23 @@ fn decode_times_past_i64_max_are_errors_not_wrapped() {
         );
     }
 }
+
+#[test]
+fn decode_times_just_below_i64_max_package_without_overflow() {
+    // Decode times in [2^62, 2^63) fit the index; presentation arithmetic
+    // on them (shifts, doubled times when audio is trimmed) used to
+    // overflow. Whatever indexes must package, or fail, without a panic.
+    let media = headwater_testkit::media();
+    let original = std::fs::read(media.join("fragmented.mp4")).unwrap();
+    for add in [1u64 << 62, (1u64 << 63) - (1 << 40)] {
+        let mut bytes = original.clone();
+        let mut at = 0;
+        while let Some(i) = bytes[at..].windows(4).position(|w| w == b"tfdt") {
+            let i = at + i;
+            let v = u64::from_be_bytes(bytes[i + 8..i + 16].try_into().unwrap());
+            bytes[i + 8..i + 16].copy_from_slice(&v.wrapping_add(add).to_be_bytes());
+            at = i + 4;
+        }
+        exercise(&bytes);
+    }
+}
