@@ -186,6 +186,14 @@ impl LiveStream {
             .last()
             .map_or(self.first_msn, |s| s.msn + 1)
             .max(self.first_msn);
+        // A gap never starts before the track's own last segment ends: a
+        // follower whose keyframes come later than the lead's (another
+        // rendition's GOPs) can end past the lead's next boundary, and its
+        // timeline (so its PDT) must not go back.
+        let mut floor = self.tracks[idx]
+            .window
+            .last()
+            .map_or(0, |l| l.start.saturating_add(l.duration));
         for g in from..msn {
             // Every number below `next_msn` and from `first_msn` on has a
             // boundary; the fallbacks only keep the numbering dense.
@@ -200,7 +208,10 @@ impl LiveStream {
                 .window
                 .get(g)
                 .map_or(0, |s| s.duration);
-            let (start, duration) = (self.conv(idx, b.start), self.conv(idx, lead));
+            let (at, length) = (self.conv(idx, b.start), self.conv(idx, lead));
+            let start = at.max(floor);
+            let duration = length.saturating_sub(start - at);
+            floor = start + duration;
             self.tracks[idx].window.segments.push_back(Segment {
                 msn: g,
                 start,
