@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::any::{AnyArguments, AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
 use crate::error::Error;
@@ -160,12 +160,43 @@ impl Db {
         Ok(())
     }
 
+    /// The row `query` finds, through `map`; `None` when there is none.
+    async fn fetch_optional<T>(
+        &self,
+        query: Query<'_>,
+        map: MapRow<T>,
+    ) -> Result<Option<T>, Error> {
+        let row = query.fetch_optional(&self.pool).await?;
+        row.map(|r| map(&r)).transpose()
+    }
+
+    /// Every row `query` finds, through `map`, in the query's order.
+    async fn fetch_all<T>(&self, query: Query<'_>, map: MapRow<T>) -> Result<Vec<T>, Error> {
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.iter().map(map).collect()
+    }
+
+    /// A catalog write: `query` in one transaction that also bumps
+    /// `catalog_version`. Returns how many rows it changed.
+    async fn write(&self, query: Query<'_>) -> Result<u64, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let n = query.execute(&mut *tx).await?.rows_affected();
+        Self::bump(&mut tx).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// A write outside the catalog (jobs): no transaction, no version bump.
+    /// Returns how many rows it changed.
+    async fn execute(&self, query: Query<'_>) -> Result<u64, sqlx::Error> {
+        Ok(query.execute(&self.pool).await?.rows_affected())
+    }
+
     // ---- assets
 
     /// Inserts a new asset; `Conflict` when the id exists.
     pub async fn insert_asset(&self, a: &Asset) -> Result<(), WriteError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO assets (id, title, metadata, require_token, sources, tracks, \
              duration_ms, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
@@ -177,18 +208,14 @@ impl Db {
         .bind(json(&a.tracks))
         .bind(a.duration_ms as i64)
         .bind(a.created_at)
-        .bind(a.updated_at)
-        .execute(&mut *tx)
-        .await?;
-        Self::bump(&mut tx).await?;
-        tx.commit().await?;
+        .bind(a.updated_at);
+        self.write(query).await?;
         Ok(())
     }
 
     /// Replaces an existing asset's fields; false when it does not exist.
     pub async fn update_asset(&self, a: &Asset) -> Result<bool, Error> {
-        let mut tx = self.pool.begin().await?;
-        let n = sqlx::query(
+        let query = sqlx::query(
             "UPDATE assets SET title = $2, metadata = $3, require_token = $4, sources = $5, \
              tracks = $6, duration_ms = $7, updated_at = $8 WHERE id = $1",
         )
@@ -199,94 +226,64 @@ impl Db {
         .bind(json(&a.sources))
         .bind(json(&a.tracks))
         .bind(a.duration_ms as i64)
-        .bind(a.updated_at)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        Self::bump(&mut tx).await?;
-        tx.commit().await?;
-        Ok(n == 1)
+        .bind(a.updated_at);
+        Ok(self.write(query).await? == 1)
     }
 
     /// One asset.
     pub async fn asset(&self, id: &str) -> Result<Option<Asset>, Error> {
-        let row = sqlx::query(&format!("{ASSET_COLUMNS} WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| asset_row(&r)).transpose()
+        let sql = format!("{ASSET_COLUMNS} WHERE id = $1");
+        let query = sqlx::query(&sql).bind(id);
+        self.fetch_optional(query, asset_row).await
     }
 
     /// Every asset, by id.
     pub async fn assets(&self) -> Result<Vec<Asset>, Error> {
-        let rows = sqlx::query(&format!("{ASSET_COLUMNS} ORDER BY id"))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(asset_row).collect()
+        let sql = format!("{ASSET_COLUMNS} ORDER BY id");
+        self.fetch_all(sqlx::query(&sql), asset_row).await
     }
 
     /// Deletes an asset; false when it did not exist.
     pub async fn delete_asset(&self, id: &str) -> Result<bool, Error> {
-        self.delete("DELETE FROM assets WHERE id = $1", id).await
-    }
-
-    async fn delete(&self, sql: &str, key: &str) -> Result<bool, Error> {
-        let mut tx = self.pool.begin().await?;
-        let n = sqlx::query(sql)
-            .bind(key)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        Self::bump(&mut tx).await?;
-        tx.commit().await?;
-        Ok(n == 1)
+        let query = sqlx::query("DELETE FROM assets WHERE id = $1").bind(id);
+        Ok(self.write(query).await? == 1)
     }
 
     // ---- ladders
 
     /// Inserts a ladder; `Conflict` when the name exists.
     pub async fn insert_ladder(&self, l: &Ladder) -> Result<(), WriteError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("INSERT INTO ladders (name, spec, created_at) VALUES ($1, $2, $3)")
+        let query = sqlx::query("INSERT INTO ladders (name, spec, created_at) VALUES ($1, $2, $3)")
             .bind(&l.name)
             .bind(json(l))
-            .bind(now_ms())
-            .execute(&mut *tx)
-            .await?;
-        Self::bump(&mut tx).await?;
-        tx.commit().await?;
+            .bind(now_ms());
+        self.write(query).await?;
         Ok(())
     }
 
     /// One ladder.
     pub async fn ladder(&self, name: &str) -> Result<Option<Ladder>, Error> {
-        let row = sqlx::query("SELECT name, spec FROM ladders WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| ladder_row(&r)).transpose()
+        let query = sqlx::query("SELECT name, spec FROM ladders WHERE name = $1").bind(name);
+        self.fetch_optional(query, ladder_row).await
     }
 
     /// Every ladder, by name.
     pub async fn ladders(&self) -> Result<Vec<Ladder>, Error> {
-        let rows = sqlx::query("SELECT name, spec FROM ladders ORDER BY name")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(ladder_row).collect()
+        let query = sqlx::query("SELECT name, spec FROM ladders ORDER BY name");
+        self.fetch_all(query, ladder_row).await
     }
 
     /// Deletes a ladder; false when it did not exist.
     pub async fn delete_ladder(&self, name: &str) -> Result<bool, Error> {
-        self.delete("DELETE FROM ladders WHERE name = $1", name)
-            .await
+        let query = sqlx::query("DELETE FROM ladders WHERE name = $1").bind(name);
+        Ok(self.write(query).await? == 1)
     }
 
     // ---- streams
 
     /// Inserts a stream; `Conflict` when the name exists.
     pub async fn insert_stream(&self, s: &Stream) -> Result<(), WriteError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO streams (name, publish_key, ladder, dvr_window_secs, record, \
              require_token, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
@@ -297,110 +294,77 @@ impl Db {
         .bind(i64::from(s.record))
         .bind(i64::from(s.require_token))
         .bind(s.created_at)
-        .bind(s.updated_at)
-        .execute(&mut *tx)
-        .await?;
-        Self::bump(&mut tx).await?;
-        tx.commit().await?;
+        .bind(s.updated_at);
+        self.write(query).await?;
         Ok(())
     }
 
     /// One stream.
     pub async fn stream(&self, name: &str) -> Result<Option<Stream>, Error> {
-        let row = sqlx::query(&format!("{STREAM_COLUMNS} WHERE name = $1"))
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| stream_row(&r)).transpose()
+        let sql = format!("{STREAM_COLUMNS} WHERE name = $1");
+        let query = sqlx::query(&sql).bind(name);
+        self.fetch_optional(query, stream_row).await
     }
 
     /// Every stream, by name.
     pub async fn streams(&self) -> Result<Vec<Stream>, Error> {
-        let rows = sqlx::query(&format!("{STREAM_COLUMNS} ORDER BY name"))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(stream_row).collect()
+        let sql = format!("{STREAM_COLUMNS} ORDER BY name");
+        self.fetch_all(sqlx::query(&sql), stream_row).await
     }
 
     /// Sets a stream's publish key; false when there is no such stream.
     pub async fn set_publish_key(&self, name: &str, key: &str) -> Result<bool, Error> {
-        let mut tx = self.pool.begin().await?;
-        let n = sqlx::query("UPDATE streams SET publish_key = $2, updated_at = $3 WHERE name = $1")
-            .bind(name)
-            .bind(key)
-            .bind(now_ms())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        Self::bump(&mut tx).await?;
-        tx.commit().await?;
-        Ok(n == 1)
+        let query =
+            sqlx::query("UPDATE streams SET publish_key = $2, updated_at = $3 WHERE name = $1")
+                .bind(name)
+                .bind(key)
+                .bind(now_ms());
+        Ok(self.write(query).await? == 1)
     }
 
     /// Deletes a stream; false when it did not exist.
     pub async fn delete_stream(&self, name: &str) -> Result<bool, Error> {
-        self.delete("DELETE FROM streams WHERE name = $1", name)
-            .await
+        let query = sqlx::query("DELETE FROM streams WHERE name = $1").bind(name);
+        Ok(self.write(query).await? == 1)
     }
 
     // ---- signing keys
 
     /// Every key, newest first.
     pub async fn keys(&self) -> Result<Vec<KeyRow>, Error> {
-        let rows = sqlx::query(
+        let query = sqlx::query(
             "SELECT id, secret, created_at, retired_at FROM signing_keys \
              ORDER BY created_at DESC, id DESC",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(KeyRow {
-                    id: r.try_get(0)?,
-                    secret: r.try_get(1)?,
-                    created_at: r.try_get(2)?,
-                    retired_at: r.try_get(3)?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(Error::from)
+        );
+        self.fetch_all(query, key_row).await
     }
 
     /// Adds a key.
     pub async fn insert_key(&self, k: &KeyRow) -> Result<(), WriteError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("INSERT INTO signing_keys (id, secret, created_at) VALUES ($1, $2, $3)")
-            .bind(&k.id)
-            .bind(&k.secret)
-            .bind(k.created_at)
-            .execute(&mut *tx)
-            .await?;
-        Self::bump(&mut tx).await?;
-        tx.commit().await?;
+        let query =
+            sqlx::query("INSERT INTO signing_keys (id, secret, created_at) VALUES ($1, $2, $3)")
+                .bind(&k.id)
+                .bind(&k.secret)
+                .bind(k.created_at);
+        self.write(query).await?;
         Ok(())
     }
 
     /// Retires a key; false when there is no such active key.
     pub async fn retire_key(&self, id: &str) -> Result<bool, Error> {
-        let mut tx = self.pool.begin().await?;
-        let n = sqlx::query(
+        let query = sqlx::query(
             "UPDATE signing_keys SET retired_at = $2 WHERE id = $1 AND retired_at IS NULL",
         )
         .bind(id)
-        .bind(now_ms())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        Self::bump(&mut tx).await?;
-        tx.commit().await?;
-        Ok(n == 1)
+        .bind(now_ms());
+        Ok(self.write(query).await? == 1)
     }
 
     // ---- jobs
 
     /// Adds a job.
     pub async fn insert_job(&self, j: &Job) -> Result<(), WriteError> {
-        sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO jobs (id, asset, ladder, state, percent, error, outputs, created_at, \
              updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
@@ -412,15 +376,14 @@ impl Db {
         .bind(j.error.clone())
         .bind(json(&j.outputs))
         .bind(j.created_at)
-        .bind(j.updated_at)
-        .execute(&self.pool)
-        .await?;
+        .bind(j.updated_at);
+        self.execute(query).await?;
         Ok(())
     }
 
     /// Records a job's progress or outcome.
     pub async fn update_job(&self, j: &Job) -> Result<(), Error> {
-        sqlx::query(
+        let query = sqlx::query(
             "UPDATE jobs SET state = $2, percent = $3, error = $4, outputs = $5, updated_at = $6 \
              WHERE id = $1",
         )
@@ -429,43 +392,42 @@ impl Db {
         .bind(i64::from(j.percent))
         .bind(j.error.clone())
         .bind(json(&j.outputs))
-        .bind(now_ms())
-        .execute(&self.pool)
-        .await?;
+        .bind(now_ms());
+        self.execute(query).await?;
         Ok(())
     }
 
     /// One job.
     pub async fn job(&self, id: &str) -> Result<Option<Job>, Error> {
-        let row = sqlx::query(&format!("{JOB_COLUMNS} WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| job_row(&r)).transpose()
+        let sql = format!("{JOB_COLUMNS} WHERE id = $1");
+        let query = sqlx::query(&sql).bind(id);
+        self.fetch_optional(query, job_row).await
     }
 
     /// Every job, newest first.
     pub async fn jobs(&self) -> Result<Vec<Job>, Error> {
-        let rows = sqlx::query(&format!("{JOB_COLUMNS} ORDER BY created_at DESC, id DESC"))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(job_row).collect()
+        let sql = format!("{JOB_COLUMNS} ORDER BY created_at DESC, id DESC");
+        self.fetch_all(sqlx::query(&sql), job_row).await
     }
 
     /// Marks every job that was queued or running as failed: called at
     /// start-up, when no job of this node can be running. Returns how many.
     pub async fn fail_interrupted(&self, why: &str) -> Result<u64, Error> {
-        Ok(sqlx::query(
+        let query = sqlx::query(
             "UPDATE jobs SET state = 'failed', error = $1, updated_at = $2 \
              WHERE state IN ('queued', 'running')",
         )
         .bind(why)
-        .bind(now_ms())
-        .execute(&self.pool)
-        .await?
-        .rows_affected())
+        .bind(now_ms());
+        Ok(self.execute(query).await?)
     }
 }
+
+/// A query with its arguments bound, ready to run.
+type Query<'q> = sqlx::query::Query<'q, sqlx::Any, AnyArguments<'q>>;
+
+/// Turns a row into a value; `Err` when the row does not parse.
+type MapRow<T> = fn(&AnyRow) -> Result<T, Error>;
 
 const ASSET_COLUMNS: &str = "SELECT id, title, metadata, require_token, sources, tracks, \
                              duration_ms, created_at, updated_at FROM assets";
@@ -504,6 +466,15 @@ fn asset_row(r: &AnyRow) -> Result<Asset, Error> {
 fn ladder_row(r: &AnyRow) -> Result<Ladder, Error> {
     let name: String = r.try_get(0)?;
     parse(&format!("ladders/{name}"), &r.try_get::<String, _>(1)?)
+}
+
+fn key_row(r: &AnyRow) -> Result<KeyRow, Error> {
+    Ok(KeyRow {
+        id: r.try_get(0)?,
+        secret: r.try_get(1)?,
+        created_at: r.try_get(2)?,
+        retired_at: r.try_get(3)?,
+    })
 }
 
 fn stream_row(r: &AnyRow) -> Result<Stream, Error> {

@@ -12,11 +12,12 @@
 //! when the server stopped is marked failed at the next start.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::process::ChildStdout;
 use tokio::sync::Semaphore;
 
 use headwater_common::media_root::MediaRoot;
@@ -26,6 +27,7 @@ use crate::catalog::SharedCatalog;
 use crate::db::{Db, now_ms};
 use crate::error::ApiError;
 use crate::model::{Asset, Job, JobState, Ladder, Role, SourceSpec};
+use crate::probe::Probed;
 
 /// What a job needs of the control plane (the API's state, without the
 /// API): the catalog database and view, the media root, the pipeline
@@ -136,7 +138,6 @@ impl Jobs {
             input,
             audio: if has_audio { audio_input } else { None },
             ladder,
-            duration_ms: asset.duration_ms,
         };
         let slots = self.slots.clone();
         let st = state.clone();
@@ -155,7 +156,6 @@ struct Plan {
     input: String,
     audio: Option<String>,
     ladder: Ladder,
-    duration_ms: u64,
 }
 
 async fn run(state: &JobContext, job: &mut Job, plan: Plan) {
@@ -257,6 +257,8 @@ pub fn pipeline(
     a
 }
 
+/// Runs a job's pipeline into `{asset dir}/{job id}/`; when it succeeds,
+/// its outputs are probed and become the asset's sources.
 async fn transcode(state: &JobContext, job: &mut Job, plan: &Plan) -> Result<(), String> {
     let root = state.root.path().to_owned();
     let out: PathBuf = asset_dir(&root, &job.asset).join(&job.id);
@@ -270,11 +272,20 @@ async fn transcode(state: &JobContext, job: &mut Job, plan: &Plan) -> Result<(),
         &plan.ladder,
         &out,
     );
+    run_pipeline(state, job, &args).await?;
+    let sources = output_sources(job, plan);
+    let probed = probe_outputs(state, &sources).await?;
+    adopt_outputs(state, job, sources, probed).await
+}
+
+/// Runs `gst-launch-1.0 ARGS` to its end, following its progress; `Err`
+/// names its exit status and its last errors and warnings.
+async fn run_pipeline(state: &JobContext, job: &mut Job, args: &[String]) -> Result<(), String> {
     let mut child = tokio::process::Command::new("setpriv")
         .arg("--pdeathsig")
         .arg("KILL")
         .arg(&state.gst_launch)
-        .args(&args)
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -288,6 +299,22 @@ async fn transcode(state: &JobContext, job: &mut Job, plan: &Plan) -> Result<(),
         let _ = (&mut stderr).take(64 * 1024).read_to_string(&mut s).await;
         s
     });
+    let tail = follow_progress(state, job, stdout).await;
+    let status = child
+        .wait()
+        .await
+        .map_err(|e| format!("waiting for the pipeline: {e}"))?;
+    let stderr_text = err_task.await.unwrap_or_default();
+    if !status.success() {
+        return Err(failure(status, &tail, &stderr_text));
+    }
+    Ok(())
+}
+
+/// Reads the pipeline's stdout to its end: `progressreport`'s percentages
+/// go into the job (written to the database at most every 500 ms), and the
+/// last 8 lines with `ERROR` or `WARNING` are returned.
+async fn follow_progress(state: &JobContext, job: &mut Job, stdout: ChildStdout) -> Vec<String> {
     let mut lines = BufReader::new(stdout).lines();
     let mut last_write = Instant::now();
     let mut tail: Vec<String> = Vec::new();
@@ -308,24 +335,27 @@ async fn transcode(state: &JobContext, job: &mut Job, plan: &Plan) -> Result<(),
             }
         }
     }
-    let status = child
-        .wait()
-        .await
-        .map_err(|e| format!("waiting for the pipeline: {e}"))?;
-    let stderr_text = err_task.await.unwrap_or_default();
-    if !status.success() {
-        let mut why = format!("the pipeline exited with {status}");
-        let err_lines: Vec<&str> = stderr_text.lines().rev().take(4).collect();
-        for l in tail
-            .iter()
-            .map(String::as_str)
-            .chain(err_lines.into_iter().rev())
-        {
-            why.push_str("; ");
-            why.push_str(l.trim());
-        }
-        return Err(why);
+    tail
+}
+
+/// Why a pipeline failed: its exit status, the errors and warnings it
+/// printed, and the last 4 lines of its stderr.
+fn failure(status: ExitStatus, tail: &[String], stderr: &str) -> String {
+    let mut why = format!("the pipeline exited with {status}");
+    let err_lines: Vec<&str> = stderr.lines().rev().take(4).collect();
+    for l in tail
+        .iter()
+        .map(String::as_str)
+        .chain(err_lines.into_iter().rev())
+    {
+        why.push_str("; ");
+        why.push_str(l.trim());
     }
+    why
+}
+
+/// The sources a finished job made: one video file per rung, then the audio.
+fn output_sources(job: &Job, plan: &Plan) -> Vec<SourceSpec> {
     let rel = |name: &str| format!(".headwater/assets/{}/{}/{name}", job.asset, job.id);
     let mut sources: Vec<SourceSpec> = plan
         .ladder
@@ -346,16 +376,28 @@ async fn transcode(state: &JobContext, job: &mut Job, plan: &Plan) -> Result<(),
             label: Some("audio".into()),
         });
     }
-    let probed = {
-        let root = state.root.clone();
-        let s = sources.clone();
-        let limits = state.limits.clone();
-        tokio::task::spawn_blocking(move || crate::probe::probe(&root, &s, &limits))
-            .await
-            .map_err(|e| format!("probe task: {e}"))?
-            .map_err(|e| format!("the pipeline's output is unusable: {e}"))?
-    };
-    let _ = plan.duration_ms;
+    sources
+}
+
+/// Probes the outputs on the blocking pool; `Err` when the packager cannot use them.
+async fn probe_outputs(state: &JobContext, sources: &[SourceSpec]) -> Result<Probed, String> {
+    let root = state.root.clone();
+    let s = sources.to_vec();
+    let limits = state.limits.clone();
+    tokio::task::spawn_blocking(move || crate::probe::probe(&root, &s, &limits))
+        .await
+        .map_err(|e| format!("probe task: {e}"))?
+        .map_err(|e| format!("the pipeline's output is unusable: {e}"))
+}
+
+/// Makes the outputs the asset's sources (and the job's outputs), and
+/// refreshes the catalog.
+async fn adopt_outputs(
+    state: &JobContext,
+    job: &mut Job,
+    sources: Vec<SourceSpec>,
+    probed: Probed,
+) -> Result<(), String> {
     let mut asset = state
         .db
         .asset(&job.asset)

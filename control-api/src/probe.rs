@@ -8,7 +8,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
 
-use headwater_packager::mp4::TrackKind;
+use headwater_packager::mp4::{Track, TrackKind};
 use headwater_packager::subtitles::{SubtitleTrack, webvtt};
 use headwater_packager::{Limits, NamedSource, PackagingConfig, Presentation, ReadAt, Source};
 
@@ -37,113 +37,138 @@ pub struct Probed {
 /// the files hold, and checks that the packager can make a presentation
 /// of them. `Err` is a message for a `422`, naming the file.
 pub fn probe(root: &MediaRoot, sources: &[SourceSpec], limits: &Limits) -> Result<Probed, String> {
-    let mut tracks = Vec::new();
+    let mut probed = Probed {
+        tracks: Vec::new(),
+        duration_ms: 0,
+    };
     let mut named = Vec::new();
-    let mut duration_ms = 0u64;
     for (i, spec) in sources.iter().enumerate() {
-        let path = Path::new(&spec.path);
-        let shown = &spec.path;
-        // Confined to the root: a symlink (file or directory) the policy
-        // refuses is refused here, as the data plane would refuse it.
-        let file = root
-            .open(path)
-            .map_err(|e| format!("sources[{i}] '{shown}': {e}"))?;
-        let meta = file
-            .metadata()
-            .map_err(|e| format!("sources[{i}] '{shown}': {e}"))?;
-        if !meta.is_file() {
-            return Err(format!("sources[{i}] '{shown}': not a regular file"));
-        }
+        let (file, len) = open(root, i, spec)?;
         if spec.path.ends_with(".vtt") {
-            if spec.role.is_some_and(|r| r != Role::Subtitle) {
-                return Err(format!("sources[{i}] '{shown}': a .vtt file is a subtitle"));
-            }
-            let track = read_vtt(file).map_err(|e| format!("sources[{i}] '{shown}': {e}"))?;
-            let end = track.cues.iter().map(|c| c.end_ms).max().unwrap_or(0);
-            duration_ms = duration_ms.max(end);
-            tracks.push(TrackInfo {
-                source: i,
-                kind: "subtitle".into(),
-                codec: "wvtt".into(),
-                language: spec.language.clone().unwrap_or_else(|| "und".into()),
-                width: None,
-                height: None,
-                channels: None,
-                sample_rate: None,
-                duration_ms: end,
-                samples: track.cues.len() as u64,
-            });
+            probed.add(vtt_track(i, spec, file)?);
             continue;
         }
         if spec.role == Some(Role::Subtitle) {
-            return Err(format!(
-                "sources[{i}] '{shown}': role 'subtitle' needs a .vtt file"
-            ));
+            return Err(about(i, spec, "role 'subtitle' needs a .vtt file"));
         }
-        let source = Source::index(&FileRead(file), meta.len(), limits)
-            .map_err(|e| format!("sources[{i}] '{shown}': {e}"))?;
-        let mut has = (false, false);
+        let source = Source::index(&FileRead(file), len, limits).map_err(|e| about(i, spec, e))?;
         for t in &source.movie.tracks {
-            let scale = u64::from(t.timescale.get());
-            let ms = t.samples.end_dts().saturating_mul(1000) / scale;
-            duration_ms = duration_ms.max(ms);
-            let kind = match t.kind {
-                TrackKind::Video => "video",
-                TrackKind::Audio => "audio",
-                TrackKind::Other => "other",
-            };
-            has.0 |= t.kind == TrackKind::Video;
-            has.1 |= t.kind == TrackKind::Audio;
-            tracks.push(TrackInfo {
-                source: i,
-                kind: kind.into(),
-                codec: t
-                    .sample_entry
-                    .rfc6381()
-                    .unwrap_or_else(|| format!("unsupported ({})", t.sample_entry.fourcc)),
-                language: t.language.to_string(),
-                width: (t.kind == TrackKind::Video).then_some(t.width),
-                height: (t.kind == TrackKind::Video).then_some(t.height),
-                channels: (t.kind == TrackKind::Audio)
-                    .then_some(u32::from(t.sample_entry.channels)),
-                sample_rate: (t.kind == TrackKind::Audio).then_some(t.sample_entry.sample_rate),
-                duration_ms: ms,
-                samples: t.samples.len() as u64,
-            });
+            probed.add(track_info(i, t));
         }
-        match spec.role {
-            Some(Role::Video) if !has.0 => {
-                return Err(format!(
-                    "sources[{i}] '{shown}': role 'video' but no video track"
-                ));
-            }
-            Some(Role::Audio) if !has.1 => {
-                return Err(format!(
-                    "sources[{i}] '{shown}': role 'audio' but no audio track"
-                ));
-            }
-            _ => {}
-        }
-        let stem = Path::new(&spec.path)
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or("source");
-        let source = Arc::new(source);
-        let mut n = NamedSource::from_file_stem(stem, source.clone())
-            .unwrap_or_else(|| NamedSource::new(format!("s{i}"), source));
-        if spec.language.is_some() {
-            n.language.clone_from(&spec.language);
-        }
-        named.push(n);
+        check_role(i, spec, &source)?;
+        named.push(named_source(i, spec, source));
     }
     if !named.is_empty() {
         Presentation::new(named, PackagingConfig::default())
             .map_err(|e| format!("cannot package these sources: {e}"))?;
     }
-    Ok(Probed {
-        tracks,
-        duration_ms,
+    Ok(probed)
+}
+
+impl Probed {
+    /// Adds a track; the longest track is the duration.
+    fn add(&mut self, track: TrackInfo) {
+        self.duration_ms = self.duration_ms.max(track.duration_ms);
+        self.tracks.push(track);
+    }
+}
+
+/// A message about source `i`: `sources[i] 'path': why`.
+fn about(i: usize, spec: &SourceSpec, why: impl std::fmt::Display) -> String {
+    format!("sources[{i}] '{}': {why}", spec.path)
+}
+
+/// Opens source `i` under the root and checks that it is a regular file;
+/// returns it with its length.
+fn open(root: &MediaRoot, i: usize, spec: &SourceSpec) -> Result<(File, u64), String> {
+    // Confined to the root: a symlink (file or directory) the policy
+    // refuses is refused here, as the data plane would refuse it.
+    let file = root
+        .open(Path::new(&spec.path))
+        .map_err(|e| about(i, spec, e))?;
+    let meta = file.metadata().map_err(|e| about(i, spec, e))?;
+    if !meta.is_file() {
+        return Err(about(i, spec, "not a regular file"));
+    }
+    Ok((file, meta.len()))
+}
+
+/// The subtitle track of a `.vtt` source.
+fn vtt_track(i: usize, spec: &SourceSpec, file: File) -> Result<TrackInfo, String> {
+    if spec.role.is_some_and(|r| r != Role::Subtitle) {
+        return Err(about(i, spec, "a .vtt file is a subtitle"));
+    }
+    let track = read_vtt(file).map_err(|e| about(i, spec, e))?;
+    let end = track.cues.iter().map(|c| c.end_ms).max().unwrap_or(0);
+    Ok(TrackInfo {
+        source: i,
+        kind: "subtitle".into(),
+        codec: "wvtt".into(),
+        language: spec.language.clone().unwrap_or_else(|| "und".into()),
+        width: None,
+        height: None,
+        channels: None,
+        sample_rate: None,
+        duration_ms: end,
+        samples: track.cues.len() as u64,
     })
+}
+
+/// What the API tells of an MP4 track of source `i`.
+fn track_info(i: usize, t: &Track) -> TrackInfo {
+    let scale = u64::from(t.timescale.get());
+    let kind = match t.kind {
+        TrackKind::Video => "video",
+        TrackKind::Audio => "audio",
+        TrackKind::Other => "other",
+    };
+    let video = t.kind == TrackKind::Video;
+    let audio = t.kind == TrackKind::Audio;
+    TrackInfo {
+        source: i,
+        kind: kind.into(),
+        codec: t
+            .sample_entry
+            .rfc6381()
+            .unwrap_or_else(|| format!("unsupported ({})", t.sample_entry.fourcc)),
+        language: t.language.to_string(),
+        width: video.then_some(t.width),
+        height: video.then_some(t.height),
+        channels: audio.then_some(u32::from(t.sample_entry.channels)),
+        sample_rate: audio.then_some(t.sample_entry.sample_rate),
+        duration_ms: t.samples.end_dts().saturating_mul(1000) / scale,
+        samples: t.samples.len() as u64,
+    }
+}
+
+/// A source given the role `video` or `audio` has such a track.
+fn check_role(i: usize, spec: &SourceSpec, source: &Source) -> Result<(), String> {
+    let has = |kind| source.movie.tracks.iter().any(|t| t.kind == kind);
+    match spec.role {
+        Some(Role::Video) if !has(TrackKind::Video) => {
+            Err(about(i, spec, "role 'video' but no video track"))
+        }
+        Some(Role::Audio) if !has(TrackKind::Audio) => {
+            Err(about(i, spec, "role 'audio' but no audio track"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Source `i` as the packager names it: after its file stem, else `s{i}`,
+/// with the language the spec gives.
+fn named_source(i: usize, spec: &SourceSpec, source: Source) -> NamedSource {
+    let stem = Path::new(&spec.path)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("source");
+    let source = Arc::new(source);
+    let mut n = NamedSource::from_file_stem(stem, source.clone())
+        .unwrap_or_else(|| NamedSource::new(format!("s{i}"), source));
+    if spec.language.is_some() {
+        n.language.clone_from(&spec.language);
+    }
+    n
 }
 
 fn read_vtt(file: File) -> Result<SubtitleTrack, String> {

@@ -5,21 +5,22 @@
 //! metrics and health, and the OpenAPI document.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use headwater_testkit::admin::Api;
 use headwater_testkit::http;
 use headwater_testkit::postgres::Postgres;
 use headwater_testkit::server::Server;
+use headwater_testkit::{scratch_dir, within};
 use serde_json::{Value, json};
 
+const HEADWATER: &str = env!("CARGO_BIN_EXE_headwater");
 const ADMIN: &str = "admin-token-for-tests-0123456789";
 const READER: &str = "reader-token-for-tests-012345678";
 
 /// A media root with one asset file, and a config naming a read-only token.
 fn setup(dir: &Path) -> std::path::PathBuf {
     let media = dir.join("media");
-    std::fs::create_dir_all(&media).unwrap();
     let corpus = headwater_testkit::media();
     std::fs::copy(corpus.join("bframes.mp4"), media.join("clip.mp4")).unwrap();
     std::fs::copy(corpus.join("multi-audio.mp4"), media.join("langs.mp4")).unwrap();
@@ -36,20 +37,15 @@ fn setup(dir: &Path) -> std::path::PathBuf {
     media
 }
 
+/// A server on [`setup`]'s media root and config, its catalog in `database`.
 fn start(media: &Path, conf: &Path, database: &str) -> Server {
-    Server::start(
-        env!("CARGO_BIN_EXE_headwater").as_ref(),
+    let conf = conf.to_str().unwrap();
+    Server::start_admin(
+        HEADWATER.as_ref(),
         media,
-        &[
-            "--config",
-            conf.to_str().unwrap(),
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--admin-token",
-            ADMIN,
-            "--database",
-            database,
-        ],
+        ADMIN,
+        database,
+        &["--config", conf],
     )
 }
 
@@ -67,18 +63,6 @@ fn assert_error(r: &headwater_testkit::admin::Reply, status: u16, code: &str, ne
         msg.contains(needle),
         "message {msg:?} should name {needle:?}"
     );
-}
-
-/// Waits up to `limit` for `f` to hold; returns how long it took.
-fn within(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
-    let t = Instant::now();
-    while t.elapsed() < limit {
-        if f() {
-            return Some(t.elapsed());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    None
 }
 
 fn contract(database: &str, dir: &Path) {
@@ -497,18 +481,9 @@ fn r_ladder(api: &Api) -> headwater_testkit::admin::Reply {
     api.call("GET", "/api/v1/ladders/abr", None)
 }
 
-fn tempdir(name: &str) -> std::path::PathBuf {
-    let d = headwater_testkit::workspace()
-        .join("target/tmp")
-        .join(format!("{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 #[test]
 fn api_contract_on_sqlite() {
-    let dir = tempdir("api-sqlite");
+    let dir = scratch_dir("api-sqlite");
     let db = dir.join("catalog.db");
     contract(&format!("sqlite://{}", db.display()), &dir);
     // One file, in WAL mode.
@@ -528,7 +503,7 @@ fn api_contract_on_sqlite() {
 fn api_contract_on_postgres() {
     let pg = Postgres::start();
     let url = pg.database("contract");
-    contract(&url, &tempdir("api-pg"));
+    contract(&url, &scratch_dir("api-pg"));
 }
 
 /// Two nodes share one PostgreSQL catalog: a write through one is served
@@ -537,7 +512,7 @@ fn api_contract_on_postgres() {
 fn two_nodes_share_a_postgres_catalog() {
     let pg = Postgres::start();
     let url = pg.database("shared");
-    let dir = tempdir("api-two-nodes");
+    let dir = scratch_dir("api-two-nodes");
     let media = setup(&dir);
     let conf = dir.join("headwater.toml");
     let a = start(&media, &conf, &url);
@@ -588,7 +563,7 @@ fn two_nodes_share_a_postgres_catalog() {
 /// answers (none falls through to the router's 404).
 #[test]
 fn openapi_document_validates_and_matches_the_router() {
-    let dir = tempdir("api-openapi");
+    let dir = scratch_dir("api-openapi");
     let media = setup(&dir);
     let s = start(
         &media,
@@ -671,21 +646,21 @@ fn openapi_document_validates_and_matches_the_router() {
 /// anything is bound.
 #[test]
 fn bad_admin_config_is_named() {
-    let dir = tempdir("api-badconf");
+    let dir = scratch_dir("api-badconf");
     let conf = dir.join("bad.toml");
     std::fs::write(
         &conf,
         "[[admin.tokens]]\nname = \"x\"\nsha256 = \"abc\"\nscopes = [\"read\"]\n",
     )
     .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_headwater"))
+    let out = std::process::Command::new(HEADWATER)
         .args(["check-config", conf.to_str().unwrap()])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&out.stderr).contains("admin.tokens.sha256"));
     std::fs::write(&conf, "[admin]\nlisten = \"nowhere\"\n").unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_headwater"))
+    let out = std::process::Command::new(HEADWATER)
         .args(["check-config", conf.to_str().unwrap()])
         .output()
         .unwrap();

@@ -11,41 +11,16 @@ use std::time::{Duration, Instant};
 
 use headwater_testkit::admin::Api;
 use headwater_testkit::server::Server;
+use headwater_testkit::{ffmpeg, scratch_dir, within};
 use serde_json::Value;
 
+const HEADWATER: &str = env!("CARGO_BIN_EXE_headwater");
 const ADMIN: &str = "admin-token-for-crash-tests-0123";
-
-fn dir(name: &str) -> PathBuf {
-    let d = headwater_testkit::workspace()
-        .join("target/tmp")
-        .join(format!("{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(d.join("media")).unwrap();
-    d
-}
-
-fn start(d: &Path, extra: &[&str]) -> Server {
-    let db = format!("sqlite://{}", d.join("catalog.db").display());
-    let mut args = vec![
-        "--admin-listen",
-        "127.0.0.1:0",
-        "--admin-token",
-        ADMIN,
-        "--database",
-        &db,
-    ];
-    args.extend_from_slice(extra);
-    Server::start(
-        env!("CARGO_BIN_EXE_headwater").as_ref(),
-        &d.join("media"),
-        &args,
-    )
-}
 
 #[test]
 fn acknowledged_catalog_writes_survive_kill_9() {
-    let d = dir("crash-writes");
-    let s = start(&d, &[]);
+    let d = scratch_dir("crash-writes");
+    let s = Server::start_in(HEADWATER.as_ref(), &d, ADMIN, &[]);
     let api = Arc::new(Api::new(s.admin_addr(), ADMIN));
     let acked = Arc::new(Mutex::new(Vec::new()));
     let mut writers = Vec::new();
@@ -81,7 +56,7 @@ fn acknowledged_catalog_writes_survive_kill_9() {
         "only {} writes before the kill",
         acked.len()
     );
-    let s = start(&d, &[]);
+    let s = Server::start_in(HEADWATER.as_ref(), &d, ADMIN, &[]);
     let api = Api::new(s.admin_addr(), ADMIN);
     let stored: Value =
         serde_json::from_str(&api.call("GET", "/api/v1/ladders", None).body).unwrap();
@@ -103,32 +78,7 @@ fn acknowledged_catalog_writes_survive_kill_9() {
 
 fn mezzanine(d: &Path) -> Vec<u8> {
     let path = d.join("mezz.mp4");
-    let out = std::process::Command::new("ffmpeg")
-        .args(["-nostdin", "-loglevel", "error", "-y"])
-        .args([
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=320x180:rate=25:duration=4",
-        ])
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:duration=4"])
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-c:a",
-            "aac",
-            "-shortest",
-        ])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ffmpeg::mezzanine(&path, "320x180", 4, &[]);
     std::fs::read(path).unwrap()
 }
 
@@ -159,30 +109,20 @@ fn half_upload(admin: std::net::SocketAddr, body: &[u8]) -> TcpStream {
     c
 }
 
-fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let t = Instant::now();
-    while t.elapsed() < limit {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    false
-}
-
 #[test]
 fn killed_and_broken_uploads_leave_nothing_visible() {
-    let d = dir("crash-upload");
+    let d = scratch_dir("crash-upload");
     let body = mezzanine(&d);
     let hw = d.join("media/.headwater");
-    let s = start(&d, &[]);
+    let s = Server::start_in(HEADWATER.as_ref(), &d, ADMIN, &[]);
     let admin = s.admin_addr();
 
     // kill -9 with half the body sent.
     let c = half_upload(admin, &body);
     assert!(
-        wait_for(Duration::from_secs(10), || !files_under(&hw.join("tmp"))
-            .is_empty()),
+        within(Duration::from_secs(10), || !files_under(&hw.join("tmp"))
+            .is_empty())
+        .is_some(),
         "the upload never reached the temporary directory"
     );
     s.kill9();
@@ -192,7 +132,7 @@ fn killed_and_broken_uploads_leave_nothing_visible() {
         "{:?}",
         files_under(&hw)
     );
-    let s = start(&d, &[]);
+    let s = Server::start_in(HEADWATER.as_ref(), &d, ADMIN, &[]);
     let api = Api::new(s.admin_addr(), ADMIN);
     assert!(
         files_under(&hw.join("tmp")).is_empty(),
@@ -203,14 +143,16 @@ fn killed_and_broken_uploads_leave_nothing_visible() {
 
     // A client that hangs up mid-body: the temporary file goes at once.
     let c = half_upload(s.admin_addr(), &body);
-    assert!(wait_for(Duration::from_secs(10), || !files_under(
-        &hw.join("tmp")
-    )
-    .is_empty()));
+    assert!(
+        within(Duration::from_secs(10), || !files_under(&hw.join("tmp"))
+            .is_empty())
+        .is_some()
+    );
     drop(c);
     assert!(
-        wait_for(Duration::from_secs(10), || files_under(&hw.join("tmp"))
-            .is_empty()),
+        within(Duration::from_secs(10), || files_under(&hw.join("tmp"))
+            .is_empty())
+        .is_some(),
         "a broken upload left {:?}",
         files_under(&hw)
     );
@@ -265,17 +207,25 @@ fn killed_and_broken_uploads_leave_nothing_visible() {
         std::fs::read(hw.join("assets/up/source.mp4")).unwrap(),
         body
     );
-    assert!(wait_for(Duration::from_secs(1), || {
-        headwater_testkit::http::get(s.addr, "/vod/up/hls/master.m3u8").status == 200
-    }));
+    assert!(
+        within(Duration::from_secs(1), || {
+            headwater_testkit::http::get(s.addr, "/vod/up/hls/master.m3u8").status == 200
+        })
+        .is_some()
+    );
 }
 
 #[test]
 fn uploads_over_the_limit_are_refused() {
-    let d = dir("crash-limit");
+    let d = scratch_dir("crash-limit");
     std::fs::write(d.join("small.toml"), "[uploads]\nmax_upload_mb = 1\n").unwrap();
     let conf = d.join("small.toml");
-    let s = start(&d, &["--config", conf.to_str().unwrap()]);
+    let s = Server::start_in(
+        HEADWATER.as_ref(),
+        &d,
+        ADMIN,
+        &["--config", conf.to_str().unwrap()],
+    );
     // Refused from Content-Length alone, before any of the body is read.
     let mut c = TcpStream::connect(s.admin_addr()).unwrap();
     let head = format!(

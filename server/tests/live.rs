@@ -10,20 +10,18 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use headwater_testkit::http;
 use headwater_testkit::live::{
-    KEY, attr, ffmpeg_push, ffmpeg_push_sized, get_text, media_playlist_path, msn_range, rtmp_url,
-    wait_until,
+    self, KEY, attr, ffmpeg_push, ffmpeg_push_sized, get_text, media_playlist_path, msn_range,
+    rtmp_url, wait_until,
 };
-use headwater_testkit::server::Server;
+use headwater_testkit::server::{Server, admin_args, sqlite_in};
+use headwater_testkit::{ffmpeg, http, scratch_dir};
 
-fn start(extra: &[&str]) -> Server {
-    headwater_testkit::live::start(env!("CARGO_BIN_EXE_headwater").as_ref(), extra)
-}
+const HEADWATER: &str = env!("CARGO_BIN_EXE_headwater");
 
 #[test]
 fn rtmp_publish_to_ll_hls_and_dash() {
-    let s = start(&["--stream", &format!("cam:{KEY}")]);
+    let s = live::start(HEADWATER.as_ref(), &["--stream", &format!("cam:{KEY}")]);
     let rtmp = s.logged_addr("rtmp");
     let mut pusher = ffmpeg_push(&rtmp_url(rtmp, "cam", KEY), 40, "flv");
     assert!(
@@ -120,17 +118,8 @@ fn rtmp_publish_to_ll_hls_and_dash() {
 
     // ffmpeg decodes the live HLS and DASH without errors.
     for path in [&media, &"/live/cam/dash/manifest.mpd".to_owned()] {
-        let out = Command::new("ffmpeg")
-            .args(["-nostdin", "-loglevel", "error", "-i"])
-            .arg(s.url(path))
-            .args(["-t", "3", "-f", "null", "-"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success() && out.stderr.is_empty(),
-            "ffmpeg on {path}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let said = ffmpeg::run(["-i", &s.url(path), "-t", "3", "-f", "null", "-"]);
+        assert!(said.is_empty(), "ffmpeg on {path}: {said}");
     }
     let (status, mpd) = get_text(&s, "/live/cam/dash/manifest.mpd");
     assert_eq!(status, 200);
@@ -165,7 +154,7 @@ fn rtmp_publish_to_ll_hls_and_dash() {
 
 #[test]
 fn wrong_keys_are_refused_and_nothing_is_created() {
-    let s = start(&["--stream", &format!("cam:{KEY}")]);
+    let s = live::start(HEADWATER.as_ref(), &["--stream", &format!("cam:{KEY}")]);
     let rtmp = s.logged_addr("rtmp");
     let mut bad = ffmpeg_push(&rtmp_url(rtmp, "cam", "not-the-key-000000"), 5, "flv");
     let t = Instant::now();
@@ -196,7 +185,7 @@ fn wrong_keys_are_refused_and_nothing_is_created() {
 
 #[test]
 fn a_returning_publisher_continues_the_stream_with_a_discontinuity() {
-    let s = start(&["--stream", &format!("cam:{KEY}")]);
+    let s = live::start(HEADWATER.as_ref(), &["--stream", &format!("cam:{KEY}")]);
     let rtmp = s.logged_addr("rtmp");
     let mut first = ffmpeg_push(&rtmp_url(rtmp, "cam", KEY), 7, "flv");
     assert!(first.wait().unwrap().success());
@@ -218,24 +207,18 @@ fn a_returning_publisher_continues_the_stream_with_a_discontinuity() {
     assert!(after.contains("#EXT-X-DISCONTINUITY\n"), "{after}");
     m3u8_rs::parse_media_playlist_res(after.as_bytes()).expect("parses");
     // ffmpeg reads across the discontinuity.
-    let out = Command::new("ffmpeg")
-        .args([
-            "-nostdin",
-            "-loglevel",
-            "error",
-            "-live_start_index",
-            "0",
-            "-i",
-        ])
-        .arg(s.url(&media))
-        .args(["-t", "10", "-f", "null", "-"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let url = s.url(&media);
+    ffmpeg::run([
+        "-live_start_index",
+        "0",
+        "-i",
+        &url,
+        "-t",
+        "10",
+        "-f",
+        "null",
+        "-",
+    ]);
 }
 
 /// A publisher that comes back over another protocol with another picture
@@ -243,7 +226,7 @@ fn a_returning_publisher_continues_the_stream_with_a_discontinuity() {
 /// (issue 22, item 6: it used to be refused until a restart).
 #[test]
 fn a_returning_publisher_may_change_size_and_protocol() {
-    let s = start(&["--stream", &format!("cam:{KEY}")]);
+    let s = live::start(HEADWATER.as_ref(), &["--stream", &format!("cam:{KEY}")]);
     let (srt, rtmp) = (s.logged_addr("srt"), s.logged_addr("rtmp"));
     let mut first = ffmpeg_push_sized(
         &format!("srt://{srt}?streamid=live/cam?key={KEY}"),
@@ -320,12 +303,15 @@ fn a_returning_publisher_may_change_size_and_protocol() {
 
 #[test]
 fn srt_publishers_share_one_port() {
-    let s = start(&[
-        "--stream",
-        &format!("a:{KEY}"),
-        "--stream",
-        &format!("b:{KEY}"),
-    ]);
+    let s = live::start(
+        HEADWATER.as_ref(),
+        &[
+            "--stream",
+            &format!("a:{KEY}"),
+            "--stream",
+            &format!("b:{KEY}"),
+        ],
+    );
     let srt = s.logged_addr("srt");
     let mut one = ffmpeg_push(
         &format!("srt://{srt}?streamid=#!::r=live/a,m=publish,k={KEY}"),
@@ -354,7 +340,7 @@ fn srt_publishers_share_one_port() {
 
 #[test]
 fn gstreamer_publishes_over_rtmp() {
-    let s = start(&["--stream", &format!("gst:{KEY}")]);
+    let s = live::start(HEADWATER.as_ref(), &["--stream", &format!("gst:{KEY}")]);
     let rtmp = s.logged_addr("rtmp");
     let mut gst = Command::new("gst-launch-1.0")
         .args(["-q", "-e"])
@@ -403,20 +389,8 @@ fn gstreamer_publishes_over_rtmp() {
 #[test]
 fn catalog_streams_publish_with_their_key_and_play_with_a_token() {
     const ADMIN: &str = "admin-token-for-live-tests-01234";
-    let dir = headwater_testkit::workspace()
-        .join("target/tmp")
-        .join(format!("live-catalog-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let db = format!("sqlite://{}", dir.join("c.db").display());
-    let s = start(&[
-        "--admin-listen",
-        "127.0.0.1:0",
-        "--admin-token",
-        ADMIN,
-        "--database",
-        &db,
-    ]);
+    let db = sqlite_in(&scratch_dir("live-catalog"));
+    let s = live::start(HEADWATER.as_ref(), &admin_args(ADMIN, &db));
     let api = headwater_testkit::admin::Api::new(s.admin_addr(), ADMIN);
     let r = api.call(
         "POST",
@@ -585,51 +559,20 @@ fn input_ends(path: &std::path::Path) -> (f64, f64) {
 /// output equals the input's within one AAC frame.
 #[test]
 fn ten_minutes_of_media_stay_in_sync() {
-    let s = start(&["--stream", &format!("long:{KEY}")]);
+    let s = live::start(HEADWATER.as_ref(), &["--stream", &format!("long:{KEY}")]);
     let rtmp = s.logged_addr("rtmp");
-    let dir = headwater_testkit::workspace()
-        .join("target/tmp")
-        .join(format!("live-sync-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("live-sync");
     let flv = dir.join("long.flv");
-    let out = Command::new("ffmpeg")
-        .args(["-nostdin", "-loglevel", "error", "-y"])
-        .args(["-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25"])
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-        .args([
-            "-t",
-            "600",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-bf",
-            "2",
-            "-g",
-            "50",
-        ])
-        .args(["-c:a", "aac", "-b:a", "64k"])
-        .arg(&flv)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let flv_path = flv.to_str().unwrap();
+    let mut args = vec!["-y", "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25"];
+    args.extend(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]);
+    args.extend(["-t", "600", "-c:v", "libx264", "-preset", "ultrafast"]);
+    args.extend(["-bf", "2", "-g", "50", "-c:a", "aac", "-b:a", "64k"]);
+    args.push(flv_path);
+    ffmpeg::run(args);
     let (in_v, in_a) = input_ends(&flv);
-    let out = Command::new("ffmpeg")
-        .args(["-nostdin", "-loglevel", "error", "-i"])
-        .arg(&flv)
-        .args(["-c", "copy", "-f", "flv"])
-        .arg(rtmp_url(rtmp, "long", KEY))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let url = rtmp_url(rtmp, "long", KEY);
+    ffmpeg::run(["-i", flv_path, "-c", "copy", "-f", "flv", &url]);
     // Everything pushed is packaged once the pipeline has drained and the
     // publisher's session ended.
     assert!(
@@ -666,27 +609,13 @@ fn ten_minutes_of_media_stay_in_sync() {
 #[test]
 fn recorded_streams_become_vod_assets() {
     const ADMIN: &str = "admin-token-for-record-tests-0123";
-    let media = headwater_testkit::workspace()
-        .join("target/tmp")
-        .join(format!("live-record-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&media);
-    std::fs::create_dir_all(&media).unwrap();
-    let db = format!("sqlite://{}", media.join("c.db").display());
-    let s = Server::start(
-        env!("CARGO_BIN_EXE_headwater").as_ref(),
-        &media,
-        &[
-            "--rtmp-listen",
-            "127.0.0.1:0",
-            "--srt-listen",
-            "off",
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--admin-token",
-            ADMIN,
-            "--database",
-            &db,
-        ],
+    let dir = scratch_dir("live-record");
+    let media = dir.join("media");
+    let s = Server::start_in(
+        HEADWATER.as_ref(),
+        &dir,
+        ADMIN,
+        &["--rtmp-listen", "127.0.0.1:0", "--srt-listen", "off"],
     );
     let api = headwater_testkit::admin::Api::new(s.admin_addr(), ADMIN);
     let r = api.call(
@@ -748,7 +677,10 @@ fn recorded_streams_become_vod_assets() {
 #[test]
 fn a_datagram_flood_is_a_few_log_lines() {
     let admin = "admin-token-for-the-flood-test-01";
-    let s = start(&["--admin-listen", "127.0.0.1:0", "--admin-token", admin]);
+    let s = live::start(
+        HEADWATER.as_ref(),
+        &["--admin-listen", "127.0.0.1:0", "--admin-token", admin],
+    );
     let srt = s.logged_addr("srt");
     let sockets: Vec<std::net::UdpSocket> = (0..50)
         .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
@@ -801,7 +733,7 @@ fn live_audio_and_video_meet_as_the_publishers_do_over_srt() {
 
 fn audio_and_video_meet_as_the_publishers_do(srt: bool) {
     use headwater_testkit::av::{self, GstMode, Reference};
-    let s = start(&["--stream", &format!("sync:{KEY}")]);
+    let s = live::start(HEADWATER.as_ref(), &["--stream", &format!("sync:{KEY}")]);
     let source = headwater_testkit::media().join("bframes.mp4");
     let (format, url) = if srt {
         let srt = s.logged_addr("srt");
@@ -812,14 +744,19 @@ fn audio_and_video_meet_as_the_publishers_do(srt: bool) {
     } else {
         ("flv", rtmp_url(s.logged_addr("rtmp"), "sync", KEY))
     };
-    let status = Command::new("ffmpeg")
-        .args(["-nostdin", "-loglevel", "error", "-re", "-i"])
-        .arg(&source)
-        .args(["-t", "7", "-c", "copy", "-f", format])
-        .arg(url)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let source_path = source.to_str().unwrap();
+    ffmpeg::run([
+        "-re",
+        "-i",
+        source_path,
+        "-t",
+        "7",
+        "-c",
+        "copy",
+        "-f",
+        format,
+        &url,
+    ]);
     let reference = Reference::of(&source);
     let want = reference.sync();
     let url = s.url("/live/sync/hls/master.m3u8");

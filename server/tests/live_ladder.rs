@@ -17,8 +17,10 @@ use std::time::Duration;
 
 use headwater_testkit::admin::Api;
 use headwater_testkit::live::{KEY, attr, ffmpeg_push, get_text, play, rtmp_url, wait_until};
-use headwater_testkit::server::Server;
+use headwater_testkit::scratch_dir;
+use headwater_testkit::server::{Server, admin_args, sqlite_in};
 
+const HEADWATER: &str = env!("CARGO_BIN_EXE_headwater");
 const ADMIN: &str = "admin-token-for-ladder-tests-0123";
 /// (name, width, height, kbit/s), as the ladder below declares them.
 const RUNGS: [(&str, u32, u32, u32); 3] = [
@@ -26,26 +28,6 @@ const RUNGS: [(&str, u32, u32, u32); 3] = [
     ("r144", 256, 144, 250),
     ("r90", 160, 90, 120),
 ];
-
-fn start() -> Server {
-    let dir = headwater_testkit::workspace()
-        .join("target/tmp")
-        .join(format!("live-ladder-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let db = format!("sqlite://{}", dir.join("c.db").display());
-    headwater_testkit::live::start(
-        env!("CARGO_BIN_EXE_headwater").as_ref(),
-        &[
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--admin-token",
-            ADMIN,
-            "--database",
-            &db,
-        ],
-    )
-}
 
 /// `(EXT-X-MEDIA-SEQUENCE, EXTINF durations)` of a media playlist.
 fn segments(text: &str) -> (u64, Vec<String>) {
@@ -144,7 +126,8 @@ fn chrono_seconds(iso: &str) -> f64 {
 #[test]
 fn a_three_rung_ladder_stream_is_transcoded_aligned_and_switches_in_hlsjs() {
     let _load = Load::start(2);
-    let s = start();
+    let db = sqlite_in(&scratch_dir("live-ladder"));
+    let s = headwater_testkit::live::start(HEADWATER.as_ref(), &admin_args(ADMIN, &db));
     let api = Api::new(s.admin_addr(), ADMIN);
     let rungs: Vec<String> = RUNGS
         .iter()
@@ -246,10 +229,7 @@ fn a_three_rung_ladder_stream_is_transcoded_aligned_and_switches_in_hlsjs() {
 
     // Each rung's init segment and first complete segment decode at the
     // rung's size: two seconds, 50 frames at 25 fps, from a keyframe.
-    let dir = headwater_testkit::workspace()
-        .join("target/tmp")
-        .join(format!("live-ladder-rungs-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("live-ladder-rungs");
     for (name, w, h, _) in RUNGS {
         let (_, text) = get_text(&s, &format!("/live/abr/hls/{name}.m3u8"));
         let init = text

@@ -5,13 +5,12 @@
 use std::time::Duration;
 
 use headwater_testkit::live::{
-    KEY, Player, ffmpeg_push, get_text, media_playlist_path, msn_range, play, rtmp_url, wait_until,
+    self, KEY, Player, ffmpeg_push, get_text, media_playlist_path, msn_range, play, rtmp_url,
+    wait_until,
 };
 use headwater_testkit::server::Server;
 
-fn start(extra: &[&str]) -> Server {
-    headwater_testkit::live::start(env!("CARGO_BIN_EXE_headwater").as_ref(), extra)
-}
+const HEADWATER: &str = env!("CARGO_BIN_EXE_headwater");
 
 fn wait_for_segments(s: &Server, stream: &str, n: u64) {
     assert!(
@@ -33,7 +32,7 @@ fn report(ok: bool, report: &str) -> serde_json::Value {
 
 #[test]
 fn hlsjs_plays_low_latency_under_three_seconds() {
-    let s = start(&["--stream", &format!("ll:{KEY}")]);
+    let s = live::start(HEADWATER.as_ref(), &["--stream", &format!("ll:{KEY}")]);
     let rtmp = s.logged_addr("rtmp");
     let mut pusher = ffmpeg_push(&rtmp_url(rtmp, "ll", KEY), 60, "flv");
     wait_for_segments(&s, "ll", 2);
@@ -76,7 +75,7 @@ fn unix_ms(v: &str) -> Option<i64> {
 
 #[test]
 fn hlsjs_plays_on_across_a_publisher_reconnect() {
-    let s = start(&["--stream", &format!("back:{KEY}")]);
+    let s = live::start(HEADWATER.as_ref(), &["--stream", &format!("back:{KEY}")]);
     let rtmp = s.logged_addr("rtmp");
     let url = rtmp_url(rtmp, "back", KEY);
     let mut first = ffmpeg_push(&url, 60, "flv");

@@ -19,9 +19,7 @@ const NEW_KEY: &str = "new-publish-key-0123456789";
 const OLD_TOKEN: &str = "old-admin-token-0123456789";
 const NEW_TOKEN: &str = "new-admin-token-0123456789";
 
-fn bin() -> &'static Path {
-    env!("CARGO_BIN_EXE_headwater").as_ref()
-}
+const HEADWATER: &str = env!("CARGO_BIN_EXE_headwater");
 
 /// A config file with these streams (`name:key`), one read-scope admin
 /// token, a log level and a CORS origin.
@@ -46,7 +44,7 @@ fn start(dir: &Path, conf: &Path) -> Server {
     let media = dir.join("media");
     std::fs::create_dir_all(&media).unwrap();
     Server::start_env(
-        bin(),
+        HEADWATER.as_ref(),
         &media,
         &[
             "--config",
@@ -304,7 +302,7 @@ fn systemd_hears_ready_reloading_and_stopping() {
     let media = dir.path().join("media");
     std::fs::create_dir_all(&media).unwrap();
     let s = Server::start_env(
-        bin(),
+        HEADWATER.as_ref(),
         &media,
         &[],
         &[("NOTIFY_SOCKET", Some(path.to_str().unwrap()))],
@@ -335,11 +333,7 @@ fn unit_under_test(dir: &Path) -> PathBuf {
             .unwrap();
     assert!(unit.contains("/usr/local/bin/headwater "));
     let path = dir.join("headwater.service");
-    std::fs::write(
-        &path,
-        unit.replace("/usr/local/bin/headwater", bin().to_str().unwrap()),
-    )
-    .unwrap();
+    std::fs::write(&path, unit.replace("/usr/local/bin/headwater", HEADWATER)).unwrap();
     path
 }
 

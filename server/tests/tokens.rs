@@ -11,6 +11,7 @@ use headwater_testkit::http::{self, Conn};
 use headwater_testkit::server::Server;
 use serde_json::Value;
 
+const HEADWATER: &str = env!("CARGO_BIN_EXE_headwater");
 const ADMIN: &str = "admin-token-for-token-tests-0123";
 
 struct Env {
@@ -20,29 +21,16 @@ struct Env {
 }
 
 fn env(name: &str, extra_config: &str) -> Env {
-    let dir = headwater_testkit::workspace()
-        .join("target/tmp")
-        .join(format!("{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let media = dir.join("media");
-    std::fs::create_dir_all(&media).unwrap();
+    let dir = headwater_testkit::scratch_dir(name);
     let corpus = headwater_testkit::media();
-    std::fs::copy(corpus.join("bframes.mp4"), media.join("x.mp4")).unwrap();
+    std::fs::copy(corpus.join("bframes.mp4"), dir.join("media/x.mp4")).unwrap();
     let conf = dir.join("headwater.toml");
     std::fs::write(&conf, extra_config).unwrap();
-    let server = Server::start(
-        env!("CARGO_BIN_EXE_headwater").as_ref(),
-        &media,
-        &[
-            "--config",
-            conf.to_str().unwrap(),
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--admin-token",
-            ADMIN,
-            "--database",
-            &format!("sqlite://{}", dir.join("catalog.db").display()),
-        ],
+    let server = Server::start_in(
+        HEADWATER.as_ref(),
+        &dir,
+        ADMIN,
+        &["--config", conf.to_str().unwrap()],
     );
     let api = Api::new(server.admin_addr(), ADMIN);
     for id in ["x", "y"] {
@@ -156,7 +144,7 @@ fn a_valid_token_opens_every_child_uri_and_players_play_it() {
         assert_eq!(got, want, "{url}");
     }
     // The offline signer makes tokens the server accepts.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_headwater"))
+    let out = std::process::Command::new(HEADWATER)
         .args(["token", "sign", "--asset", "x", "--ttl", "60", "--database"])
         .arg(format!("sqlite://{}", e.dir.join("catalog.db").display()))
         .output()

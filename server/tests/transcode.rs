@@ -5,57 +5,21 @@
 //! playback token. And a server killed during a job leaves it failed, with
 //! its pipeline gone, not "running" forever.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use headwater_testkit::admin::Api;
 use headwater_testkit::server::Server;
+use headwater_testkit::{ffmpeg, scratch_dir};
 use serde_json::{Value, json};
 
+const HEADWATER: &str = env!("CARGO_BIN_EXE_headwater");
 const ADMIN: &str = "admin-token-for-transcode-tests0";
 
-fn dir(name: &str) -> PathBuf {
-    let d = headwater_testkit::workspace()
-        .join("target/tmp")
-        .join(format!("{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(d.join("media")).unwrap();
-    d
-}
-
-fn start(d: &Path) -> Server {
-    Server::start(
-        env!("CARGO_BIN_EXE_headwater").as_ref(),
-        &d.join("media"),
-        &[
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--admin-token",
-            ADMIN,
-            "--database",
-            &format!("sqlite://{}", d.join("catalog.db").display()),
-        ],
-    )
-}
-
+/// A mezzanine with a keyframe every 4 s (100 frames).
 fn mezzanine(path: &Path, size: &str, seconds: u32) {
-    let out = Command::new("ffmpeg")
-        .args(["-nostdin", "-loglevel", "error", "-y"])
-        .args(["-f", "lavfi", "-i"])
-        .arg(format!("testsrc2=size={size}:rate=25:duration={seconds}"))
-        .args(["-f", "lavfi", "-i"])
-        .arg(format!("sine=frequency=440:duration={seconds}"))
-        .args(["-c:v", "libx264", "-preset", "veryfast", "-g", "100"])
-        .args(["-c:a", "aac", "-shortest"])
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ffmpeg::mezzanine(path, size, seconds, &["-g", "100"]);
 }
 
 fn upload(api: &Api, id: &str, file: &Path) -> Value {
@@ -94,19 +58,9 @@ fn job(api: &Api, id: &str) -> Value {
 
 /// `(frame count, keyframe times)` of the first video stream at `url`.
 fn frames_and_keyframes(url: &str) -> (usize, Vec<String>) {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
-        .args(["frame=key_frame,pts_time", "-of", "csv=p=0", url])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    let frames: Vec<(&str, &str)> = text
-        .lines()
+    let lines = ffmpeg::probe(url, "v:0", "frame=key_frame,pts_time");
+    let frames: Vec<(&str, &str)> = lines
+        .iter()
         .filter_map(|l| l.split_once(','))
         .map(|(k, t)| (k, t.split(',').next().unwrap_or(t)))
         .collect();
@@ -120,10 +74,10 @@ fn frames_and_keyframes(url: &str) -> (usize, Vec<String>) {
 
 #[test]
 fn upload_transcode_and_play_a_three_rung_ladder() {
-    let d = dir("transcode-e2e");
+    let d = scratch_dir("transcode-e2e");
     let mezz = d.join("mezz.mp4");
     mezzanine(&mezz, "640x360", 20);
-    let s = start(&d);
+    let s = Server::start_in(HEADWATER.as_ref(), &d, ADMIN, &[]);
     let api = Api::new(s.admin_addr(), ADMIN);
     let up = upload(&api, "movie", &mezz);
     assert_eq!(up["asset"]["tracks"][0]["width"], 640);
@@ -274,10 +228,10 @@ fn pipelines_writing(dir: &str) -> usize {
 
 #[test]
 fn a_restart_during_a_job_marks_it_failed_and_kills_its_pipeline() {
-    let d = dir("transcode-restart");
+    let d = scratch_dir("transcode-restart");
     let mezz = d.join("long.mp4");
     mezzanine(&mezz, "1280x720", 40);
-    let s = start(&d);
+    let s = Server::start_in(HEADWATER.as_ref(), &d, ADMIN, &[]);
     let api = Api::new(s.admin_addr(), ADMIN);
     upload(&api, "long", &mezz);
     ladder(&api);
@@ -318,7 +272,7 @@ fn a_restart_during_a_job_marks_it_failed_and_kills_its_pipeline() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let s = start(&d);
+    let s = Server::start_in(HEADWATER.as_ref(), &d, ADMIN, &[]);
     let api = Api::new(s.admin_addr(), ADMIN);
     let j = job(&api, &id);
     assert_eq!(j["state"], "failed", "{j}");

@@ -1,6 +1,48 @@
-//! ffmpeg and ffprobe as independent referees.
+//! ffmpeg and ffprobe as independent referees, and ffmpeg runs that make
+//! a test's media.
 
+use std::ffi::OsStr;
+use std::path::Path;
 use std::process::Command;
+
+/// Runs `ffmpeg -nostdin -loglevel error ARGS` and asserts that it exits
+/// successfully (showing the arguments and what it said); returns what it
+/// printed on stderr, for callers that want it empty.
+pub fn run<I, S>(args: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let args: Vec<S> = args.into_iter().collect();
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-loglevel", "error"])
+        .args(&args)
+        .output()
+        .expect("run ffmpeg");
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success(),
+        "ffmpeg {:?} failed: {said}",
+        args.iter().map(|a| a.as_ref()).collect::<Vec<_>>()
+    );
+    said
+}
+
+/// Writes a test mezzanine to `path`: `seconds` of ffmpeg's `testsrc2` at
+/// `size` (`WxH`) and 25 fps in H.264 (x264, `veryfast`, then
+/// `video_args`, such as a GOP), and a 440 Hz tone in AAC.
+pub fn mezzanine(path: &Path, size: &str, seconds: u32, video_args: &[&str]) {
+    let video = format!("testsrc2=size={size}:rate=25:duration={seconds}");
+    let audio = format!("sine=frequency=440:duration={seconds}");
+    let path = path.to_str().expect("a UTF-8 path");
+    let mut args = vec![
+        "-y", "-f", "lavfi", "-i", &video, "-f", "lavfi", "-i", &audio,
+    ];
+    args.extend(["-c:v", "libx264", "-preset", "veryfast"]);
+    args.extend(video_args);
+    args.extend(["-c:a", "aac", "-shortest", path]);
+    run(args);
+}
 
 /// `v` → `0:v:0`, `v:2` → `0:v:2`.
 fn map(stream: &str) -> String {

@@ -1,8 +1,8 @@
 //! Shared test support for headwater's integration tests: the generated
-//! media corpus, a `headwater` process under test, a raw HTTP/1.1 client
-//! (so tests control every byte on the wire), ffmpeg helpers, an
-//! independent ISO BMFF box dumper for golden files, and A/V timing as
-//! ffmpeg, GStreamer and Chromium present it (`av`).
+//! media corpus, scratch directories, a `headwater` process under test, a
+//! raw HTTP/1.1 client (so tests control every byte on the wire), ffmpeg
+//! helpers, an independent ISO BMFF box dumper for golden files, and A/V
+//! timing as ffmpeg, GStreamer and Chromium present it (`av`).
 
 #![forbid(unsafe_code)]
 #![allow(missing_docs, unreachable_pub)]
@@ -19,6 +19,7 @@ pub mod server;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 /// The workspace root.
 pub fn workspace() -> PathBuf {
@@ -66,6 +67,31 @@ pub fn workspace_bin(name: &str) -> PathBuf {
         bin.display()
     );
     bin
+}
+
+/// A test's scratch directory, `target/tmp/{name}-{pid}`, emptied first and
+/// kept after the test (to look at what a failed test left), with an empty
+/// `media/` in it for a server's media root.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let d = workspace()
+        .join("target/tmp")
+        .join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(d.join("media")).expect("scratch dir");
+    d
+}
+
+/// Polls `f` every 20 ms for up to `limit`: how long it took to hold, or
+/// `None` when it never did.
+pub fn within(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
+    let t = Instant::now();
+    while t.elapsed() < limit {
+        if f() {
+            return Some(t.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
 }
 
 /// A fresh temporary directory under `target/tmp`, removed on drop.

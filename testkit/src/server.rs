@@ -1,4 +1,5 @@
-//! A `headwater serve` process under test, on an ephemeral loopback port.
+//! A `headwater serve` process under test, on an ephemeral loopback port,
+//! with the admin API and a catalog when a test needs them.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -22,6 +23,26 @@ impl Server {
     /// default ports.
     pub fn start(bin: &Path, media_root: &Path, args: &[&str]) -> Server {
         Self::start_env(bin, media_root, args, &[])
+    }
+
+    /// [`Server::start`] with the admin API on loopback ([`admin_args`]),
+    /// then `extra`.
+    pub fn start_admin(
+        bin: &Path,
+        media_root: &Path,
+        token: &str,
+        database: &str,
+        extra: &[&str],
+    ) -> Server {
+        let mut args = admin_args(token, database).to_vec();
+        args.extend_from_slice(extra);
+        Self::start(bin, media_root, &args)
+    }
+
+    /// [`Server::start_admin`] on a [`crate::scratch_dir`]: its `media/` as
+    /// the media root, its `catalog.db` ([`sqlite_in`]) as the catalog.
+    pub fn start_in(bin: &Path, dir: &Path, token: &str, extra: &[&str]) -> Server {
+        Self::start_admin(bin, &dir.join("media"), token, &sqlite_in(dir), extra)
     }
 
     /// [`Server::start`] with changes to its environment: `(NAME, Some(v))`
@@ -227,6 +248,25 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The flags of a server whose admin API listens on loopback with `token`
+/// as its one full-scope admin token, and whose catalog is `database` (a
+/// URL, such as [`sqlite_in`]'s).
+pub fn admin_args<'a>(token: &'a str, database: &'a str) -> [&'a str; 6] {
+    [
+        "--admin-listen",
+        "127.0.0.1:0",
+        "--admin-token",
+        token,
+        "--database",
+        database,
+    ]
+}
+
+/// The URL of a SQLite catalog `catalog.db` in `dir`.
+pub fn sqlite_in(dir: &Path) -> String {
+    format!("sqlite://{}", dir.join("catalog.db").display())
 }
 
 fn strip_ansi(s: &str) -> String {

@@ -1,14 +1,58 @@
 //! `/assets`: the VOD catalog, and the transcode jobs made from it.
 
+use std::future::Future;
+
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use super::auth::{Auth, Read, Write};
-use super::{ApiJson, AppState, created};
-use crate::db::{WriteError, now_ms};
-use crate::error::{ApiError, ErrorBody};
-use crate::model::{self, Asset, AssetPatch, Job, NewAsset, SourceSpec, TranscodeRequest};
+use super::resource::{self, Resource, Stored, exists, not_found};
+use super::{ApiJson, AppState};
+use crate::db::{Db, WriteError, now_ms};
+use crate::error::{ApiError, Error, ErrorBody};
+use crate::model::{self, Asset, AssetPatch, Job, Ladder, NewAsset, SourceSpec, TranscodeRequest};
+
+impl Resource for Asset {
+    const KIND: &'static str = "asset";
+
+    fn fetch(db: &Db, id: &str) -> impl Future<Output = Result<Option<Self>, Error>> + Send {
+        db.asset(id)
+    }
+
+    fn fetch_all(db: &Db) -> impl Future<Output = Result<Vec<Self>, Error>> + Send {
+        db.assets()
+    }
+}
+
+impl Stored for Asset {
+    // The data plane serves the catalog's assets: a write shows at once.
+    const REFRESH: bool = true;
+
+    fn key(&self) -> &str {
+        &self.id
+    }
+
+    fn insert(db: &Db, asset: &Self) -> impl Future<Output = Result<(), WriteError>> + Send {
+        db.insert_asset(asset)
+    }
+
+    fn remove(db: &Db, id: &str) -> impl Future<Output = Result<bool, Error>> + Send {
+        db.delete_asset(id)
+    }
+}
+
+impl Resource for Job {
+    const KIND: &'static str = "job";
+
+    fn fetch(db: &Db, id: &str) -> impl Future<Output = Result<Option<Self>, Error>> + Send {
+        db.job(id)
+    }
+
+    fn fetch_all(db: &Db) -> impl Future<Output = Result<Vec<Self>, Error>> + Send {
+        db.jobs()
+    }
+}
 
 /// Probes sources on the blocking pool: `422` naming the unreadable file.
 pub(super) async fn probe(
@@ -39,7 +83,7 @@ pub(super) async fn create(
 ) -> Result<Response, ApiError> {
     new.validate()?;
     if state.db.asset(&new.id).await?.is_some() {
-        return Err(ApiError::conflict(format!("asset '{}' exists", new.id)));
+        return Err(exists::<Asset>(&new.id));
     }
     let probed = probe(&state, new.sources.clone()).await?;
     let now = now_ms();
@@ -54,16 +98,10 @@ pub(super) async fn create(
         created_at: now,
         updated_at: now,
     };
-    match state.db.insert_asset(&asset).await {
-        Ok(()) => {}
-        Err(WriteError::Conflict) => {
-            return Err(ApiError::conflict(format!("asset '{}' exists", asset.id)));
-        }
-        Err(WriteError::Other(e)) => return Err(e.into()),
-    }
-    state.refresh().await;
-    tracing::info!(asset = %asset.id, "asset registered");
-    Ok(created(asset))
+    let id = asset.id.clone();
+    let response = resource::insert(&state, asset).await?;
+    tracing::info!(asset = %id, "asset registered");
+    Ok(response)
 }
 
 /// Every catalog asset.
@@ -74,14 +112,14 @@ pub(super) async fn list(
     State(state): State<AppState>,
     _auth: Auth<Read>,
 ) -> Result<axum::Json<Vec<Asset>>, ApiError> {
-    Ok(axum::Json(state.db.assets().await?))
+    resource::list(&state).await
 }
 
 fn check_id(id: &str) -> Result<(), ApiError> {
     if model::is_name(id) {
         Ok(())
     } else {
-        Err(ApiError::not_found(format!("asset '{id}'")))
+        Err(not_found::<Asset>(id))
     }
 }
 
@@ -96,12 +134,7 @@ pub(super) async fn get(
     Path(id): Path<String>,
 ) -> Result<axum::Json<Asset>, ApiError> {
     check_id(&id)?;
-    state
-        .db
-        .asset(&id)
-        .await?
-        .map(axum::Json)
-        .ok_or_else(|| ApiError::not_found(format!("asset '{id}'")))
+    resource::get(&state, &id).await
 }
 
 /// Change an asset: title, metadata, `require_token`, or its sources (probed again).
@@ -119,11 +152,7 @@ pub(super) async fn patch(
 ) -> Result<axum::Json<Asset>, ApiError> {
     check_id(&id)?;
     change.validate()?;
-    let mut asset = state
-        .db
-        .asset(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("asset '{id}'")))?;
+    let mut asset = resource::find::<Asset>(&state, &id).await?;
     if let Some(sources) = change.sources {
         let probed = probe(&state, sources.clone()).await?;
         asset.sources = sources;
@@ -141,7 +170,7 @@ pub(super) async fn patch(
     }
     asset.updated_at = now_ms().max(asset.updated_at + 1);
     if !state.db.update_asset(&asset).await? {
-        return Err(ApiError::not_found(format!("asset '{id}'")));
+        return Err(not_found::<Asset>(&id));
     }
     state.refresh().await;
     Ok(axum::Json(asset))
@@ -159,11 +188,7 @@ pub(super) async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     check_id(&id)?;
-    if !state.db.delete_asset(&id).await? {
-        return Err(ApiError::not_found(format!("asset '{id}'")));
-    }
-    state.refresh().await;
-    Ok(StatusCode::NO_CONTENT)
+    resource::delete::<Asset>(&state, &id).await
 }
 
 /// Start transcoding the asset's first video source into a ladder.
@@ -184,16 +209,8 @@ pub(super) async fn transcode(
     if !model::is_name(&req.ladder) {
         return Err(ApiError::invalid("ladder", "must be a ladder's name"));
     }
-    let asset = state
-        .db
-        .asset(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("asset '{id}'")))?;
-    let ladder = state
-        .db
-        .ladder(&req.ladder)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("ladder '{}'", req.ladder)))?;
+    let asset = resource::find::<Asset>(&state, &id).await?;
+    let ladder = resource::find::<Ladder>(&state, &req.ladder).await?;
     let job = state
         .jobs
         .start(&state.job_context(), asset, ladder)
@@ -209,7 +226,7 @@ pub(super) async fn job_list(
     State(state): State<AppState>,
     _auth: Auth<Read>,
 ) -> Result<axum::Json<Vec<Job>>, ApiError> {
-    Ok(axum::Json(state.db.jobs().await?))
+    resource::list(&state).await
 }
 
 /// One job: state, percent, error, outputs.
@@ -222,10 +239,5 @@ pub(super) async fn job_get(
     _auth: Auth<Read>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Job>, ApiError> {
-    state
-        .db
-        .job(&id)
-        .await?
-        .map(axum::Json)
-        .ok_or_else(|| ApiError::not_found(format!("job '{id}'")))
+    resource::get(&state, &id).await
 }

@@ -1,14 +1,46 @@
 //! `/ladders`: named rendition ladders.
 
+use std::future::Future;
+
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::auth::{Auth, Read, Write};
-use super::{ApiJson, AppState, created};
-use crate::db::WriteError;
-use crate::error::{ApiError, ErrorBody};
+use super::resource::{self, Resource, Stored};
+use super::{ApiJson, AppState};
+use crate::db::{Db, WriteError};
+use crate::error::{ApiError, Error, ErrorBody};
 use crate::model::Ladder;
+
+impl Resource for Ladder {
+    const KIND: &'static str = "ladder";
+
+    fn fetch(db: &Db, name: &str) -> impl Future<Output = Result<Option<Self>, Error>> + Send {
+        db.ladder(name)
+    }
+
+    fn fetch_all(db: &Db) -> impl Future<Output = Result<Vec<Self>, Error>> + Send {
+        db.ladders()
+    }
+}
+
+impl Stored for Ladder {
+    // A ladder write leaves the data plane's view to the catalog poller.
+    const REFRESH: bool = false;
+
+    fn key(&self) -> &str {
+        &self.name
+    }
+
+    fn insert(db: &Db, ladder: &Self) -> impl Future<Output = Result<(), WriteError>> + Send {
+        db.insert_ladder(ladder)
+    }
+
+    fn remove(db: &Db, name: &str) -> impl Future<Output = Result<bool, Error>> + Send {
+        db.delete_ladder(name)
+    }
+}
 
 /// Create a ladder.
 #[utoipa::path(post, operation_id = "create_ladder", path = "/ladders", tag = "ladders", security(("bearer" = ["write"])),
@@ -23,14 +55,7 @@ pub(super) async fn create(
     ApiJson(ladder): ApiJson<Ladder>,
 ) -> Result<Response, ApiError> {
     ladder.validate()?;
-    match state.db.insert_ladder(&ladder).await {
-        Ok(()) => Ok(created(ladder)),
-        Err(WriteError::Conflict) => Err(ApiError::conflict(format!(
-            "ladder '{}' exists",
-            ladder.name
-        ))),
-        Err(WriteError::Other(e)) => Err(e.into()),
-    }
+    resource::insert(&state, ladder).await
 }
 
 /// Every ladder.
@@ -41,7 +66,7 @@ pub(super) async fn list(
     State(state): State<AppState>,
     _auth: Auth<Read>,
 ) -> Result<axum::Json<Vec<Ladder>>, ApiError> {
-    Ok(axum::Json(state.db.ladders().await?))
+    resource::list(&state).await
 }
 
 /// One ladder.
@@ -54,12 +79,7 @@ pub(super) async fn get(
     _auth: Auth<Read>,
     Path(name): Path<String>,
 ) -> Result<axum::Json<Ladder>, ApiError> {
-    state
-        .db
-        .ladder(&name)
-        .await?
-        .map(axum::Json)
-        .ok_or_else(|| ApiError::not_found(format!("ladder '{name}'")))
+    resource::get(&state, &name).await
 }
 
 /// Delete a ladder (assets already transcoded keep their renditions).
@@ -72,9 +92,5 @@ pub(super) async fn delete(
     _auth: Auth<Write>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    if state.db.delete_ladder(&name).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found(format!("ladder '{name}'")))
-    }
+    resource::delete::<Ladder>(&state, &name).await
 }

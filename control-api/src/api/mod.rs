@@ -7,6 +7,7 @@
 mod assets;
 mod auth;
 mod ladders;
+mod resource;
 mod streams;
 mod system;
 mod tokens;

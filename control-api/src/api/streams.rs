@@ -1,15 +1,47 @@
 //! `/streams`: live stream records and their publish keys.
 
+use std::future::Future;
+
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use base64::Engine;
 
 use super::auth::{Auth, Read, Write};
-use super::{ApiJson, AppState, created};
-use crate::db::{WriteError, now_ms};
-use crate::error::{ApiError, ErrorBody};
-use crate::model::{NewStream, Stream};
+use super::resource::{self, Resource, Stored, not_found};
+use super::{ApiJson, AppState};
+use crate::db::{Db, WriteError, now_ms};
+use crate::error::{ApiError, Error, ErrorBody};
+use crate::model::{Ladder, NewStream, Stream};
+
+impl Resource for Stream {
+    const KIND: &'static str = "stream";
+
+    fn fetch(db: &Db, name: &str) -> impl Future<Output = Result<Option<Self>, Error>> + Send {
+        db.stream(name)
+    }
+
+    fn fetch_all(db: &Db) -> impl Future<Output = Result<Vec<Self>, Error>> + Send {
+        db.streams()
+    }
+}
+
+impl Stored for Stream {
+    // Who may publish is read from the view: it changes at once.
+    const REFRESH: bool = true;
+
+    fn key(&self) -> &str {
+        &self.name
+    }
+
+    fn insert(db: &Db, stream: &Self) -> impl Future<Output = Result<(), WriteError>> + Send {
+        db.insert_stream(stream)
+    }
+
+    fn remove(db: &Db, name: &str) -> impl Future<Output = Result<bool, Error>> + Send {
+        db.delete_stream(name)
+    }
+}
 
 fn new_key() -> Result<String, ApiError> {
     let mut b = [0u8; 24];
@@ -33,7 +65,7 @@ pub(super) async fn create(
     if let Some(l) = &new.ladder
         && state.db.ladder(l).await?.is_none()
     {
-        return Err(ApiError::not_found(format!("ladder '{l}'")));
+        return Err(not_found::<Ladder>(l));
     }
     let now = now_ms();
     let stream = Stream {
@@ -49,17 +81,7 @@ pub(super) async fn create(
         created_at: now,
         updated_at: now,
     };
-    match state.db.insert_stream(&stream).await {
-        Ok(()) => {
-            state.refresh().await;
-            Ok(created(stream))
-        }
-        Err(WriteError::Conflict) => Err(ApiError::conflict(format!(
-            "stream '{}' exists",
-            stream.name
-        ))),
-        Err(WriteError::Other(e)) => Err(e.into()),
-    }
+    resource::insert(&state, stream).await
 }
 
 /// Every stream.
@@ -70,7 +92,7 @@ pub(super) async fn list(
     State(state): State<AppState>,
     _auth: Auth<Read>,
 ) -> Result<axum::Json<Vec<Stream>>, ApiError> {
-    Ok(axum::Json(state.db.streams().await?))
+    resource::list(&state).await
 }
 
 /// One stream.
@@ -83,12 +105,7 @@ pub(super) async fn get(
     _auth: Auth<Read>,
     Path(name): Path<String>,
 ) -> Result<axum::Json<Stream>, ApiError> {
-    state
-        .db
-        .stream(&name)
-        .await?
-        .map(axum::Json)
-        .ok_or_else(|| ApiError::not_found(format!("stream '{name}'")))
+    resource::get(&state, &name).await
 }
 
 /// Delete a stream.
@@ -101,12 +118,7 @@ pub(super) async fn delete(
     _auth: Auth<Write>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    if state.db.delete_stream(&name).await? {
-        state.refresh().await;
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found(format!("stream '{name}'")))
-    }
+    resource::delete::<Stream>(&state, &name).await
 }
 
 /// Replace a stream's publish key; the old key stops working at once.
@@ -122,15 +134,10 @@ pub(super) async fn rotate_key(
 ) -> Result<axum::Json<Stream>, ApiError> {
     let key = new_key()?;
     if !state.db.set_publish_key(&name, &key).await? {
-        return Err(ApiError::not_found(format!("stream '{name}'")));
+        return Err(not_found::<Stream>(&name));
     }
     state.refresh().await;
-    let stream = state
-        .db
-        .stream(&name)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("stream '{name}'")))?;
-    Ok(axum::Json(stream))
+    resource::get(&state, &name).await
 }
 
 /// A live stream's current input and viewer counters on this node: on air,

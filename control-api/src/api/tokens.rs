@@ -1,5 +1,6 @@
 //! `/tokens` (mint playback tokens) and `/keys` (the signing keys behind them).
 
+use std::future::Future;
 use std::net::IpAddr;
 
 use axum::extract::{Path, State};
@@ -7,10 +8,24 @@ use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::auth::{Auth, Tokens};
+use super::resource::{self, Resource, not_found};
 use super::{ApiJson, AppState, created};
-use crate::error::{ApiError, ErrorBody};
-use crate::model::{self, KeyInfo, TokenRequest, TokenResponse};
+use crate::db::Db;
+use crate::error::{ApiError, Error, ErrorBody};
+use crate::model::{self, Asset, KeyInfo, Stream, TokenRequest, TokenResponse};
 use crate::token;
+
+impl Resource for KeyInfo {
+    const KIND: &'static str = "key";
+
+    async fn fetch(db: &Db, id: &str) -> Result<Option<Self>, Error> {
+        Ok(key_infos(db).await?.into_iter().find(|k| k.id == id))
+    }
+
+    fn fetch_all(db: &Db) -> impl Future<Output = Result<Vec<Self>, Error>> + Send {
+        key_infos(db)
+    }
+}
 
 /// Mint a playback token for an asset or a live stream.
 ///
@@ -47,7 +62,7 @@ pub(super) async fn mint(
                 return Err(ApiError::invalid("asset", "must be an asset id"));
             }
             if state.db.asset(a).await?.is_none() && !directory_asset_exists(&state, a).await {
-                return Err(ApiError::not_found(format!("asset '{a}'")));
+                return Err(not_found::<Asset>(a));
             }
             (token::Scope::Asset(a), format!("/vod/{a}"))
         }
@@ -56,7 +71,7 @@ pub(super) async fn mint(
                 return Err(ApiError::invalid("stream", "must be a stream name"));
             }
             if state.db.stream(s).await?.is_none() {
-                return Err(ApiError::not_found(format!("stream '{s}'")));
+                return Err(not_found::<Stream>(s));
             }
             (token::Scope::Stream(s), format!("/live/{s}"))
         }
@@ -100,8 +115,9 @@ async fn directory_asset_exists(state: &AppState, id: &str) -> bool {
     .unwrap_or(false)
 }
 
-async fn key_infos(state: &AppState) -> Result<Vec<KeyInfo>, ApiError> {
-    let rows = state.db.keys().await?;
+/// The signing keys, newest first; the newest active one signs.
+async fn key_infos(db: &Db) -> Result<Vec<KeyInfo>, Error> {
+    let rows = db.keys().await?;
     let signing = rows
         .iter()
         .find(|k| k.retired_at.is_none())
@@ -125,7 +141,7 @@ pub(super) async fn keys(
     State(state): State<AppState>,
     _auth: Auth<Tokens>,
 ) -> Result<axum::Json<Vec<KeyInfo>>, ApiError> {
-    Ok(axum::Json(key_infos(&state).await?))
+    resource::list(&state).await
 }
 
 /// Rotate: add a key that signs new tokens. Tokens of the older keys stay
@@ -139,11 +155,7 @@ pub(super) async fn new_key(
 ) -> Result<Response, ApiError> {
     let id = crate::catalog::create_key(&state.db).await?;
     state.refresh().await;
-    let info = key_infos(&state)
-        .await?
-        .into_iter()
-        .find(|k| k.id == id)
-        .ok_or_else(|| ApiError::not_found(format!("key '{id}'")))?;
+    let info = resource::find::<KeyInfo>(&state, &id).await?;
     Ok(created(info))
 }
 

@@ -89,59 +89,133 @@ pub(super) async fn upload(
             "must be 1 to 128 of A-Z, a-z, 0-9, '_' and '-'",
         ));
     }
-    let limit = state.uploads.max_upload_mb << 20;
-    let too_large = || {
+    let expected = Expected::of(&state, &headers)?;
+    let root = state.media_root.clone();
+    let (part, file) = PartFile::create(&root, &id).await?;
+    let received = receive(body, file, &part.path, &expected).await?;
+    // Probe before it becomes anyone's source.
+    let probed = probe_part(&state, &root, &part.path).await?;
+    let rel = install(&root, &id, part).await?;
+    let asset = save_asset(&state, &id, query, &rel, probed).await?;
+    state.refresh().await;
+    tracing::info!(asset = %id, bytes = received.size, "mezzanine uploaded");
+    Ok(created(UploadResult {
+        path: rel,
+        bytes: received.size,
+        sha256: received.sha256,
+        asset,
+    }))
+}
+
+/// What the request says of its body, checked before any of it is read.
+struct Expected {
+    /// `uploads.max_upload_mb` in bytes.
+    limit: u64,
+    /// The limit as configured, for the message.
+    limit_mb: u64,
+    /// `Content-Length`, when sent.
+    length: Option<u64>,
+    /// `X-Checksum-SHA256` in lower case, when sent.
+    sha256: Option<String>,
+}
+
+impl Expected {
+    /// `413` when `Content-Length` is over the limit, `400` when the
+    /// checksum header is not 64 hex digits.
+    fn of(state: &AppState, headers: &HeaderMap) -> Result<Expected, ApiError> {
+        let limit_mb = state.uploads.max_upload_mb;
+        let expected = Expected {
+            limit: limit_mb << 20,
+            limit_mb,
+            length: headers
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok()),
+            sha256: None,
+        };
+        if expected.length.is_some_and(|n| n > expected.limit) {
+            return Err(expected.too_large());
+        }
+        let Some(v) = headers.get("x-checksum-sha256") else {
+            return Ok(expected);
+        };
+        let s = v.to_str().unwrap_or("").trim().to_ascii_lowercase();
+        if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ApiError::invalid(
+                "X-Checksum-SHA256",
+                "must be 64 hex digits",
+            ));
+        }
+        Ok(Expected {
+            sha256: Some(s),
+            ..expected
+        })
+    }
+
+    fn too_large(&self) -> ApiError {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
-            format!("uploads are limited to {} MiB", state.uploads.max_upload_mb),
+            format!("uploads are limited to {} MiB", self.limit_mb),
         )
-    };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(too_large());
     }
-    let expected = match headers.get("x-checksum-sha256") {
-        None => None,
-        Some(v) => {
-            let s = v.to_str().unwrap_or("").trim().to_ascii_lowercase();
-            if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(ApiError::invalid(
-                    "X-Checksum-SHA256",
-                    "must be 64 hex digits",
-                ));
-            }
-            Some(s)
-        }
-    };
+}
 
-    let root = state.media_root.clone();
-    let tmp = tmp_dir(&root);
-    tokio::fs::create_dir_all(&tmp)
-        .await
-        .map_err(io_err(format!("creating {}", tmp.display())))?;
-    let mut nonce = [0u8; 8];
-    getrandom::fill(&mut nonce).map_err(|e| ApiError::from(crate::Error::Random(e.to_string())))?;
-    let tmp_path = tmp.join(format!(
-        "{id}.{}.part",
-        nonce.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    ));
-    // Removes the temporary file on every early return.
-    struct Cleanup(Option<PathBuf>);
-    impl Drop for Cleanup {
-        fn drop(&mut self) {
-            if let Some(p) = self.0.take() {
-                let _ = std::fs::remove_file(p);
-            }
+/// An upload's temporary file in [`tmp_dir`], removed when dropped unless
+/// it was renamed into place.
+struct PartFile {
+    path: PathBuf,
+    renamed: bool,
+}
+
+impl PartFile {
+    /// `{tmp}/{id}.{random}.part`, created empty.
+    async fn create(root: &Path, id: &str) -> Result<(PartFile, tokio::fs::File), ApiError> {
+        let tmp = tmp_dir(root);
+        tokio::fs::create_dir_all(&tmp)
+            .await
+            .map_err(io_err(format!("creating {}", tmp.display())))?;
+        let mut nonce = [0u8; 8];
+        getrandom::fill(&mut nonce)
+            .map_err(|e| ApiError::from(crate::Error::Random(e.to_string())))?;
+        let path = tmp.join(format!("{id}.{}.part", hex(&nonce)));
+        // Removes the temporary file on every early return from here on.
+        let part = PartFile {
+            path,
+            renamed: false,
+        };
+        let file = tokio::fs::File::create(&part.path)
+            .await
+            .map_err(io_err(format!("creating {}", part.path.display())))?;
+        Ok((part, file))
+    }
+}
+
+impl Drop for PartFile {
+    fn drop(&mut self) {
+        if !self.renamed {
+            let _ = std::fs::remove_file(&self.path);
         }
     }
-    let mut cleanup = Cleanup(Some(tmp_path.clone()));
-    let mut file = tokio::fs::File::create(&tmp_path)
-        .await
-        .map_err(io_err(format!("creating {}", tmp_path.display())))?;
+}
+
+/// The body as stored.
+struct Received {
+    /// Its length.
+    size: u64,
+    /// Its SHA-256, in hex.
+    sha256: String,
+}
+
+/// Streams the body into `file`, hashing it: `413` past the limit, `400`
+/// when it breaks off, differs from `Content-Length` or from the checksum.
+/// The file is fsynced before the checksum is compared.
+async fn receive(
+    body: Body,
+    mut file: tokio::fs::File,
+    path: &Path,
+    expected: &Expected,
+) -> Result<Received, ApiError> {
     let mut hasher = Sha256::new();
     let mut size = 0u64;
     let mut stream = body.into_data_stream();
@@ -154,35 +228,31 @@ pub(super) async fn upload(
             )
         })?;
         size += chunk.len() as u64;
-        if size > limit {
-            return Err(too_large());
+        if size > expected.limit {
+            return Err(expected.too_large());
         }
         hasher.update(&chunk);
         file.write_all(&chunk)
             .await
-            .map_err(io_err(format!("writing {}", tmp_path.display())))?;
+            .map_err(io_err(format!("writing {}", path.display())))?;
     }
-    if declared.is_some_and(|n| n != size) {
+    if expected.length.is_some_and(|n| n != size) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_request",
             format!(
                 "the body has {size} bytes, Content-Length said {}",
-                declared.unwrap_or(0)
+                expected.length.unwrap_or(0)
             ),
         ));
     }
     file.sync_all()
         .await
-        .map_err(io_err(format!("syncing {}", tmp_path.display())))?;
+        .map_err(io_err(format!("syncing {}", path.display())))?;
     drop(file);
-    let sha256: String = hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    if let Some(want) = expected
-        && want != sha256
+    let sha256 = hex(&hasher.finalize());
+    if let Some(want) = &expected.sha256
+        && *want != sha256
     {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -190,10 +260,18 @@ pub(super) async fn upload(
             format!("the body's SHA-256 is {sha256}, X-Checksum-SHA256 said {want}"),
         ));
     }
+    Ok(Received { size, sha256 })
+}
 
-    // Probe before it becomes anyone's source.
-    let rel_tmp = tmp_path
-        .strip_prefix(&root)
+/// Probes the temporary file: `422` unless the packager can use it and it
+/// has an audio or video track.
+async fn probe_part(
+    state: &AppState,
+    root: &Path,
+    part: &Path,
+) -> Result<crate::probe::Probed, ApiError> {
+    let rel_tmp = part
+        .strip_prefix(root)
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_default();
     let probe_spec = vec![SourceSpec {
@@ -202,7 +280,7 @@ pub(super) async fn upload(
         language: None,
         label: None,
     }];
-    let probed = super::assets::probe(&state, probe_spec).await?;
+    let probed = super::assets::probe(state, probe_spec).await?;
     if !probed
         .tracks
         .iter()
@@ -210,22 +288,37 @@ pub(super) async fn upload(
     {
         return Err(ApiError::media("the upload has no audio or video track"));
     }
+    Ok(probed)
+}
 
-    let dir = asset_dir(&root, &id);
+/// Renames the temporary file to the asset's `source.mp4` and fsyncs the
+/// directory; returns the source's path relative to the root.
+async fn install(root: &Path, id: &str, mut part: PartFile) -> Result<String, ApiError> {
+    let dir = asset_dir(root, id);
     tokio::fs::create_dir_all(&dir)
         .await
         .map_err(io_err(format!("creating {}", dir.display())))?;
     let dest = dir.join("source.mp4");
-    tokio::fs::rename(&tmp_path, &dest)
+    tokio::fs::rename(&part.path, &dest)
         .await
         .map_err(io_err(format!("renaming into {}", dest.display())))?;
-    cleanup.0 = None;
+    part.renamed = true;
     sync_dir(&dir).await?;
+    Ok(format!(".headwater/assets/{id}/source.mp4"))
+}
 
-    let rel = format!(".headwater/assets/{id}/source.mp4");
+/// The asset with the upload as its one source: created, or its sources
+/// replaced (and title and `require_token` when the query gives them).
+async fn save_asset(
+    state: &AppState,
+    id: &str,
+    query: UploadQuery,
+    rel: &str,
+    probed: crate::probe::Probed,
+) -> Result<Asset, ApiError> {
     let has_video = probed.tracks.iter().any(|t| t.kind == "video");
     let sources = vec![SourceSpec {
-        path: rel.clone(),
+        path: rel.to_owned(),
         role: Some(if has_video { Role::Video } else { Role::Audio }),
         language: None,
         label: None,
@@ -239,52 +332,43 @@ pub(super) async fn upload(
         })
         .collect();
     let now = now_ms();
-    let asset = match state.db.asset(&id).await? {
-        Some(mut a) => {
-            a.sources = sources;
-            a.tracks = tracks;
-            a.duration_ms = probed.duration_ms;
-            if let Some(t) = query.title {
-                a.title = t;
-            }
-            if let Some(r) = query.require_token {
-                a.require_token = r;
-            }
-            a.updated_at = now.max(a.updated_at + 1);
-            state.db.update_asset(&a).await?;
-            a
+    if let Some(mut a) = state.db.asset(id).await? {
+        a.sources = sources;
+        a.tracks = tracks;
+        a.duration_ms = probed.duration_ms;
+        if let Some(t) = query.title {
+            a.title = t;
         }
-        None => {
-            let a = Asset {
-                id: id.clone(),
-                title: query.title.unwrap_or_default(),
-                metadata: serde_json::json!({}),
-                require_token: query.require_token.unwrap_or(false),
-                sources,
-                tracks,
-                duration_ms: probed.duration_ms,
-                created_at: now,
-                updated_at: now,
-            };
-            match state.db.insert_asset(&a).await {
-                Ok(()) => a,
-                Err(WriteError::Conflict) => {
-                    return Err(ApiError::conflict(format!(
-                        "asset '{id}' was created meanwhile; upload again"
-                    )));
-                }
-                Err(WriteError::Other(e)) => return Err(e.into()),
-            }
+        if let Some(r) = query.require_token {
+            a.require_token = r;
         }
+        a.updated_at = now.max(a.updated_at + 1);
+        state.db.update_asset(&a).await?;
+        return Ok(a);
+    }
+    let a = Asset {
+        id: id.to_owned(),
+        title: query.title.unwrap_or_default(),
+        metadata: serde_json::json!({}),
+        require_token: query.require_token.unwrap_or(false),
+        sources,
+        tracks,
+        duration_ms: probed.duration_ms,
+        created_at: now,
+        updated_at: now,
     };
-    state.refresh().await;
-    tracing::info!(asset = %id, bytes = size, "mezzanine uploaded");
-    Ok(created(UploadResult {
-        path: rel,
-        bytes: size,
-        sha256,
-        asset,
-    }))
+    match state.db.insert_asset(&a).await {
+        Ok(()) => Ok(a),
+        Err(WriteError::Conflict) => Err(ApiError::conflict(format!(
+            "asset '{id}' was created meanwhile; upload again"
+        ))),
+        Err(WriteError::Other(e)) => Err(e.into()),
+    }
+}
+
+/// Lower-case hex of `bytes`.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 async fn sync_dir(dir: &Path) -> Result<(), ApiError> {
