@@ -116,6 +116,23 @@ paths_file() { # WORKLOAD -> file of request paths (video segments, as loadtest 
   echo "$f"
 }
 
+# Both trees as a reader finds them in production: evicted from the page
+# cache and read back through readahead, so neither server's pages keep the
+# folio sizes of how the files happened to be written (benches/README.md,
+# finding 8).
+echo "== page cache: evict and read back the library and the mirror"
+python3 - "$lib" "$mirror" <<'PY'
+import os, sys
+for top in sys.argv[1:]:
+    for d, _, files in os.walk(top):
+        for f in files:
+            fd = os.open(os.path.join(d, f), os.O_RDONLY)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            while os.read(fd, 1 << 20):
+                pass
+            os.close(fd)
+PY
+
 : >"$out/runs.txt"
 one_run() { # WORKLOAD CLIENT WHO ROUND
   local w=$1 client=$2 who=$3 round=$4 origin pidlist before after json

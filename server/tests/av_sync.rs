@@ -115,6 +115,8 @@ const fn asset(name: &'static str, source: &'static str) -> Asset {
 const ASSETS: &[Asset] = &[
     // B-frames (a video edit list for the reorder delay) and AAC priming (an audio edit list).
     asset("bframes", "bframes.mp4"),
+    // Video segments that span their audio: a trun per run of frames.
+    asset("muxed", "muxed.mp4"),
     // The same stream without edit lists: the first picture is two frames after zero.
     asset("cts-offset", "cts-offset.mp4"),
     asset("open-gop", "open-gop.mp4"),

@@ -174,6 +174,13 @@ fn bframes_moov_at_end() {
     check_asset("bframes", "bframes.mp4", &["v", "a"]);
 }
 
+/// Video interleaved frame by frame with its audio: each video segment is
+/// one span of the source with a trun per run of frames.
+#[test]
+fn muxed_video_segments_span_their_audio() {
+    check_asset("muxed", "muxed.mp4", &["v", "a"]);
+}
+
 #[test]
 fn faststart() {
     check_asset("faststart", "faststart.mp4", &["v", "a"]);

@@ -188,3 +188,19 @@ fn players_shaka_plays_dash() {
 fn players_shaka_plays_hls() {
     play("shaka", "/vod/ladder/hls/master.m3u8");
 }
+
+/// A muxed source's video segments span the audio between its frames
+/// (one source range, a trun per run of frames): every player reads the
+/// runs where their data offsets say.
+#[test]
+fn players_play_video_segments_that_span_their_audio() {
+    for (player, manifest) in [
+        ("hls", "/vod/muxed/hls/master.m3u8"),
+        ("dash", "/vod/muxed/dash/manifest.mpd"),
+        ("shaka", "/vod/muxed/dash/manifest.mpd"),
+        ("shaka", "/vod/muxed/hls/master.m3u8"),
+    ] {
+        let v = run(player, manifest, &["--seconds", "6", "--timeout", "120"]);
+        assert_eq!(v["ok"], true, "{player} {manifest}: {v:#}");
+    }
+}

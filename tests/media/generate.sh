@@ -34,6 +34,13 @@ have delayed-audio.mp4 || ff -i bframes.mp4 -itsoffset 0.5 -i bframes.mp4 -map 0
 # 854x480 pixels of aspect 1280:1281 (what scaling 16:9 to 854 wide gives):
 # the track header says 853.33 wide, the frames are 854 (issue 15).
 have sar.mp4 || ff -f lavfi -i "testsrc2=size=320x180:rate=25:duration=2" -vf scale=854:480 "${x264[@]}" -an sar.mp4
+# A muxed mezzanine as encoders write them: 640x360 at a constant 1.5 Mbit/s
+# beside 64 kbit/s AAC, interleaved frame by frame, so a video segment's
+# samples are ~100 runs with a little audio between each: its segments span
+# the audio (one range, a trun per run; issue 19).
+have muxed.mp4 || ff -f lavfi -i "testsrc2=size=640x360:rate=25:duration=8" -f lavfi -i "sine=frequency=440:sample_rate=48000:duration=8" \
+  -c:v libx264 -threads 1 -preset veryfast -profile:v high -bf 3 -g 50 -keyint_min 50 -sc_threshold 0 -pix_fmt yuv420p \
+  -b:v 1500k -minrate 1500k -maxrate 1500k -bufsize 1500k -x264-params asm=0:nal-hrd=cbr -c:a aac -b:a 64k -ac 1 muxed.mp4
 # Video only, audio only.
 have video-only.mp4 || ff -i bframes.mp4 -map 0:v -c copy video-only.mp4
 have audio-only.m4a || ff -i bframes.mp4 -map 0:a -c copy audio-only.m4a

@@ -5,6 +5,18 @@
 //! with the `mdat` header, and the payload is a list of byte ranges of the
 //! source file, in order, that the caller appends (with sendfile, a copy,
 //! or anything else).
+//!
+//! A track interleaved with others in its source (a muxed mezzanine: a
+//! video frame, then audio, then the next frame) has its samples in many
+//! runs. When what lies between them is little (at most an eighth of the
+//! track's own bytes, as another track's audio is beside video), the
+//! payload is the one source range that spans the runs, and the `traf`
+//! has one `trun` per run, each pointing at its run by its `data_offset`
+//! (§8.8.8: a run's samples are contiguous, runs need not be); the bytes
+//! between runs are in the `mdat` but belong to no sample. The segment is
+//! then one range to send, as a file per rendition is, instead of about a
+//! hundred. Otherwise (audio beside video is mostly video) the payload is
+//! the runs themselves, back to back, under one `trun`.
 
 use super::Put;
 use crate::fourcc::types;
@@ -54,6 +66,84 @@ impl MediaSegment {
                 len: to - from,
             })
         })
+    }
+}
+
+/// Samples `first..first + count` of a track, contiguous in its source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Run {
+    first: usize,
+    count: usize,
+    offset: u64,
+    len: u64,
+}
+
+/// How a segment's payload comes from its source.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Payload {
+    /// The runs back to back, under one `trun`.
+    Runs,
+    /// One range from the first run's start to the last run's end, a
+    /// `trun` per run (see the module documentation).
+    Span(Vec<Run>),
+}
+
+/// Bytes between a track's runs, relative to its own, that a span may
+/// carry: one eighth.
+const SPAN_WASTE_SHIFT: u32 = 3;
+
+impl Payload {
+    fn of(track: &Track, seg: &Segment) -> Self {
+        let s = &track.samples;
+        let mut runs: Vec<Run> = Vec::new();
+        for i in seg.first as usize..seg.end as usize {
+            let (offset, size) = (s.offset(i), u64::from(s.size(i)));
+            match runs.last_mut() {
+                Some(r) if r.offset + r.len == offset => {
+                    r.count += 1;
+                    r.len += size;
+                }
+                _ => runs.push(Run {
+                    first: i,
+                    count: 1,
+                    offset,
+                    len: size,
+                }),
+            }
+        }
+        // Runs in file order, not overlapping (anything else, as a corrupt
+        // index may give, is sent run by run).
+        let ascending = runs.windows(2).all(|w| {
+            w[0].offset
+                .checked_add(w[0].len)
+                .is_some_and(|e| e <= w[1].offset)
+        });
+        let (Some(a), Some(z)) = (runs.first(), runs.last()) else {
+            return Payload::Runs;
+        };
+        let own: u64 = runs.iter().map(|r| r.len).sum();
+        let between = z
+            .offset
+            .checked_add(z.len)
+            .and_then(|end| end.checked_sub(a.offset))
+            .and_then(|span| span.checked_sub(own));
+        match between {
+            Some(b) if runs.len() > 1 && ascending && b <= own >> SPAN_WASTE_SHIFT => {
+                Payload::Span(runs)
+            }
+            _ => Payload::Runs,
+        }
+    }
+
+    /// The `mdat` payload's length.
+    fn len(&self, track: &Track, seg: &Segment) -> u64 {
+        match self {
+            Payload::Runs => track.samples.bytes(seg.first as usize..seg.end as usize),
+            Payload::Span(runs) => {
+                let (a, z) = (runs[0], runs[runs.len() - 1]);
+                z.offset + z.len - a.offset
+            }
+        }
     }
 }
 
@@ -182,8 +272,9 @@ pub fn media_segment(
             b.put(&brand.0);
         }
     });
+    let payload = Payload::of(track, seg);
+    let mut offsets_at = Vec::new();
     let moof_start = h.len();
-    let mut data_offset_at = 0;
     h.boxed(types::MOOF, |b| {
         b.full(types::MFHD, 0, 0, |b| b.put_u32(sequence));
         b.boxed(types::TRAF, |b| {
@@ -197,52 +288,112 @@ pub fn media_segment(
             b.full(types::TFDT, 1, 0, |b| {
                 b.put_u64(timing.output_decode_time(s.dts(first)))
             });
-            b.full(types::TRUN, u8::from(layout.signed_cts), trun_flags, |b| {
-                b.put_u32(seg.end - seg.first);
-                data_offset_at = b.len();
-                b.put_u32(0); // data_offset, patched below
-                if trun_flags & 0x004 != 0 {
-                    b.put_u32(flags_for(s.is_sync(first)));
-                }
-                for (i, (_, duration)) in (first..end).zip(s.times_from(first)) {
-                    if layout.default_duration.is_none() {
-                        b.put_u32(duration);
-                    }
-                    b.put_u32(s.size(i));
-                    if layout.per_sample_flags {
-                        b.put_u32(flags_for(s.is_sync(i)));
-                    }
-                    if layout.cts {
-                        b.put_u32(cts_field(i64::from(s.cts_offset(i)) + timing.cts_adjust));
-                    }
-                }
-            });
+            let whole = [Run {
+                first,
+                count: end - first,
+                offset: 0,
+                len: 0,
+            }];
+            let runs = match &payload {
+                Payload::Runs => &whole[..],
+                Payload::Span(runs) => &runs[..],
+            };
+            for (k, run) in runs.iter().enumerate() {
+                // The first-sample-flags field only in the first trun: the
+                // segment's only sync sample (if any) is its first.
+                let flags = if k == 0 {
+                    trun_flags
+                } else {
+                    trun_flags & !0x004
+                };
+                b.full(types::TRUN, u8::from(layout.signed_cts), flags, |b| {
+                    offsets_at.push(put_run(b, track, timing, &layout, flags, run));
+                });
+            }
         });
     });
     let moof_len = h.len() - moof_start;
-    let payload = s.bytes(first..end);
-    let data_offset = u32::try_from(moof_len + mdat_header_len(payload))
-        .expect("a moof is below 4 GiB (Put::boxed checks it) and an mdat header 16 bytes");
-    h[data_offset_at..data_offset_at + 4].copy_from_slice(&data_offset.to_be_bytes());
-    put_mdat_header(h, payload);
+    let payload_len = payload.len(track, seg);
+    let base = moof_len + mdat_header_len(payload_len);
+    let span_start = match &payload {
+        Payload::Runs => 0,
+        Payload::Span(runs) => runs[0].offset,
+    };
+    for (k, &at) in offsets_at.iter().enumerate() {
+        let within = match &payload {
+            Payload::Runs => 0,
+            Payload::Span(runs) => runs[k].offset - span_start,
+        };
+        let data_offset = u32::try_from(base as u64 + within).expect(
+            "a moof is below 4 GiB (Put::boxed checks it) and a span within a segment's 4 GiB",
+        );
+        h[at..at + 4].copy_from_slice(&data_offset.to_be_bytes());
+    }
+    put_mdat_header(h, payload_len);
 
-    s.byte_ranges(first..end, |offset, len| {
-        out.ranges.push(ByteRange { offset, len })
-    });
+    match &payload {
+        Payload::Runs => s.byte_ranges(first..end, |offset, len| {
+            out.ranges.push(ByteRange { offset, len })
+        }),
+        Payload::Span(_) => out.ranges.push(ByteRange {
+            offset: span_start,
+            len: payload_len,
+        }),
+    }
+}
+
+/// A `trun`'s fields after version and flags: the sample count, the
+/// data offset (0 here, patched once the `moof`'s length is known: its
+/// position is returned), the first sample's flags if `flags` says so,
+/// then each sample's fields.
+fn put_run(
+    b: &mut Vec<u8>,
+    track: &Track,
+    timing: &TrackTiming,
+    layout: &Layout,
+    flags: u32,
+    run: &Run,
+) -> usize {
+    let s = &track.samples;
+    b.put_u32(u32::try_from(run.count).expect("a segment holds fewer than 2^32 samples"));
+    let data_offset_at = b.len();
+    b.put_u32(0);
+    if flags & 0x004 != 0 {
+        b.put_u32(flags_for(s.is_sync(run.first)));
+    }
+    let samples = run.first..run.first + run.count;
+    for (i, (_, duration)) in samples.clone().zip(s.times_from(run.first)) {
+        if layout.default_duration.is_none() {
+            b.put_u32(duration);
+        }
+        b.put_u32(s.size(i));
+        if layout.per_sample_flags {
+            b.put_u32(flags_for(s.is_sync(i)));
+        }
+        if layout.cts {
+            b.put_u32(cts_field(i64::from(s.cts_offset(i)) + timing.cts_adjust));
+        }
+    }
+    data_offset_at
 }
 
 /// Size of the segment [`media_segment`] would produce, without writing it.
 pub(crate) fn media_segment_len(track: &Track, timing: &TrackTiming, seg: &Segment) -> u64 {
     let layout = Layout::of(track, timing, seg);
+    let payload = Payload::of(track, seg);
     let video = track.kind == TrackKind::Video;
     let n = (seg.end - seg.first) as usize;
+    let truns = match &payload {
+        Payload::Runs => 1,
+        Payload::Span(runs) => runs.len(),
+    };
     let styp = 8 + 8 + 12;
     let mfhd = 16;
     let tfhd = 12 + 4 + 4 * usize::from(layout.default_duration.is_some()) + 4;
     let tfdt = 20;
     let first_flags = usize::from(layout.trun_flags(video) & 0x004 != 0) * 4;
-    let trun = 12 + 4 + 4 + first_flags + n * layout.per_sample_bytes();
+    let trun = truns * (12 + 4 + 4) + first_flags + n * layout.per_sample_bytes();
     let moof = 8 + mfhd + 8 + tfhd + tfdt + trun;
-    let payload = track.samples.bytes(seg.first as usize..seg.end as usize);
-    (styp + moof + mdat_header_len(payload)) as u64 + payload
+    let payload_len = payload.len(track, seg);
+    (styp + moof + mdat_header_len(payload_len)) as u64 + payload_len
 }
