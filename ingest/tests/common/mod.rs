@@ -200,11 +200,17 @@ pub(crate) fn probe_video(path: &std::path::Path) -> (u64, u32, u32) {
 }
 
 /// ffmpeg decodes the file with no error message.
+///
+/// Frames keep the file's own time base (`-enc_time_base -1`): a live
+/// publisher under load stamps frames irregularly (GStreamer's flvmux sends
+/// 15, 64, 95 ms for the first frames of a 25 fps stream when its sources
+/// run late), and ffmpeg's default 1/frame-rate grid would fold two such
+/// frames onto one tick and report its own muxer's complaint as ours.
 pub(crate) fn decodes_cleanly(path: &std::path::Path) {
     let out = Command::new("ffmpeg")
         .args(["-hide_banner", "-v", "error", "-i"])
         .arg(path)
-        .args(["-f", "null", "-"])
+        .args(["-enc_time_base", "-1", "-f", "null", "-"])
         .output()
         .expect("ffmpeg runs");
     let err = String::from_utf8_lossy(&out.stderr);
