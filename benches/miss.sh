@@ -20,6 +20,14 @@
 # kernel (recv MSG_TRUNC); wrk copies them to user space, as a CDN edge does.
 # Server CPU per request is utime + stime from /proc over each run. Rounds
 # alternate headwater and nginx (ROUNDS, default 3; DURATION s, default 10).
+#
+# LAYOUT (default shared): `shared` runs both servers on every core beside the
+# client, as a small box does; `pinned` puts each server on CPU 0 (one worker,
+# `--threads 1`) and the client on CPU 1. On loopback the receiver's side of
+# TCP (and a copying client's page walks) is partly charged to whichever
+# process the softirq interrupts, so only the pinned layout separates the
+# server's own CPU from the client's, as a NIC would. MIRROR reuses a mirror
+# made by an earlier run of the same build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -31,7 +39,13 @@ copies=${COPIES:-24}
 conns=${CONNECTIONS:-64}
 workloads=${WORKLOADS:-muxed split ts}
 clients=${CLIENTS:-loadtest wrk}
+layout=${LAYOUT:-shared}
 read -r -a hw_extra <<<"${HW_ARGS:-}"
+case $layout in
+  shared) srv=(); cli=(); workers=$(nproc); client_threads=2 ;;
+  pinned) srv=(taskset -c 0); cli=(taskset -c 1); workers=1; client_threads=1; hw_extra+=(--threads 1) ;;
+  *) echo "LAYOUT is shared or pinned, not $layout" >&2; exit 2 ;;
+esac
 mkdir -p "$out"
 
 if [ -z "${NO_SETUP:-}" ]; then
@@ -69,7 +83,7 @@ cpu_ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' 
 shmem_kb() { awk '/^Shmem:/ {print $2}' /proc/meminfo; }
 
 shmem0=$(shmem_kb)
-RUST_LOG=warn "$hw" serve --media-root "$lib" --listen "127.0.0.1:$hw_port" \
+RUST_LOG=warn ${srv[@]+"${srv[@]}"} "$hw" serve --media-root "$lib" --listen "127.0.0.1:$hw_port" \
   --admin-listen off --rtmp-listen off --srt-listen off ${hw_extra[@]+"${hw_extra[@]}"} >"$out/headwater.log" 2>&1 &
 hw_pid=$!; pids+=("$hw_pid"); wait_port "$hw_port"
 H=http://127.0.0.1:$hw_port
@@ -89,15 +103,15 @@ urls() { # WORKLOAD ORIGIN
 rendition() { case $1 in muxed) echo v1 ;; split) echo video-v1 ;; ts) echo v1.a2 ;; esac; }
 
 echo "== mirror"
-mirror=$out/mirror
+mirror=$(realpath -m "${MIRROR:-$out/mirror}")
 if [ ! -d "$mirror" ]; then
   for w in $workloads; do mapfile -t u < <(urls "$w" "$H"); "$lt" mirror -q "${u[@]}" "$mirror.tmp"; done
   mv "$mirror.tmp" "$mirror"
 fi
 run=$out/nginx-run; mkdir -p "$run"
-sed -e "s|@WORKERS@|$(nproc)|" -e "s|@RUN@|$run|" -e "s|@ROOT@|$mirror|" -e "s|@PORT@|$ng_port|" \
+sed -e "s|@WORKERS@|$workers|" -e "s|@RUN@|$run|" -e "s|@ROOT@|$mirror|" -e "s|@PORT@|$ng_port|" \
   benches/nginx.conf.in >"$run/nginx.conf"
-nginx -e "$run/startup-error.log" -p "$run" -c "$run/nginx.conf" &
+${srv[@]+"${srv[@]}"} nginx -e "$run/startup-error.log" -p "$run" -c "$run/nginx.conf" &
 ng_pid=$!; pids+=("$ng_pid"); wait_port "$ng_port"
 nginx_pids() { echo "$ng_pid" $(pgrep -P "$ng_pid"); }
 
@@ -141,11 +155,11 @@ one_run() { # WORKLOAD CLIENT WHO ROUND
   before=$(cpu_ticks $pidlist)
   if [ "$client" = loadtest ]; then
     mapfile -t u < <(urls "$w" "$origin")
-    "$lt" segments "${u[@]}" --renditions "$(rendition "$w")" -c "$conns" -d "${duration}s" --warmup 0s \
-      --seed "$round" -q --json >"$json" || true
+    ${cli[@]+"${cli[@]}"} "$lt" segments "${u[@]}" --renditions "$(rendition "$w")" -c "$conns" -d "${duration}s" \
+      --warmup 0s --threads "$client_threads" --seed "$round" -q --json >"$json" || true
     read -r reqs rps p99 < <(python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["runs"][0]; print(r["requests"], r["requests_per_s"], r["latency_ms"]["p99"])' "$json")
   else
-    PATHS=$(paths_file "$w") SEED=$round wrk -t2 -c"$conns" -d"${duration}s" -s benches/miss.lua "$origin" >"$json.txt"
+    PATHS=$(paths_file "$w") SEED=$round ${cli[@]+"${cli[@]}"} wrk -t"$client_threads" -c"$conns" -d"${duration}s" -s benches/miss.lua "$origin" >"$json.txt"
     grep '^{' "$json.txt" >"$json"
     read -r reqs rps p99 < <(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["requests"], r["requests_per_s"], r["p99_ms"])' "$json")
   fi
@@ -164,4 +178,5 @@ done
 echo "rss_kb $(awk '/^VmRSS/ {print $2}' "/proc/$hw_pid/status")" >"$out/memory.txt"
 echo "shmem_kb $(( $(shmem_kb) - shmem0 ))" >>"$out/memory.txt"
 cat "$out/memory.txt"
+echo "layout $layout" >>"$out/memory.txt"
 python3 benches/miss_summary.py "$out" | tee "$out/miss.md"

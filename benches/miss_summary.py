@@ -39,3 +39,11 @@ for (w, client), rs in groups.items():
     print(f"| {w} | {client} | {med('headwater', 'rps'):,.0f} | {med('nginx', 'rps'):,.0f} "
           f"| {ratio('rps')} | {ratio('p99')} | {med('headwater', 'cpu'):.3f} ms "
           f"| {med('nginx', 'cpu'):.3f} ms | {ratio('cpu')} |")
+
+memory = os.path.join(out, "memory.txt")
+if os.path.exists(memory):
+    facts = dict(line.split(None, 1) for line in open(memory) if line.strip())
+    print()
+    print(f"Layout {facts.get('layout', 'shared').strip()}; after the runs headwater's RSS "
+          f"{int(facts['rss_kb']) // 1024} MB, shared memory grown by "
+          f"{int(facts['shmem_kb']) // 1024} MB (kept segment copies).")
