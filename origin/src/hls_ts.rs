@@ -297,7 +297,7 @@ fn written(
         let mut out = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
         let mut ahead = Readahead::new(asset, size);
         write(
-            &mut |source, offset, buf| ahead.read(source, offset, buf),
+            &mut |source, offset, len, buf| ahead.read(source, offset, len, buf),
             &mut out,
         )?;
         Ok(out)
@@ -387,21 +387,32 @@ impl<'a> Readahead<'a> {
         }
     }
 
-    fn read(&mut self, source: usize, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+    /// Appends the `len` bytes of `source` at `offset` to `out`.
+    fn read(
+        &mut self,
+        source: usize,
+        offset: u64,
+        len: usize,
+        out: &mut Vec<u8>,
+    ) -> std::io::Result<()> {
         let file = &self
             .asset
             .files
             .get(source)
             .ok_or_else(|| std::io::Error::other("a sample of an unknown source"))?
             .file;
-        if buf.len() > self.window {
-            return file.read_exact_at(buf, offset);
+        if len > self.window {
+            let at = out.len();
+            out.resize(at + len, 0);
+            return file
+                .read_exact_at(&mut out[at..], offset)
+                .inspect_err(|_| out.truncate(at));
         }
         if self.files.len() <= source {
             self.files.resize_with(source + 1, Default::default);
         }
         let (windows, last) = &mut self.files[source];
-        let i = match windows.iter().position(|w| w.holds(offset, buf.len())) {
+        let i = match windows.iter().position(|w| w.holds(offset, len)) {
             Some(i) => i,
             None => {
                 // Refill the window not used last.
@@ -412,7 +423,7 @@ impl<'a> Readahead<'a> {
                 }
                 w.len = read_up_to(file, &mut w.bytes[..self.window], offset)?;
                 w.start = offset;
-                if w.len < buf.len() {
+                if w.len < len {
                     return Err(std::io::Error::new(
                         std::io::ErrorKind::UnexpectedEof,
                         "source file shorter than its index",
@@ -424,7 +435,7 @@ impl<'a> Readahead<'a> {
         *last = i;
         let w = &windows[i];
         let at = usize::try_from(offset - w.start).map_err(std::io::Error::other)?;
-        buf.copy_from_slice(&w.bytes[at..at + buf.len()]);
+        out.extend_from_slice(&w.bytes[at..at + len]);
         Ok(())
     }
 }

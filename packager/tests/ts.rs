@@ -77,14 +77,14 @@ impl Asset {
             .collect()
     }
 
-    fn read(&self) -> impl FnMut(usize, u64, &mut [u8]) -> std::io::Result<()> + '_ {
-        |source, offset, buf| {
+    fn read(&self) -> impl FnMut(usize, u64, usize, &mut Vec<u8>) -> std::io::Result<()> + '_ {
+        |source, offset, len, buf| {
             let file = &self.files[source];
             let start = offset as usize;
             let src = file
-                .get(start..start + buf.len())
+                .get(start..start + len)
                 .ok_or(std::io::ErrorKind::UnexpectedEof)?;
-            buf.copy_from_slice(src);
+            buf.extend_from_slice(src);
             Ok(())
         }
     }
@@ -635,8 +635,8 @@ fn garbage_sample_bytes_are_errors_not_panics() {
         let layout = TsLayout::new(&a.p, prog).unwrap();
         for seed in 1..=8u64 {
             let mut rng = Rng(seed * 0x9e37_79b9);
-            let mut read = |_: usize, _: u64, buf: &mut [u8]| {
-                buf.iter_mut().for_each(|b| *b = rng.next() as u8);
+            let mut read = |_: usize, _: u64, len: usize, buf: &mut Vec<u8>| {
+                buf.extend((0..len).map(|_| rng.next() as u8));
                 Ok(())
             };
             for i in 0..layout.segment_count() {
@@ -655,7 +655,8 @@ fn garbage_sample_bytes_are_errors_not_panics() {
             }
         }
         // A failing read is an error too.
-        let mut fail = |_: usize, _: u64, _: &mut [u8]| Err(std::io::ErrorKind::Other.into());
+        let mut fail =
+            |_: usize, _: u64, _: usize, _: &mut Vec<u8>| Err(std::io::ErrorKind::Other.into());
         assert!(matches!(
             layout.write(&a.p, 0, &mut fail, &mut Vec::new()),
             Err(Error::Read { .. })

@@ -76,10 +76,12 @@ const VIDEO: usize = 0;
 /// Index of the audio stream.
 const AUDIO: usize = 1;
 
-/// The sample reader the writers take: `read(source_index, offset, buf)`
-/// fills `buf` with the bytes of source `source_index` (an index in
-/// [`Presentation::sources`]) at `offset`.
-pub type ReadSamples<'a> = dyn FnMut(usize, u64, &mut [u8]) -> std::io::Result<()> + 'a;
+/// The sample reader the writers take: `read(source_index, offset, len,
+/// out)` appends to `out` the `len` bytes of source `source_index` (an
+/// index in [`Presentation::sources`]) at `offset`, or fails. Appending
+/// (rather than filling a slice) lets a reader copy from its own buffer
+/// without the writer zeroing the space first.
+pub type ReadSamples<'a> = dyn FnMut(usize, u64, usize, &mut Vec<u8>) -> std::io::Result<()> + 'a;
 
 /// The renditions one TS segment carries (at least one is Some).
 #[derive(Clone, Copy, Debug)]
@@ -264,7 +266,7 @@ impl TsLayout {
     }
 
     /// Appends segment `index` to `out`, reading sample bytes with
-    /// `read(source_index, offset, buf)` (which must fill `buf`). `p` must
+    /// `read(source_index, offset, len, buf)` (which must append `len`). `p` must
     /// be the presentation the layout was built from. Exactly
     /// [`Self::size`] bytes are appended; on an error, none are.
     pub fn write(
@@ -364,7 +366,7 @@ pub fn segment_size(p: &Presentation, prog: TsProgram<'_>, index: usize) -> Resu
 }
 
 /// Writes TS segment `index`, reading sample bytes with
-/// `read(source_index, offset, buf)`; appends to `out`; the number of bytes
+/// `read(source_index, offset, len, buf)`; appends to `out`; the number of bytes
 /// appended equals [`segment_size`].
 pub fn write_segment(
     p: &Presentation,

@@ -51,6 +51,7 @@ impl Writer<'_> {
                 return Err(Error::NotFound("a TS unit of a stream the program lacks"));
             };
             pes.clear();
+            pes.reserve(u.pes_len());
             self.pes(stream, u, read, &mut pes)?;
             debug_assert_eq!(pes.len(), u.pes_len(), "the plan sized this PES");
             let pcr = u.pcr.then(|| Pcr {
@@ -83,15 +84,22 @@ impl Writer<'_> {
                 reason,
             },
         )?;
-        // Appends sample i's bytes, read in place; returns where they start.
+        // Appends sample i's bytes; returns where they start.
         let mut sample = |i: usize, pes: &mut Vec<u8>| -> Result<usize> {
             let at = pes.len();
             let (offset, size) = (samples.offset(i), samples.size(i) as usize);
-            pes.resize(at + size, 0);
-            read(r.source, offset, &mut pes[at..]).map_err(|source| Error::Read {
-                offset,
-                len: size,
-                source,
+            let read = read(r.source, offset, size, pes).and_then(|()| {
+                (pes.len() == at + size)
+                    .then_some(())
+                    .ok_or_else(|| std::io::Error::other("the reader appended another length"))
+            });
+            read.map_err(|source| {
+                pes.truncate(at);
+                Error::Read {
+                    offset,
+                    len: size,
+                    source,
+                }
             })?;
             Ok(at)
         };
