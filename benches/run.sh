@@ -7,9 +7,11 @@
 #                            one JSON per workload, summary.md (the table)
 #
 # Environment: DURATION (s per run, default 10), ROUNDS (default 3),
-# MEDIA (default target/bench-media), SEGMENT_CACHE (tmpfs or memfd: where
-# headwater keeps gathered segments; benches/segment-cache.sh). Run scripts/setup.sh --bench first
-# (or let this script run it).
+# MEDIA (default target/bench-media), SEGMENT_CACHE (memfd, the default
+# configuration, or tmpfs: where headwater keeps gathered segments;
+# benches/segment-cache.sh), MISS=0 to skip the miss workload (benches/miss.sh,
+# run twice: both servers beside the client on every core, then each server
+# pinned to CPU 0 and the client to CPU 1). Runs scripts/setup.sh --bench.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -152,3 +154,14 @@ kill "$hw_pid"; wait "$hw_pid" 2>/dev/null || true
 stop_nginx
 
 python3 benches/summarize.py "$out" | tee "$out/summary.md"
+
+if [ "${MISS:-1}" != 0 ]; then
+  # The miss workload of issue 19: a catalog four times the segment cache,
+  # every segment once per shuffled cycle, as a CDN's misses arrive.
+  NO_SETUP=1 benches/miss.sh "$out/miss"
+  NO_SETUP=1 LAYOUT=pinned MIRROR="$out/miss/mirror" benches/miss.sh "$out/miss-pinned"
+  for layout in miss miss-pinned; do
+    printf '\n%s\n\n' "Miss workload ($layout):"
+    cat "$out/$layout/miss.md"
+  done | tee -a "$out/summary.md"
+fi
