@@ -34,12 +34,17 @@
 mod assemble;
 mod error;
 mod flv;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod guard;
 mod names;
 mod pipeline;
 mod record;
 pub mod registry;
 mod rtmp;
+#[cfg(any(test, feature = "fuzzing"))]
+mod rtmp_replay;
 mod sample_entry;
 mod srt;
 pub mod stats;

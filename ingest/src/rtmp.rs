@@ -85,10 +85,10 @@ pub(crate) async fn serve(listener: TcpListener, ctx: Arc<Ctx>) {
 }
 
 /// Why a connection ended early.
-type ConnError = String;
+pub(crate) type ConnError = String;
 
 /// A connection's byte stream (a `TcpStream`; an in-memory pipe in tests).
-trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 async fn write(sock: &mut impl Io, bytes: &[u8]) -> Result<(), ConnError> {
@@ -152,7 +152,11 @@ async fn handshake(sock: &mut impl Io, buf: &mut [u8]) -> Result<Vec<u8>, ConnEr
     }
 }
 
-async fn connection(mut sock: impl Io, peer: IpAddr, ctx: &Ctx) -> Result<(), ConnError> {
+pub(crate) async fn connection(
+    mut sock: impl Io,
+    peer: IpAddr,
+    ctx: &Ctx,
+) -> Result<(), ConnError> {
     let mut buf = vec![0u8; 64 * 1024];
     let publish_deadline = Instant::now() + HANDSHAKE_TIMEOUT;
     let remaining = handshake(&mut sock, &mut buf).await?;
@@ -348,93 +352,35 @@ mod tests {
     //! pipe: the connection ends (with or without an error), never panics
     //! or hangs.
 
-    use super::*;
-    use crate::registry::{Registry, RegistryConfig};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use crate::rtmp_replay::{prefix, replay};
     use crate::{KeyCheck, StreamSettings};
     use proptest::prelude::*;
-    use rml_rtmp::sessions::{
-        ClientSession, ClientSessionConfig, ClientSessionResult, PublishRequestType,
-    };
 
-    fn ctx() -> Ctx {
-        let keys: KeyCheck = Arc::new(|_, key| (key == "k").then(StreamSettings::default));
-        Ctx {
-            registry: Arc::new(Registry::new(RegistryConfig::default())),
-            keys,
-            guard: crate::guard::Guard::new(crate::guard::SourceLimits::default()),
-        }
+    /// The key `k` is right: a scripted publish gets a pipeline.
+    fn keys() -> KeyCheck {
+        Arc::new(|_, key| (key == "k").then(StreamSettings::default))
     }
 
-    fn packets(results: Vec<ClientSessionResult>) -> Vec<u8> {
-        let mut out = Vec::new();
-        for r in results {
-            if let ClientSessionResult::OutboundResponse(p) = r {
-                out.extend(p.bytes);
-            }
-        }
-        out
-    }
-
-    /// What a client sends before `junk`: nothing, a handshake, or a
-    /// handshake plus connect and publish requests.
-    fn prefix(stage: u8) -> Vec<u8> {
-        if stage == 0 {
-            return Vec::new();
-        }
-        // The simple handshake: C0, C1, then C2 echoing what S1 will be is
-        // not needed for the server to proceed past C1 once C2 has its size.
-        let mut out = vec![3u8];
-        out.extend(std::iter::repeat_n(0u8, 1536 * 2));
-        if stage == 1 {
-            return out;
-        }
-        let (mut c, r) = ClientSession::new(ClientSessionConfig::new()).expect("a client");
-        out.extend(packets(r));
-        if let Ok(r) = c.request_connection("live".into()) {
-            out.extend(packets(vec![r]));
-        }
-        // The client refuses to publish before it saw the connect result;
-        // a publish request made by hand is what the junk may imitate.
-        let _ = c.request_publishing("s?key=k".into(), PublishRequestType::Live);
-        out
-    }
-
-    async fn run(input: Vec<u8>) -> Result<(), ConnError> {
-        let (client, server) = tokio::io::duplex(1 << 16);
-        let (mut from_server, mut to_server) = tokio::io::split(client);
-        // Read what the server says, so it never blocks writing.
-        let drain = tokio::spawn(async move {
-            let mut sink = Vec::new();
-            let _ = from_server.read_to_end(&mut sink).await;
-        });
-        let ctx = ctx();
-        let peer = IpAddr::from([127, 0, 0, 1]);
-        let conn = tokio::spawn(async move { connection(server, peer, &ctx).await });
-        let _ = to_server.write_all(&input).await;
-        let _ = to_server.shutdown().await;
-        let done = tokio::time::timeout(Duration::from_secs(5), conn).await;
-        let joined = done.expect("the connection ends once its input does");
-        drain.abort();
-        joined.expect("the connection task did not panic")
-    }
-
-    fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
-        tokio::runtime::Builder::new_current_thread()
+    fn run(input: Vec<u8>) -> Result<(), super::ConnError> {
+        let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .expect("a runtime")
-            .block_on(f)
+            .expect("a runtime");
+        rt.block_on(async {
+            tokio::time::timeout(Duration::from_secs(5), replay(input, keys()))
+                .await
+                .expect("the connection ends once its input does")
+        })
     }
 
     #[test]
     fn the_scripted_prefix_gets_past_the_handshake() {
         gstreamer::init().expect("gstreamer initialises");
-        assert_eq!(
-            block_on(run(prefix(2))),
-            Ok(()),
-            "ends at EOF, not in the handshake"
-        );
-        assert!(block_on(run(b"GET / HTTP/1.1\r\n\r\n".to_vec())).is_err());
+        assert_eq!(run(prefix(2)), Ok(()), "ends at EOF, not in the handshake");
+        assert!(run(b"GET / HTTP/1.1\r\n\r\n".to_vec()).is_err());
     }
 
     proptest! {
@@ -444,7 +390,7 @@ mod tests {
             gstreamer::init().expect("gstreamer initialises");
             let mut input = prefix(stage);
             input.extend(junk);
-            let _ = block_on(run(input));
+            let _ = run(input);
         }
     }
 }

@@ -20,6 +20,9 @@
 pub mod config;
 mod conn;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod gather;
 mod growing;
 mod handler;

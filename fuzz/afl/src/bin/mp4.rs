@@ -1,0 +1,10 @@
+//! `cargo afl fuzz` harness of the `mp4` target (headwater_fuzz::TARGETS).
+
+fn main() {
+    let target = headwater_fuzz::TARGETS
+        .iter()
+        .find(|(name, _)| *name == "mp4")
+        .map(|(_, f)| *f)
+        .expect("a target of this name");
+    afl::fuzz!(|data: &[u8]| target(data));
+}
