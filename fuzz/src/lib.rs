@@ -92,13 +92,7 @@ fn ts_segments(p: &Presentation, bytes: &[u8]) {
             let (Ok(size), mut out) = (layout.size(i), Vec::new()) else {
                 continue;
             };
-            let mut read = |_source: usize, offset: u64, len: usize, buf: &mut Vec<u8>| {
-                let at = usize::try_from(offset).map_err(std::io::Error::other)?;
-                let end = at.checked_add(len).filter(|e| *e <= bytes.len());
-                let end = end.ok_or_else(|| std::io::Error::other("past the end"))?;
-                buf.extend_from_slice(&bytes[at..end]);
-                Ok(())
-            };
+            let mut read = Lent(bytes);
             if layout.write(p, i, &mut read, &mut out).is_ok() {
                 assert_eq!(
                     out.len() as u64,
@@ -206,5 +200,17 @@ pub fn token(bytes: &[u8]) {
 pub fn config(bytes: &[u8]) {
     if let Ok(text) = std::str::from_utf8(bytes) {
         let _ = headwater_origin::config::Config::from_toml(text);
+    }
+}
+
+/// A whole input file lending sample bytes to the TS writer.
+struct Lent<'a>(&'a [u8]);
+
+impl ts::SampleSource for Lent<'_> {
+    fn read(&mut self, _source: usize, offset: u64, len: usize) -> std::io::Result<&[u8]> {
+        let at = usize::try_from(offset).map_err(std::io::Error::other)?;
+        let end = at.checked_add(len).filter(|e| *e <= self.0.len());
+        let end = end.ok_or_else(|| std::io::Error::other("past the end"))?;
+        Ok(&self.0[at..end])
     }
 }

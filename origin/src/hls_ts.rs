@@ -14,7 +14,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use headwater_packager::manifest::hls_ts::{self, TsVariant};
 use headwater_packager::manifest::{Filter, ManifestOptions};
-use headwater_packager::ts::ReadSamples;
+use headwater_packager::ts::{ReadSamples, SampleSource};
 
 use crate::error::OriginError;
 use crate::gather;
@@ -295,11 +295,7 @@ fn written(
 ) -> Result<Body, OriginError> {
     let make = || -> std::io::Result<Vec<u8>> {
         let mut out = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-        let mut ahead = Readahead::new(asset, size);
-        write(
-            &mut |source, offset, len, buf| ahead.read(source, offset, len, buf),
-            &mut out,
-        )?;
+        write(&mut Readahead::new(asset, size), &mut out)?;
         Ok(out)
     };
     // The media's own faults (samples that contradict their codec's
@@ -319,13 +315,16 @@ fn written(
 /// in order (in a muxed file its audio and video are interleaved), so a 1.6 MB
 /// segment is two or three reads instead of one per sample. Two windows per
 /// file, so a file that keeps its audio apart from its video reads each run
-/// once too.
+/// once too. Samples are lent from the windows: the writer copies each
+/// straight into its TS packets.
 struct Readahead<'a> {
     asset: &'a Asset,
     /// How much one read takes: about the segment's size, at most 1 MiB.
     window: usize,
     /// Per source file: its two windows and which was used last.
     files: Vec<([Window; 2], usize)>,
+    /// A sample larger than a window, read on its own.
+    large: Vec<u8>,
 }
 
 /// A run of a source's bytes: where it starts, how many it holds, and a
@@ -384,17 +383,14 @@ impl<'a> Readahead<'a> {
                 .unwrap_or(usize::MAX)
                 .clamp(64 << 10, 1 << 20),
             files: Vec::new(),
+            large: Vec::new(),
         }
     }
+}
 
-    /// Appends the `len` bytes of `source` at `offset` to `out`.
-    fn read(
-        &mut self,
-        source: usize,
-        offset: u64,
-        len: usize,
-        out: &mut Vec<u8>,
-    ) -> std::io::Result<()> {
+impl SampleSource for Readahead<'_> {
+    /// The `len` bytes of `source` at `offset`, lent from a window.
+    fn read(&mut self, source: usize, offset: u64, len: usize) -> std::io::Result<&[u8]> {
         let file = &self
             .asset
             .files
@@ -402,11 +398,9 @@ impl<'a> Readahead<'a> {
             .ok_or_else(|| std::io::Error::other("a sample of an unknown source"))?
             .file;
         if len > self.window {
-            let at = out.len();
-            out.resize(at + len, 0);
-            return file
-                .read_exact_at(&mut out[at..], offset)
-                .inspect_err(|_| out.truncate(at));
+            self.large.resize(len, 0);
+            file.read_exact_at(&mut self.large, offset)?;
+            return Ok(&self.large);
         }
         if self.files.len() <= source {
             self.files.resize_with(source + 1, Default::default);
@@ -435,8 +429,7 @@ impl<'a> Readahead<'a> {
         *last = i;
         let w = &windows[i];
         let at = usize::try_from(offset - w.start).map_err(std::io::Error::other)?;
-        out.extend_from_slice(&w.bytes[at..at + len]);
-        Ok(())
+        Ok(&w.bytes[at..at + len])
     }
 }
 

@@ -25,6 +25,18 @@ struct Asset {
     paths: Vec<String>,
 }
 
+/// The test's source files, in memory, lending sample bytes in place.
+struct Files<'a>(&'a [Vec<u8>]);
+
+impl ts::SampleSource for Files<'_> {
+    fn read(&mut self, source: usize, offset: u64, len: usize) -> std::io::Result<&[u8]> {
+        let start = offset as usize;
+        self.0[source]
+            .get(start..start + len)
+            .ok_or_else(|| std::io::ErrorKind::UnexpectedEof.into())
+    }
+}
+
 fn asset(files: &[&str]) -> Asset {
     let media = headwater_testkit::media();
     let mut sources = Vec::new();
@@ -77,16 +89,8 @@ impl Asset {
             .collect()
     }
 
-    fn read(&self) -> impl FnMut(usize, u64, usize, &mut Vec<u8>) -> std::io::Result<()> + '_ {
-        |source, offset, len, buf| {
-            let file = &self.files[source];
-            let start = offset as usize;
-            let src = file
-                .get(start..start + len)
-                .ok_or(std::io::ErrorKind::UnexpectedEof)?;
-            buf.extend_from_slice(src);
-            Ok(())
-        }
+    fn read(&self) -> Files<'_> {
+        Files(&self.files)
     }
 
     /// Every segment of `prog`, each checked against the computed size.
@@ -635,10 +639,10 @@ fn garbage_sample_bytes_are_errors_not_panics() {
         let layout = TsLayout::new(&a.p, prog).unwrap();
         for seed in 1..=8u64 {
             let mut rng = Rng(seed * 0x9e37_79b9);
-            let mut read = |_: usize, _: u64, len: usize, buf: &mut Vec<u8>| {
-                buf.extend((0..len).map(|_| rng.next() as u8));
+            let mut read = ts::Filled::new(|_: usize, _: u64, buf: &mut [u8]| {
+                buf.iter_mut().for_each(|b| *b = rng.next() as u8);
                 Ok(())
-            };
+            });
             for i in 0..layout.segment_count() {
                 let mut out = vec![1, 2, 3];
                 let r = layout.write(&a.p, i, &mut read, &mut out);
@@ -656,7 +660,7 @@ fn garbage_sample_bytes_are_errors_not_panics() {
         }
         // A failing read is an error too.
         let mut fail =
-            |_: usize, _: u64, _: usize, _: &mut Vec<u8>| Err(std::io::ErrorKind::Other.into());
+            ts::Filled::new(|_: usize, _: u64, _: &mut [u8]| Err(std::io::ErrorKind::Other.into()));
         assert!(matches!(
             layout.write(&a.p, 0, &mut fail, &mut Vec::new()),
             Err(Error::Read { .. })

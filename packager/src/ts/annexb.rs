@@ -3,15 +3,17 @@
 //!
 //! Every access unit gets an access unit delimiter and, before every sync
 //! sample, the parameter sets of the `avcC` (§5.3.3.1) or `hvcC` (§8.3.3.1).
-//! The sample itself is converted *in place*: each NAL length field becomes
-//! a start code of the same size (`00 00 00 01` for 4-byte lengths,
+//! The sample itself keeps its size: each NAL length field becomes a start
+//! code of the same size (`00 00 00 01` for 4-byte lengths,
 //! `00 00 01` for 3-byte ones), so the Annex B size of a sample is its size
 //! in the file and segment sizes follow from the sample index alone.
 //! Access unit delimiters already in the sample (GStreamer's muxers keep
 //! them) would start a second access unit after ours: they are overwritten
 //! with zero bytes, which Annex B allows between NAL units
 //! (`trailing_zero_8bits`). Length fields of 1 or 2 bytes cannot become
-//! start codes in place; such tracks are refused.
+//! start codes of their size; such tracks are refused. The converted bytes
+//! are emitted as slices (start codes, then each NAL unit as read), so the
+//! writer copies them once, into their TS packets.
 
 use crate::cursor::Cursor;
 use crate::error::{Result, malformed};
@@ -23,6 +25,10 @@ const AUD_AVC: &[u8] = &[0, 0, 0, 1, 0x09, 0xf0];
 /// H.265 AUD (nal_unit_type 35, layer 0, temporal id 0) with `pic_type` 2
 /// (I, P and B slices).
 const AUD_HEVC: &[u8] = &[0, 0, 0, 1, 0x46, 0x01, 0x50];
+/// A 4-byte start code; its last three bytes are the short one.
+const START_CODE: [u8; 4] = [0, 0, 0, 1];
+/// Zero bytes, for length fields and delimiters that become padding.
+const ZEROS: [u8; 64] = [0; 64];
 /// H.265 `nal_unit_type`s copied from `hvcC`: VPS, SPS, PPS, prefix SEI.
 const HEVC_CONFIG_TYPES: [u8; 4] = [32, 33, 34, 39];
 
@@ -38,7 +44,7 @@ pub(super) struct NalFormat {
 
 /// Why a NAL format cannot be converted.
 pub(super) const SHORT_LENGTH_FIELDS: &str = "NAL length fields of 1 or 2 bytes (lengthSizeMinusOne 0 or 1) cannot be converted \
-     to Annex B in place; only 3- and 4-byte length fields are supported";
+     to Annex B at their size; only 3- and 4-byte length fields are supported";
 
 impl NalFormat {
     /// Reads an `AVCDecoderConfigurationRecord`. `Ok(None)` when its length
@@ -102,17 +108,22 @@ impl NalFormat {
         self.aud().len() + if sync { self.parameter_sets.len() } else { 0 }
     }
 
-    /// Appends what [`Self::prefix_len`] counts.
-    pub(super) fn write_prefix(&self, sync: bool, out: &mut Vec<u8>) {
-        out.extend_from_slice(self.aud());
+    /// Emits what [`Self::prefix_len`] counts.
+    pub(super) fn write_prefix(&self, sync: bool, emit: &mut impl FnMut(&[u8])) {
+        emit(self.aud());
         if sync {
-            out.extend_from_slice(&self.parameter_sets);
+            emit(&self.parameter_sets);
         }
     }
 
-    /// Converts one sample to Annex B in place, or says why its NAL
-    /// lengths do not add up to it.
-    pub(super) fn convert(&self, sample: &mut [u8]) -> Result<(), &'static str> {
+    /// Emits one sample converted to Annex B (as many bytes as it has), or
+    /// says why its NAL lengths do not add up to it; on an error, part of
+    /// it may have been emitted.
+    pub(super) fn write_sample(
+        &self,
+        sample: &[u8],
+        emit: &mut impl FnMut(&[u8]),
+    ) -> Result<(), &'static str> {
         let l = self.length_size;
         let mut pos = 0;
         while pos < sample.len() {
@@ -126,11 +137,14 @@ impl NalFormat {
                 .ok_or("a NAL unit runs past the end of the sample")?;
             if len == 0 {
                 // Nothing to start: the zero length field is padding already.
+                emit(&ZEROS[..l]);
             } else if self.is_aud(sample[pos + l]) {
-                sample[pos..end].fill(0);
+                for chunk in (pos..end).step_by(ZEROS.len()) {
+                    emit(&ZEROS[..(end - chunk).min(ZEROS.len())]);
+                }
             } else {
-                sample[pos..pos + l - 1].fill(0);
-                sample[pos + l - 1] = 1;
+                emit(&START_CODE[START_CODE.len() - l..]);
+                emit(&sample[pos + l..end]);
             }
             pos = end;
         }
@@ -163,6 +177,19 @@ fn copy_sets(c: &mut Cursor<'_>, count: usize, out: &mut Vec<u8>) -> Result<()> 
 mod tests {
     use super::*;
 
+    /// What `write_sample` emits for `sample`, joined.
+    fn convert(f: &NalFormat, sample: &[u8]) -> Result<Vec<u8>, &'static str> {
+        let mut out = Vec::new();
+        f.write_sample(sample, &mut |b| out.extend_from_slice(b))?;
+        Ok(out)
+    }
+
+    fn prefix(f: &NalFormat, sync: bool) -> Vec<u8> {
+        let mut out = Vec::new();
+        f.write_prefix(sync, &mut |b| out.extend_from_slice(b));
+        out
+    }
+
     fn avc() -> NalFormat {
         // avcC: version 1, High 4.0, 4-byte lengths, one SPS, one PPS.
         let body = [
@@ -174,8 +201,7 @@ mod tests {
     #[test]
     fn avc_prefix_and_in_place_conversion() {
         let f = avc();
-        let mut prefix = Vec::new();
-        f.write_prefix(true, &mut prefix);
+        let prefix = prefix(&f, true);
         assert_eq!(
             prefix,
             [
@@ -185,12 +211,11 @@ mod tests {
         assert_eq!(f.prefix_len(true), prefix.len());
         assert_eq!(f.prefix_len(false), 6);
         // An AUD in the sample becomes zeros; slices get start codes.
-        let mut sample = vec![
+        let sample = [
             0, 0, 0, 2, 0x09, 0xf0, 0, 0, 0, 3, 0x65, 1, 2, 0, 0, 0, 1, 0x41,
         ];
-        f.convert(&mut sample).unwrap();
         assert_eq!(
-            sample,
+            convert(&f, &sample).unwrap(),
             [0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0x65, 1, 2, 0, 0, 0, 1, 0x41]
         );
     }
@@ -198,19 +223,24 @@ mod tests {
     #[test]
     fn overruns_are_errors() {
         let f = avc();
-        assert!(f.convert(&mut [0, 0, 0, 5, 0x65, 1]).is_err());
-        assert!(f.convert(&mut [0, 0, 0, 1, 0x65, 0, 0]).is_err());
-        assert!(f.convert(&mut [0xff, 0xff, 0xff, 0xff, 0]).is_err());
-        assert!(f.convert(&mut []).is_ok());
+        assert!(convert(&f, &[0, 0, 0, 5, 0x65, 1]).is_err());
+        assert!(convert(&f, &[0, 0, 0, 1, 0x65, 0, 0]).is_err());
+        assert!(convert(&f, &[0xff, 0xff, 0xff, 0xff, 0]).is_err());
+        assert_eq!(convert(&f, &[]), Ok(vec![]));
+        // Zero-length units stay zeros; a long AUD becomes zeros of its size.
+        let mut sample = vec![0, 0, 0, 0, 0, 0, 0, 200, 0x09];
+        sample.extend_from_slice(&[0xf0; 199]);
+        assert_eq!(convert(&f, &sample).unwrap(), vec![0; sample.len()]);
     }
 
     #[test]
     fn three_byte_lengths_become_short_start_codes() {
         let body = [1, 0x64, 0, 0x28, 0xfe, 0xe0, 0];
         let f = NalFormat::avcc(&body).unwrap().unwrap();
-        let mut sample = vec![0, 0, 2, 0x65, 7];
-        f.convert(&mut sample).unwrap();
-        assert_eq!(sample, [0, 0, 1, 0x65, 7]);
+        assert_eq!(
+            convert(&f, &[0, 0, 2, 0x65, 7]).unwrap(),
+            [0, 0, 1, 0x65, 7]
+        );
     }
 
     #[test]
@@ -233,17 +263,18 @@ mod tests {
         body.extend_from_slice(&[0x28, 0, 1, 0, 1, 0x50]);
         body.extend_from_slice(&[0x21, 0, 1, 0, 2, 0x42, 0x01]);
         let f = NalFormat::hvcc(&body).unwrap().unwrap();
-        let mut prefix = Vec::new();
-        f.write_prefix(true, &mut prefix);
+        let prefix = prefix(&f, true);
         assert_eq!(
             prefix,
             [
                 0, 0, 0, 1, 0x46, 0x01, 0x50, 0, 0, 0, 1, 0x40, 0x01, 0, 0, 0, 1, 0x42, 0x01
             ]
         );
-        let mut sample = vec![0, 0, 0, 3, 0x46, 0x01, 0x50, 0, 0, 0, 2, 0x26, 0x01];
-        f.convert(&mut sample).unwrap();
-        assert_eq!(sample, [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0x26, 0x01]);
+        let sample = [0, 0, 0, 3, 0x46, 0x01, 0x50, 0, 0, 0, 2, 0x26, 0x01];
+        assert_eq!(
+            convert(&f, &sample).unwrap(),
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0x26, 0x01]
+        );
         assert!(NalFormat::hvcc(&body[..body.len() - 1]).is_err());
     }
 }

@@ -76,12 +76,44 @@ const VIDEO: usize = 0;
 /// Index of the audio stream.
 const AUDIO: usize = 1;
 
-/// The sample reader the writers take: `read(source_index, offset, len,
-/// out)` appends to `out` the `len` bytes of source `source_index` (an
-/// index in [`Presentation::sources`]) at `offset`, or fails. Appending
-/// (rather than filling a slice) lets a reader copy from its own buffer
-/// without the writer zeroing the space first.
-pub type ReadSamples<'a> = dyn FnMut(usize, u64, usize, &mut Vec<u8>) -> std::io::Result<()> + 'a;
+/// Where the writers get sample bytes: [`SampleSource::read`] lends the
+/// `len` bytes of source `source` (an index in [`Presentation::sources`]) at
+/// `offset`. Lending (rather than filling the writer's buffer) lets a
+/// reader that reads ahead hand out its own buffer, so a sample's bytes are
+/// copied once, into their TS packets.
+pub trait SampleSource {
+    /// The `len` bytes of source `source` at `offset`, or why not.
+    fn read(&mut self, source: usize, offset: u64, len: usize) -> std::io::Result<&[u8]>;
+}
+
+/// The sample source the writers take.
+pub type ReadSamples<'a> = dyn SampleSource + 'a;
+
+/// A [`SampleSource`] made of a function that fills a buffer:
+/// `fill(source, offset, buf)` fills `buf` with the bytes of `source` at
+/// `offset`. The simple way to read samples where copies do not matter.
+pub struct Filled<F> {
+    fill: F,
+    buf: Vec<u8>,
+}
+
+impl<F: FnMut(usize, u64, &mut [u8]) -> std::io::Result<()>> Filled<F> {
+    /// A source calling `fill` for each sample.
+    pub fn new(fill: F) -> Self {
+        Filled {
+            fill,
+            buf: Vec::new(),
+        }
+    }
+}
+
+impl<F: FnMut(usize, u64, &mut [u8]) -> std::io::Result<()>> SampleSource for Filled<F> {
+    fn read(&mut self, source: usize, offset: u64, len: usize) -> std::io::Result<&[u8]> {
+        self.buf.resize(len, 0);
+        (self.fill)(source, offset, &mut self.buf)?;
+        Ok(&self.buf)
+    }
+}
 
 /// The renditions one TS segment carries (at least one is Some).
 #[derive(Clone, Copy, Debug)]
@@ -265,8 +297,7 @@ impl TsLayout {
         Ok(&self.keyframes[a as usize..b as usize])
     }
 
-    /// Appends segment `index` to `out`, reading sample bytes with
-    /// `read(source_index, offset, len, buf)` (which must append `len`). `p` must
+    /// Appends segment `index` to `out`, reading sample bytes from `read`. `p` must
     /// be the presentation the layout was built from. Exactly
     /// [`Self::size`] bytes are appended; on an error, none are.
     pub fn write(
@@ -365,9 +396,8 @@ pub fn segment_size(p: &Presentation, prog: TsProgram<'_>, index: usize) -> Resu
     TsLayout::new(p, prog)?.size(index)
 }
 
-/// Writes TS segment `index`, reading sample bytes with
-/// `read(source_index, offset, len, buf)`; appends to `out`; the number of bytes
-/// appended equals [`segment_size`].
+/// Writes TS segment `index`, reading sample bytes from `read`; appends to
+/// `out`; the number of bytes appended equals [`segment_size`].
 pub fn write_segment(
     p: &Presentation,
     prog: TsProgram<'_>,

@@ -1,6 +1,6 @@
 //! Transport stream packets (ISO/IEC 13818-1 §2.4.3.2) carrying one PES
 //! packet: the PCR adaptation field (§2.4.3.4) in the first, adaptation-field
-//! stuffing in the last. [`count`] and [`write_pes`] share [`first_capacity`]
+//! stuffing in the last. [`count`] and [`PesPackets`] share [`first_capacity`]
 //! so the size of a segment and its bytes cannot disagree.
 
 /// Size of a TS packet.
@@ -36,28 +36,107 @@ pub(super) fn count(len: usize, pcr: bool) -> usize {
 
 /// Appends the TS packets carrying the PES packet `pes` on `pid`, advancing
 /// the continuity counter `cc` once per packet.
+#[cfg(test)]
 pub(super) fn write_pes(out: &mut Vec<u8>, pid: u16, cc: &mut u8, pcr: Option<Pcr>, pes: &[u8]) {
-    let mut rest = pes;
-    let mut first = true;
-    while first || !rest.is_empty() {
-        let pcr = if first { pcr } else { None };
-        let room = if first {
+    let mut packets = PesPackets::new(out, pid, cc, pcr, pes.len());
+    packets.push(pes);
+    packets.finish().expect("exactly the announced bytes");
+}
+
+/// The TS packets of one PES packet of a length known in advance, written
+/// as its bytes arrive: each [`PesPackets::push`] copies straight into the
+/// packets' payloads, so a PES packet is never assembled on its own.
+pub(super) struct PesPackets<'a> {
+    out: &'a mut Vec<u8>,
+    pid: u16,
+    cc: &'a mut u8,
+    /// The PCR of the first packet, until that packet is begun.
+    pcr: Option<Pcr>,
+    /// PES bytes still to come, including those `room` is waiting for.
+    left: usize,
+    /// Payload bytes the packet begun last still takes.
+    room: usize,
+    /// Whether no packet is begun yet.
+    first: bool,
+    /// Whether more bytes were pushed than announced (they are dropped).
+    overrun: bool,
+}
+
+impl<'a> PesPackets<'a> {
+    /// Packets for a PES packet of `len` bytes on `pid`, advancing the
+    /// continuity counter `cc` once per packet.
+    pub(super) fn new(
+        out: &'a mut Vec<u8>,
+        pid: u16,
+        cc: &'a mut u8,
+        pcr: Option<Pcr>,
+        len: usize,
+    ) -> Self {
+        PesPackets {
+            out,
+            pid,
+            cc,
+            pcr,
+            left: len,
+            room: 0,
+            first: true,
+            overrun: false,
+        }
+    }
+
+    /// Appends the next `bytes` of the PES packet.
+    pub(super) fn push(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            if self.room == 0 {
+                if self.left == 0 {
+                    self.overrun = true;
+                    return;
+                }
+                self.begin();
+            }
+            let take = self.room.min(bytes.len());
+            self.out.extend_from_slice(&bytes[..take]);
+            self.room -= take;
+            self.left -= take;
+            bytes = &bytes[take..];
+        }
+    }
+
+    /// Ends the PES packet: an error, with the packets incomplete, unless
+    /// exactly the announced number of bytes came.
+    pub(super) fn finish(mut self) -> Result<(), &'static str> {
+        if self.first {
+            // An empty PES packet is one packet of stuffing.
+            self.begin();
+        }
+        if self.overrun || self.left > 0 {
+            return Err("a PES packet's bytes differ from its planned length");
+        }
+        Ok(())
+    }
+
+    /// Writes the header (and adaptation field) of the next packet, which
+    /// carries as many of the `left` bytes as fit; only the last is short,
+    /// its gap becoming adaptation-field stuffing.
+    fn begin(&mut self) {
+        let pcr = self.pcr.take().filter(|_| self.first);
+        let room = if self.first {
             first_capacity(pcr.is_some())
         } else {
             PAYLOAD
         };
-        let take = room.min(rest.len());
-        // Only the last packet is short: the gap becomes adaptation-field stuffing.
+        let take = room.min(self.left);
         let stuffing = room - take;
         let adaptation = pcr.is_some() || stuffing > 0;
-        let [pid_high, pid_low] = pid.to_be_bytes();
+        let [pid_high, pid_low] = self.pid.to_be_bytes();
+        let out = &mut *self.out;
         out.extend_from_slice(&[
             0x47,
-            (u8::from(first) << 6) | (pid_high & 0x1f),
+            (u8::from(self.first) << 6) | (pid_high & 0x1f),
             pid_low,
-            (if adaptation { 0x30 } else { 0x10 }) | *cc,
+            (if adaptation { 0x30 } else { 0x10 }) | *self.cc,
         ]);
-        *cc = (*cc + 1) & 0x0f;
+        *self.cc = (*self.cc + 1) & 0x0f;
         if let Some(pcr) = pcr {
             out.push(field_length(PCR_FIELD - 1 + stuffing)); // adaptation_field_length
             out.push(0x10 | (u8::from(pcr.random_access) << 6)); // PCR_flag
@@ -71,9 +150,8 @@ pub(super) fn write_pes(out: &mut Vec<u8>, pid: u16, cc: &mut u8, pcr: Option<Pc
                 out.resize(out.len() + stuffing - 2, 0xff);
             }
         }
-        out.extend_from_slice(&rest[..take]);
-        rest = &rest[take..];
-        first = false;
+        self.room = take;
+        self.first = false;
     }
 }
 
@@ -186,5 +264,39 @@ mod tests {
         assert_eq!(got, b);
         assert_eq!(out[10] & 0x7f, 0x7e);
         assert_eq!(out[11], 0);
+    }
+
+    #[test]
+    fn pushed_in_pieces_equals_pushed_whole() {
+        let pes: Vec<u8> = (0..=u8::MAX).cycle().take(1000).collect();
+        let pcr = Some(Pcr {
+            base: 90_000,
+            random_access: false,
+        });
+        let whole = roundtrip(1000, pcr);
+        for piece in [1, 3, 176, 184, 185, 999] {
+            let (mut out, mut cc) = (Vec::new(), 14);
+            let mut packets = PesPackets::new(&mut out, 0x101, &mut cc, pcr, pes.len());
+            pes.chunks(piece).for_each(|c| packets.push(c));
+            packets.finish().unwrap();
+            assert_eq!(out, whole, "pieces of {piece}");
+        }
+    }
+
+    #[test]
+    fn a_length_other_than_announced_is_an_error() {
+        let (mut out, mut cc) = (Vec::new(), 0);
+        let mut packets = PesPackets::new(&mut out, 0x100, &mut cc, None, 10);
+        packets.push(&[1; 9]);
+        assert!(packets.finish().is_err(), "one byte short");
+        let (mut out, mut cc) = (Vec::new(), 0);
+        let mut packets = PesPackets::new(&mut out, 0x100, &mut cc, None, 10);
+        packets.push(&[1; 11]);
+        assert!(packets.finish().is_err(), "one byte over");
+        assert_eq!(
+            out.len(),
+            PACKET,
+            "the extra byte is dropped, not looped on"
+        );
     }
 }

@@ -1,12 +1,14 @@
-//! Turning a segment's [`Unit`]s into bytes: PSI packets, PES headers,
-//! payloads read through the caller's callback, TS packets.
+//! Turning a segment's [`Unit`]s into bytes: PSI packets, then each PES
+//! packet (header, codec framing, the sample bytes its source lends)
+//! copied straight into its TS packets.
 
-use super::packet::{self, Pcr};
+use super::packet::{Pcr, PesPackets};
 use super::plan::Unit;
 use super::psi;
 use super::stream::{Payload, Stream, track_of};
 use super::{AUDIO, PCR_DELAY, PMT_PID, ReadSamples};
 use crate::error::{Error, Result};
+use crate::index::SampleIndex;
 use crate::presentation::Presentation;
 
 /// Indices of the continuity counters: PAT, PMT, then one per stream.
@@ -41,7 +43,7 @@ impl Writer<'_> {
         read: &mut ReadSamples<'_>,
         out: &mut Vec<u8>,
     ) -> Result<()> {
-        let mut pes = Vec::new();
+        let mut header = Vec::new();
         for u in units {
             if u.psi {
                 psi::write_packet(out, psi::PAT_PID, &mut cc[CC_PAT], self.pat);
@@ -50,26 +52,29 @@ impl Writer<'_> {
             let Some(stream) = &self.streams[u.stream] else {
                 return Err(Error::NotFound("a TS unit of a stream the program lacks"));
             };
-            pes.clear();
-            pes.reserve(u.pes_len());
-            self.pes(stream, u, read, &mut pes)?;
-            debug_assert_eq!(pes.len(), u.pes_len(), "the plan sized this PES");
             let pcr = u.pcr.then(|| Pcr {
                 base: wrap(u.dts - i64::try_from(PCR_DELAY).expect("0.1 s of 90 kHz ticks")),
                 random_access: u.sync,
             });
-            packet::write_pes(out, stream.pid, &mut cc[cc_of(u.stream)], pcr, &pes);
+            let cc = &mut cc[cc_of(u.stream)];
+            let mut packets = PesPackets::new(out, stream.pid, cc, pcr, u.pes_len());
+            self.pes(stream, u, read, &mut header, &mut packets)?;
+            packets
+                .finish()
+                .map_err(|reason| self.bad(stream, u, reason))?;
         }
         Ok(())
     }
 
-    /// Builds the PES packet of `u` into `pes`.
+    /// Writes the PES packet of `u` into `packets`, its header through
+    /// the scratch buffer `header`, its samples as `read` lends them.
     fn pes(
         &self,
         s: &Stream,
         u: &Unit,
         read: &mut ReadSamples<'_>,
-        pes: &mut Vec<u8>,
+        header: &mut Vec<u8>,
+        packets: &mut PesPackets<'_>,
     ) -> Result<()> {
         let r = &self.p.renditions[s.rendition];
         let track =
@@ -77,55 +82,59 @@ impl Writer<'_> {
         let samples = &track.samples;
         let bounded = (u.stream == AUDIO).then_some(u.payload);
         let dts = u.has_dts().then_some(wrap(u.dts));
-        super::pes::write_header(pes, s.stream_id, wrap(u.pts), dts, bounded).map_err(
-            |reason| Error::BadSample {
-                rendition: r.id.clone(),
-                sample: u.first,
-                reason,
-            },
-        )?;
-        // Appends sample i's bytes; returns where they start.
-        let mut sample = |i: usize, pes: &mut Vec<u8>| -> Result<usize> {
-            let at = pes.len();
-            let (offset, size) = (samples.offset(i), samples.size(i) as usize);
-            let read = read(r.source, offset, size, pes).and_then(|()| {
-                (pes.len() == at + size)
-                    .then_some(())
-                    .ok_or_else(|| std::io::Error::other("the reader appended another length"))
-            });
-            read.map_err(|source| {
-                pes.truncate(at);
-                Error::Read {
-                    offset,
-                    len: size,
-                    source,
-                }
-            })?;
-            Ok(at)
-        };
+        header.clear();
+        super::pes::write_header(header, s.stream_id, wrap(u.pts), dts, bounded)
+            .map_err(|reason| self.bad(s, u, reason))?;
+        packets.push(header);
+        let mut push = |b: &[u8]| packets.push(b);
         match &s.payload {
             Payload::Nal(nal) => {
-                nal.write_prefix(u.sync, pes);
-                let at = sample(u.first as usize, pes)?;
-                nal.convert(&mut pes[at..])
-                    .map_err(|reason| Error::BadSample {
-                        rendition: r.id.clone(),
-                        sample: u.first,
-                        reason,
-                    })?;
+                nal.write_prefix(u.sync, &mut push);
+                let bytes = lend(read, r.source, samples, u.first as usize)?;
+                nal.write_sample(bytes, &mut push)
+                    .map_err(|reason| self.bad(s, u, reason))?;
             }
             Payload::Adts(adts) => {
                 for i in u.first as usize..u.end as usize {
-                    pes.extend_from_slice(&adts.header(samples.size(i) as usize));
-                    sample(i, pes)?;
+                    push(&adts.header(samples.size(i) as usize));
+                    push(lend(read, r.source, samples, i)?);
                 }
             }
             Payload::Raw => {
                 for i in u.first as usize..u.end as usize {
-                    sample(i, pes)?;
+                    push(lend(read, r.source, samples, i)?);
                 }
             }
         }
         Ok(())
     }
+
+    /// The error of a unit whose samples cannot become its PES packet.
+    fn bad(&self, s: &Stream, u: &Unit, reason: &'static str) -> Error {
+        Error::BadSample {
+            rendition: self.p.renditions[s.rendition].id.clone(),
+            sample: u.first,
+            reason,
+        }
+    }
+}
+
+/// Sample `i` of `samples` (in source `source`), as `read` lends it.
+fn lend<'r>(
+    read: &'r mut ReadSamples<'_>,
+    source: usize,
+    samples: &SampleIndex,
+    i: usize,
+) -> Result<&'r [u8]> {
+    let (offset, len) = (samples.offset(i), samples.size(i) as usize);
+    let bytes = read.read(source, offset, len).and_then(|b| {
+        (b.len() == len)
+            .then_some(b)
+            .ok_or_else(|| std::io::Error::other("the reader lent another length"))
+    });
+    bytes.map_err(|source| Error::Read {
+        offset,
+        len,
+        source,
+    })
 }
