@@ -175,7 +175,7 @@ fn audio_units(p: &Presentation, a: &Stream, seg: &Segment, out: &mut Vec<Unit>)
         };
         while let Some(&(j, (next_dts, _))) = times.peek() {
             let len = frame_len(j)?;
-            if a.pts(next_dts, s.cts_offset(j)) - pts >= AUDIO_PES_TICKS
+            if a.pts(next_dts, s.cts_offset(j)).saturating_sub(pts) >= AUDIO_PES_TICKS
                 || unit.payload + len > MAX_BOUNDED_PAYLOAD
             {
                 break;

@@ -151,7 +151,11 @@ impl Stream {
             scale: track.timescale,
             shift: r.timing.shift,
             delay: r.timing.delay,
-            dts_shift: r.timing.shift + r.timing.delay + min_cts,
+            dts_shift: r
+                .timing
+                .shift
+                .saturating_add(r.timing.delay)
+                .saturating_add(min_cts),
         })
     }
 
@@ -159,17 +163,20 @@ impl Stream {
     /// decode time `dts` and composition offset `cts`: the rendition's
     /// output presentation time plus [`TS_TIME_OFFSET`].
     pub(super) fn pts(&self, dts: u64, cts: i32) -> i64 {
-        self.to_90k(signed(dts) + i64::from(cts) + self.shift + self.delay)
+        self.to_90k(self.presentation(dts, cts).saturating_add(self.delay))
     }
 
     /// The 90 kHz decode time (before the wrap) of a sample.
     pub(super) fn dts(&self, dts: u64) -> i64 {
-        self.to_90k(signed(dts) + self.dts_shift)
+        self.to_90k(signed(dts).saturating_add(self.dts_shift))
     }
 
+    /// Times saturate: only a hostile file comes near the limits, and its
+    /// timestamps wrap modulo 2^33 on the way out like any other.
     fn to_90k(&self, t: i64) -> i64 {
-        i64::try_from(TS_TIME_OFFSET).expect("1.4 s of 90 kHz ticks")
-            + rescale(t, self.scale, MPEG_TS_90K)
+        i64::try_from(TS_TIME_OFFSET)
+            .expect("1.4 s of 90 kHz ticks")
+            .saturating_add(rescale(t, self.scale, MPEG_TS_90K))
     }
 
     /// Seconds of a presentation time in the track's timescale.
@@ -179,6 +186,8 @@ impl Stream {
 
     /// The rendition's presentation time of a sample, in track ticks.
     pub(super) fn presentation(&self, dts: u64, cts: i32) -> i64 {
-        signed(dts) + i64::from(cts) + self.shift
+        signed(dts)
+            .saturating_add(i64::from(cts))
+            .saturating_add(self.shift)
     }
 }

@@ -53,7 +53,10 @@ impl Writer<'_> {
                 return Err(Error::NotFound("a TS unit of a stream the program lacks"));
             };
             let pcr = u.pcr.then(|| Pcr {
-                base: wrap(u.dts - i64::try_from(PCR_DELAY).expect("0.1 s of 90 kHz ticks")),
+                base: wrap(
+                    u.dts
+                        .saturating_sub(i64::try_from(PCR_DELAY).expect("0.1 s of 90 kHz ticks")),
+                ),
                 random_access: u.sync,
             });
             let cc = &mut cc[cc_of(u.stream)];
