@@ -7,7 +7,7 @@
 //! with `synchronous=FULL`: a write is on disk before it is acknowledged.
 
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::any::{AnyArguments, AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
@@ -115,6 +115,9 @@ impl Db {
         let options: AnyConnectOptions = url.parse()?;
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
+            // With the database down, a request fails (503) in this long
+            // instead of sqlx's default 30 s.
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -428,6 +431,11 @@ type Query<'q> = sqlx::query::Query<'q, sqlx::Any, AnyArguments<'q>>;
 
 /// Turns a row into a value; `Err` when the row does not parse.
 type MapRow<T> = fn(&AnyRow) -> Result<T, Error>;
+
+/// Longest wait for a pooled connection: what a request waits before its
+/// 503 when the database is down (SQLite's writers wait on `busy_timeout`
+/// inside a connection, not here).
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 const ASSET_COLUMNS: &str = "SELECT id, title, metadata, require_token, sources, tracks, \
                              duration_ms, created_at, updated_at FROM assets";

@@ -38,6 +38,28 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether this is the catalog database being unreachable (down,
+    /// restarting, refusing connections, or no pooled connection within
+    /// the pool's acquire timeout) rather than a fault of the request or
+    /// of the data: the client should retry later.
+    pub fn database_unavailable(&self) -> bool {
+        let Error::Database(e) = self else {
+            return false;
+        };
+        match e {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_) => true,
+            // admin_shutdown, crash_shutdown, cannot_connect_now
+            // (PostgreSQL's class 57: operator intervention).
+            sqlx::Error::Database(db) => db
+                .code()
+                .is_some_and(|c| matches!(&*c, "57P01" | "57P02" | "57P03")),
+            _ => false,
+        }
+    }
+
     pub(crate) fn io(what: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io {
             what: what.into(),
@@ -51,7 +73,8 @@ impl Error {
 pub struct ErrorBody {
     /// Stable, machine-readable: `unauthorized`, `forbidden`, `not_found`,
     /// `conflict`, `invalid_request`, `unprocessable_media`,
-    /// `payload_too_large`, `checksum_mismatch`, `internal`.
+    /// `payload_too_large`, `checksum_mismatch`, `database_unavailable`
+    /// (503, with `Retry-After`), `internal`.
     pub code: String,
     /// For people; may change between versions.
     pub message: String,
@@ -111,8 +134,25 @@ impl ApiError {
     }
 }
 
+/// Seconds a client is asked to wait when the catalog database is down.
+const RETRY_AFTER_SECS: u64 = 5;
+
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
+        if e.database_unavailable() {
+            // Every request fails while it lasts: a few lines, the rest counted.
+            static DOWN: headwater_common::lograte::LogRate =
+                headwater_common::lograte::LogRate::new();
+            if let Some(suppressed) = DOWN.allow() {
+                tracing::warn!(error = %e, suppressed, "catalog database unavailable");
+            }
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database_unavailable",
+                "the catalog database cannot be reached; the data plane serves the last \
+                 catalog it read; retry later",
+            );
+        }
         tracing::error!(error = %e, "control API request failed");
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -134,6 +174,13 @@ impl IntoResponse for ApiError {
             code: self.code.to_owned(),
             message: self.message,
         };
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            let retry = [(
+                axum::http::header::RETRY_AFTER,
+                RETRY_AFTER_SECS.to_string(),
+            )];
+            return (self.status, retry, Json(body)).into_response();
+        }
         (self.status, Json(body)).into_response()
     }
 }

@@ -79,11 +79,30 @@ impl Postgres {
                 "UTF8",
             ],
         );
-        let opts = format!(
-            "-p {port} -c listen_addresses=127.0.0.1 -k {} -c max_connections=50",
-            pg.dir.display()
+        pg.resume();
+        pg
+    }
+
+    /// Stops the server (fast shutdown: sessions are ended), keeping its
+    /// data, as an operator's restart or a crash of the database host does.
+    pub fn stop(&self) {
+        let data = self.dir.join("data");
+        self.run(
+            "pg_ctl",
+            &["-D", data.to_str().unwrap(), "-m", "fast", "-w", "stop"],
         );
-        pg.run(
+    }
+
+    /// Starts the server (again) on its port and data, waiting until it
+    /// accepts connections.
+    pub fn resume(&self) {
+        let data = self.dir.join("data");
+        let opts = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -k {} -c max_connections=50",
+            self.port,
+            self.dir.display()
+        );
+        self.run(
             "pg_ctl",
             &[
                 "-D",
@@ -91,14 +110,13 @@ impl Postgres {
                 "-o",
                 &opts,
                 "-l",
-                pg.dir.join("log").to_str().unwrap(),
+                self.dir.join("log").to_str().unwrap(),
                 "-w",
                 "-t",
                 "60",
                 "start",
             ],
         );
-        pg
     }
 
     fn run(&self, tool: &str, args: &[&str]) {
