@@ -60,6 +60,15 @@ impl Error {
         }
     }
 
+    /// Whether this is a full disk (or quota): the request may succeed
+    /// once space is freed.
+    pub fn storage_full(&self) -> bool {
+        matches!(self, Error::Io { source, .. } if matches!(
+            source.kind(),
+            std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+        ))
+    }
+
     pub(crate) fn io(what: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io {
             what: what.into(),
@@ -74,7 +83,7 @@ pub struct ErrorBody {
     /// Stable, machine-readable: `unauthorized`, `forbidden`, `not_found`,
     /// `conflict`, `invalid_request`, `unprocessable_media`,
     /// `payload_too_large`, `checksum_mismatch`, `database_unavailable`
-    /// (503, with `Retry-After`), `internal`.
+    /// (503, with `Retry-After`), `insufficient_storage` (507), `internal`.
     pub code: String,
     /// For people; may change between versions.
     pub message: String,
@@ -151,6 +160,14 @@ impl From<Error> for ApiError {
                 "database_unavailable",
                 "the catalog database cannot be reached; the data plane serves the last \
                  catalog it read; retry later",
+            );
+        }
+        if e.storage_full() {
+            tracing::warn!(error = %e, "no space left for a control API write");
+            return ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "insufficient_storage",
+                "no space left on the disk it writes to; nothing was kept; retry once space is freed",
             );
         }
         tracing::error!(error = %e, "control API request failed");

@@ -187,7 +187,7 @@ impl GatherCache {
             return;
         }
         let also = self.unlogged.swap(0, Ordering::Relaxed);
-        tracing::warn!(error = %e, also_since_last = also, "{what}; sent from the source instead");
+        tracing::warn!(error = %e, also_since_last = also, "{what}; sent without keeping a copy");
     }
 
     fn count(&self, built: bool) {
@@ -272,31 +272,53 @@ impl GatherCache {
 
     /// Segment bytes made by `make` (about `len` of them), kept like gathered
     /// payloads (sent with sendfile, counted as shared memory) once admitted
-    /// (see [`GatherCache::admit`]); `None` when the cache is off or the
-    /// segment is not admitted (make it and send the bytes). `make` runs once
-    /// per key at a time.
+    /// (see [`GatherCache::admit`]); otherwise, or when keeping them fails
+    /// (a full `segment_cache_dir`: logged, at a bounded rate), the bytes
+    /// themselves. `make` runs once per key at a time; an error is
+    /// `make`'s.
     pub(crate) fn made(
         &self,
         key: Key,
         len: u64,
-        make: impl FnOnce() -> io::Result<Vec<u8>>,
-    ) -> Option<io::Result<Arc<Gathered>>> {
-        let cache = self.cache.as_ref()?;
+        make: impl Fn() -> io::Result<Vec<u8>>,
+    ) -> io::Result<Made> {
+        let Some(cache) = self.cache.as_ref() else {
+            return make().map(Made::Bytes);
+        };
         if !cache.contains_key(&key) && !self.admit(key, len) {
-            return None;
+            return make().map(Made::Bytes);
         }
         let mut built = false;
-        let out = Some(
-            cache
-                .try_get_with(key, || {
-                    built = true;
-                    keep(self.dir.as_deref(), "headwater-ts", &make()?).map(Arc::new)
-                })
-                .map_err(|e: Arc<io::Error>| io::Error::new(e.kind(), e.to_string())),
-        );
-        self.count(built);
-        out
+        let mut unkept = None;
+        let kept = cache.try_get_with(key, || {
+            built = true;
+            let bytes = make()?;
+            keep(self.dir.as_deref(), "headwater-ts", &bytes)
+                .map(Arc::new)
+                .inspect_err(|_| unkept = Some(bytes))
+        });
+        match kept {
+            Ok(kept) => {
+                self.count(built);
+                Ok(Made::Kept(kept))
+            }
+            Err(e) => match unkept {
+                Some(bytes) => {
+                    self.warn("cannot keep a TS segment", &e);
+                    Ok(Made::Bytes(bytes))
+                }
+                None if built => Err(io::Error::new(e.kind(), e.to_string())),
+                // Another request's build failed, perhaps only its keeping.
+                None => make().map(Made::Bytes),
+            },
+        }
     }
+}
+
+/// What [`GatherCache::made`] gives: a kept copy, or bytes to send.
+pub(crate) enum Made {
+    Kept(Arc<Gathered>),
+    Bytes(Vec<u8>),
 }
 
 /// `bytes` in a new file of their own (see [`new_file`]), sealed when it is a memfd.
@@ -477,9 +499,21 @@ mod tests {
             kind: Kind::Ts,
             ..KEY
         };
-        assert!(cache.made(ts, 2, || Ok(b"TS".to_vec())).is_none());
-        let t = cache.made(ts, 2, || Ok(b"TS".to_vec())).unwrap().unwrap();
+        let first = cache.made(ts, 2, || Ok(b"TS".to_vec())).unwrap();
+        assert!(
+            matches!(first, Made::Bytes(b) if b == b"TS"),
+            "a one-off is not kept"
+        );
+        let Made::Kept(t) = cache.made(ts, 2, || Ok(b"TS".to_vec())).unwrap() else {
+            panic!("kept from the second request");
+        };
         assert_eq!(contents(&t), b"TS");
+        // A failed make is the caller's error, whether or not admitted.
+        let bad = Key { number: 9, ..ts };
+        for _ in 0..2 {
+            let r = cache.made(bad, 2, || Err(io::ErrorKind::InvalidData.into()));
+            assert!(matches!(r, Err(e) if e.kind() == io::ErrorKind::InvalidData));
+        }
         // Unnamed: the directory holds nothing a crash could leave behind.
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
         std::fs::remove_dir(&dir).unwrap();

@@ -304,10 +304,12 @@ fn written(
         std::io::ErrorKind::InvalidData => OriginError::Unprocessable(e.to_string()),
         _ => OriginError::Storage(e.to_string()),
     };
-    Ok(match shared.gather.made(key, size, make) {
-        Some(kept) => Body::Kept(kept.map_err(storage)?),
-        None => Body::Text(Bytes::from(make().map_err(storage)?)),
-    })
+    Ok(
+        match shared.gather.made(key, size, make).map_err(storage)? {
+            gather::Made::Kept(kept) => Body::Kept(kept),
+            gather::Made::Bytes(bytes) => Body::Text(Bytes::from(bytes)),
+        },
+    )
 }
 
 /// Reads of a TS segment's samples, served from windows of each source file

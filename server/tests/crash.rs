@@ -1,7 +1,8 @@
 //! Crash safety: `kill -9` during catalog writes and during an upload.
 //! Every write the API acknowledged is there after a restart; a killed or
 //! broken upload leaves no file that anything can see, and start-up
-//! removes its temporary file.
+//! removes its temporary file. A full disk refuses an upload cleanly and
+//! the same upload succeeds once space returns.
 
 use std::io::Write;
 use std::net::TcpStream;
@@ -240,4 +241,52 @@ fn uploads_over_the_limit_are_refused() {
     assert!(text.starts_with("HTTP/1.1 413"), "{text}");
     assert!(text.contains("payload_too_large"), "{text}");
     assert!(files_under(&d.join("media/.headwater")).is_empty());
+}
+
+/// An upload onto a full disk (the media root on a small tmpfs): `507
+/// insufficient_storage`, no file left anywhere, no asset; the server
+/// serves on, and once space returns the same upload lands and plays.
+#[test]
+fn an_upload_onto_a_full_disk_is_refused_cleanly_and_retried() {
+    let d = scratch_dir("disk-full-upload");
+    let path = d.join("mezz.mp4");
+    ffmpeg::mezzanine(&path, "320x180", 4, &["-b:v", "2M"]);
+    let body = std::fs::read(path).unwrap();
+    let media = d.join("media");
+    let disk = headwater_testkit::Tmpfs::mount(&media, "512k");
+    assert!(body.len() > 512 << 10, "the upload is larger than the disk");
+    let s = Server::start_in(HEADWATER.as_ref(), &d, ADMIN, &[]);
+    let api = Api::new(s.admin_addr(), ADMIN);
+    let put = || {
+        api.raw(
+            "PUT",
+            "/api/v1/assets/up/source",
+            &["Content-Type: application/octet-stream"],
+            Some(&body),
+        )
+    };
+    let r = put();
+    assert_eq!(r.status, 507, "{}", r.body);
+    assert!(r.body.contains("insufficient_storage"), "{}", r.body);
+    let hw = media.join(".headwater");
+    assert!(files_under(&hw).is_empty(), "{:?}", files_under(&hw));
+    assert_eq!(api.call("GET", "/api/v1/assets/up", None).status, 404);
+    assert_eq!(
+        headwater_testkit::http::get(s.addr, "/vod/up/hls/master.m3u8").status,
+        404
+    );
+
+    disk.resize("64m");
+    let r = put();
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(
+        std::fs::read(hw.join("assets/up/source.mp4")).unwrap(),
+        body
+    );
+    assert!(
+        within(Duration::from_secs(1), || {
+            headwater_testkit::http::get(s.addr, "/vod/up/hls/master.m3u8").status == 200
+        })
+        .is_some()
+    );
 }

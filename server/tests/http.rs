@@ -301,15 +301,84 @@ fn a_cache_directory_that_goes_away_falls_back_to_the_source() {
         }
     }
     assert!(s.wait_for_log(
-        "sent from the source instead",
+        "sent without keeping a copy",
         std::time::Duration::from_secs(5)
     ));
     let warnings = s
         .log()
         .iter()
-        .filter(|l| l.contains("sent from the source instead"))
+        .filter(|l| l.contains("sent without keeping a copy"))
         .count();
     assert_eq!(warnings, 1, "{:#?}", s.log());
+}
+
+/// The MPEG-TS segments of `asset`'s TS playlists, as served paths.
+fn ts_paths(s: &Server, asset: &str) -> Vec<String> {
+    let base = format!("/vod/{asset}/hls-ts/");
+    let resolve = |uri: &str| match uri.strip_prefix("../") {
+        Some(rest) => format!("/vod/{asset}/{rest}"),
+        None => format!("{base}{uri}"),
+    };
+    let uris = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .map(resolve)
+            .collect()
+    };
+    let master = get(s.addr, &format!("{base}master.m3u8")).text();
+    let mut out = Vec::new();
+    for playlist in uris(&master) {
+        out.extend(uris(&get(s.addr, &playlist).text()));
+    }
+    assert!(!out.is_empty(), "{asset} has TS segments");
+    out
+}
+
+/// A full cache directory (`ENOSPC`: a 64 KiB tmpfs, smaller than every
+/// video segment) costs speed, not answers: fMP4 and MPEG-TS segments come back
+/// whole and the same, nothing partial is kept or sent, and the failures
+/// are logged a few times, not per request. When space returns, segments
+/// are kept again, with no restart.
+#[test]
+fn a_full_cache_directory_sends_without_keeping_and_recovers() {
+    let (_dir, cache, s) = cache_dir_server("segment-cache-full");
+    let disk = headwater_testkit::Tmpfs::mount(&cache, "64k");
+    let reference = server();
+    let mut paths = segment_paths(&reference, "bframes");
+    paths.extend(ts_paths(&reference, "bframes"));
+    let want: Vec<_> = paths.iter().map(|p| get(reference.addr, p).body).collect();
+    let every_path_three_times = || {
+        for (path, want) in paths.iter().zip(&want) {
+            for _ in 0..3 {
+                let got = get(s.addr, path);
+                assert_eq!(got.status, 200, "{path}");
+                assert!(got.body == *want, "{path}: different bytes");
+            }
+        }
+    };
+    every_path_three_times();
+    // What fits (init segments, short audio) is kept; the rest is not.
+    let kept_when_full = open_files_in(&s, &cache);
+    assert!(s.wait_for_log(
+        "sent without keeping a copy",
+        std::time::Duration::from_secs(5)
+    ));
+    let warnings = s
+        .log()
+        .iter()
+        .filter(|l| l.contains("sent without keeping a copy"))
+        .count();
+    assert!(
+        warnings < paths.len(),
+        "{warnings} warnings for {} failed copies",
+        paths.len()
+    );
+    disk.resize("64m");
+    every_path_three_times();
+    assert!(
+        open_files_in(&s, &cache) > kept_when_full,
+        "segments kept once space returned"
+    );
 }
 
 /// How many of the server's open files are unnamed files in `dir`.

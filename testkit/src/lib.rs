@@ -121,6 +121,51 @@ impl Drop for TempDir {
     }
 }
 
+/// A small tmpfs mounted over a directory, to fill a disk on purpose
+/// (`ENOSPC`); unmounted on drop. Mounting needs root (or `CAP_SYS_ADMIN`),
+/// which the test machines have; without it the test says so and fails.
+pub struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (`mount`'s syntax: `64k`, `2m`) on `dir`.
+    pub fn mount(dir: &Path, size: &str) -> Self {
+        std::fs::create_dir_all(dir).expect("mount point");
+        let ok = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0755"),
+                "tmpfs",
+            ])
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "cannot mount a tmpfs on {} (needs root)", dir.display());
+        Tmpfs(dir.to_owned())
+    }
+
+    /// Gives the mounted tmpfs a new size (space returns, or goes).
+    pub fn resize(&self, size: &str) {
+        let ok = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "cannot resize the tmpfs on {}", self.0.display());
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        // Lazily: a server still holding files there must not keep it mounted.
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
 /// Compares `actual` with the golden file `path`; with `UPDATE_GOLDEN=1`
 /// in the environment, rewrites the file instead.
 pub fn golden(path: &Path, actual: &str) {

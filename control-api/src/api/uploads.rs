@@ -73,6 +73,7 @@ fn io_err(what: String) -> impl FnOnce(std::io::Error) -> ApiError {
         (status = 400, description = "Checksum mismatch or bad query", body = ErrorBody),
         (status = 413, description = "Larger than uploads.max_upload_mb", body = ErrorBody),
         (status = 422, description = "Not a usable MP4", body = ErrorBody),
+        (status = 507, description = "The disk is full; nothing was kept", body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub(super) async fn upload(
     State(state): State<AppState>,
@@ -246,6 +247,12 @@ async fn receive(
             ),
         ));
     }
+    // tokio writes in the background: a failed write (a full disk) is
+    // reported by the next write or by flush, never by sync_all, which
+    // would sync a short file and leave the probe to call it bad media.
+    file.flush()
+        .await
+        .map_err(io_err(format!("writing {}", path.display())))?;
     file.sync_all()
         .await
         .map_err(io_err(format!("syncing {}", path.display())))?;
