@@ -35,6 +35,15 @@ pub const TARGETS: &[Target] = &[
     ("stream_ids", headwater_ingest::fuzzing::stream_ids),
 ];
 
+/// The target called `name`: what an afl harness binary runs.
+pub fn target(name: &str) -> fn(&[u8]) {
+    TARGETS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, f)| *f)
+        .unwrap_or_else(|| panic!("no fuzz target {name}"))
+}
+
 /// An MP4 file (progressive or fragmented) as the origin meets one: the
 /// index, the presentation, every manifest, every init, fMP4 and MPEG-TS
 /// segment and every tx3g track's cues. No range may leave the file and a

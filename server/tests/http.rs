@@ -300,16 +300,7 @@ fn a_cache_directory_that_goes_away_falls_back_to_the_source() {
             assert!(got.body == want.body, "{path}: different bytes");
         }
     }
-    assert!(s.wait_for_log(
-        "sent without keeping a copy",
-        std::time::Duration::from_secs(5)
-    ));
-    let warnings = s
-        .log()
-        .iter()
-        .filter(|l| l.contains("sent without keeping a copy"))
-        .count();
-    assert_eq!(warnings, 1, "{:#?}", s.log());
+    assert_eq!(unkept_warnings(&s), 1, "{:#?}", s.log());
 }
 
 /// The MPEG-TS segments of `asset`'s TS playlists, as served paths.
@@ -359,15 +350,7 @@ fn a_full_cache_directory_sends_without_keeping_and_recovers() {
     every_path_three_times();
     // What fits (init segments, short audio) is kept; the rest is not.
     let kept_when_full = open_files_in(&s, &cache);
-    assert!(s.wait_for_log(
-        "sent without keeping a copy",
-        std::time::Duration::from_secs(5)
-    ));
-    let warnings = s
-        .log()
-        .iter()
-        .filter(|l| l.contains("sent without keeping a copy"))
-        .count();
+    let warnings = unkept_warnings(&s);
     assert!(
         warnings < paths.len(),
         "{warnings} warnings for {} failed copies",
@@ -379,6 +362,14 @@ fn a_full_cache_directory_sends_without_keeping_and_recovers() {
         open_files_in(&s, &cache) > kept_when_full,
         "segments kept once space returned"
     );
+}
+
+/// How many times the server logged that it sent something without
+/// keeping a copy, once there is at least one such line.
+fn unkept_warnings(s: &Server) -> usize {
+    const LINE: &str = "sent without keeping a copy";
+    assert!(s.wait_for_log(LINE, std::time::Duration::from_secs(5)));
+    s.log().iter().filter(|l| l.contains(LINE)).count()
 }
 
 /// How many of the server's open files are unnamed files in `dir`.

@@ -8,11 +8,7 @@
 //! escapes the connection code is a crash.
 
 fn main() {
-    let target = headwater_fuzz::TARGETS
-        .iter()
-        .find(|(name, _)| *name == "rtmp")
-        .map(|(_, f)| *f)
-        .expect("a target of this name");
+    let target = headwater_fuzz::target("rtmp");
     // Caught panics are expected here; printing each would slow the run.
     std::panic::set_hook(Box::new(|_| {}));
     afl::fuzz_nohook!(|data: &[u8]| target(data));

@@ -1,10 +1,6 @@
 //! `cargo afl fuzz` harness of the `sample_entry` target (headwater_fuzz::TARGETS).
 
 fn main() {
-    let target = headwater_fuzz::TARGETS
-        .iter()
-        .find(|(name, _)| *name == "sample_entry")
-        .map(|(_, f)| *f)
-        .expect("a target of this name");
+    let target = headwater_fuzz::target("sample_entry");
     afl::fuzz!(|data: &[u8]| target(data));
 }

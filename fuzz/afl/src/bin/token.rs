@@ -1,10 +1,6 @@
 //! `cargo afl fuzz` harness of the `token` target (headwater_fuzz::TARGETS).
 
 fn main() {
-    let target = headwater_fuzz::TARGETS
-        .iter()
-        .find(|(name, _)| *name == "token")
-        .map(|(_, f)| *f)
-        .expect("a target of this name");
+    let target = headwater_fuzz::target("token");
     afl::fuzz!(|data: &[u8]| target(data));
 }

@@ -1,10 +1,6 @@
 //! `cargo afl fuzz` harness of the `webvtt` target (headwater_fuzz::TARGETS).
 
 fn main() {
-    let target = headwater_fuzz::TARGETS
-        .iter()
-        .find(|(name, _)| *name == "webvtt")
-        .map(|(_, f)| *f)
-        .expect("a target of this name");
+    let target = headwater_fuzz::target("webvtt");
     afl::fuzz!(|data: &[u8]| target(data));
 }
