@@ -114,7 +114,7 @@ fn write_all(
 struct TrackFile {
     path: PathBuf,
     file: Option<File>,
-    /// The init segment, until it is written.
+    /// The init segment (kept: a file cut back to nothing starts over with it).
     init: Option<Arc<[u8]>>,
     /// Bytes of whole segments written.
     len: u64,
