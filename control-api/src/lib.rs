@@ -39,7 +39,6 @@ pub use error::{ApiError, Error, ErrorBody};
 use headwater_packager::Limits;
 
 /// What the binary hands to [`start`].
-#[derive(Clone)]
 pub struct Options {
     /// `[admin]`.
     pub admin: config::AdminConfig,
@@ -59,6 +58,12 @@ pub struct Options {
     pub live_stats: Option<LiveStatsFn>,
     /// Bounds for probing.
     pub limits: Limits,
+    /// The admin listener, already bound (inherited by an upgrade); when
+    /// `None`, `admin.listen` is bound here.
+    pub admin_listener: Option<std::net::TcpListener>,
+    /// Turns `true` when the process stops or hands over to another: the
+    /// admin listener stops accepting and finishes its requests.
+    pub stop: tokio::sync::watch::Receiver<bool>,
 }
 
 /// A live stream's current stats as JSON, or `None` when it is not live on this node.
@@ -72,6 +77,9 @@ pub struct ControlPlane {
     pub admin_addr: Option<SocketAddr>,
     /// The admin tokens in force, for a config reload to replace.
     pub admin_keys: AdminKeys,
+    /// Answers once the admin listener has stopped (after `stop`) and its
+    /// requests in flight are done.
+    pub drained: Option<std::sync::mpsc::Receiver<()>>,
 }
 
 /// The admin tokens in force: `[admin] tokens` plus `--admin-token`.
@@ -205,6 +213,7 @@ async fn setup(
             catalog: shared,
             admin_addr: None,
             admin_keys: AdminKeys::default(),
+            drained: None,
         };
         return Ok((
             plane,
@@ -231,24 +240,42 @@ async fn setup(
         live_stats: opts.live_stats.clone(),
     });
     let router = api::router(state, (opts.admin.max_body_kb as usize) << 10);
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| StartError(format!("admin listener {addr}: {e}")))?;
+    let listener = match opts.admin_listener {
+        Some(l) => l
+            .set_nonblocking(true)
+            .and_then(|()| tokio::net::TcpListener::from_std(l)),
+        None => tokio::net::TcpListener::bind(addr).await,
+    }
+    .map_err(|e| StartError(format!("admin listener {addr}: {e}")))?;
     let local = listener
         .local_addr()
         .map_err(|e| StartError(format!("admin listener {addr}: {e}")))?;
     tracing::info!(admin = %local, "admin API listening");
+    let (drained, on_drained) = std::sync::mpsc::channel();
     let plane = ControlPlane {
         catalog: shared,
         admin_addr: Some(local),
         admin_keys: admin,
+        drained: Some(on_drained),
+    };
+    let mut stop = opts.stop;
+    let stopped = async move {
+        if stop.wait_for(|s| *s).await.is_err() {
+            std::future::pending::<()>().await;
+        }
     };
     Ok((
         plane,
         Box::pin(async move {
-            if let Err(e) = axum::serve(listener, router).await {
+            if let Err(e) = axum::serve(listener, router)
+                .with_graceful_shutdown(stopped)
+                .await
+            {
                 tracing::error!(error = %e, "admin listener failed");
             }
+            let _ = drained.send(());
+            // The catalog poller goes on until the process exits.
+            std::future::pending::<()>().await
         }),
     ))
 }

@@ -128,13 +128,45 @@ pub struct Rung {
     pub bitrate_kbps: u32,
 }
 
+/// Listening sockets already bound, passed in by a process being upgraded
+/// (or systemd); each replaces binding its address.
+#[derive(Debug, Default)]
+pub struct Sockets {
+    /// The RTMP listener.
+    pub rtmp: Option<std::net::TcpListener>,
+    /// The SRT socket.
+    pub srt: Option<std::net::UdpSocket>,
+}
+
 /// The running listeners.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct IngestHandle {
     /// The bound RTMP address, if RTMP listens.
     pub rtmp_addr: Option<SocketAddr>,
     /// The bound SRT address, if SRT listens.
     pub srt_addr: Option<SocketAddr>,
+    /// Duplicates of the listening sockets, for a process that takes over.
+    pub sockets: Vec<(Protocol, std::os::fd::OwnedFd)>,
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+/// An ingest protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// RTMP, over TCP.
+    Rtmp,
+    /// SRT, over UDP.
+    Srt,
+}
+
+impl IngestHandle {
+    /// Stops accepting publishers (another process took the sockets over):
+    /// the listeners close here, and SRT callers of this process end with
+    /// them, so they reconnect to the new one at once; RTMP publishers
+    /// already connected go on until the process exits.
+    pub fn stop_listening(&self) {
+        let _ = self.stop.send(true);
+    }
 }
 
 /// Publishers refused so far in this process: a bad name, a bad key, a
@@ -240,6 +272,16 @@ pub fn start(
     registry: Arc<Registry>,
     keys: KeyCheck,
 ) -> Result<IngestHandle, Error> {
+    start_with(config, Sockets::default(), registry, keys)
+}
+
+/// As [`start`], serving `sockets` where they are given.
+pub fn start_with(
+    config: IngestConfig,
+    sockets: Sockets,
+    registry: Arc<Registry>,
+    keys: KeyCheck,
+) -> Result<IngestHandle, Error> {
     gstreamer::init().map_err(|e| Error::Pipeline(e.to_string()))?;
     for element in [
         "appsrc",
@@ -271,16 +313,19 @@ pub fn start(
         .name("ingest".into())
         .spawn(move || {
             runtime.block_on(async move {
-                let (rtmp, srt) = match bind(&config).await {
+                let (rtmp, srt, dups) = match bind(&config, sockets).await {
                     Ok(bound) => bound,
                     Err(e) => {
                         let _ = tx.send(Err(e));
                         return;
                     }
                 };
+                let (stop, stopped) = tokio::sync::watch::channel(false);
                 let handle = IngestHandle {
                     rtmp_addr: rtmp.as_ref().and_then(|l| l.local_addr().ok()),
                     srt_addr: srt.as_ref().map(|b| b.addr),
+                    sockets: dups,
+                    stop,
                 };
                 if let Some(addr) = handle.rtmp_addr {
                     tracing::info!(rtmp = %addr, "RTMP listening");
@@ -295,10 +340,10 @@ pub fn start(
                 });
                 tokio::spawn(ctx.registry.clone().run_timers());
                 if let Some(l) = rtmp {
-                    tokio::spawn(rtmp::serve(l, ctx.clone()));
+                    tokio::spawn(until_stopped(rtmp::serve(l, ctx.clone()), stopped.clone()));
                 }
                 if let Some(b) = srt {
-                    tokio::spawn(srt::serve(b, ctx.clone()));
+                    tokio::spawn(until_stopped(srt::serve(b, ctx.clone()), stopped));
                 }
                 if tx.send(Ok(handle)).is_ok() {
                     std::future::pending::<()>().await
@@ -310,20 +355,59 @@ pub fn start(
         .map_err(|_| Error::Runtime(std::io::Error::other("the ingest thread died")))?
 }
 
-async fn bind(
-    config: &IngestConfig,
-) -> Result<(Option<tokio::net::TcpListener>, Option<srt::Bound>), Error> {
-    let rtmp = match config.rtmp_listen {
-        Some(addr) => Some(
-            tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|source| Error::Bind { addr, source })?,
-        ),
-        None => None,
+/// An accept loop, until `stop` says another process serves its socket
+/// (the loop's future, and with it the listener, is dropped then). A
+/// dropped handle stops nothing.
+async fn until_stopped(
+    serve: impl Future<Output = ()>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let stopped = async move {
+        if stop.wait_for(|s| *s).await.is_err() {
+            std::future::pending::<()>().await;
+        }
     };
-    let srt = match config.srt_listen {
-        Some(addr) => Some(srt::bind(addr, config.srt_passphrase.as_deref()).await?),
-        None => None,
+    tokio::select! {
+        () = serve => {}
+        () = stopped => {}
+    }
+}
+
+/// The bound listeners, and duplicates of their sockets.
+type Bound = (
+    Option<tokio::net::TcpListener>,
+    Option<srt::Bound>,
+    Vec<(Protocol, std::os::fd::OwnedFd)>,
+);
+
+async fn bind(config: &IngestConfig, sockets: Sockets) -> Result<Bound, Error> {
+    let mut dups = Vec::new();
+    let rtmp = match (config.rtmp_listen, sockets.rtmp) {
+        (Some(addr), given) => {
+            let err = |source| Error::Bind { addr, source };
+            let l = match given {
+                Some(l) => l,
+                None => std::net::TcpListener::bind(addr).map_err(err)?,
+            };
+            l.set_nonblocking(true).map_err(err)?;
+            dups.push((Protocol::Rtmp, l.try_clone().map_err(err)?.into()));
+            Some(tokio::net::TcpListener::from_std(l).map_err(err)?)
+        }
+        (None, _) => None,
     };
-    Ok((rtmp, srt))
+    let srt = match (config.srt_listen, sockets.srt) {
+        (Some(addr), given) => {
+            let err = |source| Error::Bind { addr, source };
+            let s = match given {
+                Some(s) => s,
+                None => std::net::UdpSocket::bind(addr).map_err(err)?,
+            };
+            s.set_nonblocking(true).map_err(err)?;
+            dups.push((Protocol::Srt, s.try_clone().map_err(err)?.into()));
+            let s = tokio::net::UdpSocket::from_std(s).map_err(err)?;
+            Some(srt::bind(s, config.srt_passphrase.as_deref()).await?)
+        }
+        (None, _) => None,
+    };
+    Ok((rtmp, srt, dups))
 }

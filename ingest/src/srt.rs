@@ -35,15 +35,20 @@ pub(crate) struct Bound {
     pub(crate) addr: SocketAddr,
 }
 
-/// Binds the SRT listener (on the caller's runtime).
-pub(crate) async fn bind(addr: SocketAddr, passphrase: Option<&str>) -> Result<Bound, Error> {
-    let bind_err = |source: std::io::Error| Error::Bind { addr, source };
+/// Makes an SRT listener of a bound socket (on the caller's runtime).
+pub(crate) async fn bind(
+    socket: tokio::net::UdpSocket,
+    passphrase: Option<&str>,
+) -> Result<Bound, Error> {
     let passphrase = passphrase
         .map(|p| Passphrase::try_from(p.to_owned()))
         .transpose()
         .map_err(|e| Error::Config(format!("SRT passphrase: {e}")))?;
-    let socket = tokio::net::UdpSocket::bind(addr).await.map_err(bind_err)?;
-    let local = socket.local_addr().map_err(bind_err)?;
+    let local = socket.local_addr().map_err(Error::Runtime)?;
+    let bind_err = |source: std::io::Error| Error::Bind {
+        addr: local,
+        source,
+    };
     let (listener, incoming) = SrtListener::builder()
         .socket(socket)
         .set(|o| {

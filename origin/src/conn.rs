@@ -93,9 +93,10 @@ impl Conn {
         let keepalive = Duration::from_secs(cfg.keepalive_timeout_secs);
         let request_timeout = Duration::from_secs(cfg.request_timeout_secs);
         let send_timeout = Duration::from_secs(cfg.send_timeout_secs);
+        let mut fresh = true;
         loop {
             let Some(head_len) = self
-                .read_head(shared, keepalive, request_timeout, send_timeout)
+                .read_head(shared, fresh, keepalive, request_timeout, send_timeout)
                 .await?
             else {
                 return Ok(());
@@ -113,6 +114,7 @@ impl Conn {
             m.bytes_sent.inc_by(self.last.1);
             m.record(route, self.last.0, started.elapsed().as_nanos() as u64);
             self.input.drain(..head_len);
+            fresh = false;
             if !keep {
                 return Ok(());
             }
@@ -126,9 +128,15 @@ impl Conn {
     /// The whole head must arrive within `request_timeout` of its first
     /// byte: the deadline is fixed when the head starts, so a client that
     /// trickles one byte at a time cannot hold the connection longer.
+    ///
+    /// Shutting down closes idle keep-alive connections, but not a `fresh`
+    /// one that has yet to send its first request: its client just
+    /// connected and is about to ask (an upgrade's old process accepted
+    /// it), so it is answered, with `Connection: close`.
     async fn read_head(
         &mut self,
         shared: &Shared,
+        fresh: bool,
         keepalive: Duration,
         request_timeout: Duration,
         send_timeout: Duration,
@@ -162,13 +170,14 @@ impl Conn {
             // idle keep-alive connections close at once. Registered before
             // the flags are read, so a close between the two still wakes
             // this read.
+            let kept_alive = idle && !fresh;
             let closing = self.closing.notify.notified();
             let shed = self.slot.shed.notified();
             tokio::pin!(closing, shed);
             if idle {
                 closing.as_mut().enable();
                 shed.as_mut().enable();
-                if self.closing.is_set() {
+                if kept_alive && self.closing.is_set() {
                     return Ok(None);
                 }
                 self.slot.set_idle(true);
@@ -183,7 +192,7 @@ impl Conn {
                     Ok(r) => r?,
                     Err(_) => return Ok(None), // idle or slow client: close quietly
                 },
-                _ = &mut closing, if idle => return Ok(None),
+                _ = &mut closing, if kept_alive => return Ok(None),
                 _ = &mut shed, if idle => return Ok(None),
             };
             if n == 0 {

@@ -65,9 +65,19 @@ impl Server {
     }
 
     /// Binds one listener per worker for `shared`'s configuration.
-    pub fn bind_with(mut shared: Shared) -> Result<Self, OriginError> {
+    pub fn bind_with(shared: Shared) -> Result<Self, OriginError> {
+        Self::bind_inheriting(shared, Vec::new())
+    }
+
+    /// As [`Server::bind_with`], but serving `inherited` listeners (from a
+    /// process being upgraded, or systemd): one worker each, and more
+    /// bound beside them on their address up to the configured count.
+    pub fn bind_inheriting(
+        mut shared: Shared,
+        inherited: Vec<StdListener>,
+    ) -> Result<Self, OriginError> {
         let nofile = raise_fd_limit();
-        let threads = shared.config.worker_threads();
+        let threads = shared.config.worker_threads().max(inherited.len());
         shared.connection_limit = connection_limit(
             shared.config.server.max_connections_per_thread,
             nofile,
@@ -79,14 +89,20 @@ impl Server {
             "connection limit"
         );
         let config = &shared.config;
-        let first = reuseport_listener(config.server.listen).map_err(OriginError::serve(
-            format!("cannot listen on {}", config.server.listen),
-        ))?;
-        let local_addr = first
+        let mut listeners = inherited;
+        for l in &listeners {
+            l.set_nonblocking(true)
+                .map_err(OriginError::serve("cannot use an inherited listener"))?;
+        }
+        if listeners.is_empty() {
+            listeners.push(reuseport_listener(config.server.listen).map_err(
+                OriginError::serve(format!("cannot listen on {}", config.server.listen)),
+            )?);
+        }
+        let local_addr = listeners[0]
             .local_addr()
             .map_err(OriginError::serve("cannot read the listener's address"))?;
-        let mut listeners = vec![first];
-        for _ in 1..threads {
+        for _ in listeners.len()..threads {
             // Port 0 resolves to one port; every worker binds that same port.
             listeners.push(
                 reuseport_listener(local_addr)
@@ -98,6 +114,15 @@ impl Server {
             listeners,
             local_addr,
         })
+    }
+
+    /// Duplicates of the listening sockets, to hand to a process that
+    /// takes over from this one.
+    pub fn listener_fds(&self) -> std::io::Result<Vec<std::os::fd::OwnedFd>> {
+        self.listeners
+            .iter()
+            .map(|l| l.try_clone().map(Into::into))
+            .collect()
     }
 
     /// The address actually bound (useful with port 0).

@@ -16,6 +16,7 @@ mod probe;
 mod reload;
 mod serve;
 mod signals;
+mod upgrade;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

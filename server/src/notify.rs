@@ -5,10 +5,19 @@
 
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixDatagram;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Once the listeners are bound: systemd starts what is ordered after us.
+/// A process started by an upgrade says it to the process it replaces,
+/// and everything after that to the service manager.
 pub(crate) fn ready() {
     send("READY=1");
+    READY_SENT.store(true, Ordering::Relaxed);
+}
+
+/// An upgrade's new process is ready and is now the service's main process.
+pub(crate) fn main_pid(pid: u32) {
+    send(&format!("MAINPID={pid}\nREADY=1"));
 }
 
 /// A config reload begins; [`ready`] ends it.
@@ -23,8 +32,20 @@ pub(crate) fn stopping() {
     send("STOPPING=1");
 }
 
+static READY_SENT: AtomicBool = AtomicBool::new(false);
+
+/// Where notifications go: `NOTIFY_SOCKET`, except after the first
+/// `READY=1` of a process started by an upgrade.
+fn target() -> Option<std::ffi::OsString> {
+    let after = std::env::var_os(crate::upgrade::NOTIFY_AFTER);
+    match after {
+        Some(a) if READY_SENT.load(Ordering::Relaxed) => Some(a).filter(|a| !a.is_empty()),
+        _ => std::env::var_os("NOTIFY_SOCKET"),
+    }
+}
+
 fn send(state: &str) {
-    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+    let Some(path) = target() else {
         return;
     };
     let sent = UnixDatagram::unbound().and_then(|sock| {

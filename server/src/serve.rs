@@ -10,11 +10,13 @@ use std::time::Duration;
 use headwater_common::catalog::SharedCatalog;
 use headwater_common::metrics::Metrics;
 use headwater_control_api::AdminKeys;
-use headwater_ingest::Registry;
+use headwater_ingest::{IngestHandle, Protocol, Registry};
 use headwater_origin::{Config, Server};
 
 use crate::cli::ConfigSource;
 use crate::reload::{Reloader, SetLogLevel};
+use crate::signals::Stop;
+use crate::upgrade::{Handover, Inherited};
 
 /// Runs the server until a stop signal; the config is already valid.
 pub(crate) fn run(
@@ -23,12 +25,30 @@ pub(crate) fn run(
     source: ConfigSource,
     set_log_level: Option<SetLogLevel>,
 ) -> ExitCode {
-    let registry = registry(&cfg);
-    let metrics = metrics(&registry);
-    let (catalog, admin_keys) = match control_plane(&cfg, &admin_token, &metrics, &registry) {
-        Ok(c) => c,
+    let inherited = match Inherited::from_env() {
+        Ok(i) => i,
         Err(e) => return failed(&e),
     };
+    let mut handover = match Handover::new() {
+        Ok(h) => h,
+        Err(e) => return failed(&format!("cannot find the running binary: {e}")),
+    };
+    let registry = registry(&cfg);
+    let metrics = metrics(&registry);
+    let admin_listener = match admin_listener(&cfg, inherited.admin, &mut handover) {
+        Ok(l) => l,
+        Err(e) => return failed(&e),
+    };
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let plane = Plane {
+        admin_listener,
+        stop: rx.clone(),
+    };
+    let (catalog, admin_keys, admin_drained) =
+        match control_plane(&cfg, &admin_token, &metrics, &registry, plane) {
+            Ok(c) => c,
+            Err(e) => return failed(&e),
+        };
     let reloader = Reloader::new(
         cfg.clone(),
         admin_keys,
@@ -36,38 +56,113 @@ pub(crate) fn run(
         set_log_level,
         metrics.clone(),
     );
-    if let Err(e) = ingest(&cfg, &registry, &reloader, &catalog) {
-        return failed(&e);
+    let sockets = headwater_ingest::Sockets {
+        rtmp: inherited.rtmp,
+        srt: inherited.srt,
+    };
+    let ingest = match ingest(&cfg, &registry, &reloader, &catalog, sockets) {
+        Ok(i) => i,
+        Err(e) => return failed(&e),
+    };
+    for (protocol, fd) in ingest.iter().flat_map(|i| &i.sockets) {
+        match fd.try_clone() {
+            Ok(fd) if *protocol == Protocol::Rtmp => handover.rtmp(fd),
+            Ok(fd) => handover.srt(fd),
+            Err(e) => return failed(&format!("cannot keep an ingest socket: {e}")),
+        }
     }
+    let cfg_grace = cfg.server.shutdown_grace_secs;
     let shared = headwater_origin::Shared::with_catalog(cfg, catalog, metrics, registry);
-    let server = match Server::bind_with(shared) {
+    let server = match Server::bind_inheriting(shared, inherited.data) {
         Ok(s) => s,
         Err(e) => return failed(&format!("{e:#}")),
     };
+    match server.listener_fds() {
+        Ok(fds) => fds.into_iter().for_each(|fd| handover.data(fd)),
+        Err(e) => return failed(&format!("cannot keep a listening socket: {e}")),
+    }
     // The handlers are in place before anyone can see that we are up: a
     // SIGHUP that came before them would end the process.
     let signals = match crate::signals::Signals::install() {
         Ok(s) => s,
         Err(e) => return failed(&format!("cannot handle signals: {e}")),
     };
-    let (tx, rx) = tokio::sync::watch::channel(false);
+    let grace = Duration::from_secs(cfg_grace);
     let mut reloader = reloader;
     std::thread::spawn(move || {
-        signals.run(|| {
-            crate::notify::reloading();
-            tracing::info!(file = ?source.path, "SIGHUP: reloading the config");
-            reloader.reload(source.load());
-            crate::notify::ready();
-        });
-        tracing::info!("shutting down");
-        crate::notify::stopping();
+        let stop = signals.run(
+            || {
+                crate::notify::reloading();
+                tracing::info!(file = ?source.path, "SIGHUP: reloading the config");
+                reloader.reload(source.load());
+                crate::notify::ready();
+            },
+            || upgrade(&handover, ingest.as_ref()),
+        );
+        if stop == Stop::Signalled {
+            tracing::info!("shutting down");
+            crate::notify::stopping();
+        }
         let _ = tx.send(true);
     });
     crate::notify::ready();
-    match server.run(rx) {
+    let served = server.run(rx);
+    // The admin API's requests in flight finish too, within the same grace.
+    if let Some(drained) = admin_drained {
+        let _ = drained.recv_timeout(grace);
+    }
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => failed(&format!("{e:#}")),
     }
+}
+
+/// What the control plane gets from `run`: its listener and the stop signal.
+struct Plane {
+    admin_listener: Option<std::net::TcpListener>,
+    stop: tokio::sync::watch::Receiver<bool>,
+}
+
+/// `SIGUSR2`: starts the new process on our sockets; once it is ready,
+/// this one stops accepting (true) and drains. On failure it serves on.
+fn upgrade(handover: &Handover, ingest: Option<&IngestHandle>) -> bool {
+    tracing::info!("SIGUSR2: starting a new process on the listening sockets");
+    match handover.start_successor() {
+        Ok(pid) => {
+            tracing::info!(
+                new_pid = pid,
+                "upgrade: the new process is ready; this one drains and exits"
+            );
+            crate::notify::main_pid(pid);
+            if let Some(i) = ingest {
+                i.stop_listening();
+            }
+            true
+        }
+        Err(e) => {
+            tracing::error!("upgrade failed, serving on: {e}");
+            false
+        }
+    }
+}
+
+/// The admin listener, when one is configured: inherited, or bound here so
+/// that an upgrade can hand it on.
+fn admin_listener(
+    cfg: &Config,
+    inherited: Option<std::net::TcpListener>,
+    handover: &mut Handover,
+) -> Result<Option<std::net::TcpListener>, String> {
+    let Some(addr) = cfg.admin.listen else {
+        return Ok(None);
+    };
+    let err = |e: std::io::Error| format!("admin listener {addr}: {e}");
+    let listener = match inherited {
+        Some(l) => l,
+        None => std::net::TcpListener::bind(addr).map_err(err)?,
+    };
+    handover.admin(listener.try_clone().map_err(err)?.into());
+    Ok(Some(listener))
 }
 
 fn failed(why: &str) -> ExitCode {
@@ -99,6 +194,13 @@ fn metrics(registry: &Arc<Registry>) -> Arc<Metrics> {
     Arc::new(metrics)
 }
 
+/// The catalog, the admin keys and the admin listener's drain signal.
+type ControlPlaneParts = (
+    SharedCatalog,
+    Option<AdminKeys>,
+    Option<std::sync::mpsc::Receiver<()>>,
+);
+
 /// The control plane, when an admin listener or a database is configured:
 /// the catalog view the data plane reads and the admin keys a reload
 /// swaps. Without it, an empty catalog (directory mode only).
@@ -107,9 +209,10 @@ fn control_plane(
     admin_token: &Option<String>,
     metrics: &Arc<Metrics>,
     registry: &Arc<Registry>,
-) -> Result<(SharedCatalog, Option<AdminKeys>), String> {
+    plane: Plane,
+) -> Result<ControlPlaneParts, String> {
     if cfg.admin.listen.is_none() && cfg.catalog.database.is_empty() {
-        return Ok((headwater_common::catalog::empty(), None));
+        return Ok((headwater_common::catalog::empty(), None, None));
     }
     let live_stats: headwater_control_api::LiveStatsFn = {
         let registry = registry.clone();
@@ -132,9 +235,11 @@ fn control_plane(
             max_moov_bytes: cfg.media.max_metadata_mb << 20,
             ..headwater_packager::Limits::default()
         },
+        admin_listener: plane.admin_listener,
+        stop: plane.stop,
     };
     let plane = headwater_control_api::start(opts, metrics.clone()).map_err(|e| e.to_string())?;
-    Ok((plane.catalog, Some(plane.admin_keys)))
+    Ok((plane.catalog, Some(plane.admin_keys), plane.drained))
 }
 
 /// The RTMP and SRT listeners, when either is on.
@@ -143,9 +248,10 @@ fn ingest(
     registry: &Arc<Registry>,
     reloader: &Reloader,
     catalog: &SharedCatalog,
-) -> Result<(), String> {
+    sockets: headwater_ingest::Sockets,
+) -> Result<Option<IngestHandle>, String> {
     if cfg.rtmp_addr().is_none() && cfg.srt_addr().is_none() {
-        return Ok(());
+        return Ok(None);
     }
     let ingest = headwater_ingest::IngestConfig {
         rtmp_listen: cfg.rtmp_addr(),
@@ -153,11 +259,12 @@ fn ingest(
         srt_passphrase: Some(cfg.ingest.srt_passphrase.clone()).filter(|p| !p.is_empty()),
         limits: cfg.ingest.source_limits(),
     };
-    headwater_ingest::start(
+    headwater_ingest::start_with(
         ingest,
+        sockets,
         registry.clone(),
         crate::live::key_check(reloader.streams.clone(), catalog),
     )
-    .map(|_| ())
+    .map(Some)
     .map_err(|e| e.to_string())
 }

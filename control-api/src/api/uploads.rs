@@ -41,13 +41,18 @@ pub fn tmp_dir(root: &Path) -> PathBuf {
     root.join(".headwater").join("tmp")
 }
 
-/// Removes temporary files left by uploads that never finished.
+/// Removes temporary files left by uploads that never finished: those of
+/// processes that are gone. A process this one upgrades is still writing
+/// its own.
 pub fn clean_tmp(root: &Path) -> std::io::Result<usize> {
     let dir = tmp_dir(root);
     let mut n = 0;
     match std::fs::read_dir(&dir) {
         Ok(entries) => {
             for e in entries.flatten() {
+                if writer_alive(&e.file_name().to_string_lossy()) {
+                    continue;
+                }
                 if std::fs::remove_file(e.path()).is_ok() {
                     n += 1;
                 }
@@ -57,6 +62,14 @@ pub fn clean_tmp(root: &Path) -> std::io::Result<usize> {
         Err(e) => return Err(e),
     }
     Ok(n)
+}
+
+/// Whether the process named in a `{id}.{pid}.{random}.part` name is
+/// running (and is not this one, which has no upload yet at start).
+fn writer_alive(name: &str) -> bool {
+    let mut parts = name.rsplit('.');
+    let pid = parts.nth(2).and_then(|p| p.parse::<u32>().ok());
+    pid.is_some_and(|p| p != std::process::id() && Path::new(&format!("/proc/{p}")).exists())
 }
 
 fn io_err(what: String) -> impl FnOnce(std::io::Error) -> ApiError {
@@ -170,7 +183,7 @@ struct PartFile {
 }
 
 impl PartFile {
-    /// `{tmp}/{id}.{random}.part`, created empty.
+    /// `{tmp}/{id}.{pid}.{random}.part`, created empty.
     async fn create(root: &Path, id: &str) -> Result<(PartFile, tokio::fs::File), ApiError> {
         let tmp = tmp_dir(root);
         tokio::fs::create_dir_all(&tmp)
@@ -179,7 +192,7 @@ impl PartFile {
         let mut nonce = [0u8; 8];
         getrandom::fill(&mut nonce)
             .map_err(|e| ApiError::from(crate::Error::Random(e.to_string())))?;
-        let path = tmp.join(format!("{id}.{}.part", hex(&nonce)));
+        let path = tmp.join(format!("{id}.{}.{}.part", std::process::id(), hex(&nonce)));
         // Removes the temporary file on every early return from here on.
         let part = PartFile {
             path,
