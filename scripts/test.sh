@@ -17,4 +17,8 @@ cargo nextest run --workspace --locked --profile ci
 cargo test --doc --workspace --locked
 # Benchmarks compile and run one iteration each; timing is not asserted.
 cargo test --benches -p headwater-benches --locked
+# Ten minutes of mixed load (VOD, three live streams with LL-HLS viewers,
+# API writes) on the debug build: no error, memory and descriptors flat.
+python3 benches/soak.py --minutes 10 --dvr 120 --bin target/debug/headwater \
+  --loadtest target/debug/loadtest --out target/soak
 echo "test: all passed"
