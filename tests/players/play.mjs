@@ -176,6 +176,20 @@ function pageHarness() {
     isLive: false,
   };
   window.__H = H;
+  // A forced switch arms one in-place seek for a stall with the position
+  // buffered everywhere (see waitFor); how many were made is reported.
+  const RESEEK_AFTER_MS = 3000;
+  H.reseekArmed = false;
+  H.reseeks = 0;
+  H.sourceBuffers = [];
+  for (const MS of [window.MediaSource, window.ManagedMediaSource].filter(Boolean)) {
+    const add = MS.prototype.addSourceBuffer;
+    MS.prototype.addSourceBuffer = function (mime) {
+      const sb = add.call(this, mime);
+      H.sourceBuffers.push({ mime, sb });
+      return sb;
+    };
+  }
 
   const now = () => performance.now();
   const log = (...a) => console.log('[harness] ' + a.join(' '));
@@ -592,6 +606,19 @@ function pageHarness() {
       const t = now();
       if (t > H.deadline) return { ok: false, reason: `wall timeout (${H.cfg.timeoutSec} s, --timeout) reached while waiting for ${what}` };
       if (stepTimeoutMs && t - t0 > stepTimeoutMs) return { ok: false, reason: `timed out after ${(stepTimeoutMs / 1000).toFixed(0)} s waiting for ${what}` };
+      if (H.reseekArmed && H.firstFrameWall !== null && t - H.lastProgressWall > RESEEK_AFTER_MS &&
+          positionBufferedEverywhere(0.5)) {
+        // A forced (immediate) switch flushed the buffer under the playhead
+        // and Chromium did not resume although every source buffer now
+        // holds the position and more: hls.js nudges only across holes.
+        // Seek to where we are, once per forced switch, as a viewer would.
+        H.reseekArmed = false;
+        H.reseeks++;
+        warn(`re-seeked in place after a forced switch stalled ${((t - H.lastProgressWall) / 1000).toFixed(1)} s ` +
+          `with the position buffered in every source buffer (currentTime ${video.currentTime.toFixed(2)}, ` +
+          `readyState ${video.readyState}, buffered ${bufferedStr()})`);
+        video.currentTime = video.currentTime;
+      }
       const stallMs = H.firstFrameWall === null ? H.cfg.startTimeoutMs : H.cfg.stallTimeoutMs;
       if (t - H.lastProgressWall > stallMs) {
         return { ok: false, reason: (H.firstFrameWall === null ? 'playback did not start' : 'playback stalled') +
@@ -600,10 +627,34 @@ function pageHarness() {
       await sleep(100);
     }
   }
-  function bufferedStr() {
-    const b = video.buffered; const out = [];
-    for (let i = 0; i < b.length; i++) out.push(`${b.start(i).toFixed(2)}-${b.end(i).toFixed(2)}`);
+  // Whether every source buffer holds [currentTime, currentTime + ahead].
+  function positionBufferedEverywhere(ahead) {
+    const ct = video.currentTime;
+    let any = false;
+    for (const { sb } of H.sourceBuffers) {
+      let b;
+      try { b = sb.buffered; } catch (e) { continue; }
+      any = true;
+      let held = false;
+      for (let i = 0; i < b.length; i++) if (b.start(i) <= ct && b.end(i) >= ct + ahead) held = true;
+      if (!held) return false;
+    }
+    return any;
+  }
+  function rangesStr(b) {
+    const out = [];
+    for (let i = 0; i < b.length; i++) out.push(`${b.start(i).toFixed(3)}-${b.end(i).toFixed(3)}`);
     return out.join(',') || 'none';
+  }
+  // The element's buffered ranges (what every source buffer holds), then
+  // each source buffer's own: a stall with data "buffered" is told apart
+  // by which track lacks it.
+  function bufferedStr() {
+    let s = rangesStr(video.buffered);
+    for (const { mime, sb } of H.sourceBuffers) {
+      try { s += `; ${mime}: ${rangesStr(sb.buffered)}`; } catch (e) { s += `; ${mime}: removed`; }
+    }
+    return s;
   }
 
   // Wait until media time advanced `secs` after cond first holds continuously.
@@ -636,6 +687,7 @@ function pageHarness() {
       const step = { kind: 'video', rendition: label, ok: false };
       H.steps.push(step);
       try { adapter.force(r); } catch (e) { step.error = e.message; H.failures.push(`forcing rendition ${label} threw: ${e.message}`); continue; }
+      H.reseekArmed = true;
       const cond = () => H.current === r.key && r.fragments > frag0 && (!uniqueHeight(r) || video.videoHeight === r.height);
       const w = await waitFor(cond, `switch to rendition ${label} (player-reported switch, fragment loaded${uniqueHeight(r) ? ', videoHeight ' + r.height : ''})`, cfg.stepTimeoutMs);
       if (!w.ok) {
@@ -725,6 +777,7 @@ function pageHarness() {
       droppedFrames: q.droppedVideoFrames,
       totalFrames: q.totalVideoFrames,
       framesAtStart: H.framesAtStart,
+      reseeks: H.reseeks,
       latency,
     };
   }
@@ -964,7 +1017,7 @@ async function main() {
     if (res) {
       for (const k of ['playerLib', 'playedSeconds', 'currentTime', 'live', 'renditionsAvailable', 'renditionsPlayed',
         'renditionsNotPlayed', 'videoHeightsSeen', 'audioTracksAvailable', 'audioLanguagesPlayed', 'textTracks',
-        'textCues', 'textCueCount', 'steps', 'fatalErrors', 'droppedFrames', 'totalFrames', 'framesAtStart', 'latency']) {
+        'textCues', 'textCueCount', 'steps', 'fatalErrors', 'droppedFrames', 'totalFrames', 'framesAtStart', 'latency', 'reseeks']) {
         if (res[k] !== undefined) out[k] = res[k];
       }
       out.warnings.push(...(res.warnings || []));
