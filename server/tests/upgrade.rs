@@ -108,22 +108,14 @@ fn an_upgrade_under_load_drops_no_request() {
     std::thread::sleep(Duration::from_secs(3));
     install(&bin);
     s.signal("USR2");
-    assert!(
-        s.wait_for_log("upgrade: the new process is ready", Duration::from_secs(30)),
-        "no upgrade: {:#?}",
-        s.log()
-    );
-    let line = s
-        .log()
-        .into_iter()
-        .find(|l| l.contains("the new process is ready"))
-        .unwrap();
-    let new_pid: u32 = line
-        .split("new_pid=")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no new_pid in {line}"));
+    let new_pid: u32 = s
+        .logged(
+            "the new process is ready",
+            "new_pid",
+            Duration::from_secs(30),
+        )
+        .parse()
+        .expect("a pid");
     let _successor = Successor(new_pid);
     assert_ne!(new_pid, old_pid);
     assert!(

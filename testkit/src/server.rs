@@ -8,6 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::within;
+
 /// A running server; killed when dropped.
 pub struct Server {
     child: Child,
@@ -155,47 +157,36 @@ impl Server {
         format!("http://{}{}", self.addr, path)
     }
 
-    /// The address in the first log line with `field=ADDR` (`rtmp`, `srt`).
-    pub fn logged_addr(&self, field: &str) -> SocketAddr {
-        let needle = format!(" {field}=");
+    /// The value of `field=` in the first log line that contains `needle`
+    /// and that field, waiting up to `limit` for it.
+    pub fn logged(&self, needle: &str, field: &str, limit: Duration) -> String {
+        let key = format!(" {field}=");
+        let found = |l: &String| l.contains(needle) && l.contains(&key);
         assert!(
-            self.wait_for_log(&needle, Duration::from_secs(20)),
-            "no {field}= in the log: {:?}",
+            within(limit, || self.log().iter().any(found)).is_some(),
+            "no {field}= in a line with {needle:?}; log: {:?}",
             self.log()
         );
-        let line = self
-            .log()
-            .into_iter()
-            .find(|l| l.contains(&needle))
-            .unwrap();
-        let pos = line.find(&needle).unwrap() + needle.len();
+        let line = self.log().into_iter().find(found).unwrap();
+        let pos = line.find(&key).unwrap() + key.len();
         line[pos..]
             .chars()
             .take_while(|c| !c.is_whitespace())
-            .collect::<String>()
-            .parse()
-            .unwrap_or_else(|e| panic!("{field} address in {line:?}: {e}"))
+            .collect()
+    }
+
+    /// The address in the first log line with `field=ADDR` (`rtmp`, `srt`).
+    pub fn logged_addr(&self, field: &str) -> SocketAddr {
+        let text = self.logged("", field, Duration::from_secs(20));
+        text.parse()
+            .unwrap_or_else(|e| panic!("{field} address {text:?}: {e}"))
     }
 
     /// The admin listener's address, from its start-up log line.
     pub fn admin_addr(&self) -> SocketAddr {
-        assert!(
-            self.wait_for_log("admin API listening", Duration::from_secs(20)),
-            "no admin listener; log: {:?}",
-            self.log()
-        );
-        let line = self
-            .log()
-            .into_iter()
-            .find(|l| l.contains("admin API listening"))
-            .unwrap();
-        let pos = line.find("admin=").expect("admin= field");
-        line[pos + 6..]
-            .chars()
-            .take_while(|c| !c.is_whitespace())
-            .collect::<String>()
-            .parse()
-            .expect("admin address")
+        let text = self.logged("admin API listening", "admin", Duration::from_secs(20));
+        text.parse()
+            .unwrap_or_else(|e| panic!("admin address {text:?}: {e}"))
     }
 
     /// Kills the process at once (SIGKILL), as a crash would.
