@@ -665,6 +665,14 @@ fn openapi_document_validates_and_matches_the_router() {
                     .is_ok_and(|v| v["message"] == "route not found");
             assert!(!fallthrough, "{method} {p} is documented but not routed");
             seen.push(format!("{} {p}", method.to_uppercase()));
+            // A catalog operation says what a database outage answers.
+            if p.starts_with("/api/v1/") && p != "/api/v1/openapi.json" {
+                let r503 = &item[method.as_str()]["responses"]["503"];
+                assert!(
+                    r503["headers"]["Retry-After"].is_object(),
+                    "{method} {p} documents no 503 with Retry-After: {r503}"
+                );
+            }
         }
     }
     // Everything the product promises is documented.

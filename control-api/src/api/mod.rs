@@ -262,9 +262,61 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(system::metrics))
 }
 
+/// The router and its OpenAPI document.
+fn parts() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, mut doc) = routes().split_for_parts();
+    document_unavailable(&mut doc);
+    (router, doc)
+}
+
+/// Every catalog operation answers 503 `database_unavailable`, with
+/// `Retry-After`, while the database is out of reach (`Error::database_unavailable`):
+/// said once here for every `/api/v1` operation but this document.
+fn document_unavailable(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    use utoipa::openapi::{ContentBuilder, HeaderBuilder, Ref, RefOr, ResponseBuilder};
+    let response = ResponseBuilder::new()
+        .description(
+            "The catalog database is out of reach (code `database_unavailable`); \
+             retry after `Retry-After` seconds",
+        )
+        .header(
+            "Retry-After",
+            HeaderBuilder::new()
+                .schema(ObjectBuilder::new().schema_type(Type::Integer))
+                .description(Some("Seconds to wait before retrying"))
+                .build(),
+        )
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build();
+    for (path, item) in doc.paths.paths.iter_mut() {
+        if !path.starts_with("/api/v1/") || path == "/api/v1/openapi.json" {
+            continue;
+        }
+        let ops = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in ops.into_iter().flatten() {
+            op.responses
+                .responses
+                .entry("503".into())
+                .or_insert_with(|| RefOr::T(response.clone()));
+        }
+    }
+}
+
 /// The admin router. Its OpenAPI document is served at `/api/v1/openapi.json`.
 pub fn router(state: AppState, max_body_bytes: usize) -> axum::Router {
-    let (router, doc) = routes().split_for_parts();
+    let (router, doc) = parts();
     router
         .layer(axum::Extension(Arc::new(doc)))
         .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
@@ -275,7 +327,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> axum::Router {
 
 /// The OpenAPI document, as served.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    routes().split_for_parts().1
+    parts().1
 }
 
 /// Records every admin request in the metrics, by route template.
