@@ -261,3 +261,82 @@ fn an_srt_handshake_flood_from_one_source_is_rejected_and_counted() {
         Refused::Rate.total() - before
     );
 }
+
+#[test]
+fn a_pipeline_that_fails_drops_its_publisher_only() {
+    // "broken" is transcoded; while `odd` holds, its one rung is 161x91,
+    // which x264 cannot encode: that publisher's pipeline fails at its
+    // first frame (a GStreamer error on its bus).
+    let odd = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let keys: KeyCheck = {
+        let odd = odd.clone();
+        Arc::new(move |stream, key| {
+            let (w, h) = if odd.load(std::sync::atomic::Ordering::Relaxed) {
+                (161, 91)
+            } else {
+                (160, 90)
+            };
+            (key == KEY).then(|| StreamSettings {
+                ladder: (stream == "broken").then(|| Ladder {
+                    frame_rate: 25,
+                    keyframe_frames: 50,
+                    rungs: vec![Rung {
+                        name: "low".into(),
+                        width: w,
+                        height: h,
+                        bitrate_kbps: 150,
+                    }],
+                }),
+                ..StreamSettings::default()
+            })
+        })
+    };
+    let (registry, h) = setup_keys(keys);
+    // A stream on air the whole time.
+    let mut steady = ffmpeg_publish(40, "flv", &rtmp_url(&h, "steady", KEY), &[])
+        .spawn()
+        .expect("ffmpeg");
+    assert!(wait_for(Duration::from_secs(20), || !segments(
+        &registry, "steady", "v0"
+    )
+    .is_empty()));
+    // The failing publisher is dropped long before its 30 s are sent.
+    let started = Instant::now();
+    let (status, _) = run(
+        ffmpeg_publish(30, "flv", &rtmp_url(&h, "broken", KEY), &[]),
+        Duration::from_secs(60),
+    );
+    assert!(
+        !status.success(),
+        "the publisher of a failed pipeline was not dropped"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "dropped only after {:?}",
+        started.elapsed()
+    );
+    assert!(segments(&registry, "broken", "low").is_empty());
+    // The other stream went on making segments...
+    let before = segments(&registry, "steady", "v0").len();
+    assert!(
+        wait_for(Duration::from_secs(10), || segments(
+            &registry, "steady", "v0"
+        )
+        .len()
+            > before),
+        "the other stream stopped when one pipeline failed"
+    );
+    // ...and the failed stream's name takes the next publisher.
+    odd.store(false, std::sync::atomic::Ordering::Relaxed);
+    let (status, err) = run(
+        ffmpeg_publish(3, "flv", &rtmp_url(&h, "broken", KEY), &[]),
+        Duration::from_secs(30),
+    );
+    assert!(status.success(), "ffmpeg failed: {err}");
+    assert!(wait_for(Duration::from_secs(20), || !segments(
+        &registry, "broken", "low"
+    )
+    .is_empty()));
+    let _ = steady.kill();
+    let _ = steady.wait();
+}

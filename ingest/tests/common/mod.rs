@@ -12,8 +12,8 @@ pub(crate) use std::time::{Duration, Instant};
 
 pub(crate) use headwater_ingest::guard::{Refused, SourceLimits};
 pub(crate) use headwater_ingest::{
-    IngestConfig, IngestHandle, KeyCheck, Registry, RegistryConfig, StreamSettings, refused_total,
-    start,
+    IngestConfig, IngestHandle, KeyCheck, Ladder, Registry, RegistryConfig, Rung, StreamSettings,
+    refused_total, start,
 };
 pub(crate) use headwater_packager::live::HlsOptions;
 
@@ -32,12 +32,25 @@ pub(crate) fn setup_limited(
     srt_passphrase: Option<&str>,
     limits: SourceLimits,
 ) -> (Arc<Registry>, IngestHandle) {
+    let keys: KeyCheck = Arc::new(|_stream, key| (key == KEY).then(StreamSettings::default));
+    setup_full(srt_passphrase, limits, keys)
+}
+
+/// A server whose publish check is the test's.
+pub(crate) fn setup_keys(keys: KeyCheck) -> (Arc<Registry>, IngestHandle) {
+    setup_full(None, SourceLimits::default(), keys)
+}
+
+fn setup_full(
+    srt_passphrase: Option<&str>,
+    limits: SourceLimits,
+    keys: KeyCheck,
+) -> (Arc<Registry>, IngestHandle) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
     let registry = Arc::new(Registry::new(RegistryConfig::default()));
-    let keys: KeyCheck = Arc::new(|_stream, key| (key == KEY).then(StreamSettings::default));
     let local: SocketAddr = "127.0.0.1:0".parse().expect("an address");
     let handle = start(
         IngestConfig {
