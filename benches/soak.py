@@ -149,6 +149,24 @@ def next_part(playlist):
     return msn + segments, parts, hint
 
 
+def completed_parts(playlist):
+    """{msn: number of parts} of the complete segments that list parts."""
+    msn = None
+    parts = 0
+    done = {}
+    for line in playlist.splitlines():
+        if line.startswith("#EXT-X-MEDIA-SEQUENCE:"):
+            msn = int(line.split(":")[1])
+        elif line.startswith("#EXT-X-PART:"):
+            parts += 1
+        elif line.startswith("#EXTINF:") and msn is not None:
+            if parts:
+                done[msn] = parts
+            msn += 1
+            parts = 0
+    return done
+
+
 def viewer(data, stream, until, counter):
     """An LL-HLS client at the live edge: a blocking reload for the next
     part, then that part, over one keep-alive connection."""
@@ -182,7 +200,15 @@ def viewer(data, stream, until, counter):
             state = next_part(body.decode())
             if state and state[2]:
                 st, _ = get(conn, base + state[2])
-                counter.add(st == 200, f"{stream} part {st}")
+                if st == 404:
+                    # A hinted part that never came is right when its
+                    # segment ended before it (a keyframe came early).
+                    _, now = get(conn, path.split("?")[0])
+                    done = completed_parts(now.decode()).get(state[0])
+                    counter.add(done is not None and done <= state[1],
+                                f"{stream} hinted part {state[:2]} 404 but its segment did not end before it")
+                else:
+                    counter.add(st == 200, f"{stream} part {st}")
         except (OSError, http.client.HTTPException) as e:
             counter.add(False, f"{stream}: {e}")
             conn = None
