@@ -60,51 +60,30 @@ pub(crate) fn run(
         rtmp: inherited.rtmp,
         srt: inherited.srt,
     };
-    let ingest = match ingest(&cfg, &registry, &reloader, &catalog, sockets) {
+    let ingest = match ingest(&cfg, &registry, &reloader, &catalog, sockets, &mut handover) {
         Ok(i) => i,
         Err(e) => return failed(&e),
     };
-    for (protocol, fd) in ingest.iter().flat_map(|i| &i.sockets) {
-        match fd.try_clone() {
-            Ok(fd) if *protocol == Protocol::Rtmp => handover.rtmp(fd),
-            Ok(fd) => handover.srt(fd),
-            Err(e) => return failed(&format!("cannot keep an ingest socket: {e}")),
-        }
-    }
-    let cfg_grace = cfg.server.shutdown_grace_secs;
+    let grace = Duration::from_secs(cfg.server.shutdown_grace_secs);
     let shared = headwater_origin::Shared::with_catalog(cfg, catalog, metrics, registry);
-    let server = match Server::bind_inheriting(shared, inherited.data) {
+    let server = match data_plane(shared, inherited.data, &mut handover) {
         Ok(s) => s,
-        Err(e) => return failed(&format!("{e:#}")),
+        Err(e) => return failed(&e),
     };
-    match server.listener_fds() {
-        Ok(fds) => fds.into_iter().for_each(|fd| handover.data(fd)),
-        Err(e) => return failed(&format!("cannot keep a listening socket: {e}")),
-    }
     // The handlers are in place before anyone can see that we are up: a
     // SIGHUP that came before them would end the process.
     let signals = match crate::signals::Signals::install() {
         Ok(s) => s,
         Err(e) => return failed(&format!("cannot handle signals: {e}")),
     };
-    let grace = Duration::from_secs(cfg_grace);
-    let mut reloader = reloader;
-    std::thread::spawn(move || {
-        let stop = signals.run(
-            || {
-                crate::notify::reloading();
-                tracing::info!(file = ?source.path, "SIGHUP: reloading the config");
-                reloader.reload(source.load());
-                crate::notify::ready();
-            },
-            || upgrade(&handover, ingest.as_ref()),
-        );
-        if stop == Stop::Signalled {
-            tracing::info!("shutting down");
-            crate::notify::stopping();
-        }
-        let _ = tx.send(true);
-    });
+    let watch = Watch {
+        reloader,
+        source,
+        handover,
+        ingest,
+        stop: tx,
+    };
+    std::thread::spawn(move || watch.run(signals));
     crate::notify::ready();
     let served = server.run(rx);
     // The admin API's requests in flight finish too, within the same grace.
@@ -115,6 +94,58 @@ pub(crate) fn run(
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => failed(&format!("{e:#}")),
     }
+}
+
+/// The signal thread's state: what a reload, an upgrade and a stop use.
+struct Watch {
+    reloader: Reloader,
+    source: ConfigSource,
+    handover: Handover,
+    ingest: Option<IngestHandle>,
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl Watch {
+    /// Reloads on `SIGHUP`, upgrades on `SIGUSR2`; at a stop signal or
+    /// after a hand-over, tells the data plane to stop.
+    fn run(mut self, signals: crate::signals::Signals) {
+        let Watch {
+            reloader,
+            source,
+            handover,
+            ingest,
+            stop,
+        } = &mut self;
+        let how = signals.run(
+            || {
+                crate::notify::reloading();
+                tracing::info!(file = ?source.path, "SIGHUP: reloading the config");
+                reloader.reload(source.load());
+                crate::notify::ready();
+            },
+            || upgrade(handover, ingest.as_ref()),
+        );
+        if how == Stop::Signalled {
+            tracing::info!("shutting down");
+            crate::notify::stopping();
+        }
+        let _ = stop.send(true);
+    }
+}
+
+/// The data plane on the inherited listeners (or new ones), whose
+/// duplicates the next upgrade hands on.
+fn data_plane(
+    shared: headwater_origin::Shared,
+    inherited: Vec<std::net::TcpListener>,
+    handover: &mut Handover,
+) -> Result<Server, String> {
+    let server = Server::bind_inheriting(shared, inherited).map_err(|e| format!("{e:#}"))?;
+    let fds = server
+        .listener_fds()
+        .map_err(|e| format!("cannot keep a listening socket: {e}"))?;
+    fds.into_iter().for_each(|fd| handover.data(fd));
+    Ok(server)
 }
 
 /// What the control plane gets from `run`: its listener and the stop signal.
@@ -249,6 +280,7 @@ fn ingest(
     reloader: &Reloader,
     catalog: &SharedCatalog,
     sockets: headwater_ingest::Sockets,
+    handover: &mut Handover,
 ) -> Result<Option<IngestHandle>, String> {
     if cfg.rtmp_addr().is_none() && cfg.srt_addr().is_none() {
         return Ok(None);
@@ -259,12 +291,21 @@ fn ingest(
         srt_passphrase: Some(cfg.ingest.srt_passphrase.clone()).filter(|p| !p.is_empty()),
         limits: cfg.ingest.source_limits(),
     };
-    headwater_ingest::start_with(
+    let handle = headwater_ingest::start_with(
         ingest,
         sockets,
         registry.clone(),
         crate::live::key_check(reloader.streams.clone(), catalog),
     )
-    .map(Some)
-    .map_err(|e| e.to_string())
+    .map_err(|e| e.to_string())?;
+    for (protocol, fd) in &handle.sockets {
+        let fd = fd
+            .try_clone()
+            .map_err(|e| format!("cannot keep an ingest socket: {e}"))?;
+        match protocol {
+            Protocol::Rtmp => handover.rtmp(fd),
+            Protocol::Srt => handover.srt(fd),
+        }
+    }
+    Ok(Some(handle))
 }
