@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use srt_tokio::access::{RejectReason, ServerRejectReason};
 use srt_tokio::options::Passphrase;
 use srt_tokio::{ConnectionRequest, SrtIncoming, SrtListener, SrtSocket};
@@ -139,6 +139,7 @@ async fn caller(request: ConnectionRequest, ctx: Arc<Ctx>) {
 }
 
 async fn receive(mut socket: SrtSocket, mut ingest: Ingest) -> Result<(), String> {
+    let mut stats = socket.statistics().clone();
     let mut received = 0u64;
     let outcome = loop {
         match tokio::time::timeout(IDLE_TIMEOUT, socket.next()).await {
@@ -153,7 +154,41 @@ async fn receive(mut socket: SrtSocket, mut ingest: Ingest) -> Result<(), String
             Err(_) => break Err("publisher went silent".into()),
         }
     };
-    tracing::debug!(received, "SRT input ended");
+    report(received, &mut stats);
     ingest.finish().await;
     outcome
+}
+
+/// Logs what the session's transport lost: packets the network lost,
+/// those recovered by retransmission, and those dropped for arriving after
+/// the latency window (which corrupts the media: a publisher whose network
+/// needs more than its `latency` shows up here).
+fn report(
+    received: u64,
+    stats: &mut (impl futures::Stream<Item = srt_tokio::SocketStatistics> + Unpin),
+) {
+    let mut last = None;
+    while let Some(Some(s)) = stats.next().now_or_never() {
+        last = Some(s);
+    }
+    let Some(s) = last else {
+        tracing::debug!(received, "SRT input ended");
+        return;
+    };
+    if s.rx_dropped_data > 0 {
+        tracing::warn!(
+            received,
+            lost = s.rx_loss_data,
+            retransmitted = s.rx_retransmit_data,
+            dropped = s.rx_dropped_data,
+            "SRT input ended with packets dropped after the latency window"
+        );
+    } else {
+        tracing::info!(
+            received,
+            lost = s.rx_loss_data,
+            retransmitted = s.rx_retransmit_data,
+            "SRT input ended"
+        );
+    }
 }

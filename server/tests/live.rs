@@ -229,7 +229,7 @@ fn a_returning_publisher_may_change_size_and_protocol() {
     let s = live::start(HEADWATER.as_ref(), &["--stream", &format!("cam:{KEY}")]);
     let (srt, rtmp) = (s.logged_addr("srt"), s.logged_addr("rtmp"));
     let mut first = ffmpeg_push_sized(
-        &format!("srt://{srt}?streamid=live/cam?key={KEY}"),
+        &format!("srt://{srt}?linger=5&streamid=live/cam?key={KEY}"),
         6,
         "mpegts",
         "320x240",
@@ -739,7 +739,7 @@ fn audio_and_video_meet_as_the_publishers_do(srt: bool) {
         let srt = s.logged_addr("srt");
         (
             "mpegts",
-            format!("srt://{srt}?streamid=live/sync?key={KEY}"),
+            format!("srt://{srt}?linger=5&streamid=live/sync?key={KEY}"),
         )
     } else {
         ("flv", rtmp_url(s.logged_addr("rtmp"), "sync", KEY))

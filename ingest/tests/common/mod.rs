@@ -122,9 +122,13 @@ pub(crate) fn rtmp_url(h: &IngestHandle, stream: &str, key: &str) -> String {
     format!("rtmp://{addr}/live/{stream}?key={key}")
 }
 
+/// An SRT caller URL. `linger=5`: libsrt's live mode otherwise discards
+/// what it has not yet sent when ffmpeg closes, so the stream's last
+/// 0.1-0.3 s (and, under load, half a frame) never arrive, and the
+/// packaged stream could not decode cleanly however right it is.
 pub(crate) fn srt_url(h: &IngestHandle) -> String {
     let addr = h.srt_addr.expect("SRT listens");
-    format!("srt://{addr}?mode=caller&latency=500000")
+    format!("srt://{addr}?mode=caller&latency=500000&linger=5")
 }
 
 pub(crate) fn playlist(registry: &Registry, stream: &str, track: &str) -> Option<String> {
