@@ -65,6 +65,14 @@ if [ "$mode" != "--demo" ]; then
     (cd tests/players && npm ci --no-audit --no-fund --loglevel=error)
     touch tests/players/node_modules
   fi
+  # A real S3-compatible server for the object-storage tests (crates.io;
+  # 0.14.1 is the newest that builds with Rust 1.95), in target/tools.
+  if [ ! -x target/tools/bin/s3s-fs ]; then
+    echo "setup: installing s3s-fs into target/tools"
+    CARGO_TARGET_DIR=target/tools/build cargo install s3s-fs@0.14.1 --locked \
+      --features binary --root target/tools --quiet
+    rm -rf target/tools/build
+  fi
   # The OpenAPI document's validator (PyPI), in a venv of its own.
   if ! target/pyenv/bin/python -c "import openapi_spec_validator" 2>/dev/null; then
     echo "setup: installing openapi-spec-validator into target/pyenv"

@@ -257,6 +257,25 @@ pub struct MediaConfig {
     /// Symlinks under the root: `refuse` (none anywhere in a path),
     /// `within_root` (those that resolve inside the root) or `follow` (any).
     pub symlinks: Symlinks,
+    /// With `root = "s3://BUCKET/PREFIX"`: the S3-compatible endpoint
+    /// (else `AWS_ENDPOINT_URL`, else AWS). Credentials come from
+    /// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY` only.
+    pub s3_endpoint: Option<String>,
+    /// The bucket's region (else `AWS_REGION`, else `us-east-1`).
+    pub s3_region: Option<String>,
+    /// Path-style addressing (`ENDPOINT/BUCKET/KEY`), as most
+    /// S3-compatible servers want; `false` for virtual-hosted style.
+    pub s3_path_style: bool,
+    /// Longest time one call to the object storage may take (ms); a
+    /// request waiting longer is answered `504`.
+    pub object_timeout_ms: u64,
+    /// Where chunks of objects are cached (default: `$CACHE_DIRECTORY`
+    /// under systemd, else `headwater-objects` in the temporary directory).
+    pub object_cache_dir: Option<PathBuf>,
+    /// Disk for cached chunks, in MiB.
+    pub object_cache_mb: u64,
+    /// Size of a cached chunk (one ranged GET), in KiB.
+    pub object_chunk_kb: u64,
 }
 
 impl Default for MediaConfig {
@@ -269,6 +288,13 @@ impl Default for MediaConfig {
             segment_cache_mb: 256,
             segment_cache_dir: None,
             symlinks: Symlinks::Refuse,
+            s3_endpoint: None,
+            s3_region: None,
+            s3_path_style: true,
+            object_timeout_ms: 10_000,
+            object_cache_dir: None,
+            object_cache_mb: 4096,
+            object_chunk_kb: 4096,
         }
     }
 }
@@ -500,7 +526,31 @@ impl Config {
         if !(1..=4096).contains(&self.media.max_metadata_mb) {
             return bad("media.max_metadata_mb", "must be between 1 and 4096");
         }
+        self.validate_objects()
+    }
+
+    fn validate_objects(&self) -> Checked {
+        let m = &self.media;
+        let root = m.root.to_string_lossy();
+        if root.starts_with("s3://") && headwater_objects::parse_url(&root).is_none() {
+            return bad("media.root", "a bucket is named s3://BUCKET[/PREFIX]");
+        }
+        if !(100..=600_000).contains(&m.object_timeout_ms) {
+            return bad("media.object_timeout_ms", "must be between 100 and 600000");
+        }
+        if !(64..=65_536).contains(&m.object_chunk_kb) {
+            return bad("media.object_chunk_kb", "must be between 64 and 65536");
+        }
+        if m.object_cache_mb.saturating_mul(1024) < m.object_chunk_kb.saturating_mul(4) {
+            return bad("media.object_cache_mb", "must hold at least four chunks");
+        }
         Ok(())
+    }
+
+    /// The library's bucket URL when `media.root` names one.
+    pub fn bucket_url(&self) -> Option<String> {
+        let root = self.media.root.to_string_lossy();
+        root.starts_with("s3://").then(|| root.into_owned())
     }
 
     fn validate_log(&self) -> Checked {

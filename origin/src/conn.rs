@@ -349,6 +349,8 @@ impl Conn {
                 cors: &fixed.cors,
                 extra: if reply.preflight {
                     &fixed.cors_preflight
+                } else if matches!(answer.status, Status::UNAVAILABLE | Status::GATEWAY_TIMEOUT) {
+                    b"Retry-After: 2\r\n"
                 } else {
                     b""
                 },
@@ -420,13 +422,16 @@ impl Conn {
         io::write_all_more(&self.stream, &self.output, timeout).await?;
         // The payload ranges clipped to the requested window.
         let pieces = self.segment.payload_window(start, end);
-        if self.segment.ranges.len() > 1 {
-            io::send_ranges(&self.stream, &file.file, pieces, timeout).await
-        } else {
-            for piece in pieces {
-                io::send_file(&self.stream, &file.file, piece, timeout).await?;
+        match &file.data {
+            crate::store::Data::Local(f) if self.segment.ranges.len() > 1 => {
+                io::send_ranges(&self.stream, f, pieces, timeout).await
             }
-            Ok(())
+            _ => {
+                for piece in pieces {
+                    io::send_source(&self.stream, file, piece, timeout).await?;
+                }
+                Ok(())
+            }
         }
     }
 

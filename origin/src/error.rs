@@ -46,6 +46,15 @@ pub enum OriginError {
     /// The media root or a file could not be read.
     #[error("storage error: {0}")]
     Storage(String),
+    /// The library's object storage failed (`503`) or did not answer in
+    /// time (`504`); both with `Retry-After`.
+    #[error("{why}")]
+    ObjectStore {
+        /// Whether it did not answer in time.
+        timeout: bool,
+        /// What happened (logged, not answered).
+        why: String,
+    },
     /// Something went wrong here.
     #[error("internal error: {0}")]
     Internal(String),
@@ -70,7 +79,9 @@ impl OriginError {
             | OriginError::NotFound
             | OriginError::Forbidden
             | OriginError::MethodNotAllowed { .. } => ErrorSource::Client,
-            OriginError::Unprocessable(_) | OriginError::Storage(_) => ErrorSource::Storage,
+            OriginError::Unprocessable(_)
+            | OriginError::Storage(_)
+            | OriginError::ObjectStore { .. } => ErrorSource::Storage,
             OriginError::Internal(_) | OriginError::Unavailable(_) | OriginError::Serve { .. } => {
                 ErrorSource::Internal
             }
@@ -83,6 +94,8 @@ impl OriginError {
             OriginError::NotFound => Status::NOT_FOUND,
             OriginError::Forbidden => Status::FORBIDDEN,
             OriginError::Unavailable(_) => Status::UNAVAILABLE,
+            OriginError::ObjectStore { timeout: false, .. } => Status::UNAVAILABLE,
+            OriginError::ObjectStore { timeout: true, .. } => Status::GATEWAY_TIMEOUT,
             OriginError::MethodNotAllowed { .. } => Status::METHOD_NOT_ALLOWED,
             OriginError::Unprocessable(_) => Status::UNPROCESSABLE,
             OriginError::Storage(_) | OriginError::Internal(_) | OriginError::Serve { .. } => {
@@ -95,6 +108,10 @@ impl OriginError {
     pub(crate) fn public_message(&self) -> String {
         match self {
             OriginError::Storage(_) => "storage error".to_owned(),
+            OriginError::ObjectStore { timeout: true, .. } => {
+                "object storage did not answer in time".to_owned()
+            }
+            OriginError::ObjectStore { .. } => "object storage unavailable".to_owned(),
             OriginError::Internal(_) | OriginError::Serve { .. } => "internal error".to_owned(),
             other => other.to_string(),
         }
@@ -110,7 +127,7 @@ impl OriginError {
     pub(crate) fn log(&self, path: &str) {
         match self {
             // Unprocessable media is logged once, when the asset is indexed.
-            OriginError::Storage(_) => {
+            OriginError::Storage(_) | OriginError::ObjectStore { .. } => {
                 // Per request: a failing disk must not become a flood.
                 static STORAGE: headwater_common::lograte::LogRate =
                     headwater_common::lograte::LogRate::new();
@@ -136,6 +153,27 @@ pub(crate) enum AssetError {
     Unprocessable(String),
     /// The media root could not be read.
     Storage(String),
+    /// The library's object storage failed or did not answer in time.
+    ObjectStore { timeout: bool, why: String },
+}
+
+impl From<headwater_objects::Error> for AssetError {
+    fn from(e: headwater_objects::Error) -> Self {
+        AssetError::ObjectStore {
+            timeout: matches!(e, headwater_objects::Error::Timeout(_)),
+            why: e.to_string(),
+        }
+    }
+}
+
+impl AssetError {
+    /// A failed read of an object (an I/O error made by `remote::to_io`).
+    pub(crate) fn from_io(e: &std::io::Error) -> Self {
+        AssetError::ObjectStore {
+            timeout: e.kind() == std::io::ErrorKind::TimedOut,
+            why: e.to_string(),
+        }
+    }
 }
 
 impl From<AssetError> for OriginError {
@@ -144,6 +182,7 @@ impl From<AssetError> for OriginError {
             AssetError::NotFound => OriginError::NotFound,
             AssetError::Unprocessable(why) => OriginError::Unprocessable(why),
             AssetError::Storage(why) => OriginError::Storage(why),
+            AssetError::ObjectStore { timeout, why } => OriginError::ObjectStore { timeout, why },
         }
     }
 }

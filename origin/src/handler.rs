@@ -84,14 +84,9 @@ fn parse(path: &str) -> Result<Route<'_>, (OriginError, RouteKind)> {
 
 /// `/readyz`: the media root is readable.
 fn ready(shared: &Shared) -> Reply {
-    if shared.store.root().is_dir() {
-        Reply::text(Status::OK, Caching::NoStore, "ready\n")
-    } else {
-        Reply::text(
-            Status::UNAVAILABLE,
-            Caching::NoStore,
-            "media root is not a readable directory\n",
-        )
+    match shared.store.ready() {
+        Ok(()) => Reply::text(Status::OK, Caching::NoStore, "ready\n"),
+        Err(why) => Reply::text(Status::UNAVAILABLE, Caching::NoStore, format!("{why}\n")),
     }
 }
 

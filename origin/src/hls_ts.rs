@@ -8,7 +8,6 @@
 //! manifest filter can make (`audio_language=fr` muxes French into every
 //! video), whose layouts are built when a request first needs them.
 
-use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -393,12 +392,11 @@ impl<'a> Readahead<'a> {
 impl SampleSource for Readahead<'_> {
     /// The `len` bytes of `source` at `offset`, lent from a window.
     fn read(&mut self, source: usize, offset: u64, len: usize) -> std::io::Result<&[u8]> {
-        let file = &self
+        let file = &**self
             .asset
             .files
             .get(source)
-            .ok_or_else(|| std::io::Error::other("a sample of an unknown source"))?
-            .file;
+            .ok_or_else(|| std::io::Error::other("a sample of an unknown source"))?;
         if len > self.window {
             self.large.resize(len, 0);
             file.read_exact_at(&mut self.large, offset)?;
@@ -417,7 +415,7 @@ impl SampleSource for Readahead<'_> {
                 if w.bytes.len() < self.window {
                     w.bytes = pooled(self.window);
                 }
-                w.len = read_up_to(file, &mut w.bytes[..self.window], offset)?;
+                w.len = file.read_up_to(&mut w.bytes[..self.window], offset)?;
                 w.start = offset;
                 if w.len < len {
                     return Err(std::io::Error::new(
@@ -433,18 +431,4 @@ impl SampleSource for Readahead<'_> {
         let at = usize::try_from(offset - w.start).map_err(std::io::Error::other)?;
         Ok(&w.bytes[at..at + len])
     }
-}
-
-/// Reads from `offset` until `buf` is full or the file ends; how many bytes.
-fn read_up_to(file: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match file.read_at(&mut buf[filled..], offset + filled as u64) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }

@@ -57,6 +57,30 @@ pub(crate) async fn write_all(
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "send timeout"))?
 }
 
+/// Sends `range` of an indexed source: of its file, or, for an object in a
+/// bucket, of the cached chunks holding it (fetched first, blocking, if
+/// one was evicted since the request's prefetch).
+pub(crate) async fn send_source(
+    stream: &TcpStream,
+    source: &crate::store::IndexedFile,
+    range: ByteRange,
+    timeout: Duration,
+) -> io::Result<()> {
+    match &source.data {
+        crate::store::Data::Local(file) => send_file(stream, file, range, timeout).await,
+        crate::store::Data::Remote(remote) => {
+            for p in remote.pieces(std::iter::once(range.offset..range.offset + range.len))? {
+                let piece = ByteRange {
+                    offset: p.offset,
+                    len: p.len,
+                };
+                send_file(stream, &p.chunk.file, piece, timeout).await?;
+            }
+            Ok(())
+        }
+    }
+}
+
 /// Sends `len` bytes of `file` starting at `offset` with `sendfile(2)`:
 /// from the page cache to the socket, never through a user-space buffer.
 /// Fails if no progress is made for `timeout`, or if the file is shorter

@@ -1,4 +1,4 @@
-//! headwater's origin: the only crate that knows sockets and HTTP.
+//! headwater's origin: the only crate that serves HTTP (the data plane's) and knows its sockets.
 //!
 //! ```text
 //!  SO_REUSEPORT listener ─► worker (current-thread tokio runtime, one per core)
@@ -32,6 +32,7 @@ mod io;
 mod live;
 mod playback;
 mod query;
+mod remote;
 mod reply;
 pub mod route;
 mod server;

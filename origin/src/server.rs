@@ -61,7 +61,7 @@ impl Server {
     /// Binds one listener per worker on the configured address, in
     /// directory mode only.
     pub fn bind(config: Config) -> Result<Self, OriginError> {
-        Self::bind_with(Shared::new(config))
+        Self::bind_with(Shared::new(config)?)
     }
 
     /// Binds one listener per worker for `shared`'s configuration.

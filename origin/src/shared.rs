@@ -2,6 +2,7 @@
 //! caches, the catalog view, metrics, live streams (`Shared`), and what a
 //! worker and its connections share (`Closing`, `Slot`).
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -10,13 +11,16 @@ use headwater_packager::{Limits, PackagingConfig};
 use tokio::sync::Notify;
 
 use headwater_common::catalog::SharedCatalog;
+use headwater_common::media_root::MediaRoot;
 use headwater_common::metrics::Metrics;
 use headwater_ingest::Registry;
+use headwater_objects::{Bucket, BucketOptions, ChunkCache};
 
 use crate::config::Config;
+use crate::error::OriginError;
 use crate::gather::GatherCache;
 use crate::http::response::FixedHeaders;
-use crate::store::Store;
+use crate::store::{Library, Store};
 
 /// State shared by every worker.
 pub struct Shared {
@@ -47,7 +51,7 @@ pub(crate) struct LogLimits {
 impl Shared {
     /// Builds the shared state from a validated configuration, in directory
     /// mode only (no catalog).
-    pub fn new(config: Config) -> Self {
+    pub fn new(config: Config) -> Result<Self, OriginError> {
         Self::with_catalog(
             config,
             headwater_common::catalog::empty(),
@@ -62,16 +66,13 @@ impl Shared {
         catalog: SharedCatalog,
         metrics: Arc<Metrics>,
         registry: Arc<Registry>,
-    ) -> Self {
+    ) -> Result<Self, OriginError> {
         let limits = Limits {
             max_moov_bytes: config.media.max_metadata_mb << 20,
             ..Limits::default()
         };
         let store = Store::new(
-            headwater_common::media_root::MediaRoot::new(
-                config.media.root.clone(),
-                config.media.symlinks,
-            ),
+            library(&config)?,
             limits,
             PackagingConfig {
                 target_duration: config.packaging.segment_duration,
@@ -88,7 +89,7 @@ impl Shared {
             metrics.data.segment_hits.clone(),
             metrics.data.segment_misses.clone(),
         );
-        Shared {
+        Ok(Shared {
             config,
             store: Arc::new(store),
             catalog,
@@ -99,7 +100,12 @@ impl Shared {
             connection_limit: usize::MAX,
             log_limits: LogLimits::default(),
             shutdown: AtomicBool::new(false),
-        }
+        })
+    }
+
+    /// Whether the library is in a bucket.
+    pub fn library_in_bucket(&self) -> bool {
+        self.store.in_bucket()
     }
 
     pub(crate) fn shutting_down(&self) -> bool {
@@ -165,4 +171,38 @@ impl Slot {
         };
         self.idle_since.store(v, Ordering::Relaxed);
     }
+}
+
+/// The library `media.root` names: a directory, or a bucket with its chunk cache.
+fn library(config: &Config) -> Result<Library, OriginError> {
+    let m = &config.media;
+    let Some(url) = config.bucket_url() else {
+        return Ok(Library::Dir(MediaRoot::new(m.root.clone(), m.symlinks)));
+    };
+    let options = BucketOptions {
+        endpoint: m.s3_endpoint.clone(),
+        region: m.s3_region.clone(),
+        path_style: m.s3_path_style,
+        timeout: Duration::from_millis(m.object_timeout_ms),
+    };
+    let other = |e: headwater_objects::Error| std::io::Error::other(e.to_string());
+    let bucket = Bucket::open(&url, &options)
+        .map_err(other)
+        .map_err(OriginError::serve(format!("cannot use {url}")))?;
+    let dir = m.object_cache_dir.clone().unwrap_or_else(|| {
+        std::env::var_os("CACHE_DIRECTORY")
+            .map(|d| PathBuf::from(d).join("objects"))
+            .unwrap_or_else(|| std::env::temp_dir().join("headwater-objects"))
+    });
+    let chunks = ChunkCache::open(&dir, m.object_cache_mb << 20, m.object_chunk_kb << 10)
+        .map_err(other)
+        .map_err(OriginError::serve(format!(
+            "cannot keep object chunks in {}",
+            dir.display()
+        )))?;
+    tracing::info!(library = %url, chunk_cache = %dir.display(), "media library in object storage");
+    Ok(Library::Bucket {
+        bucket: Arc::new(bucket),
+        chunks: Arc::new(chunks),
+    })
 }

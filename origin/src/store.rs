@@ -60,15 +60,78 @@ impl FileId {
 /// What was on disk for an asset when it was last looked at.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Snapshot {
-    files: Vec<(PathBuf, FileId)>,
+    files: Vec<(PathBuf, Version)>,
     /// Per file, a language the catalog gives its tracks.
     languages: Vec<Option<String>>,
 }
 
-/// An indexed file and the open handle its index was built from.
+/// An indexed file and what its index was built from.
 pub(crate) struct IndexedFile {
     pub(crate) source: Arc<Source>,
-    pub(crate) file: File,
+    pub(crate) data: Data,
+}
+
+/// Where an indexed file's bytes are.
+pub(crate) enum Data {
+    /// The open file in the media directory.
+    Local(File),
+    /// An object in the library's bucket, at the version indexed.
+    Remote(crate::remote::Remote),
+}
+
+impl IndexedFile {
+    /// Fills `buf` from `offset` (for a remote object, through the chunk
+    /// cache: blocking on chunks not held).
+    pub(crate) fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        match &self.data {
+            Data::Local(f) => f.read_exact_at(buf, offset),
+            Data::Remote(r) => r.read_exact_at(buf, offset),
+        }
+    }
+
+    /// Reads what there is of `buf.len()` bytes at `offset`.
+    pub(crate) fn read_up_to(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+        let n = (buf.len() as u64).min(self.source.size.saturating_sub(offset)) as usize;
+        match &self.data {
+            Data::Local(f) => {
+                let mut filled = 0;
+                while filled < n {
+                    match f.read_at(&mut buf[filled..n], offset + filled as u64) {
+                        Ok(0) => break,
+                        Ok(k) => filled += k,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(filled)
+            }
+            Data::Remote(r) => r.read_exact_at(&mut buf[..n], offset).map(|()| n),
+        }
+    }
+}
+
+impl ReadAt for IndexedFile {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.read_up_to(buf, offset)
+    }
+}
+
+/// The version of a source file a snapshot saw.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Version {
+    Local(FileId),
+    Remote(headwater_objects::Object),
+}
+
+/// Where the library is.
+pub(crate) enum Library {
+    /// A directory, every open confined to it.
+    Dir(MediaRoot),
+    /// A bucket, read in ranges, its payload through a chunk cache.
+    Bucket {
+        bucket: Arc<headwater_objects::Bucket>,
+        chunks: Arc<headwater_objects::ChunkCache>,
+    },
 }
 
 /// A packaged asset and everything derived from it that is worth keeping.
@@ -138,13 +201,13 @@ struct Entry {
 
 /// The asset store shared by every worker.
 pub(crate) struct Store {
-    root: MediaRoot,
+    root: Library,
     protected: std::sync::Mutex<Arc<Protected>>,
     limits: Limits,
     packaging: PackagingConfig,
     check_interval: Duration,
     started: Instant,
-    sources: moka::sync::Cache<(PathBuf, FileId), Arc<IndexedFile>>,
+    sources: moka::sync::Cache<(PathBuf, Version), Arc<IndexedFile>>,
     assets: moka::sync::Cache<String, Arc<Entry>>,
     catalog: SharedCatalog,
     metrics: DataPlane,
@@ -163,7 +226,7 @@ impl ReadAt for FileRead<'_> {
 
 impl Store {
     pub(crate) fn new(
-        root: MediaRoot,
+        root: Library,
         limits: Limits,
         packaging: PackagingConfig,
         check_interval: Duration,
@@ -203,9 +266,49 @@ impl Store {
         self.catalog.load().assets.get(name).cloned()
     }
 
-    /// The media root.
-    pub(crate) fn root(&self) -> &Path {
-        self.root.path()
+    /// Whether the library can be read: the media directory is one, or
+    /// the bucket answered its last call (when it did not, a probe on the
+    /// blocking pool asks again, so service resumes by itself).
+    pub(crate) fn ready(&self) -> Result<(), &'static str> {
+        match &self.root {
+            Library::Dir(root) if root.path().is_dir() => Ok(()),
+            Library::Dir(_) => Err("media root is not a readable directory"),
+            Library::Bucket { bucket, .. } if bucket.is_healthy() => Ok(()),
+            Library::Bucket { bucket, .. } => {
+                static PROBING: std::sync::atomic::AtomicBool =
+                    std::sync::atomic::AtomicBool::new(false);
+                if !PROBING.swap(true, Ordering::AcqRel) {
+                    let bucket = bucket.clone();
+                    let probe = move || {
+                        bucket.probe();
+                        PROBING.store(false, Ordering::Release);
+                    };
+                    match tokio::runtime::Handle::try_current() {
+                        Ok(rt) => drop(rt.spawn_blocking(probe)),
+                        Err(_) => probe(),
+                    }
+                }
+                Err("object storage is not answering")
+            }
+        }
+    }
+
+    /// Whether the library is in a bucket.
+    pub(crate) fn in_bucket(&self) -> bool {
+        matches!(self.root, Library::Bucket { .. })
+    }
+
+    /// Drops the cached asset `name`: the next request indexes it again.
+    pub(crate) fn forget(&self, name: &str) {
+        self.assets.invalidate(name);
+    }
+
+    /// The media directory, for a library that is one.
+    fn dir(&self) -> Option<&MediaRoot> {
+        match &self.root {
+            Library::Dir(root) => Some(root),
+            Library::Bucket { .. } => None,
+        }
     }
 
     /// The files protected by tokens, worked out again when the catalog
@@ -232,9 +335,11 @@ impl Store {
             {
                 let rel = PathBuf::from(&spec.path);
                 // Through the same policy: a link to it is caught by inode.
-                if let Ok(m) =
-                    MediaRoot::new(self.root().to_owned(), Symlinks::Follow).metadata(&rel)
-                {
+                if let Some(m) = self.dir().and_then(|root| {
+                    MediaRoot::new(root.path().to_owned(), Symlinks::Follow)
+                        .metadata(&rel)
+                        .ok()
+                }) {
                     p.inodes.insert((m.dev(), m.ino()));
                 }
                 p.paths.insert(rel);
@@ -294,6 +399,13 @@ impl Store {
                     entry.catalog_version.store(version, Ordering::Relaxed);
                     return entry.outcome.clone();
                 }
+                // The bucket did not answer: what was indexed is still
+                // served (its chunks are checked against its ETag).
+                Err(AssetError::ObjectStore { .. })
+                    if entry.outcome.is_ok() && rev == entry.catalog_rev =>
+                {
+                    return entry.outcome.clone();
+                }
                 _ => {
                     tracing::info!(asset = name, "asset changed on disk; re-indexing");
                     self.assets.invalidate(name);
@@ -311,6 +423,10 @@ impl Store {
         if let Some(entry) = self.catalog_entry(name) {
             return self.catalog_snapshot(&entry).map(Some);
         }
+        let root = match &self.root {
+            Library::Dir(root) => root,
+            Library::Bucket { bucket, .. } => return self.bucket_snapshot(bucket, name),
+        };
         let protected = self.protected();
         let usable = |rel: &Path, m: &std::fs::Metadata| {
             m.is_file()
@@ -319,10 +435,10 @@ impl Store {
         };
         for ext in ["mp4", "m4a"] {
             let rel = PathBuf::from(format!("{name}.{ext}"));
-            match self.root.metadata(&rel) {
+            match root.metadata(&rel) {
                 Ok(m) if usable(&rel, &m) => {
                     return Ok(Some(Snapshot {
-                        files: vec![(rel, FileId::of(&m))],
+                        files: vec![(rel, Version::Local(FileId::of(&m)))],
                         languages: vec![None],
                     }));
                 }
@@ -331,7 +447,7 @@ impl Store {
             }
         }
         let dir = Path::new(name);
-        let names = match self.root.read_dir(dir) {
+        let names = match root.read_dir(dir) {
             Ok(r) => r,
             Err(e) => {
                 self.not_there(dir, e)?;
@@ -341,21 +457,56 @@ impl Store {
         let mut files = Vec::new();
         for item in names {
             let rel = dir.join(&item);
-            let wanted = rel
-                .extension()
-                .is_some_and(|e| e == "mp4" || e == "m4a" || e == "vtt")
-                && rel
-                    .file_stem()
-                    .and_then(|s| s.to_str())
-                    .is_some_and(is_source_stem);
-            if !wanted {
+            if !is_source_file(&rel) {
                 continue;
             }
-            match self.root.metadata(&rel) {
-                Ok(m) if usable(&rel, &m) => files.push((rel, FileId::of(&m))),
+            match root.metadata(&rel) {
+                Ok(m) if usable(&rel, &m) => files.push((rel, Version::Local(FileId::of(&m)))),
                 Ok(_) => {}
                 Err(e) => self.not_there(&rel, e)?,
             }
+            if files.len() > 64 {
+                return Err(AssetError::Unprocessable(format!(
+                    "asset directory '{name}' holds more than 64 media files"
+                )));
+            }
+        }
+        if files.is_empty() {
+            return Ok(None);
+        }
+        files.sort_by(|a, b| a.0.cmp(&b.0));
+        let languages = vec![None; files.len()];
+        Ok(Some(Snapshot { files, languages }))
+    }
+
+    /// The directory-mode layout, from a bucket: `{name}.mp4`/`.m4a`, or
+    /// the objects under `{name}/`.
+    fn bucket_snapshot(
+        &self,
+        bucket: &headwater_objects::Bucket,
+        name: &str,
+    ) -> Result<Option<Snapshot>, AssetError> {
+        let protected = self.protected();
+        for ext in ["mp4", "m4a"] {
+            let rel = format!("{name}.{ext}");
+            if protected.paths.contains(Path::new(&rel)) {
+                continue;
+            }
+            if let Some(o) = bucket.head(&rel).map_err(AssetError::from)? {
+                return Ok(Some(Snapshot {
+                    files: vec![(PathBuf::from(rel), Version::Remote(o))],
+                    languages: vec![None],
+                }));
+            }
+        }
+        let (objects, _) = bucket.list(name).map_err(AssetError::from)?;
+        let mut files = Vec::new();
+        for o in objects {
+            let rel = PathBuf::from(&o.rel);
+            if !is_source_file(&rel) || protected.paths.contains(&rel) {
+                continue;
+            }
+            files.push((rel, Version::Remote(o)));
             if files.len() > 64 {
                 return Err(AssetError::Unprocessable(format!(
                     "asset directory '{name}' holds more than 64 media files"
@@ -378,7 +529,7 @@ impl Store {
         use std::io::ErrorKind::{NotADirectory, NotFound, PermissionDenied};
         match e.kind() {
             NotFound | NotADirectory => Ok(()),
-            PermissionDenied if self.root.symlinks() != Symlinks::Follow => {
+            PermissionDenied if self.dir().is_some_and(|r| r.symlinks() != Symlinks::Follow) => {
                 static REFUSED: LogRate = LogRate::new();
                 if let Some(suppressed) = REFUSED.allow() {
                     tracing::warn!(path = %rel.display(), error = %e, suppressed, "not served: outside the media root or through a symlink (media.symlinks)");
@@ -396,13 +547,24 @@ impl Store {
         let mut languages = Vec::with_capacity(entry.sources.len());
         for spec in &entry.sources {
             let path = PathBuf::from(&spec.path);
-            let m = self.root.metadata(&path).map_err(|e| {
+            let missing = |e: &dyn std::fmt::Display| {
                 AssetError::Unprocessable(format!(
                     "asset '{}': source '{}': {e}",
                     entry.id, spec.path
                 ))
-            })?;
-            files.push((path, FileId::of(&m)));
+            };
+            let version = match &self.root {
+                Library::Dir(root) => {
+                    let m = root.metadata(&path).map_err(|e| missing(&e))?;
+                    Version::Local(FileId::of(&m))
+                }
+                Library::Bucket { bucket, .. } => match bucket.head(&spec.path) {
+                    Ok(Some(o)) => Version::Remote(o),
+                    Ok(None) => return Err(missing(&"no such object")),
+                    Err(e) => return Err(AssetError::Storage(e.to_string())),
+                },
+            };
+            files.push((path, version));
             languages.push(spec.language.clone());
         }
         Ok(Snapshot { files, languages })
@@ -460,22 +622,14 @@ impl Store {
         let mut sidecars = Vec::new();
         let mut stems: Vec<String> = Vec::new();
         for ((path, id), language) in snapshot.files.iter().zip(&snapshot.languages) {
+            newest = newest.max(id.modified());
             if path.extension().is_some_and(|e| e == "vtt") {
-                let file = self
-                    .root
-                    .open(path)
-                    .map_err(|e| AssetError::Storage(format!("{}: {e}", path.display())))?;
-                if let Ok(m) = file.metadata() {
-                    newest = newest.max(m.modified().unwrap_or(UNIX_EPOCH));
-                }
-                sidecars.push(crate::subs::sidecar(path, file).map_err(|e| in_asset(e, name))?);
+                let bytes = self.whole(path, id)?;
+                sidecars.push(crate::subs::sidecar(path, &bytes).map_err(|e| in_asset(e, name))?);
                 continue;
             }
-            let indexed = self.index_file(path, *id)?;
+            let indexed = self.index_file(path, id)?;
             let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or(name);
-            if let Ok(m) = indexed.file.metadata() {
-                newest = newest.max(m.modified().unwrap_or(UNIX_EPOCH));
-            }
             let mut source = NamedSource::from_file_stem(stem, indexed.source.clone())
                 .unwrap_or_else(|| NamedSource::new(name, indexed.source.clone()));
             // Catalog sources may share a stem (`a/source.mp4`, `b/source.mp4`).
@@ -489,8 +643,7 @@ impl Store {
             named.push(source);
             files.push(indexed);
         }
-        let open: Vec<&File> = files.iter().map(|f| &f.file).collect();
-        let mut subtitles = crate::subs::embedded(&named, &open).map_err(|e| in_asset(e, name))?;
+        let mut subtitles = crate::subs::embedded(&named, &files).map_err(|e| in_asset(e, name))?;
         subtitles.extend(sidecars);
         let presentation = Presentation::new(named, self.packaging.clone())
             .map_err(|e| AssetError::Unprocessable(format!("asset '{name}': {e}")))?
@@ -521,27 +674,72 @@ impl Store {
         }))
     }
 
-    fn index_file(&self, path: &Path, id: FileId) -> Result<Arc<IndexedFile>, AssetError> {
-        let limits = &self.limits;
+    /// A small file (a WebVTT sidecar) whole, bounded by what a sidecar
+    /// may be plus one byte (so that too long is seen as such).
+    fn whole(&self, path: &Path, id: &Version) -> Result<Vec<u8>, AssetError> {
+        use std::io::Read;
+        let limit = headwater_packager::subtitles::webvtt::MAX_BYTES as u64 + 1;
+        match (&self.root, id) {
+            (Library::Bucket { bucket, .. }, Version::Remote(o)) => bucket
+                .get(o, 0..o.size.min(limit))
+                .map(|b| b.to_vec())
+                .map_err(AssetError::from),
+            (Library::Dir(root), _) => {
+                let mut bytes = Vec::new();
+                root.open(path)
+                    .and_then(|f| f.take(limit).read_to_end(&mut bytes))
+                    .map_err(|e| AssetError::Storage(format!("{}: {e}", path.display())))?;
+                Ok(bytes)
+            }
+            _ => Err(AssetError::Storage("a file of another library".into())),
+        }
+    }
+
+    fn index_file(&self, path: &Path, id: &Version) -> Result<Arc<IndexedFile>, AssetError> {
         self.sources
             .try_get_with(
-                (path.to_owned(), id),
+                (path.to_owned(), id.clone()),
                 || -> Result<Arc<IndexedFile>, AssetError> {
-                    let file = self
-                        .root
-                        .open(path)
-                        .map_err(|e| AssetError::Storage(format!("{}: {e}", path.display())))?;
-                    let size = file
-                        .metadata()
-                        .map_err(|e| AssetError::Storage(e.to_string()))?
-                        .len();
                     let started = Instant::now();
-                    let source = Source::index(&FileRead(&file), size, limits).map_err(|e| {
+                    let unprocessable = |e: headwater_packager::Error| {
                         AssetError::Unprocessable(format!(
                             "{}: {e}",
                             path.file_name().unwrap_or_default().to_string_lossy()
                         ))
-                    })?;
+                    };
+                    // A read of the bucket that failed is the storage's fault.
+                    let remote = |e: headwater_packager::Error| match e {
+                        headwater_packager::Error::Read { source, .. } => {
+                            AssetError::from_io(&source)
+                        }
+                        e => unprocessable(e),
+                    };
+                    let (source, data) = match (&self.root, id) {
+                        (Library::Bucket { bucket, chunks }, Version::Remote(object)) => {
+                            let read = crate::remote::ObjectRead { bucket, object };
+                            let source =
+                                Source::index(&read, object.size, &self.limits).map_err(remote)?;
+                            let remote = crate::remote::Remote {
+                                object: object.clone(),
+                                bucket: bucket.clone(),
+                                chunks: chunks.clone(),
+                            };
+                            (source, Data::Remote(remote))
+                        }
+                        (Library::Dir(root), _) => {
+                            let file = root.open(path).map_err(|e| {
+                                AssetError::Storage(format!("{}: {e}", path.display()))
+                            })?;
+                            let size = file
+                                .metadata()
+                                .map_err(|e| AssetError::Storage(e.to_string()))?
+                                .len();
+                            let source = Source::index(&FileRead(&file), size, &self.limits)
+                                .map_err(unprocessable)?;
+                            (source, Data::Local(file))
+                        }
+                        _ => return Err(AssetError::Storage("a file of another library".into())),
+                    };
                     tracing::debug!(
                         file = %path.display(),
                         reads = source.reads,
@@ -550,11 +748,23 @@ impl Store {
                     );
                     Ok(Arc::new(IndexedFile {
                         source: Arc::new(source),
-                        file,
+                        data,
                     }))
                 },
             )
             .map_err(|e: Arc<AssetError>| (*e).clone())
+    }
+}
+
+impl Version {
+    /// When the file was last modified.
+    fn modified(&self) -> SystemTime {
+        match self {
+            Version::Local(id) => {
+                UNIX_EPOCH + Duration::from_nanos(u64::try_from(id.mtime_ns).unwrap_or(0))
+            }
+            Version::Remote(o) => o.modified,
+        }
     }
 }
 
@@ -580,6 +790,16 @@ impl Asset {
             .sum();
         sources + segments + 4096
     }
+}
+
+/// Whether `rel` (in an asset directory) is a file the asset is made of.
+fn is_source_file(rel: &Path) -> bool {
+    rel.extension()
+        .is_some_and(|e| e == "mp4" || e == "m4a" || e == "vtt")
+        && rel
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .is_some_and(is_source_stem)
 }
 
 /// A file stem a multi-file asset takes: a URL-safe name, optionally

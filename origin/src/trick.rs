@@ -56,7 +56,7 @@ pub(crate) async fn send(
     let Some(r) = p.renditions.get(t.rendition) else {
         return Err(io::Error::other("trick resource of an unknown rendition"));
     };
-    let file = &t.asset.files[r.source].file;
+    let file = &*t.asset.files[r.source];
     let _cork = sock::Cork::new(stream);
     for (i, window) in trick::window(&t.keys, start, end) {
         trick::fragment(p, r, &t.keys, i, seg).map_err(io::Error::other)?;
@@ -78,7 +78,7 @@ pub(crate) async fn send(
         sock::write_all_more(stream, out, timeout).await?;
         out.clear();
         for piece in seg.payload_window(window.start, window.end) {
-            sock::send_file(stream, file, piece, timeout).await?;
+            sock::send_source(stream, file, piece, timeout).await?;
         }
     }
     if !out.is_empty() {

@@ -18,7 +18,7 @@ use crate::http::request::RequestHead;
 use crate::reply::{Body, Caching, M3U8, MPD, Reply, Resource, Tag, VTT, manifest, mime};
 use crate::route::Route;
 use crate::shared::Shared;
-use crate::store::Asset;
+use crate::store::{Asset, Data};
 
 /// Answers a VOD route.
 pub(crate) async fn reply(
@@ -40,6 +40,8 @@ pub(crate) async fn reply(
     let carry = crate::playback::check(shared, head, Scope::Asset(name), required, token, peer)?;
     let carry = carry.as_deref();
     let asset = lookup(shared, name).await?;
+    // A bucket's chunks are fetched off the worker.
+    crate::remote::prefetch(&shared.store, &asset, route, seg).await?;
     // Laying out TS segments walks every sample: off the worker.
     crate::hls_ts::prepare(&asset, route, query).await?;
     // A filter or a clip makes a manifest of its own, rendered per
@@ -277,7 +279,12 @@ fn segment(
                 number,
                 kind: gather::Kind::Payload,
             };
-            let body = match shared.gather.get(key, &seg.header, &file.file, &seg.ranges) {
+            let gathered = match &file.data {
+                Data::Local(f) => shared.gather.get(key, &seg.header, f, &seg.ranges),
+                // A bucket's payload is sent from its chunk files.
+                Data::Remote(_) => None,
+            };
+            let body = match gathered {
                 Some(g) => Body::Kept(g),
                 None => Body::Segment(file.clone()),
             };

@@ -65,7 +65,10 @@ pub(crate) fn run(
         Err(e) => return failed(&e),
     };
     let grace = Duration::from_secs(cfg.server.shutdown_grace_secs);
-    let shared = headwater_origin::Shared::with_catalog(cfg, catalog, metrics, registry);
+    let shared = match headwater_origin::Shared::with_catalog(cfg, catalog, metrics, registry) {
+        Ok(s) => s,
+        Err(e) => return failed(&e.to_string()),
+    };
     let server = match data_plane(shared, inherited.data, &mut handover) {
         Ok(s) => s,
         Err(e) => return failed(&e),

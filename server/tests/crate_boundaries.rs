@@ -1,7 +1,9 @@
 //! The crate boundaries ARCHITECTURE.md states, checked from `cargo
 //! metadata`: which workspace crate may depend on which, and that the data
 //! plane (common, packager, origin, ingest) pulls in no web framework and
-//! no database driver, however indirectly.
+//! no database driver, however indirectly. The one HTTP client on the data
+//! plane, object_store's (reqwest over hyper), is confined to `objects`,
+//! which pulls in no server framework or database driver either.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -9,7 +11,22 @@ use serde_json::Value;
 
 /// Package name → (its normal dependencies' package names, all of them
 /// transitively).
-fn closures() -> (BTreeSet<String>, BTreeMap<String, BTreeSet<String>>) {
+type Graph = BTreeMap<String, BTreeSet<String>>;
+
+/// What `from` depends on transitively, not counting what it reaches only
+/// through `skip`.
+fn reach(direct: &Graph, from: &str, skip: &str) -> BTreeSet<String> {
+    let mut seen = BTreeSet::new();
+    let mut todo: Vec<String> = direct[from].iter().cloned().collect();
+    while let Some(d) = todo.pop() {
+        if d != skip && seen.insert(d.clone()) {
+            todo.extend(direct.get(&d).into_iter().flatten().cloned());
+        }
+    }
+    seen
+}
+
+fn closures() -> (BTreeSet<String>, Graph, Graph) {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     // Only this machine's platform: the others' crates (Android, Windows)
     // may not be downloaded, and nothing here builds for them.
@@ -68,23 +85,16 @@ fn closures() -> (BTreeSet<String>, BTreeMap<String, BTreeSet<String>>) {
             .map(|d| name_of[d["pkg"].as_str().unwrap()].clone());
         direct.entry(me).or_default().extend(deps);
     }
-    let mut all = BTreeMap::new();
-    for m in &members {
-        let mut seen = BTreeSet::new();
-        let mut todo: Vec<String> = direct[m].iter().cloned().collect();
-        while let Some(d) = todo.pop() {
-            if seen.insert(d.clone()) {
-                todo.extend(direct.get(&d).into_iter().flatten().cloned());
-            }
-        }
-        all.insert(m.clone(), seen);
-    }
-    (members, all)
+    let all = members
+        .iter()
+        .map(|m| (m.clone(), reach(&direct, m, "")))
+        .collect();
+    (members, all, direct)
 }
 
 #[test]
 fn crates_depend_only_as_the_architecture_says() {
-    let (members, deps) = closures();
+    let (members, deps, direct) = closures();
     let workspace = |p: &str| -> BTreeSet<String> {
         deps[p]
             .iter()
@@ -139,9 +149,24 @@ fn crates_depend_only_as_the_architecture_says() {
         "headwater-origin",
         "headwater-ingest",
     ] {
-        let bad: Vec<&String> = deps[p].iter().filter(|d| forbidden(d)).collect();
+        let bad: Vec<String> = reach(&direct, p, "headwater-objects")
+            .into_iter()
+            .filter(|d| forbidden(d))
+            .collect();
         assert!(bad.is_empty(), "{p} pulls in {bad:?}");
     }
+    // The object storage client is an HTTP client (hyper, tower), and no more.
+    let server_side = |d: &str| {
+        !["hyper", "tower"]
+            .iter()
+            .any(|c| d == *c || d.starts_with(&format!("{c}-")))
+    };
+    let bad: Vec<&String> = deps["headwater-objects"]
+        .iter()
+        .filter(|d| forbidden(d) && server_side(d))
+        .collect();
+    assert!(bad.is_empty(), "objects pulls in {bad:?}");
+    assert!(workspace("headwater-objects").is_empty());
     // And the check can tell: the control API does pull them in.
     assert!(deps["headwater-control-api"].iter().any(|d| forbidden(d)));
 }

@@ -15,6 +15,7 @@ pub mod http;
 pub mod live;
 pub mod nginx;
 pub mod postgres;
+pub mod s3;
 pub mod server;
 
 use std::path::{Path, PathBuf};

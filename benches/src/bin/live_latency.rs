@@ -176,7 +176,8 @@ impl Origin {
             headwater_control_api::catalog::empty(),
             Arc::new(headwater_control_api::metrics::Metrics::new()),
             registry.clone(),
-        );
+        )
+        .expect("the library");
         let server = headwater_origin::Server::bind_with(shared).expect("bind");
         let addr = server.local_addr();
         let (stop, stop_rx) = tokio::sync::watch::channel(false);

@@ -23,6 +23,7 @@ impl Status {
     pub(crate) const HEAD_TOO_LARGE: Status = Status(431, "Request Header Fields Too Large");
     pub(crate) const INTERNAL: Status = Status(500, "Internal Server Error");
     pub(crate) const UNAVAILABLE: Status = Status(503, "Service Unavailable");
+    pub(crate) const GATEWAY_TIMEOUT: Status = Status(504, "Gateway Timeout");
 }
 
 /// Header values that are the same for every response of a kind, rendered

@@ -1,0 +1,161 @@
+//! Libraries in object storage (`media.root = "s3://BUCKET/PREFIX"`): the
+//! origin's side of `headwater-objects`.
+//!
+//! An object is indexed from ranged `GET`s of its metadata boxes only
+//! ([`ObjectRead`]); sample payload comes through the chunk cache. A media
+//! segment's chunks are fetched on the blocking pool before its reply is
+//! made ([`prefetch`]), so a worker only ever looks them up, and the
+//! connection sends the payload from the chunk files by `sendfile`.
+//!
+//! Failures of the storage are `503` (`504` when it did not answer in
+//! time) with `Retry-After`, never a held connection: every call is
+//! bounded by `media.object_timeout_ms`. An object replaced since it was
+//! indexed (a new ETag) makes its asset be indexed again.
+
+use std::io;
+use std::ops::Range;
+use std::sync::Arc;
+
+use headwater_objects::{Bucket, ChunkCache, Error as ObjectError, Object, Piece};
+use headwater_packager::MediaSegment;
+use headwater_packager::{ReadAt, clip};
+
+use crate::error::OriginError;
+use crate::route::Route;
+use crate::store::{Asset, Data, Store};
+
+/// One object of a library in a bucket, at the version it was indexed.
+pub(crate) struct Remote {
+    pub(crate) object: Object,
+    pub(crate) bucket: Arc<Bucket>,
+    pub(crate) chunks: Arc<ChunkCache>,
+}
+
+impl Remote {
+    /// `ranges` of the object as runs inside cached chunks (fetching the
+    /// chunks not held: blocking).
+    pub(crate) fn pieces(
+        &self,
+        ranges: impl IntoIterator<Item = Range<u64>>,
+    ) -> io::Result<Vec<Piece>> {
+        self.chunks
+            .pieces(&self.bucket, &self.object, ranges)
+            .map(|(p, _)| p)
+            .map_err(to_io)
+    }
+
+    /// Fills `buf` from `offset` (blocking on chunks not held).
+    pub(crate) fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        self.chunks
+            .read_exact_at(&self.bucket, &self.object, buf, offset)
+            .map_err(to_io)
+    }
+}
+
+/// An object storage error as an I/O error (for the paths that read
+/// samples through `std::io`); [`from_io`] gets it back.
+pub(crate) fn to_io(e: ObjectError) -> io::Error {
+    let kind = match &e {
+        ObjectError::Timeout(_) => io::ErrorKind::TimedOut,
+        ObjectError::Changed(_) | ObjectError::NotFound(_) => io::ErrorKind::NotFound,
+        _ => io::ErrorKind::Other,
+    };
+    io::Error::new(kind, e)
+}
+
+/// The reply for an object storage failure.
+pub(crate) fn error(e: &ObjectError) -> OriginError {
+    match e {
+        ObjectError::Timeout(_) => OriginError::ObjectStore {
+            timeout: true,
+            why: e.to_string(),
+        },
+        _ => OriginError::ObjectStore {
+            timeout: false,
+            why: e.to_string(),
+        },
+    }
+}
+
+/// Ranged reads of an object for indexing: each read one conditional `GET`.
+pub(crate) struct ObjectRead<'a> {
+    pub(crate) bucket: &'a Bucket,
+    pub(crate) object: &'a Object,
+}
+
+impl ReadAt for ObjectRead<'_> {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        let end = offset
+            .saturating_add(buf.len() as u64)
+            .min(self.object.size);
+        if offset >= end {
+            return Ok(0);
+        }
+        let bytes = self.bucket.get(self.object, offset..end).map_err(to_io)?;
+        buf[..bytes.len()].copy_from_slice(&bytes);
+        Ok(bytes.len())
+    }
+}
+
+/// Fetches, on the blocking pool, the chunks that the media segment `route`
+/// names will be sent from, so that making and sending its reply only
+/// looks them up. Other routes (manifests, init segments, MPEG-TS, whose
+/// samples are read as the segment is written) need nothing here.
+pub(crate) async fn prefetch(
+    store: &Store,
+    asset: &Arc<Asset>,
+    route: &Route<'_>,
+    seg: &mut MediaSegment,
+) -> Result<(), OriginError> {
+    let p = &asset.presentation;
+    let rendition = |id: &str| p.renditions.iter().find(|r| r.id == id);
+    let planned = match *route {
+        Route::Segment {
+            rendition: id,
+            number,
+            ..
+        } => rendition(id).and_then(|r| p.media_segment(r, number, seg).ok().map(|()| r.source)),
+        Route::Span {
+            rendition: id,
+            from_ms,
+            to_ms,
+            ..
+        } => rendition(id).and_then(|r| {
+            clip::span_segment(p, r, from_ms, to_ms, seg)
+                .ok()
+                .map(|()| r.source)
+        }),
+        _ => return Ok(()),
+    };
+    let Some(source) = planned else {
+        return Ok(());
+    };
+    let Some(file) = asset.files.get(source) else {
+        return Ok(());
+    };
+    if !matches!(file.data, Data::Remote(_)) {
+        return Ok(());
+    }
+    let ranges: Vec<Range<u64>> = seg
+        .ranges
+        .iter()
+        .map(|r| r.offset..r.offset + r.len)
+        .collect();
+    let file = file.clone();
+    tokio::task::spawn_blocking(move || match &file.data {
+        Data::Remote(remote) => remote
+            .chunks
+            .pieces(&remote.bucket, &remote.object, ranges)
+            .map(drop),
+        Data::Local(_) => Ok(()),
+    })
+    .await
+    .map_err(|e| OriginError::Internal(format!("chunk fetch task failed: {e}")))?
+    .map_err(|e| {
+        if matches!(e, ObjectError::Changed(_) | ObjectError::NotFound(_)) {
+            // Replaced or gone: index it again on the next request.
+            store.forget(route.asset().unwrap_or_default());
+        }
+        error(&e)
+    })
+}

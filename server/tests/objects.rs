@@ -1,0 +1,285 @@
+//! A library in object storage (issue 20): the same directory layout in a
+//! bucket of a real S3-compatible server (s3s-fs, started here) is served
+//! byte for byte as it is from disk, every resource of every kind; a
+//! replaced object is indexed again and never mixed with the old one; and
+//! a storage that stops answering gets `503`/`504` with `Retry-After`,
+//! `/readyz` says so, and service resumes by itself.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+use headwater_testkit::http::{Conn, Response, get};
+use headwater_testkit::s3::S3;
+use headwater_testkit::server::Server;
+use headwater_testkit::{TempDir, media, within};
+
+const ASSETS: [&str; 5] = ["bframes", "muxed", "ladder", "subs", "tx3g"];
+
+/// A bucket `media` whose prefix `lib/` holds copies of `assets`, and a
+/// directory holding the same files.
+fn library(dir: &Path, assets: &[&str]) -> (std::path::PathBuf, std::path::PathBuf) {
+    let bucket = dir.join("s3/media/lib");
+    let disk = dir.join("disk");
+    for root in [&bucket, &disk] {
+        std::fs::create_dir_all(root).unwrap();
+        for a in assets {
+            let file = media().join(format!("{a}.mp4"));
+            if file.exists() {
+                std::fs::copy(&file, root.join(format!("{a}.mp4"))).unwrap();
+                continue;
+            }
+            std::fs::create_dir_all(root.join(a)).unwrap();
+            for e in std::fs::read_dir(media().join(a)).unwrap() {
+                let e = e.unwrap();
+                std::fs::copy(e.path(), root.join(a).join(e.file_name())).unwrap();
+            }
+        }
+    }
+    (dir.join("s3"), disk)
+}
+
+/// Starts headwater on the bucket, with small chunks so that segments
+/// span several, and a short storage timeout.
+fn on_bucket(s3: &S3, dir: &Path) -> Server {
+    let config = dir.join("objects.toml");
+    let cache = dir.join("chunks");
+    std::fs::write(
+        &config,
+        format!(
+            "[media]\nobject_chunk_kb = 64\nobject_cache_mb = 64\nobject_timeout_ms = 1500\n\
+             check_interval_ms = 200\nobject_cache_dir = {:?}\n",
+            cache.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let env: Vec<(&str, String)> = s3.env();
+    let env: Vec<(&str, Option<&str>)> = env.iter().map(|(k, v)| (*k, Some(v.as_str()))).collect();
+    Server::start_env(
+        env!("CARGO_BIN_EXE_headwater").as_ref(),
+        Path::new("s3://media/lib"),
+        &["--config", config.to_str().unwrap()],
+        &env,
+    )
+}
+
+/// Every URI a playlist names (lines and `URI="..."` attributes),
+/// resolved against the playlist's path.
+fn uris(playlist_path: &str, text: &str) -> Vec<String> {
+    let base = &playlist_path[..playlist_path.rfind('/').unwrap() + 1];
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let mut add = |u: &str| {
+            let u = u.trim();
+            if u.is_empty() {
+                return;
+            }
+            let mut parts: Vec<&str> = base.trim_end_matches('/').split('/').collect();
+            for seg in u.split('/') {
+                match seg {
+                    ".." => {
+                        parts.pop();
+                    }
+                    "." => {}
+                    s => parts.push(s),
+                }
+            }
+            out.push(parts.join("/"));
+        };
+        if !line.starts_with('#') {
+            add(line);
+        } else if let Some(i) = line.find("URI=\"") {
+            let rest = &line[i + 5..];
+            add(&rest[..rest.find('"').unwrap()]);
+        }
+    }
+    out
+}
+
+/// Every resource reachable from an asset's HLS (fMP4 and TS) playlists,
+/// plus its DASH MPD.
+fn resources(s: &Server, asset: &str) -> BTreeSet<String> {
+    let mut seen = BTreeSet::new();
+    let mut todo = vec![
+        format!("/vod/{asset}/hls/master.m3u8"),
+        format!("/vod/{asset}/hls-ts/master.m3u8"),
+        format!("/vod/{asset}/dash/manifest.mpd"),
+    ];
+    while let Some(path) = todo.pop() {
+        let path = path.split('?').next().unwrap().to_owned();
+        if !seen.insert(path.clone()) {
+            continue;
+        }
+        if path.ends_with(".m3u8") {
+            let r = get(s.addr, &path);
+            assert_eq!(r.status, 200, "{path}");
+            todo.extend(uris(&path, &r.text()));
+        }
+    }
+    seen
+}
+
+fn same(a: &Response, b: &Response, what: &str) {
+    assert_eq!(a.status, b.status, "{what}: status");
+    assert_eq!(a.header("etag"), b.header("etag"), "{what}: ETag");
+    assert_eq!(a.header("content-type"), b.header("content-type"), "{what}");
+    assert!(
+        a.body == b.body,
+        "{what}: {} vs {} bytes",
+        a.body.len(),
+        b.body.len()
+    );
+}
+
+#[test]
+fn a_bucket_is_served_byte_for_byte_as_the_same_files_on_disk() {
+    let dir = TempDir::new("objects-same");
+    let (s3_root, disk) = library(dir.path(), &ASSETS);
+    let s3 = S3::start(&s3_root);
+    let remote = on_bucket(&s3, dir.path());
+    let local = Server::start(env!("CARGO_BIN_EXE_headwater").as_ref(), &disk, &[]);
+    let mut count = 0;
+    for asset in ASSETS {
+        let paths = resources(&local, asset);
+        assert!(paths.len() > 5, "{asset}: {paths:?}");
+        for path in &paths {
+            same(&get(local.addr, path), &get(remote.addr, path), path);
+            count += 1;
+        }
+        // Ranges of the largest segment: its middle third (across chunk
+        // boundaries when it is large enough), and a suffix.
+        let (seg, len) = paths
+            .iter()
+            .filter(|p| p.ends_with(".m4s"))
+            .map(|p| (p, get(local.addr, p).body.len()))
+            .max_by_key(|(_, len)| *len)
+            .unwrap();
+        let middle = format!("Range: bytes={}-{}", len / 3, 2 * len / 3);
+        for range in [middle.as_str(), "Range: bytes=-1000"] {
+            let a = Conn::open(local.addr).request("GET", seg, &[range]);
+            let b = Conn::open(remote.addr).request("GET", seg, &[range]);
+            same(&a, &b, &format!("{seg} {range}"));
+            assert_eq!(a.status, 206);
+        }
+    }
+    assert!(count > 100, "only {count} resources compared");
+    // The payload came through the chunk cache, in chunks of 64 KiB.
+    let chunks: Vec<_> = walk(&dir.path().join("chunks"));
+    assert!(!chunks.is_empty(), "no chunk files");
+    assert!(
+        chunks
+            .iter()
+            .all(|(name, len)| !name.ends_with(".part") && *len <= 64 << 10)
+    );
+}
+
+/// (name, length) of the files under `dir`, recursively.
+fn walk(dir: &Path) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let m = e.metadata().unwrap();
+        if m.is_dir() {
+            out.extend(walk(&e.path()));
+        } else {
+            out.push((e.file_name().to_string_lossy().into_owned(), m.len()));
+        }
+    }
+    out
+}
+
+#[test]
+fn a_replaced_object_is_indexed_again_and_never_mixed_with_the_old() {
+    let dir = TempDir::new("objects-replaced");
+    let (s3_root, disk) = library(dir.path(), &["bframes", "muxed"]);
+    let s3 = S3::start(&s3_root);
+    let remote = on_bucket(&s3, dir.path());
+    let seg = "/vod/bframes/cmaf/v1/2.m4s";
+    let before = get(remote.addr, seg);
+    assert_eq!(before.status, 200);
+    // Another file under the same key.
+    let object = s3_root.join("media/lib/bframes.mp4");
+    std::fs::copy(media().join("muxed.mp4"), &object).unwrap();
+    std::fs::copy(media().join("muxed.mp4"), disk.join("bframes.mp4")).unwrap();
+    let local = Server::start(env!("CARGO_BIN_EXE_headwater").as_ref(), &disk, &[]);
+    let changed = within(Duration::from_secs(20), || {
+        get(remote.addr, "/vod/bframes/hls/master.m3u8").header("etag")
+            == get(local.addr, "/vod/bframes/hls/master.m3u8").header("etag")
+    });
+    assert!(changed.is_some(), "the new object was not indexed");
+    for path in resources(&local, "bframes") {
+        same(&get(local.addr, &path), &get(remote.addr, &path), &path);
+    }
+    assert_ne!(get(remote.addr, seg).header("etag"), before.header("etag"));
+}
+
+#[test]
+fn storage_down_is_503_or_504_with_retry_after_and_service_resumes() {
+    let dir = TempDir::new("objects-down");
+    let (s3_root, _) = library(dir.path(), &["bframes", "muxed"]);
+    let mut s3 = S3::start(&s3_root);
+    let remote = on_bucket(&s3, dir.path());
+    assert_eq!(get(remote.addr, "/vod/bframes/cmaf/v1/1.m4s").status, 200);
+    assert_eq!(get(remote.addr, "/readyz").status, 200);
+    s3.stop();
+    // Not indexed yet, and a segment whose chunks are not cached.
+    for path in ["/vod/muxed/hls/master.m3u8", "/vod/bframes/cmaf/v1/3.m4s"] {
+        let r = get(remote.addr, path);
+        assert!(matches!(r.status, 503 | 504), "{path}: {}", r.status);
+        assert_eq!(r.header("retry-after"), Some("2"), "{path}");
+    }
+    let not_ready = within(Duration::from_secs(10), || {
+        get(remote.addr, "/readyz").status == 503
+    });
+    assert!(not_ready.is_some(), "/readyz still says ready");
+    // What was cached is still served.
+    assert_eq!(get(remote.addr, "/vod/bframes/cmaf/v1/1.m4s").status, 200);
+    s3.restart();
+    let back = within(Duration::from_secs(20), || {
+        get(remote.addr, "/readyz").status == 200
+            && get(remote.addr, "/vod/muxed/hls/master.m3u8").status == 200
+            && get(remote.addr, "/vod/bframes/cmaf/v1/3.m4s").status == 200
+    });
+    assert!(back.is_some(), "service did not resume");
+}
+
+#[test]
+fn storage_that_never_answers_is_504_within_the_timeout() {
+    let dir = TempDir::new("objects-silent");
+    // Accepts connections and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap();
+    let held = std::thread::spawn(move || {
+        let mut open = Vec::new();
+        for c in silent.incoming().take(16) {
+            open.push(c);
+        }
+    });
+    let config = dir.path().join("objects.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[media]\nobject_timeout_ms = 1000\nobject_cache_dir = {:?}\n",
+            dir.path().join("chunks").to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let endpoint = format!("http://{addr}");
+    let s = Server::start_env(
+        env!("CARGO_BIN_EXE_headwater").as_ref(),
+        Path::new("s3://media"),
+        &["--config", config.to_str().unwrap()],
+        &[
+            ("AWS_ENDPOINT_URL", Some(&endpoint)),
+            ("AWS_ACCESS_KEY_ID", Some("k")),
+            ("AWS_SECRET_ACCESS_KEY", Some("s")),
+            ("AWS_REGION", Some("us-east-1")),
+        ],
+    );
+    // The client's own read timeout (testkit) is far longer than 1 s.
+    let r = get(s.addr, "/vod/bframes/hls/master.m3u8");
+    assert_eq!(r.status, 504, "{}", r.text());
+    assert_eq!(r.header("retry-after"), Some("2"));
+    assert_eq!(get(s.addr, "/readyz").status, 503);
+    drop(s);
+    drop(held);
+}

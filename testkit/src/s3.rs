@@ -1,0 +1,104 @@
+//! A real S3-compatible server for the object-storage tests: `s3s-fs`
+//! (crates.io; `scripts/setup.sh` installs it in `target/tools`) serving
+//! a directory whose subdirectories are buckets, on a loopback port, with
+//! credentials of its own. Stopped when dropped; [`S3::stop`] and
+//! [`S3::restart`] take it down and bring it back on the same port.
+
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::workspace;
+
+/// The access key the server accepts.
+pub const ACCESS_KEY: &str = "headwater-test";
+/// The secret key the server accepts.
+pub const SECRET_KEY: &str = "headwater-test-secret";
+
+/// A running s3s-fs.
+pub struct S3 {
+    child: Option<Child>,
+    root: PathBuf,
+    /// Where it listens.
+    pub addr: SocketAddr,
+}
+
+fn binary() -> PathBuf {
+    let local = workspace().join("target/tools/bin/s3s-fs");
+    if local.exists() {
+        local
+    } else {
+        PathBuf::from("s3s-fs")
+    }
+}
+
+impl S3 {
+    /// Serves `root` (each subdirectory a bucket) on a free loopback port.
+    pub fn start(root: &Path) -> S3 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut s = S3 {
+            child: None,
+            root: root.to_owned(),
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        };
+        s.restart();
+        s
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The environment a client of this server needs.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint()),
+            ("AWS_ACCESS_KEY_ID", ACCESS_KEY.to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.to_owned()),
+            ("AWS_REGION", "us-east-1".to_owned()),
+        ]
+    }
+
+    /// Stops the server (kill, then reap).
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts it again on the same port, and waits until it listens.
+    pub fn restart(&mut self) {
+        self.stop();
+        let child = Command::new(binary())
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &self.addr.port().to_string(),
+            ])
+            .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
+            .arg(&self.root)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn s3s-fs (scripts/setup.sh installs it in target/tools)");
+        self.child = Some(child);
+        let end = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(self.addr).is_err() {
+            assert!(Instant::now() < end, "s3s-fs did not start listening");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for S3 {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
