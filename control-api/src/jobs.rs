@@ -20,7 +20,6 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::ChildStdout;
 use tokio::sync::Semaphore;
 
-use headwater_common::media_root::MediaRoot;
 use headwater_packager::Limits;
 
 use crate::catalog::SharedCatalog;
@@ -39,7 +38,7 @@ pub struct JobContext {
     /// The data plane's view, refreshed when a job changes an asset.
     pub catalog: SharedCatalog,
     /// The media root the outputs go under.
-    pub root: MediaRoot,
+    pub root: crate::probe::Root,
     /// The `gst-launch-1.0` to run.
     pub gst_launch: String,
     /// Bounds for probing the outputs.
@@ -260,7 +259,10 @@ pub fn pipeline(
 /// Runs a job's pipeline into `{asset dir}/{job id}/`; when it succeeds,
 /// its outputs are probed and become the asset's sources.
 async fn transcode(state: &JobContext, job: &mut Job, plan: &Plan) -> Result<(), String> {
-    let root = state.root.path().to_owned();
+    let crate::probe::Root::Dir(root) = &state.root else {
+        return Err("transcodes need a media directory".into());
+    };
+    let root = root.path().to_owned();
     let out: PathBuf = asset_dir(&root, &job.asset).join(&job.id);
     tokio::fs::create_dir_all(&out)
         .await

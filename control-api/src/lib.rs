@@ -50,8 +50,11 @@ pub struct Options {
     pub tokens: config::TokensConfig,
     /// `[uploads]`.
     pub uploads: config::UploadsConfig,
-    /// The media root.
+    /// The media root (with a bucket library, a local directory for
+    /// unfinished uploads and the default SQLite catalog).
     pub media_root: PathBuf,
+    /// The library's bucket, when it is in one.
+    pub bucket: Option<Arc<headwater_objects::Bucket>>,
     /// How symlinks under it are treated (`media.symlinks`).
     pub symlinks: headwater_common::media_root::Symlinks,
     /// Live stream stats, from ingest (`GET /api/v1/streams/{name}/stats`).
@@ -231,6 +234,7 @@ async fn setup(
         catalog: shared.clone(),
         metrics,
         media_root: opts.media_root.clone(),
+        bucket: opts.bucket.clone(),
         symlinks: opts.symlinks,
         admin: admin.clone(),
         tokens: opts.tokens.clone(),

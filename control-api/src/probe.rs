@@ -8,6 +8,8 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
 
+use headwater_objects::{Bucket, Object};
+
 use headwater_packager::mp4::{Track, TrackKind};
 use headwater_packager::subtitles::{SubtitleTrack, webvtt};
 use headwater_packager::{Limits, NamedSource, PackagingConfig, Presentation, ReadAt, Source};
@@ -16,11 +18,62 @@ use headwater_common::media_root::MediaRoot;
 
 use crate::model::{Role, SourceSpec, TrackInfo};
 
-struct FileRead(File);
+/// Where source paths are: under the media directory, or keys under the
+/// library's prefix in its bucket.
+#[derive(Clone)]
+pub enum Root {
+    /// The media directory (confined opens).
+    Dir(MediaRoot),
+    /// The library's bucket.
+    Bucket(Arc<Bucket>),
+}
 
-impl ReadAt for FileRead {
+/// An opened source: a file, or an object read in ranges.
+enum Opened {
+    File(File, u64),
+    Object(Arc<Bucket>, Object),
+}
+
+impl Opened {
+    fn len(&self) -> u64 {
+        match self {
+            Opened::File(_, len) => *len,
+            Opened::Object(_, o) => o.size,
+        }
+    }
+
+    /// The whole of a small file, at most `limit` bytes of it.
+    fn read_all(&self, limit: u64) -> Result<Vec<u8>, String> {
+        match self {
+            Opened::File(f, _) => {
+                let mut bytes = Vec::new();
+                f.take(limit)
+                    .read_to_end(&mut bytes)
+                    .map_err(|e| e.to_string())?;
+                Ok(bytes)
+            }
+            Opened::Object(b, o) => b
+                .get(o, 0..o.size.min(limit))
+                .map(|b| b.to_vec())
+                .map_err(|e| e.to_string()),
+        }
+    }
+}
+
+impl ReadAt for Opened {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.0.read_at(buf, offset)
+        match self {
+            Opened::File(f, _) => f.read_at(buf, offset),
+            Opened::Object(b, o) => {
+                let end = offset.saturating_add(buf.len() as u64).min(o.size);
+                if offset >= end {
+                    return Ok(0);
+                }
+                let bytes = b.get(o, offset..end).map_err(std::io::Error::other)?;
+                buf[..bytes.len()].copy_from_slice(&bytes);
+                Ok(bytes.len())
+            }
+        }
     }
 }
 
@@ -36,22 +89,22 @@ pub struct Probed {
 /// Probes `sources` (paths relative to `root`), checks roles against what
 /// the files hold, and checks that the packager can make a presentation
 /// of them. `Err` is a message for a `422`, naming the file.
-pub fn probe(root: &MediaRoot, sources: &[SourceSpec], limits: &Limits) -> Result<Probed, String> {
+pub fn probe(root: &Root, sources: &[SourceSpec], limits: &Limits) -> Result<Probed, String> {
     let mut probed = Probed {
         tracks: Vec::new(),
         duration_ms: 0,
     };
     let mut named = Vec::new();
     for (i, spec) in sources.iter().enumerate() {
-        let (file, len) = open(root, i, spec)?;
+        let opened = open(root, i, spec)?;
         if spec.path.ends_with(".vtt") {
-            probed.add(vtt_track(i, spec, file)?);
+            probed.add(vtt_track(i, spec, &opened)?);
             continue;
         }
         if spec.role == Some(Role::Subtitle) {
             return Err(about(i, spec, "role 'subtitle' needs a .vtt file"));
         }
-        let source = Source::index(&FileRead(file), len, limits).map_err(|e| about(i, spec, e))?;
+        let source = Source::index(&opened, opened.len(), limits).map_err(|e| about(i, spec, e))?;
         for t in &source.movie.tracks {
             probed.add(track_info(i, t));
         }
@@ -78,9 +131,19 @@ fn about(i: usize, spec: &SourceSpec, why: impl std::fmt::Display) -> String {
     format!("sources[{i}] '{}': {why}", spec.path)
 }
 
-/// Opens source `i` under the root and checks that it is a regular file;
-/// returns it with its length.
-fn open(root: &MediaRoot, i: usize, spec: &SourceSpec) -> Result<(File, u64), String> {
+/// Opens source `i` under the root and checks that it is a regular file
+/// (or an object).
+fn open(root: &Root, i: usize, spec: &SourceSpec) -> Result<Opened, String> {
+    let root = match root {
+        Root::Dir(root) => root,
+        Root::Bucket(bucket) => {
+            return match bucket.head(&spec.path) {
+                Ok(Some(o)) => Ok(Opened::Object(bucket.clone(), o)),
+                Ok(None) => Err(about(i, spec, "no such object in the bucket")),
+                Err(e) => Err(about(i, spec, e)),
+            };
+        }
+    };
     // Confined to the root: a symlink (file or directory) the policy
     // refuses is refused here, as the data plane would refuse it.
     let file = root
@@ -90,11 +153,11 @@ fn open(root: &MediaRoot, i: usize, spec: &SourceSpec) -> Result<(File, u64), St
     if !meta.is_file() {
         return Err(about(i, spec, "not a regular file"));
     }
-    Ok((file, meta.len()))
+    Ok(Opened::File(file, meta.len()))
 }
 
 /// The subtitle track of a `.vtt` source.
-fn vtt_track(i: usize, spec: &SourceSpec, file: File) -> Result<TrackInfo, String> {
+fn vtt_track(i: usize, spec: &SourceSpec, file: &Opened) -> Result<TrackInfo, String> {
     if spec.role.is_some_and(|r| r != Role::Subtitle) {
         return Err(about(i, spec, "a .vtt file is a subtitle"));
     }
@@ -171,10 +234,7 @@ fn named_source(i: usize, spec: &SourceSpec, source: Source) -> NamedSource {
     n
 }
 
-fn read_vtt(file: File) -> Result<SubtitleTrack, String> {
-    let mut bytes = Vec::new();
-    file.take(webvtt::MAX_BYTES as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| e.to_string())?;
+fn read_vtt(file: &Opened) -> Result<SubtitleTrack, String> {
+    let bytes = file.read_all(webvtt::MAX_BYTES as u64 + 1)?;
     SubtitleTrack::from_webvtt("subtitles", &bytes).map_err(|e| e.to_string())
 }

@@ -83,6 +83,14 @@ impl Drop for Bucket {
     }
 }
 
+/// A local read failure as the client's error.
+fn io(e: std::io::Error) -> object_store::Error {
+    object_store::Error::Generic {
+        store: "local file",
+        source: Box::new(e),
+    }
+}
+
 /// `s3://BUCKET/PREFIX` split into bucket and prefix (no slashes at its
 /// ends); `None` for anything else.
 pub fn parse_url(url: &str) -> Option<(&str, &str)> {
@@ -109,10 +117,13 @@ impl Bucket {
                 retry_timeout: options.timeout,
                 ..RetryConfig::default()
             })
+            // The bound is `run`'s, one clock for the whole call: the
+            // client's own timeouts are longer, so that a storage that
+            // does not answer is always seen as such (a 504, not a 503).
             .with_client_options(
                 ClientOptions::new()
-                    .with_timeout(options.timeout)
-                    .with_connect_timeout(options.timeout.min(Duration::from_secs(3))),
+                    .with_timeout(options.timeout + Duration::from_secs(1))
+                    .with_connect_timeout(options.timeout + Duration::from_secs(1)),
             );
         if let Some(e) = &options.endpoint {
             b = b.with_endpoint(e);
@@ -277,6 +288,56 @@ impl Bucket {
             return Err(Error::Changed(object.rel.clone()));
         }
         Ok(bytes)
+    }
+
+    /// Uploads the local file `path` as `rel` (multipart above 64 MiB),
+    /// allowing the timeout once per 16 MiB; the object appears whole or
+    /// not at all.
+    pub fn put_file(&self, rel: &str, path: &std::path::Path) -> Result<(), Error> {
+        const PART: usize = 16 << 20;
+        let size = std::fs::metadata(path)?.len();
+        let store = self.store.clone();
+        let key = self.key(rel);
+        let path = path.to_owned();
+        let limit = self.timeout * u32::try_from(1 + size / PART as u64).unwrap_or(u32::MAX);
+        let Some(rt) = &self.runtime else {
+            return Err(Error::Unavailable("the client is shut down".into()));
+        };
+        let task = rt.spawn(async move {
+            let upload = async move {
+                if size <= 4 * PART as u64 {
+                    let bytes = tokio::fs::read(&path).await.map_err(io)?;
+                    store.put(&key, bytes.into()).await.map(drop)
+                } else {
+                    use tokio::io::AsyncReadExt;
+                    let mut file = tokio::fs::File::open(&path).await.map_err(io)?;
+                    let upload = store.put_multipart(&key).await?;
+                    let mut w = object_store::WriteMultipart::new_with_chunk_size(upload, PART);
+                    let mut buf = vec![0u8; PART];
+                    loop {
+                        let n = file.read(&mut buf).await.map_err(io)?;
+                        if n == 0 {
+                            break;
+                        }
+                        w.wait_for_capacity(2).await?;
+                        w.write(&buf[..n]);
+                    }
+                    w.finish().await.map(drop)
+                }
+            };
+            tokio::time::timeout(limit, upload).await
+        });
+        let outcome = match futures::executor::block_on(task) {
+            Err(e) => Err(Error::Unavailable(format!("{rel}: {e}"))),
+            Ok(Err(_)) => Err(Error::Timeout(limit)),
+            Ok(Ok(r)) => r.map_err(|e| Error::Unavailable(format!("{rel}: {e}"))),
+        };
+        if let Err(e) = &outcome {
+            if e.is_unavailable() {
+                self.healthy.store(false, Ordering::Relaxed);
+            }
+        }
+        outcome
     }
 
     /// Asks the storage for the library root's listing, to learn whether

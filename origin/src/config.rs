@@ -547,6 +547,28 @@ impl Config {
         Ok(())
     }
 
+    /// How to reach the library's bucket.
+    pub fn bucket_options(&self) -> headwater_objects::BucketOptions {
+        let m = &self.media;
+        headwater_objects::BucketOptions {
+            endpoint: m.s3_endpoint.clone(),
+            region: m.s3_region.clone(),
+            path_style: m.s3_path_style,
+            timeout: std::time::Duration::from_millis(m.object_timeout_ms),
+        }
+    }
+
+    /// Where object chunks are cached: `media.object_cache_dir`, else
+    /// `$CACHE_DIRECTORY/objects` (systemd's `CacheDirectory=`), else
+    /// `headwater-objects` in the temporary directory.
+    pub fn object_cache_dir(&self) -> PathBuf {
+        self.media.object_cache_dir.clone().unwrap_or_else(|| {
+            std::env::var_os("CACHE_DIRECTORY")
+                .map(|d| PathBuf::from(d).join("objects"))
+                .unwrap_or_else(|| std::env::temp_dir().join("headwater-objects"))
+        })
+    }
+
     /// The library's bucket URL when `media.root` names one.
     pub fn bucket_url(&self) -> Option<String> {
         let root = self.media.root.to_string_lossy();

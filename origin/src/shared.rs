@@ -2,7 +2,6 @@
 //! caches, the catalog view, metrics, live streams (`Shared`), and what a
 //! worker and its connections share (`Closing`, `Slot`).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -14,7 +13,7 @@ use headwater_common::catalog::SharedCatalog;
 use headwater_common::media_root::MediaRoot;
 use headwater_common::metrics::Metrics;
 use headwater_ingest::Registry;
-use headwater_objects::{Bucket, BucketOptions, ChunkCache};
+use headwater_objects::{Bucket, ChunkCache};
 
 use crate::config::Config;
 use crate::error::OriginError;
@@ -179,21 +178,12 @@ fn library(config: &Config) -> Result<Library, OriginError> {
     let Some(url) = config.bucket_url() else {
         return Ok(Library::Dir(MediaRoot::new(m.root.clone(), m.symlinks)));
     };
-    let options = BucketOptions {
-        endpoint: m.s3_endpoint.clone(),
-        region: m.s3_region.clone(),
-        path_style: m.s3_path_style,
-        timeout: Duration::from_millis(m.object_timeout_ms),
-    };
+    let options = config.bucket_options();
     let other = |e: headwater_objects::Error| std::io::Error::other(e.to_string());
     let bucket = Bucket::open(&url, &options)
         .map_err(other)
         .map_err(OriginError::serve(format!("cannot use {url}")))?;
-    let dir = m.object_cache_dir.clone().unwrap_or_else(|| {
-        std::env::var_os("CACHE_DIRECTORY")
-            .map(|d| PathBuf::from(d).join("objects"))
-            .unwrap_or_else(|| std::env::temp_dir().join("headwater-objects"))
-    });
+    let dir = config.object_cache_dir();
     let chunks = ChunkCache::open(&dir, m.object_cache_mb << 20, m.object_chunk_kb << 10)
         .map_err(other)
         .map_err(OriginError::serve(format!(

@@ -76,7 +76,7 @@ fn sign(args: SignArgs) -> ExitCode {
     };
     let signed = headwater_control_api::sign_offline(
         &cfg.catalog.database,
-        &cfg.media.root,
+        &serve::control_root(&cfg),
         scope,
         args.ttl,
         args.client_ip,

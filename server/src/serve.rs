@@ -204,6 +204,33 @@ fn failed(why: &str) -> ExitCode {
     ExitCode::FAILURE
 }
 
+/// The control plane's local directory: the media root, or with a bucket
+/// library a directory beside the chunk cache (unfinished uploads, the
+/// default SQLite catalog).
+pub(crate) fn control_root(cfg: &Config) -> std::path::PathBuf {
+    match cfg.bucket_url() {
+        None => cfg.media.root.clone(),
+        Some(_) => {
+            let dir = cfg.object_cache_dir().join("control");
+            if let Err(e) = std::fs::create_dir_all(&dir) {
+                tracing::warn!(dir = %dir.display(), error = %e, "cannot make the control plane's directory");
+            }
+            dir
+        }
+    }
+}
+
+/// The control plane's own client of the library's bucket, if it is in one.
+fn control_bucket(cfg: &Config) -> Result<Option<Arc<headwater_objects::Bucket>>, String> {
+    let Some(url) = cfg.bucket_url() else {
+        return Ok(None);
+    };
+    tracing::info!("with the library in a bucket, live recordings and transcode jobs are off");
+    headwater_objects::Bucket::open(&url, &cfg.bucket_options())
+        .map(|b| Some(Arc::new(b)))
+        .map_err(|e| format!("cannot use {url}: {e}"))
+}
+
 /// The live streams, fed by ingest and read by the data plane.
 fn registry(cfg: &Config) -> Arc<Registry> {
     let i = &cfg.ingest;
@@ -213,7 +240,8 @@ fn registry(cfg: &Config) -> Arc<Registry> {
         dvr_window: Duration::from_secs(i.dvr_window_secs),
         max_bytes_per_stream: i.max_stream_mb << 20,
         takeover_after: Duration::from_secs(i.takeover_after_secs),
-        recordings: Some(cfg.media.root.clone()),
+        // Recordings are written as files: only into a media directory.
+        recordings: cfg.bucket_url().is_none().then(|| cfg.media.root.clone()),
     }))
 }
 
@@ -262,7 +290,8 @@ fn control_plane(
         catalog: cfg.catalog.clone(),
         tokens: cfg.tokens.clone(),
         uploads: cfg.uploads.clone(),
-        media_root: cfg.media.root.clone(),
+        media_root: control_root(cfg),
+        bucket: control_bucket(cfg)?,
         symlinks: cfg.media.symlinks,
         live_stats: Some(live_stats),
         limits: headwater_packager::Limits {

@@ -283,3 +283,86 @@ fn storage_that_never_answers_is_504_within_the_timeout() {
     drop(s);
     drop(held);
 }
+
+#[test]
+fn uploads_land_in_the_bucket_and_catalog_assets_name_its_objects() {
+    use headwater_testkit::admin::Api;
+    const TOKEN: &str = "objects-admin-token-0123456789";
+    let dir = TempDir::new("objects-catalog");
+    let (s3_root, _) = library(dir.path(), &["bframes"]);
+    let s3 = S3::start(&s3_root);
+    let database = headwater_testkit::server::sqlite_in(dir.path());
+    let config = dir.path().join("objects.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[media]\nobject_cache_dir = {:?}\n",
+            dir.path().join("chunks").to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let env: Vec<(&str, String)> = s3.env();
+    let env: Vec<(&str, Option<&str>)> = env.iter().map(|(k, v)| (*k, Some(v.as_str()))).collect();
+    let mut args = headwater_testkit::server::admin_args(TOKEN, &database).to_vec();
+    args.extend(["--config", config.to_str().unwrap()]);
+    let s = Server::start_env(
+        env!("CARGO_BIN_EXE_headwater").as_ref(),
+        Path::new("s3://media/lib"),
+        &args,
+        &env,
+    );
+    let api = Api::new(s.admin_addr(), TOKEN);
+    assert_eq!(api.call("GET", "/readyz", None).status, 200);
+
+    // An upload is probed locally, then put into the bucket, and served.
+    let body = std::fs::read(media().join("muxed.mp4")).unwrap();
+    let r = api.raw(
+        "PUT",
+        "/api/v1/assets/up/source",
+        &["Content-Type: application/octet-stream"],
+        Some(&body),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let object = s3_root.join("media/lib/.headwater/assets/up/source.mp4");
+    assert!(
+        std::fs::read(&object).unwrap() == body,
+        "the object is not the upload"
+    );
+    let served = within(Duration::from_secs(5), || {
+        get(s.addr, "/vod/up/hls/master.m3u8").status == 200
+    });
+    assert!(served.is_some(), "the uploaded asset is not served");
+    assert_eq!(get(s.addr, "/vod/up/cmaf/v1/1.m4s").status, 200);
+    let parts: Vec<_> = walk(&dir.path().join("chunks/control"))
+        .into_iter()
+        .filter(|(name, _)| name.ends_with(".part"))
+        .collect();
+    assert!(parts.is_empty(), "left behind: {parts:?}");
+
+    // A catalog asset whose source is a key in the bucket.
+    let r = api.call(
+        "POST",
+        "/api/v1/assets",
+        Some(r#"{"id":"cat","sources":[{"path":"bframes.mp4"}]}"#),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert!(r.body.contains("avc1"), "{}", r.body);
+    let missing = api.call(
+        "POST",
+        "/api/v1/assets",
+        Some(r#"{"id":"gone","sources":[{"path":"nothing.mp4"}]}"#),
+    );
+    assert_eq!(missing.status, 422, "{}", missing.body);
+    let seg = |asset: &str| get(s.addr, &format!("/vod/{asset}/cmaf/v1/2.m4s"));
+    let ok = within(Duration::from_secs(5), || seg("cat").status == 200);
+    assert!(ok.is_some());
+    assert!(seg("cat").body == seg("bframes").body);
+
+    // Transcodes write files: refused, and said why.
+    let r = api.call(
+        "POST",
+        "/api/v1/assets/up/transcode",
+        Some(r#"{"ladder":"l"}"#),
+    );
+    assert_eq!(r.status, 501, "{}", r.body);
+}

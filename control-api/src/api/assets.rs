@@ -59,7 +59,15 @@ pub(super) async fn probe(
     state: &AppState,
     sources: Vec<SourceSpec>,
 ) -> Result<crate::probe::Probed, ApiError> {
-    let root = state.root();
+    probe_in(state, state.sources(), sources).await
+}
+
+/// [`probe`] of paths under `root`.
+pub(super) async fn probe_in(
+    state: &AppState,
+    root: crate::probe::Root,
+    sources: Vec<SourceSpec>,
+) -> Result<crate::probe::Probed, ApiError> {
     let limits = state.limits.clone();
     tokio::task::spawn_blocking(move || crate::probe::probe(&root, &sources, &limits))
         .await
@@ -198,6 +206,7 @@ pub(super) async fn delete(
     responses((status = 202, description = "Queued", body = Job),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 422, description = "The asset has no video source", body = ErrorBody),
+        (status = 501, description = "The library is in a bucket: transcodes are not available", body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub(super) async fn transcode(
     State(state): State<AppState>,
@@ -208,6 +217,14 @@ pub(super) async fn transcode(
     check_id(&id)?;
     if !model::is_name(&req.ladder) {
         return Err(ApiError::invalid("ladder", "must be a ladder's name"));
+    }
+    if state.bucket.is_some() {
+        return Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "not_implemented",
+            "transcode jobs write their renditions into a media directory; \
+             with the library in a bucket they are not available yet",
+        ));
     }
     let asset = resource::find::<Asset>(&state, &id).await?;
     let ladder = resource::find::<Ladder>(&state, &req.ladder).await?;

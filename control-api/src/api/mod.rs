@@ -82,8 +82,12 @@ pub struct State {
     pub catalog: SharedCatalog,
     /// Metrics of both planes.
     pub metrics: Arc<Metrics>,
-    /// The media root, which source paths are relative to.
+    /// The media root, which source paths are relative to; with a bucket
+    /// library, a local directory for unfinished uploads (and the default
+    /// SQLite catalog) only.
     pub media_root: PathBuf,
+    /// The library's bucket, when it is in one: source paths are its keys.
+    pub bucket: Option<Arc<headwater_objects::Bucket>>,
     /// How symlinks under it are treated (`media.symlinks`).
     pub symlinks: headwater_common::media_root::Symlinks,
     /// Admin tokens (swapped whole by a config reload).
@@ -108,6 +112,14 @@ impl State {
     pub fn root(&self) -> headwater_common::media_root::MediaRoot {
         headwater_common::media_root::MediaRoot::new(self.media_root.clone(), self.symlinks)
     }
+
+    /// Where catalog source paths are: the bucket, or the media root.
+    pub fn sources(&self) -> crate::probe::Root {
+        match &self.bucket {
+            Some(b) => crate::probe::Root::Bucket(b.clone()),
+            None => crate::probe::Root::Dir(self.root()),
+        }
+    }
 }
 
 impl State {
@@ -116,7 +128,7 @@ impl State {
         crate::jobs::JobContext {
             db: self.db.clone(),
             catalog: self.catalog.clone(),
-            root: self.root(),
+            root: crate::probe::Root::Dir(self.root()),
             gst_launch: self.uploads.gst_launch.clone(),
             limits: self.limits.clone(),
         }

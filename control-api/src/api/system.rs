@@ -43,6 +43,20 @@ pub(super) async fn readyz(State(state): State<AppState>) -> Response {
         )
             .into_response();
     }
+    if let Some(bucket) = &state.bucket {
+        let b = bucket.clone();
+        let answers = b.is_healthy()
+            || tokio::task::spawn_blocking(move || b.probe())
+                .await
+                .unwrap_or(false);
+        if !answers {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "object storage is not answering\n",
+            )
+                .into_response();
+        }
+    }
     (StatusCode::OK, "ready\n").into_response()
 }
 

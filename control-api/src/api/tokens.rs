@@ -104,12 +104,18 @@ pub(super) async fn mint(
 /// Whether the media root has a directory-mode asset by that name
 /// (`{id}.mp4`, `{id}.m4a` or `{id}/`), seen as the data plane sees it.
 async fn directory_asset_exists(state: &AppState, id: &str) -> bool {
-    let root = state.root();
+    let root = state.sources();
     let id = id.to_owned();
-    tokio::task::spawn_blocking(move || {
-        [format!("{id}.mp4"), format!("{id}.m4a"), id.clone()]
+    tokio::task::spawn_blocking(move || match root {
+        crate::probe::Root::Dir(root) => [format!("{id}.mp4"), format!("{id}.m4a"), id.clone()]
             .iter()
-            .any(|rel| root.metadata(std::path::Path::new(rel)).is_ok())
+            .any(|rel| root.metadata(std::path::Path::new(rel)).is_ok()),
+        crate::probe::Root::Bucket(b) => {
+            [format!("{id}.mp4"), format!("{id}.m4a")]
+                .iter()
+                .any(|rel| matches!(b.head(rel), Ok(Some(_))))
+                || b.list(&id).is_ok_and(|(objects, _)| !objects.is_empty())
+        }
     })
     .await
     .unwrap_or(false)

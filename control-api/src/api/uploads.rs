@@ -7,6 +7,7 @@
 //! temporary file, which start-up removes; it never becomes a source.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Path as UrlPath, Query, State};
@@ -109,7 +110,10 @@ pub(super) async fn upload(
     let received = receive(body, file, &part.path, &expected).await?;
     // Probe before it becomes anyone's source.
     let probed = probe_part(&state, &root, &part.path).await?;
-    let rel = install(&root, &id, part).await?;
+    let rel = match &state.bucket {
+        Some(bucket) => upload_to_bucket(bucket, &id, part).await?,
+        None => install(&root, &id, part).await?,
+    };
     let asset = save_asset(&state, &id, query, &rel, probed).await?;
     state.refresh().await;
     tracing::info!(asset = %id, bytes = received.size, "mezzanine uploaded");
@@ -300,7 +304,9 @@ async fn probe_part(
         language: None,
         label: None,
     }];
-    let probed = super::assets::probe(state, probe_spec).await?;
+    // The part is local, wherever the library is.
+    let local = crate::probe::Root::Dir(state.root());
+    let probed = super::assets::probe_in(state, local, probe_spec).await?;
     if !probed
         .tracks
         .iter()
@@ -325,6 +331,30 @@ async fn install(root: &Path, id: &str, mut part: PartFile) -> Result<String, Ap
     part.renamed = true;
     sync_dir(&dir).await?;
     Ok(format!(".headwater/assets/{id}/source.mp4"))
+}
+
+/// Puts a probed upload into the library's bucket, where `install` would
+/// have put it in a directory; the local part file goes when `part` drops.
+async fn upload_to_bucket(
+    bucket: &Arc<headwater_objects::Bucket>,
+    id: &str,
+    part: PartFile,
+) -> Result<String, ApiError> {
+    let rel = format!(".headwater/assets/{id}/source.mp4");
+    let (b, key, path) = (bucket.clone(), rel.clone(), part.path.clone());
+    tokio::task::spawn_blocking(move || b.put_file(&key, &path))
+        .await
+        .map_err(|e| ApiError::from(crate::Error::Random(format!("upload task: {e}"))))?
+        .map_err(|e| {
+            tracing::warn!(asset = %id, error = %e, "cannot put an upload into the bucket");
+            ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "object_storage_unavailable",
+                "the upload could not be stored in the bucket; try again",
+            )
+        })?;
+    drop(part);
+    Ok(rel)
 }
 
 /// The asset with the upload as its one source: created, or its sources
