@@ -25,6 +25,8 @@ if [ "$mode" != "--demo" ]; then
   # tests/av/gst_offsets.py, the A/V sync tests' GStreamer reader, runs on
   # Debian's python3 with the GStreamer introspection bindings.
   pkgs+=(python3-gi gir1.2-gstreamer-1.0)
+  # Varnish: the CDN edge of the several-nodes tests (conf/varnish.vcl).
+  pkgs+=(varnish)
   command -v node >/dev/null && command -v npm >/dev/null || pkgs+=(nodejs npm)
 fi
 if [ "$mode" = "--bench" ]; then

@@ -5,39 +5,15 @@
 //! a storage that stops answering gets `503`/`504` with `Retry-After`,
 //! `/readyz` says so, and service resumes by itself.
 
-use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-use headwater_testkit::http::{Conn, Response, get};
-use headwater_testkit::s3::S3;
+use headwater_testkit::http::{Conn, Response, get, resources};
+use headwater_testkit::s3::{S3, library, serve_bucket};
 use headwater_testkit::server::Server;
 use headwater_testkit::{TempDir, media, within};
 
 const ASSETS: [&str; 5] = ["bframes", "muxed", "ladder", "subs", "tx3g"];
-
-/// A bucket `media` whose prefix `lib/` holds copies of `assets`, and a
-/// directory holding the same files.
-fn library(dir: &Path, assets: &[&str]) -> (std::path::PathBuf, std::path::PathBuf) {
-    let bucket = dir.join("s3/media/lib");
-    let disk = dir.join("disk");
-    for root in [&bucket, &disk] {
-        std::fs::create_dir_all(root).unwrap();
-        for a in assets {
-            let file = media().join(format!("{a}.mp4"));
-            if file.exists() {
-                std::fs::copy(&file, root.join(format!("{a}.mp4"))).unwrap();
-                continue;
-            }
-            std::fs::create_dir_all(root.join(a)).unwrap();
-            for e in std::fs::read_dir(media().join(a)).unwrap() {
-                let e = e.unwrap();
-                std::fs::copy(e.path(), root.join(a).join(e.file_name())).unwrap();
-            }
-        }
-    }
-    (dir.join("s3"), disk)
-}
 
 /// Starts headwater on the bucket, with small chunks so that segments
 /// span several, and a short storage timeout.
@@ -53,70 +29,7 @@ fn on_bucket(s3: &S3, dir: &Path) -> Server {
         ),
     )
     .unwrap();
-    let env: Vec<(&str, String)> = s3.env();
-    let env: Vec<(&str, Option<&str>)> = env.iter().map(|(k, v)| (*k, Some(v.as_str()))).collect();
-    Server::start_env(
-        env!("CARGO_BIN_EXE_headwater").as_ref(),
-        Path::new("s3://media/lib"),
-        &["--config", config.to_str().unwrap()],
-        &env,
-    )
-}
-
-/// Every URI a playlist names (lines and `URI="..."` attributes),
-/// resolved against the playlist's path.
-fn uris(playlist_path: &str, text: &str) -> Vec<String> {
-    let base = &playlist_path[..playlist_path.rfind('/').unwrap() + 1];
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let mut add = |u: &str| {
-            let u = u.trim();
-            if u.is_empty() {
-                return;
-            }
-            let mut parts: Vec<&str> = base.trim_end_matches('/').split('/').collect();
-            for seg in u.split('/') {
-                match seg {
-                    ".." => {
-                        parts.pop();
-                    }
-                    "." => {}
-                    s => parts.push(s),
-                }
-            }
-            out.push(parts.join("/"));
-        };
-        if !line.starts_with('#') {
-            add(line);
-        } else if let Some(i) = line.find("URI=\"") {
-            let rest = &line[i + 5..];
-            add(&rest[..rest.find('"').unwrap()]);
-        }
-    }
-    out
-}
-
-/// Every resource reachable from an asset's HLS (fMP4 and TS) playlists,
-/// plus its DASH MPD.
-fn resources(s: &Server, asset: &str) -> BTreeSet<String> {
-    let mut seen = BTreeSet::new();
-    let mut todo = vec![
-        format!("/vod/{asset}/hls/master.m3u8"),
-        format!("/vod/{asset}/hls-ts/master.m3u8"),
-        format!("/vod/{asset}/dash/manifest.mpd"),
-    ];
-    while let Some(path) = todo.pop() {
-        let path = path.split('?').next().unwrap().to_owned();
-        if !seen.insert(path.clone()) {
-            continue;
-        }
-        if path.ends_with(".m3u8") {
-            let r = get(s.addr, &path);
-            assert_eq!(r.status, 200, "{path}");
-            todo.extend(uris(&path, &r.text()));
-        }
-    }
-    seen
+    serve_bucket(env!("CARGO_BIN_EXE_headwater").as_ref(), s3, &config, &[])
 }
 
 fn same(a: &Response, b: &Response, what: &str) {
@@ -140,7 +53,7 @@ fn a_bucket_is_served_byte_for_byte_as_the_same_files_on_disk() {
     let local = Server::start(env!("CARGO_BIN_EXE_headwater").as_ref(), &disk, &[]);
     let mut count = 0;
     for asset in ASSETS {
-        let paths = resources(&local, asset);
+        let paths = resources(local.addr, asset);
         assert!(paths.len() > 5, "{asset}: {paths:?}");
         for path in &paths {
             same(&get(local.addr, path), &get(remote.addr, path), path);
@@ -206,7 +119,7 @@ fn a_replaced_object_is_indexed_again_and_never_mixed_with_the_old() {
             == get(local.addr, "/vod/bframes/hls/master.m3u8").header("etag")
     });
     assert!(changed.is_some(), "the new object was not indexed");
-    for path in resources(&local, "bframes") {
+    for path in resources(local.addr, "bframes") {
         same(&get(local.addr, &path), &get(remote.addr, &path), &path);
     }
     assert_ne!(get(remote.addr, seg).header("etag"), before.header("etag"));
@@ -301,15 +214,12 @@ fn uploads_land_in_the_bucket_and_catalog_assets_name_its_objects() {
         ),
     )
     .unwrap();
-    let env: Vec<(&str, String)> = s3.env();
-    let env: Vec<(&str, Option<&str>)> = env.iter().map(|(k, v)| (*k, Some(v.as_str()))).collect();
-    let mut args = headwater_testkit::server::admin_args(TOKEN, &database).to_vec();
-    args.extend(["--config", config.to_str().unwrap()]);
-    let s = Server::start_env(
+    let args = headwater_testkit::server::admin_args(TOKEN, &database);
+    let s = serve_bucket(
         env!("CARGO_BIN_EXE_headwater").as_ref(),
-        Path::new("s3://media/lib"),
+        &s3,
+        &config,
         &args,
-        &env,
     );
     let api = Api::new(s.admin_addr(), TOKEN);
     assert_eq!(api.call("GET", "/readyz", None).status, 200);

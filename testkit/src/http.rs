@@ -1,6 +1,7 @@
 //! A raw HTTP/1.1 client: tests write exact request bytes and read exact
 //! responses, so pipelining, garbage and HEAD framing can be checked.
 
+use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
@@ -142,4 +143,60 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 /// One GET on a fresh connection.
 pub fn get(addr: SocketAddr, path: &str) -> Response {
     Conn::open(addr).request("GET", path, &[])
+}
+
+/// Every URI a playlist names (lines and `URI="..."` attributes),
+/// resolved against the playlist's path.
+fn uris(playlist_path: &str, text: &str) -> Vec<String> {
+    let base = &playlist_path[..playlist_path.rfind('/').unwrap() + 1];
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let mut add = |u: &str| {
+            let u = u.trim();
+            if u.is_empty() {
+                return;
+            }
+            let mut parts: Vec<&str> = base.trim_end_matches('/').split('/').collect();
+            for seg in u.split('/') {
+                match seg {
+                    ".." => {
+                        parts.pop();
+                    }
+                    "." => {}
+                    s => parts.push(s),
+                }
+            }
+            out.push(parts.join("/"));
+        };
+        if !line.starts_with('#') {
+            add(line);
+        } else if let Some(i) = line.find("URI=\"") {
+            let rest = &line[i + 5..];
+            add(&rest[..rest.find('"').unwrap()]);
+        }
+    }
+    out
+}
+
+/// Every resource reachable from an asset's HLS (fMP4 and TS) playlists,
+/// plus its DASH MPD.
+pub fn resources(addr: SocketAddr, asset: &str) -> BTreeSet<String> {
+    let mut seen = BTreeSet::new();
+    let mut todo = vec![
+        format!("/vod/{asset}/hls/master.m3u8"),
+        format!("/vod/{asset}/hls-ts/master.m3u8"),
+        format!("/vod/{asset}/dash/manifest.mpd"),
+    ];
+    while let Some(path) = todo.pop() {
+        let path = path.split('?').next().unwrap().to_owned();
+        if !seen.insert(path.clone()) {
+            continue;
+        }
+        if path.ends_with(".m3u8") {
+            let r = get(addr, &path);
+            assert_eq!(r.status, 200, "{path}");
+            todo.extend(uris(&path, &r.text()));
+        }
+    }
+    seen
 }

@@ -17,6 +17,7 @@ pub mod nginx;
 pub mod postgres;
 pub mod s3;
 pub mod server;
+pub mod varnish;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

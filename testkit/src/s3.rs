@@ -102,3 +102,36 @@ impl Drop for S3 {
         self.stop();
     }
 }
+
+/// A bucket `media` whose prefix `lib/` holds copies of `assets`, and a
+/// directory holding the same files.
+pub fn library(dir: &Path, assets: &[&str]) -> (std::path::PathBuf, std::path::PathBuf) {
+    let bucket = dir.join("s3/media/lib");
+    let disk = dir.join("disk");
+    for root in [&bucket, &disk] {
+        std::fs::create_dir_all(root).unwrap();
+        for a in assets {
+            let file = crate::media().join(format!("{a}.mp4"));
+            if file.exists() {
+                std::fs::copy(&file, root.join(format!("{a}.mp4"))).unwrap();
+                continue;
+            }
+            std::fs::create_dir_all(root.join(a)).unwrap();
+            for e in std::fs::read_dir(crate::media().join(a)).unwrap() {
+                let e = e.unwrap();
+                std::fs::copy(e.path(), root.join(a).join(e.file_name())).unwrap();
+            }
+        }
+    }
+    (dir.join("s3"), disk)
+}
+
+/// Starts `bin serve` on the library `s3://media/lib` of `s3`, with the
+/// config file `config` and `args` (the admin API, a catalog, ...).
+pub fn serve_bucket(bin: &Path, s3: &S3, config: &Path, args: &[&str]) -> crate::server::Server {
+    let env: Vec<(&str, String)> = s3.env();
+    let env: Vec<(&str, Option<&str>)> = env.iter().map(|(k, v)| (*k, Some(v.as_str()))).collect();
+    let mut all = vec!["--config", config.to_str().expect("a UTF-8 path")];
+    all.extend_from_slice(args);
+    crate::server::Server::start_env(bin, Path::new("s3://media/lib"), &all, &env)
+}

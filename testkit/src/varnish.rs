@@ -1,0 +1,107 @@
+//! Debian's Varnish 7.1 with the shipped `conf/varnish.vcl`, its backends
+//! rewritten to the given nodes, on a free loopback port, with a working
+//! directory of its own (so `varnishstat -n` reads this instance only).
+//! Stopped when dropped.
+
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::{TempDir, workspace};
+
+/// A running varnishd.
+pub struct Varnish {
+    child: Child,
+    dir: TempDir,
+    /// Where it listens.
+    pub addr: SocketAddr,
+}
+
+/// `conf/varnish.vcl` with its BACKENDS block naming `nodes`.
+pub fn vcl(nodes: &[SocketAddr]) -> String {
+    let shipped =
+        std::fs::read_to_string(workspace().join("conf/varnish.vcl")).expect("conf/varnish.vcl");
+    let start = shipped.find("# BACKENDS\n").expect("a BACKENDS marker");
+    let end = shipped
+        .find("# END BACKENDS\n")
+        .expect("an END BACKENDS marker");
+    let mut block = String::from("# BACKENDS\n");
+    for (i, n) in nodes.iter().enumerate() {
+        block += &format!(
+            "backend node{i} {{\n    .host = \"{}\"; .port = \"{}\"; .probe = ready;\n    \
+             .connect_timeout = 1s; .first_byte_timeout = 15s; .between_bytes_timeout = 10s;\n}}\n",
+            n.ip(),
+            n.port()
+        );
+    }
+    block += "\nsub vcl_init {\n    new nodes = directors.round_robin();\n";
+    for i in 0..nodes.len() {
+        block += &format!("    nodes.add_backend(node{i});\n");
+    }
+    block += "}\n";
+    format!("{}{block}{}", &shipped[..start], &shipped[end..])
+}
+
+impl Varnish {
+    /// Starts varnishd in front of `nodes`.
+    pub fn start(nodes: &[SocketAddr]) -> Varnish {
+        let dir = TempDir::new("varnish");
+        let vcl_path = dir.path().join("headwater.vcl");
+        std::fs::write(&vcl_path, vcl(nodes)).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let child = Command::new("varnishd")
+            .arg("-F")
+            .args(["-j", "none"])
+            .args(["-a", &addr.to_string()])
+            .arg("-f")
+            .arg(&vcl_path)
+            .arg("-n")
+            .arg(dir.path().join("work"))
+            .args(["-s", "malloc,256m", "-T", "none"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn varnishd (apt-get install varnish; scripts/setup.sh does)");
+        let mut v = Varnish { child, dir, addr };
+        let end = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(addr).is_err() {
+            if let Ok(Some(status)) = v.child.try_wait() {
+                panic!("varnishd exited with {status} before listening");
+            }
+            assert!(Instant::now() < end, "varnishd did not start listening");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        v
+    }
+
+    /// A counter of `varnishstat` (`MAIN.cache_hit`, ...).
+    pub fn stat(&self, name: &str) -> u64 {
+        let out = Command::new("varnishstat")
+            .arg("-n")
+            .arg(self.dir.path().join("work"))
+            .args(["-1", "-f", name])
+            .output()
+            .expect("varnishstat");
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .nth(1)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| {
+                panic!(
+                    "varnishstat {name}: {}",
+                    String::from_utf8_lossy(&out.stdout)
+                )
+            })
+    }
+}
+
+impl Drop for Varnish {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
