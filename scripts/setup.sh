@@ -27,6 +27,8 @@ if [ "$mode" != "--demo" ]; then
   pkgs+=(python3-gi gir1.2-gstreamer-1.0)
   # Varnish: the CDN edge of the several-nodes tests (conf/varnish.vcl).
   pkgs+=(varnish)
+  # promtool checks the Prometheus alert rules in conf/prometheus/.
+  pkgs+=(prometheus)
   command -v node >/dev/null && command -v npm >/dev/null || pkgs+=(nodejs npm)
 fi
 if [ "$mode" = "--bench" ]; then

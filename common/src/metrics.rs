@@ -171,6 +171,77 @@ pub struct ReloadLabels {
     pub result: &'static str,
 }
 
+/// Labels of the object storage's error counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ObjectErrorLabels {
+    /// `timeout`, `unavailable`, `changed` (an object replaced since it was
+    /// indexed), `missing`, `cache` (the local chunk cache).
+    pub kind: &'static str,
+}
+
+type PlainCounter = prometheus_client::metrics::counter::Counter;
+
+/// A library in object storage: its chunk cache and the storage's errors
+/// (all zero for a directory library). Recorded off the workers (chunk
+/// fetches run on the blocking pool), so plain shared atomics.
+#[derive(Clone, Debug)]
+pub struct ObjectMetrics {
+    /// Chunks found in the local cache.
+    pub chunk_hits: PlainCounter,
+    /// Chunks fetched from the storage (one ranged GET each).
+    pub chunk_fetches: PlainCounter,
+    /// Bytes fetched for chunks.
+    pub fetched_bytes: PlainCounter,
+    /// Failed calls to the storage, by kind.
+    pub errors: Family<ObjectErrorLabels, PlainCounter>,
+    /// Bytes held in the chunk cache.
+    pub cached_bytes: Gauge,
+    /// 1 while the storage answers, 0 while it does not.
+    pub up: Gauge,
+}
+
+impl ObjectMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let m = ObjectMetrics {
+            chunk_hits: registered(
+                registry,
+                "object_chunk_hits",
+                "Chunks of objects found in the local chunk cache",
+            ),
+            chunk_fetches: registered(
+                registry,
+                "object_chunk_fetches",
+                "Chunks of objects fetched from object storage (one ranged GET each)",
+            ),
+            fetched_bytes: registered(
+                registry,
+                "object_fetched_bytes",
+                "Bytes of chunks fetched from object storage",
+            ),
+            errors: registered(
+                registry,
+                "object_errors",
+                "Failed calls to object storage, by kind",
+            ),
+            cached_bytes: registered(
+                registry,
+                "object_cache_bytes",
+                "Bytes held in the local chunk cache",
+            ),
+            up: registered(
+                registry,
+                "object_storage_up",
+                "1 while the library's object storage answers (or the library is a directory)",
+            ),
+        };
+        for kind in ["timeout", "unavailable", "changed", "missing", "cache"] {
+            let _ = m.errors.get_or_create(&ObjectErrorLabels { kind });
+        }
+        m.up.set(1);
+        m
+    }
+}
+
 /// Labels of the job gauge.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct JobLabels {
@@ -301,6 +372,8 @@ pub struct Metrics {
     /// Log lines left out by rate limits, caught up from the process-wide
     /// total at every scrape.
     log_suppressed: Counter,
+    /// The library's object storage.
+    pub objects: ObjectMetrics,
 }
 
 /// A new metric, registered under `name`; the handle kept to record.
@@ -429,7 +502,9 @@ impl Metrics {
             "log_lines_suppressed",
             "Log lines left out by per-call-site rate limits (floods a client can cause)",
         );
+        let objects = ObjectMetrics::register(&mut registry);
         Metrics {
+            objects,
             data,
             registry,
             admin_requests: requests,

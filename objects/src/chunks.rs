@@ -42,6 +42,17 @@ pub struct Piece {
     pub len: u64,
 }
 
+/// What one lookup of runs cost: chunks looked up, and of those, fetched.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Traffic {
+    /// Distinct chunks looked up.
+    pub lookups: u32,
+    /// Of those, fetched from the storage.
+    pub fetched: u32,
+    /// Bytes fetched.
+    pub fetched_bytes: u64,
+}
+
 /// Chunks of object versions on local disk, bounded by bytes.
 pub struct ChunkCache {
     dir: PathBuf,
@@ -162,16 +173,21 @@ impl ChunkCache {
         }))
     }
 
+    /// Bytes held now, as last counted (no pending evictions run).
+    pub fn held_bytes_estimate(&self) -> u64 {
+        self.chunks.weighted_size()
+    }
+
     /// `ranges` of `object` (in order) as runs inside chunks, fetching the
-    /// chunks not held; how many chunks were fetched.
+    /// chunks not held; what that took.
     pub fn pieces(
         &self,
         bucket: &Bucket,
         object: &Object,
         ranges: impl IntoIterator<Item = Range<u64>>,
-    ) -> Result<(Vec<Piece>, u32), Error> {
+    ) -> Result<(Vec<Piece>, Traffic), Error> {
         let mut out = Vec::new();
-        let mut fetched = 0;
+        let mut traffic = Traffic::default();
         let mut last: Option<(u64, Arc<Chunk>)> = None;
         for r in ranges {
             if r.end > object.size {
@@ -184,7 +200,11 @@ impl ChunkCache {
                     Some((i, c)) if *i == index => c.clone(),
                     _ => {
                         let (c, f) = self.chunk(bucket, object, index)?;
-                        fetched += u32::from(f);
+                        traffic.lookups += 1;
+                        if f {
+                            traffic.fetched += 1;
+                            traffic.fetched_bytes += c.len;
+                        }
                         last = Some((index, c.clone()));
                         c
                     }
@@ -198,27 +218,7 @@ impl ChunkCache {
                 at += len;
             }
         }
-        Ok((out, fetched))
-    }
-
-    /// Fills `buf` with `object`'s bytes at `offset`, through the chunks.
-    pub fn read_exact_at(
-        &self,
-        bucket: &Bucket,
-        object: &Object,
-        buf: &mut [u8],
-        offset: u64,
-    ) -> Result<(), Error> {
-        use std::os::unix::fs::FileExt;
-        let end = offset.saturating_add(buf.len() as u64);
-        let (pieces, _) = self.pieces(bucket, object, std::iter::once(offset..end))?;
-        let mut at = 0usize;
-        for p in pieces {
-            let n = p.len as usize;
-            p.chunk.file.read_exact_at(&mut buf[at..at + n], p.offset)?;
-            at += n;
-        }
-        Ok(())
+        Ok((out, traffic))
     }
 }
 

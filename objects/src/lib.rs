@@ -26,5 +26,5 @@ mod chunks;
 mod error;
 
 pub use bucket::{Bucket, BucketOptions, Object, parse_url};
-pub use chunks::{Chunk, ChunkCache, Piece};
+pub use chunks::{Chunk, ChunkCache, Piece, Traffic};
 pub use error::Error;

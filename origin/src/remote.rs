@@ -16,7 +16,8 @@ use std::io;
 use std::ops::Range;
 use std::sync::Arc;
 
-use headwater_objects::{Bucket, ChunkCache, Error as ObjectError, Object, Piece};
+use headwater_common::metrics::{ObjectErrorLabels, ObjectMetrics};
+use headwater_objects::{Bucket, ChunkCache, Error as ObjectError, Object, Piece, Traffic};
 use headwater_packager::MediaSegment;
 use headwater_packager::{ReadAt, clip};
 
@@ -29,27 +30,71 @@ pub(crate) struct Remote {
     pub(crate) object: Object,
     pub(crate) bucket: Arc<Bucket>,
     pub(crate) chunks: Arc<ChunkCache>,
+    pub(crate) metrics: ObjectMetrics,
 }
 
 impl Remote {
     /// `ranges` of the object as runs inside cached chunks (fetching the
-    /// chunks not held: blocking).
+    /// chunks not held: blocking), counted.
+    pub(crate) fn fetch(
+        &self,
+        ranges: impl IntoIterator<Item = Range<u64>>,
+    ) -> Result<Vec<Piece>, ObjectError> {
+        let outcome = self.chunks.pieces(&self.bucket, &self.object, ranges);
+        match &outcome {
+            Ok((_, traffic)) => record(&self.metrics, &self.chunks, *traffic),
+            Err(e) => record_error(&self.metrics, e),
+        }
+        self.metrics.up.set(i64::from(self.bucket.is_healthy()));
+        outcome.map(|(p, _)| p)
+    }
+
+    /// [`Remote::fetch`] for the paths that speak `std::io`.
     pub(crate) fn pieces(
         &self,
         ranges: impl IntoIterator<Item = Range<u64>>,
     ) -> io::Result<Vec<Piece>> {
-        self.chunks
-            .pieces(&self.bucket, &self.object, ranges)
-            .map(|(p, _)| p)
-            .map_err(to_io)
+        self.fetch(ranges).map_err(to_io)
     }
 
     /// Fills `buf` from `offset` (blocking on chunks not held).
     pub(crate) fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        self.chunks
-            .read_exact_at(&self.bucket, &self.object, buf, offset)
-            .map_err(to_io)
+        let end = offset.saturating_add(buf.len() as u64);
+        let mut at = 0usize;
+        for p in self.pieces(std::iter::once(offset..end))? {
+            let n = p.len as usize;
+            std::os::unix::fs::FileExt::read_exact_at(
+                &p.chunk.file,
+                &mut buf[at..at + n],
+                p.offset,
+            )?;
+            at += n;
+        }
+        Ok(())
     }
+}
+
+/// Counts a lookup's chunk hits and fetches.
+fn record(m: &ObjectMetrics, chunks: &ChunkCache, t: Traffic) {
+    m.chunk_hits.inc_by(u64::from(t.lookups - t.fetched));
+    if t.fetched > 0 {
+        m.chunk_fetches.inc_by(u64::from(t.fetched));
+        m.fetched_bytes.inc_by(t.fetched_bytes);
+        m.cached_bytes
+            .set(i64::try_from(chunks.held_bytes_estimate()).unwrap_or(i64::MAX));
+    }
+}
+
+/// Counts a failed call by kind.
+pub(crate) fn record_error(m: &ObjectMetrics, e: &ObjectError) {
+    let kind = match e {
+        ObjectError::Timeout(_) => "timeout",
+        ObjectError::Unavailable(_) | ObjectError::Config(_) => "unavailable",
+        ObjectError::Changed(_) => "changed",
+        ObjectError::NotFound(_) => "missing",
+        ObjectError::Cache(_) => "cache",
+    };
+    m.errors.get_or_create(&ObjectErrorLabels { kind }).inc();
 }
 
 /// An object storage error as an I/O error (for the paths that read
@@ -143,10 +188,7 @@ pub(crate) async fn prefetch(
         .collect();
     let file = file.clone();
     tokio::task::spawn_blocking(move || match &file.data {
-        Data::Remote(remote) => remote
-            .chunks
-            .pieces(&remote.bucket, &remote.object, ranges)
-            .map(drop),
+        Data::Remote(remote) => remote.fetch(ranges).map(drop),
         Data::Local(_) => Ok(()),
     })
     .await

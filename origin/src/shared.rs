@@ -71,7 +71,7 @@ impl Shared {
             ..Limits::default()
         };
         let store = Store::new(
-            library(&config)?,
+            library(&config, &metrics)?,
             limits,
             PackagingConfig {
                 target_duration: config.packaging.segment_duration,
@@ -173,7 +173,7 @@ impl Slot {
 }
 
 /// The library `media.root` names: a directory, or a bucket with its chunk cache.
-fn library(config: &Config) -> Result<Library, OriginError> {
+fn library(config: &Config, metrics: &Metrics) -> Result<Library, OriginError> {
     let m = &config.media;
     let Some(url) = config.bucket_url() else {
         return Ok(Library::Dir(MediaRoot::new(m.root.clone(), m.symlinks)));
@@ -194,5 +194,6 @@ fn library(config: &Config) -> Result<Library, OriginError> {
     Ok(Library::Bucket {
         bucket: Arc::new(bucket),
         chunks: Arc::new(chunks),
+        metrics: metrics.objects.clone(),
     })
 }

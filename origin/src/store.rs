@@ -131,6 +131,7 @@ pub(crate) enum Library {
     Bucket {
         bucket: Arc<headwater_objects::Bucket>,
         chunks: Arc<headwater_objects::ChunkCache>,
+        metrics: headwater_common::metrics::ObjectMetrics,
     },
 }
 
@@ -273,8 +274,16 @@ impl Store {
         match &self.root {
             Library::Dir(root) if root.path().is_dir() => Ok(()),
             Library::Dir(_) => Err("media root is not a readable directory"),
-            Library::Bucket { bucket, .. } if bucket.is_healthy() => Ok(()),
-            Library::Bucket { bucket, .. } => {
+            Library::Bucket {
+                bucket, metrics, ..
+            } if bucket.is_healthy() => {
+                metrics.up.set(1);
+                Ok(())
+            }
+            Library::Bucket {
+                bucket, metrics, ..
+            } => {
+                metrics.up.set(0);
                 static PROBING: std::sync::atomic::AtomicBool =
                     std::sync::atomic::AtomicBool::new(false);
                 if !PROBING.swap(true, Ordering::AcqRel) {
@@ -715,7 +724,14 @@ impl Store {
                         e => unprocessable(e),
                     };
                     let (source, data) = match (&self.root, id) {
-                        (Library::Bucket { bucket, chunks }, Version::Remote(object)) => {
+                        (
+                            Library::Bucket {
+                                bucket,
+                                chunks,
+                                metrics,
+                            },
+                            Version::Remote(object),
+                        ) => {
                             let read = crate::remote::ObjectRead { bucket, object };
                             let source =
                                 Source::index(&read, object.size, &self.limits).map_err(remote)?;
@@ -723,6 +739,7 @@ impl Store {
                                 object: object.clone(),
                                 bucket: bucket.clone(),
                                 chunks: chunks.clone(),
+                                metrics: metrics.clone(),
                             };
                             (source, Data::Remote(remote))
                         }

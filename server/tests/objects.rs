@@ -268,6 +268,21 @@ fn uploads_land_in_the_bucket_and_catalog_assets_name_its_objects() {
     assert!(ok.is_some());
     assert!(seg("cat").body == seg("bframes").body);
 
+    // What the chunk cache did is in /metrics.
+    let metrics = api.call("GET", "/metrics", None).body;
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} not in /metrics"))
+    };
+    assert!(value("headwater_object_chunk_fetches_total") >= 1.0);
+    assert!(value("headwater_object_fetched_bytes_total") > 0.0);
+    assert!(value("headwater_object_cache_bytes") > 0.0);
+    assert_eq!(value("headwater_object_storage_up"), 1.0);
+
     // Transcodes write files: refused, and said why.
     let r = api.call(
         "POST",
