@@ -53,6 +53,7 @@ pids+=($!); wait_port "$s3_port"
 for i in $(seq -w 1 "$copies"); do
   cp "$media/hls720.mp4" "$work/disk/c$i.mp4"
   curl -sf --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
+    -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" \
     -T "$media/hls720.mp4" "$AWS_ENDPOINT_URL/media/c$i.mp4" >/dev/null
 done
 printf '[media]\nobject_cache_dir = "%s"\n' "$work/chunks" >"$work/bucket.toml"
@@ -74,7 +75,7 @@ done
 times() { # PORT -> one time_total per line
   for p in "${paths[@]}"; do curl -s -o /dev/null -w '%{time_total}\n' "http://127.0.0.1:$1$p"; done
 }
-stats() { sort -n | awk '{a[NR]=$1} END {printf "%.1f %.1f", a[int((NR+1)/2)]*1000, a[int(NR*0.9)]*1000}'; }
+stats() { sort -n | awk '{a[NR]=$1} END {printf "%.1f %.1f\n", a[int((NR+1)/2)]*1000, a[int(NR*0.9)]*1000}'; }
 read -r cold_med cold_p90 < <(times "$bucket_port" | stats)
 read -r warm_med warm_p90 < <(times "$bucket_port" | stats)
 read -r disk_med disk_p90 < <(times "$disk_port" | stats)

@@ -470,22 +470,14 @@ impl Store {
                 continue;
             }
             match root.metadata(&rel) {
-                Ok(m) if usable(&rel, &m) => files.push((rel, Version::Local(FileId::of(&m)))),
+                Ok(m) if usable(&rel, &m) => {
+                    add_file(&mut files, (rel, Version::Local(FileId::of(&m))), name)?;
+                }
                 Ok(_) => {}
                 Err(e) => self.not_there(&rel, e)?,
             }
-            if files.len() > 64 {
-                return Err(AssetError::Unprocessable(format!(
-                    "asset directory '{name}' holds more than 64 media files"
-                )));
-            }
         }
-        if files.is_empty() {
-            return Ok(None);
-        }
-        files.sort_by(|a, b| a.0.cmp(&b.0));
-        let languages = vec![None; files.len()];
-        Ok(Some(Snapshot { files, languages }))
+        Ok(directory(files))
     }
 
     /// The directory-mode layout, from a bucket: `{name}.mp4`/`.m4a`, or
@@ -515,19 +507,9 @@ impl Store {
             if !is_source_file(&rel) || protected.paths.contains(&rel) {
                 continue;
             }
-            files.push((rel, Version::Remote(o)));
-            if files.len() > 64 {
-                return Err(AssetError::Unprocessable(format!(
-                    "asset directory '{name}' holds more than 64 media files"
-                )));
-            }
+            add_file(&mut files, (rel, Version::Remote(o)), name)?;
         }
-        if files.is_empty() {
-            return Ok(None);
-        }
-        files.sort_by(|a, b| a.0.cmp(&b.0));
-        let languages = vec![None; files.len()];
-        Ok(Some(Snapshot { files, languages }))
+        Ok(directory(files))
     }
 
     /// Whether an error opening `rel` means "no such asset" (`Ok`): the
@@ -807,6 +789,32 @@ impl Asset {
             .sum();
         sources + segments + 4096
     }
+}
+
+/// Adds a file of asset directory `name`; more than 64 are refused.
+fn add_file(
+    files: &mut Vec<(PathBuf, Version)>,
+    file: (PathBuf, Version),
+    name: &str,
+) -> Result<(), AssetError> {
+    files.push(file);
+    if files.len() > 64 {
+        return Err(AssetError::Unprocessable(format!(
+            "asset directory '{name}' holds more than 64 media files"
+        )));
+    }
+    Ok(())
+}
+
+/// The snapshot of an asset directory's files, in name order; none when
+/// it has none.
+fn directory(mut files: Vec<(PathBuf, Version)>) -> Option<Snapshot> {
+    if files.is_empty() {
+        return None;
+    }
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    let languages = vec![None; files.len()];
+    Some(Snapshot { files, languages })
 }
 
 /// Whether `rel` (in an asset directory) is a file the asset is made of.

@@ -163,3 +163,53 @@ fn varnish_in_front_loses_nothing_when_a_node_is_killed_and_serves_a_warm_set() 
         "hit ratio {ratio:.3} ({hits} hits, {misses} misses)"
     );
 }
+
+#[test]
+fn ll_hls_blocking_reloads_pass_through_varnish_and_are_coalesced() {
+    use headwater_testkit::live::{
+        self, KEY, ffmpeg_push, media_playlist_path, msn_range, rtmp_url,
+    };
+    let s = live::start(
+        env!("CARGO_BIN_EXE_headwater").as_ref(),
+        &["--stream", &format!("cam:{KEY}")],
+    );
+    let v = Varnish::start(&[s.addr]);
+    let mut publisher = ffmpeg_push(&rtmp_url(s.logged_addr("rtmp"), "cam", KEY), 30, "flv");
+    // Asked of the origin first: Varnish would keep a 404 for 10 s.
+    let started = within(Duration::from_secs(20), || {
+        get(s.addr, "/live/cam/hls/master.m3u8").status == 200
+    });
+    assert!(started.is_some(), "the stream did not start");
+    let media = media_playlist_path(&s, "cam");
+    let listed = within(Duration::from_secs(20), || {
+        let r = get(v.addr, &media);
+        r.status == 200 && msn_range(&r.text()).1 >= 1
+    });
+    assert!(listed.is_some(), "no live playlist through Varnish");
+    // Four viewers block for the segment after the last one listed.
+    let next = msn_range(&get(s.addr, &media).text()).1 + 1;
+    let blocking = format!("{media}?_HLS_msn={next}&_HLS_part=0");
+    let before = v.stat("MAIN.backend_req");
+    let viewers: Vec<_> = (0..4)
+        .map(|_| {
+            let (addr, path) = (v.addr, blocking.clone());
+            std::thread::spawn(move || get(addr, &path))
+        })
+        .collect();
+    let answers: Vec<_> = viewers.into_iter().map(|t| t.join().unwrap()).collect();
+    let fetched = v.stat("MAIN.backend_req") - before;
+    for a in &answers {
+        assert_eq!(a.status, 200, "{}", a.text());
+        assert!(msn_range(&a.text()).1 >= next, "{}", a.text());
+        assert!(
+            a.body == answers[0].body,
+            "the viewers got different playlists"
+        );
+    }
+    assert!(
+        fetched <= 2,
+        "{fetched} backend requests for 4 viewers of one blocking reload"
+    );
+    let _ = publisher.kill();
+    let _ = publisher.wait();
+}

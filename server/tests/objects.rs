@@ -17,18 +17,24 @@ const ASSETS: [&str; 5] = ["bframes", "muxed", "ladder", "subs", "tx3g"];
 
 /// Starts headwater on the bucket, with small chunks so that segments
 /// span several, and a short storage timeout.
-fn on_bucket(s3: &S3, dir: &Path) -> Server {
+/// `objects.toml` in `dir`: `[media]` with `extra` (lines) and the chunk
+/// cache in `dir/chunks`.
+fn config_in(dir: &Path, extra: &str) -> std::path::PathBuf {
     let config = dir.join("objects.toml");
     let cache = dir.join("chunks");
-    std::fs::write(
-        &config,
-        format!(
-            "[media]\nobject_chunk_kb = 64\nobject_cache_mb = 64\nobject_timeout_ms = 1500\n\
-             check_interval_ms = 200\nobject_cache_dir = {:?}\n",
-            cache.to_str().unwrap()
-        ),
-    )
-    .unwrap();
+    let text = format!(
+        "[media]\n{extra}object_cache_dir = {:?}\n",
+        cache.to_str().unwrap()
+    );
+    std::fs::write(&config, text).unwrap();
+    config
+}
+
+fn on_bucket(s3: &S3, dir: &Path) -> Server {
+    let config = config_in(
+        dir,
+        "object_chunk_kb = 64\nobject_cache_mb = 64\nobject_timeout_ms = 1500\ncheck_interval_ms = 200\n",
+    );
     serve_bucket(env!("CARGO_BIN_EXE_headwater").as_ref(), s3, &config, &[])
 }
 
@@ -167,15 +173,7 @@ fn storage_that_never_answers_is_504_within_the_timeout() {
             open.push(c);
         }
     });
-    let config = dir.path().join("objects.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[media]\nobject_timeout_ms = 1000\nobject_cache_dir = {:?}\n",
-            dir.path().join("chunks").to_str().unwrap()
-        ),
-    )
-    .unwrap();
+    let config = config_in(dir.path(), "object_timeout_ms = 1000\n");
     let endpoint = format!("http://{addr}");
     let s = Server::start_env(
         env!("CARGO_BIN_EXE_headwater").as_ref(),
@@ -205,15 +203,7 @@ fn uploads_land_in_the_bucket_and_catalog_assets_name_its_objects() {
     let (s3_root, _) = library(dir.path(), &["bframes"]);
     let s3 = S3::start(&s3_root);
     let database = headwater_testkit::server::sqlite_in(dir.path());
-    let config = dir.path().join("objects.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[media]\nobject_cache_dir = {:?}\n",
-            dir.path().join("chunks").to_str().unwrap()
-        ),
-    )
-    .unwrap();
+    let config = config_in(dir.path(), "");
     let args = headwater_testkit::server::admin_args(TOKEN, &database);
     let s = serve_bucket(
         env!("CARGO_BIN_EXE_headwater").as_ref(),
@@ -263,25 +253,45 @@ fn uploads_land_in_the_bucket_and_catalog_assets_name_its_objects() {
         Some(r#"{"id":"gone","sources":[{"path":"nothing.mp4"}]}"#),
     );
     assert_eq!(missing.status, 422, "{}", missing.body);
-    let seg = |asset: &str| get(s.addr, &format!("/vod/{asset}/cmaf/v1/2.m4s"));
-    let ok = within(Duration::from_secs(5), || seg("cat").status == 200);
-    assert!(ok.is_some());
-    assert!(seg("cat").body == seg("bframes").body);
-
-    // What the chunk cache did is in /metrics.
-    let metrics = api.call("GET", "/metrics", None).body;
-    let value = |name: &str| -> f64 {
-        metrics
-            .lines()
+    // Eight viewers at once for a segment of an object none of whose
+    // chunks is held: one GET per chunk (4 MiB chunks: one or two for a
+    // segment of this file), not one per viewer.
+    let metric = |name: &str| -> f64 {
+        let text = api.call("GET", "/metrics", None).body;
+        text.lines()
             .find(|l| l.starts_with(name))
             .and_then(|l| l.rsplit(' ').next())
             .and_then(|v| v.parse().ok())
             .unwrap_or_else(|| panic!("{name} not in /metrics"))
     };
-    assert!(value("headwater_object_chunk_fetches_total") >= 1.0);
-    assert!(value("headwater_object_fetched_bytes_total") > 0.0);
-    assert!(value("headwater_object_cache_bytes") > 0.0);
-    assert_eq!(value("headwater_object_storage_up"), 1.0);
+    let listed = within(Duration::from_secs(5), || {
+        get(s.addr, "/vod/cat/hls/master.m3u8").status == 200
+    });
+    assert!(listed.is_some(), "the catalog asset is not served");
+    let fetches = metric("headwater_object_chunk_fetches_total");
+    let hits = metric("headwater_object_chunk_hits_total");
+    let viewers: Vec<_> = (0..8)
+        .map(|_| {
+            let addr = s.addr;
+            std::thread::spawn(move || get(addr, "/vod/cat/cmaf/v1/2.m4s"))
+        })
+        .collect();
+    let bodies: Vec<_> = viewers.into_iter().map(|v| v.join().unwrap()).collect();
+    let fetched = metric("headwater_object_chunk_fetches_total") - fetches;
+    assert!(
+        (1.0..=2.0).contains(&fetched),
+        "{fetched} chunk fetches for one segment"
+    );
+    assert!(metric("headwater_object_chunk_hits_total") - hits >= 8.0 - fetched);
+    assert!(metric("headwater_object_fetched_bytes_total") > 0.0);
+    assert!(metric("headwater_object_cache_bytes") > 0.0);
+    assert_eq!(metric("headwater_object_storage_up"), 1.0);
+    // And what they got is what the directory-mode asset of the same key gives.
+    let direct = get(s.addr, "/vod/bframes/cmaf/v1/2.m4s");
+    for b in &bodies {
+        assert_eq!(b.status, 200);
+        assert!(b.body == direct.body);
+    }
 
     // Transcodes write files: refused, and said why.
     let r = api.call(
