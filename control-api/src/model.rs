@@ -43,7 +43,9 @@ pub enum Role {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SourceSpec {
-    /// Path relative to the media root (no `..`, not absolute).
+    /// Path relative to the media root (no `..`, not absolute); with the
+    /// library in a bucket, a key under its prefix or the full
+    /// `s3://BUCKET/PREFIX/KEY` URL.
     pub path: String,
     /// Defaults from the file: `subtitle` for `.vtt`, `video` when the file
     /// has video, else `audio`.
@@ -193,10 +195,12 @@ fn check_sources(sources: &[SourceSpec]) -> Result<(), ApiError> {
         return Err(ApiError::invalid("sources", "must hold 1 to 64 files"));
     }
     for (i, s) in sources.iter().enumerate() {
-        if !is_relative_path(&s.path) {
+        let path = s.path.strip_prefix("s3://").unwrap_or(&s.path);
+        if !is_relative_path(path) {
             return Err(ApiError::invalid(
                 &format!("sources[{i}].path"),
-                "must be a relative path under the media root, without '..'",
+                "must be a relative path under the media root (or an s3:// URL of the \
+                 library's bucket), without '..'",
             ));
         }
         if let Some(l) = &s.language

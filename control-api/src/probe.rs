@@ -135,9 +135,19 @@ fn about(i: usize, spec: &SourceSpec, why: impl std::fmt::Display) -> String {
 /// (or an object).
 fn open(root: &Root, i: usize, spec: &SourceSpec) -> Result<Opened, String> {
     let root = match root {
+        Root::Dir(_) if Bucket::is_url(&spec.path) => {
+            return Err(about(
+                i,
+                spec,
+                "an s3:// source needs the library in that bucket (media.root)",
+            ));
+        }
         Root::Dir(root) => root,
         Root::Bucket(bucket) => {
-            return match bucket.head(&spec.path) {
+            let Some(key) = bucket.key_of(&spec.path) else {
+                return Err(about(i, spec, "not in the library's bucket and prefix"));
+            };
+            return match bucket.head(key) {
                 Ok(Some(o)) => Ok(Opened::Object(bucket.clone(), o)),
                 Ok(None) => Err(about(i, spec, "no such object in the bucket")),
                 Err(e) => Err(about(i, spec, e)),

@@ -161,6 +161,19 @@ impl Bucket {
         &self.url
     }
 
+    /// The key under the library's prefix that a catalog source names: a
+    /// relative key as it is, or a full `s3://BUCKET/PREFIX/KEY` URL of
+    /// this library; `None` for a URL of another bucket or prefix.
+    pub fn key_of<'a>(&self, source: &'a str) -> Option<&'a str> {
+        if !Self::is_url(source) {
+            return Some(source);
+        }
+        source
+            .strip_prefix(self.url.as_str())
+            .and_then(|k| k.strip_prefix('/'))
+            .filter(|k| !k.is_empty())
+    }
+
     /// Whether the last call that reached the object storage succeeded.
     pub fn is_healthy(&self) -> bool {
         self.healthy.load(Ordering::Relaxed)

@@ -342,7 +342,12 @@ impl Store {
                 .filter(|a| a.require_token)
                 .flat_map(|a| &a.sources)
             {
-                let rel = PathBuf::from(&spec.path);
+                // A bucket's source may be named by its full URL: the key.
+                let key = match &self.root {
+                    Library::Bucket { bucket, .. } => bucket.key_of(&spec.path),
+                    Library::Dir(_) => Some(spec.path.as_str()),
+                };
+                let rel = PathBuf::from(key.unwrap_or(&spec.path));
                 // Through the same policy: a link to it is caught by inode.
                 if let Some(m) = self.dir().and_then(|root| {
                     MediaRoot::new(root.path().to_owned(), Symlinks::Follow)
@@ -545,15 +550,25 @@ impl Store {
                 ))
             };
             let version = match &self.root {
+                Library::Dir(_) if headwater_objects::Bucket::is_url(&spec.path) => {
+                    return Err(missing(
+                        &"an s3:// source needs the library in that bucket (media.root)",
+                    ));
+                }
                 Library::Dir(root) => {
                     let m = root.metadata(&path).map_err(|e| missing(&e))?;
                     Version::Local(FileId::of(&m))
                 }
-                Library::Bucket { bucket, .. } => match bucket.head(&spec.path) {
-                    Ok(Some(o)) => Version::Remote(o),
-                    Ok(None) => return Err(missing(&"no such object")),
-                    Err(e) => return Err(AssetError::Storage(e.to_string())),
-                },
+                Library::Bucket { bucket, .. } => {
+                    let key = bucket
+                        .key_of(&spec.path)
+                        .ok_or_else(|| missing(&"not in the library's bucket and prefix"))?;
+                    match bucket.head(key) {
+                        Ok(Some(o)) => Version::Remote(o),
+                        Ok(None) => return Err(missing(&"no such object")),
+                        Err(e) => return Err(AssetError::from(e)),
+                    }
+                }
             };
             files.push((path, version));
             languages.push(spec.language.clone());

@@ -253,6 +253,31 @@ fn uploads_land_in_the_bucket_and_catalog_assets_name_its_objects() {
         Some(r#"{"id":"gone","sources":[{"path":"nothing.mp4"}]}"#),
     );
     assert_eq!(missing.status, 422, "{}", missing.body);
+    // A full URL of the library names the same key; another bucket does not.
+    let by_url = api.call(
+        "POST",
+        "/api/v1/assets",
+        Some(r#"{"id":"url","sources":[{"path":"s3://media/lib/bframes.mp4"}],"require_token":true}"#),
+    );
+    assert_eq!(by_url.status, 201, "{}", by_url.body);
+    let other = api.call(
+        "POST",
+        "/api/v1/assets",
+        Some(r#"{"id":"other","sources":[{"path":"s3://elsewhere/bframes.mp4"}]}"#),
+    );
+    assert_eq!(other.status, 422, "{}", other.body);
+    assert!(other.body.contains("bucket"), "{}", other.body);
+    // Its source is token-protected: not served as the directory-mode
+    // asset of the same key, nor through the asset without a token.
+    let protected = within(Duration::from_secs(5), || {
+        get(s.addr, "/vod/bframes/hls/master.m3u8").status == 404
+            && get(s.addr, "/vod/url/hls/master.m3u8").status == 403
+    });
+    assert!(
+        protected.is_some(),
+        "a protected object is reachable another way"
+    );
+    assert_eq!(api.call("DELETE", "/api/v1/assets/url", None).status, 204);
     // Eight viewers at once for a segment of an object none of whose
     // chunks is held: one GET per chunk (4 MiB chunks: one or two for a
     // segment of this file), not one per viewer.
@@ -287,6 +312,13 @@ fn uploads_land_in_the_bucket_and_catalog_assets_name_its_objects() {
     assert!(metric("headwater_object_cache_bytes") > 0.0);
     assert_eq!(metric("headwater_object_storage_up"), 1.0);
     // And what they got is what the directory-mode asset of the same key gives.
+    let again = within(Duration::from_secs(5), || {
+        get(s.addr, "/vod/bframes/cmaf/v1/2.m4s").status == 200
+    });
+    assert!(
+        again.is_some(),
+        "the key is not served again once unprotected"
+    );
     let direct = get(s.addr, "/vod/bframes/cmaf/v1/2.m4s");
     for b in &bodies {
         assert_eq!(b.status, 200);
