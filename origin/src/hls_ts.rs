@@ -301,7 +301,7 @@ fn written(
     // framing) are 422s; a read that failed is the disk's.
     let storage = |e: std::io::Error| match e.kind() {
         std::io::ErrorKind::InvalidData => OriginError::Unprocessable(e.to_string()),
-        _ => OriginError::Storage(e.to_string()),
+        _ => crate::remote::from_io(&e).unwrap_or_else(|| OriginError::Storage(e.to_string())),
     };
     Ok(
         match shared.gather.made(key, size, make).map_err(storage)? {

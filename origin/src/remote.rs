@@ -98,7 +98,7 @@ pub(crate) fn record_error(m: &ObjectMetrics, e: &ObjectError) {
 }
 
 /// An object storage error as an I/O error (for the paths that read
-/// samples through `std::io`); [`from_io`] gets it back.
+/// samples through `std::io`); [`from_io`] gets the reply back.
 pub(crate) fn to_io(e: ObjectError) -> io::Error {
     let kind = match &e {
         ObjectError::Timeout(_) => io::ErrorKind::TimedOut,
@@ -106,6 +106,14 @@ pub(crate) fn to_io(e: ObjectError) -> io::Error {
         _ => io::ErrorKind::Other,
     };
     io::Error::new(kind, e)
+}
+
+/// The reply for an I/O error that is an object storage failure (made by
+/// [`to_io`]), if it is one.
+pub(crate) fn from_io(e: &io::Error) -> Option<OriginError> {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<ObjectError>())
+        .map(error)
 }
 
 /// The reply for an object storage failure.

@@ -141,7 +141,11 @@ fn storage_down_is_503_or_504_with_retry_after_and_service_resumes() {
     assert_eq!(get(remote.addr, "/readyz").status, 200);
     s3.stop();
     // Not indexed yet, and a segment whose chunks are not cached.
-    for path in ["/vod/muxed/hls/master.m3u8", "/vod/bframes/cmaf/v1/3.m4s"] {
+    for path in [
+        "/vod/muxed/hls/master.m3u8",
+        "/vod/bframes/cmaf/v1/3.m4s",
+        "/vod/bframes/ts/v1.a2/3.ts",
+    ] {
         let r = get(remote.addr, path);
         assert!(matches!(r.status, 503 | 504), "{path}: {}", r.status);
         assert_eq!(r.header("retry-after"), Some("2"), "{path}");
