@@ -703,70 +703,70 @@ impl Store {
 
     fn index_file(&self, path: &Path, id: &Version) -> Result<Arc<IndexedFile>, AssetError> {
         self.sources
-            .try_get_with(
-                (path.to_owned(), id.clone()),
-                || -> Result<Arc<IndexedFile>, AssetError> {
-                    let started = Instant::now();
-                    let unprocessable = |e: headwater_packager::Error| {
-                        AssetError::Unprocessable(format!(
-                            "{}: {e}",
-                            path.file_name().unwrap_or_default().to_string_lossy()
-                        ))
-                    };
-                    // A read of the bucket that failed is the storage's fault.
-                    let remote = |e: headwater_packager::Error| match e {
-                        headwater_packager::Error::Read { source, .. } => {
-                            AssetError::from_io(&source)
-                        }
-                        e => unprocessable(e),
-                    };
-                    let (source, data) = match (&self.root, id) {
-                        (
-                            Library::Bucket {
-                                bucket,
-                                chunks,
-                                metrics,
-                            },
-                            Version::Remote(object),
-                        ) => {
-                            let read = crate::remote::ObjectRead { bucket, object };
-                            let source =
-                                Source::index(&read, object.size, &self.limits).map_err(remote)?;
-                            let remote = crate::remote::Remote {
-                                object: object.clone(),
-                                bucket: bucket.clone(),
-                                chunks: chunks.clone(),
-                                metrics: metrics.clone(),
-                            };
-                            (source, Data::Remote(remote))
-                        }
-                        (Library::Dir(root), _) => {
-                            let file = root.open(path).map_err(|e| {
-                                AssetError::Storage(format!("{}: {e}", path.display()))
-                            })?;
-                            let size = file
-                                .metadata()
-                                .map_err(|e| AssetError::Storage(e.to_string()))?
-                                .len();
-                            let source = Source::index(&FileRead(&file), size, &self.limits)
-                                .map_err(unprocessable)?;
-                            (source, Data::Local(file))
-                        }
-                        _ => return Err(AssetError::Storage("a file of another library".into())),
-                    };
-                    tracing::debug!(
-                        file = %path.display(),
-                        reads = source.reads,
-                        micros = started.elapsed().as_micros() as u64,
-                        "indexed"
-                    );
-                    Ok(Arc::new(IndexedFile {
-                        source: Arc::new(source),
-                        data,
-                    }))
-                },
-            )
+            .try_get_with((path.to_owned(), id.clone()), || {
+                let started = Instant::now();
+                let (source, data) = match (&self.root, id) {
+                    (Library::Bucket { .. }, Version::Remote(object)) => {
+                        self.index_object(path, object)?
+                    }
+                    (Library::Dir(root), _) => self.index_local(root, path)?,
+                    _ => return Err(AssetError::Storage("a file of another library".into())),
+                };
+                tracing::debug!(
+                    file = %path.display(),
+                    reads = source.reads,
+                    micros = started.elapsed().as_micros() as u64,
+                    "indexed"
+                );
+                Ok(Arc::new(IndexedFile {
+                    source: Arc::new(source),
+                    data,
+                }))
+            })
             .map_err(|e: Arc<AssetError>| (*e).clone())
+    }
+
+    /// Indexes a file of the media directory.
+    fn index_local(&self, root: &MediaRoot, path: &Path) -> Result<(Source, Data), AssetError> {
+        let file = root
+            .open(path)
+            .map_err(|e| AssetError::Storage(format!("{}: {e}", path.display())))?;
+        let size = file
+            .metadata()
+            .map_err(|e| AssetError::Storage(e.to_string()))?
+            .len();
+        let source = Source::index(&FileRead(&file), size, &self.limits)
+            .map_err(|e| unprocessable(path, e))?;
+        Ok((source, Data::Local(file)))
+    }
+
+    /// Indexes an object of the bucket from ranged reads of its metadata.
+    fn index_object(
+        &self,
+        path: &Path,
+        object: &headwater_objects::Object,
+    ) -> Result<(Source, Data), AssetError> {
+        let Library::Bucket {
+            bucket,
+            chunks,
+            metrics,
+        } = &self.root
+        else {
+            return Err(AssetError::Storage("an object without a bucket".into()));
+        };
+        let read = crate::remote::ObjectRead { bucket, object };
+        let source = Source::index(&read, object.size, &self.limits).map_err(|e| match e {
+            // A read of the bucket that failed is the storage's fault.
+            headwater_packager::Error::Read { source, .. } => AssetError::from_io(&source),
+            e => unprocessable(path, e),
+        })?;
+        let remote = crate::remote::Remote {
+            object: object.clone(),
+            bucket: bucket.clone(),
+            chunks: chunks.clone(),
+            metrics: metrics.clone(),
+        };
+        Ok((source, Data::Remote(remote)))
     }
 }
 
@@ -804,6 +804,14 @@ impl Asset {
             .sum();
         sources + segments + 4096
     }
+}
+
+/// Why `path` cannot be indexed, naming the file.
+fn unprocessable(path: &Path, e: headwater_packager::Error) -> AssetError {
+    AssetError::Unprocessable(format!(
+        "{}: {e}",
+        path.file_name().unwrap_or_default().to_string_lossy()
+    ))
 }
 
 /// Adds a file of asset directory `name`; more than 64 are refused.
