@@ -13,6 +13,7 @@
 //!
 //! ```sh
 //! cargo run --release -p headwater-benches --bin live-latency -- [SECONDS] [FILE]
+//! VIA=varnish cargo run ...   # the same parts through Varnish (conf/varnish.vcl)
 //! ```
 //!
 //! This measures packaging and serving (the part closes when the frame
@@ -152,7 +153,10 @@ fn main() {
         .expect("publish");
     let arrivals: Arc<Mutex<Vec<Instant>>> = Arc::default();
     let pushing = push_at_pace(publisher, aus, length, seconds, arrivals.clone());
-    let delays = fetch_parts(origin.addr, &pushing, &arrivals);
+    let varnish = (std::env::var("VIA").as_deref() == Ok("varnish"))
+        .then(|| headwater_testkit::varnish::Varnish::start(&[origin.addr]));
+    let target = varnish.as_ref().map_or(origin.addr, |v| v.addr);
+    let delays = fetch_parts(origin.addr, target, &pushing, &arrivals);
     pushing.join().unwrap();
     origin.stop();
     report(delays, part_target, seconds);
@@ -171,6 +175,8 @@ impl Origin {
         let mut cfg = headwater_origin::Config::default();
         cfg.server.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         cfg.server.threads = 1;
+        // A readable root, so that /readyz (Varnish's health check) is 200.
+        cfg.media.root = headwater_testkit::media();
         let shared = headwater_origin::Shared::with_catalog(
             cfg,
             headwater_control_api::catalog::empty(),
@@ -241,14 +247,18 @@ fn push_at_pace(
 /// Asks for every video part in turn with blocking requests until the
 /// pushing stops; each fetched frame's delay in milliseconds.
 fn fetch_parts(
+    origin: SocketAddr,
     addr: SocketAddr,
     pushing: &std::thread::JoinHandle<()>,
     arrivals: &Mutex<Vec<Instant>>,
 ) -> Vec<f64> {
+    // The first playlist from the origin itself: a CDN would keep a 404
+    // from before the stream started.
+    let mut direct = TcpStream::connect(origin).unwrap();
     let mut c = TcpStream::connect(addr).unwrap();
     c.set_nodelay(true).unwrap();
     let (mut msn, mut part) = loop {
-        let (status, body) = get(&mut c, "/live/bench/hls/v0.m3u8");
+        let (status, body) = get(&mut direct, "/live/bench/hls/v0.m3u8");
         if status == 200 {
             let text = String::from_utf8_lossy(&body).into_owned();
             let first: u64 = text
