@@ -98,17 +98,6 @@ impl ChunkCache {
         })
     }
 
-    /// Bytes per chunk.
-    pub fn chunk_size(&self) -> u64 {
-        self.size
-    }
-
-    /// Bytes held now (after pending evictions).
-    pub fn held_bytes(&self) -> u64 {
-        self.chunks.run_pending_tasks();
-        self.chunks.weighted_size()
-    }
-
     fn name(bucket: &Bucket, object: &Object, index: u64) -> String {
         let mut h = xxhash_rust::xxh3::Xxh3::new();
         for part in [bucket.url(), &object.rel, &object.etag] {

@@ -35,18 +35,27 @@ fn binary() -> PathBuf {
 
 impl S3 {
     /// Serves `root` (each subdirectory a bucket) on a free loopback port.
+    ///
+    /// The port is found free, then given to s3s-fs, and another process
+    /// may take it in between (tests run in parallel): then s3s-fs exits
+    /// at once, and another port is tried, so that the test never talks
+    /// to someone else's server.
     pub fn start(root: &Path) -> S3 {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let mut s = S3 {
-            child: None,
-            root: root.to_owned(),
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-        };
-        s.restart();
-        s
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+                .port();
+            let mut s = S3 {
+                child: None,
+                root: root.to_owned(),
+                addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            };
+            if s.launch() {
+                return s;
+            }
+        }
+        panic!("s3s-fs could not listen on any of five free ports");
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -74,8 +83,18 @@ impl S3 {
 
     /// Starts it again on the same port, and waits until it listens.
     pub fn restart(&mut self) {
+        assert!(
+            self.launch(),
+            "s3s-fs could not listen on {} again",
+            self.addr
+        );
+    }
+
+    /// Starts s3s-fs on `addr`; false if it exited instead of listening
+    /// (the port was taken).
+    fn launch(&mut self) -> bool {
         self.stop();
-        let child = Command::new(binary())
+        let mut child = Command::new(binary())
             .args([
                 "--host",
                 "127.0.0.1",
@@ -88,12 +107,21 @@ impl S3 {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn s3s-fs (scripts/setup.sh installs it in target/tools)");
-        self.child = Some(child);
         let end = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(self.addr).is_err() {
+            if let Ok(Some(_)) = child.try_wait() {
+                return false;
+            }
             assert!(Instant::now() < end, "s3s-fs did not start listening");
             std::thread::sleep(Duration::from_millis(20));
         }
+        // Something listens: ours, unless it exits for want of the port.
+        std::thread::sleep(Duration::from_millis(300));
+        if let Ok(Some(_)) = child.try_wait() {
+            return false;
+        }
+        self.child = Some(child);
+        true
     }
 }
 

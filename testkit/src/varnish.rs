@@ -19,6 +19,12 @@ pub struct Varnish {
 
 /// `conf/varnish.vcl` with its BACKENDS block naming `nodes`.
 pub fn vcl(nodes: &[SocketAddr]) -> String {
+    vcl_marked(nodes, "")
+}
+
+/// [`vcl`], whose synthetic answers (the admin API's `404`) carry
+/// `X-Instance: {mark}`, so that a test knows it talks to its own Varnish.
+fn vcl_marked(nodes: &[SocketAddr], mark: &str) -> String {
     let shipped =
         std::fs::read_to_string(workspace().join("conf/varnish.vcl")).expect("conf/varnish.vcl");
     let start = shipped.find("# BACKENDS\n").expect("a BACKENDS marker");
@@ -39,15 +45,31 @@ pub fn vcl(nodes: &[SocketAddr]) -> String {
         block += &format!("    nodes.add_backend(node{i});\n");
     }
     block += "}\n";
+    if !mark.is_empty() {
+        block += &format!("\nsub vcl_synth {{\n    set resp.http.X-Instance = \"{mark}\";\n}}\n");
+    }
     format!("{}{block}{}", &shipped[..start], &shipped[end..])
 }
 
 impl Varnish {
-    /// Starts varnishd in front of `nodes`.
+    /// Starts varnishd in front of `nodes`. The port is found free and
+    /// then given to varnishd; another process may take it in between
+    /// (tests run in parallel), so the instance is asked who it is before
+    /// it is used, and another port tried if it is not this one.
     pub fn start(nodes: &[SocketAddr]) -> Varnish {
+        for _ in 0..5 {
+            if let Some(v) = Self::launch(nodes) {
+                return v;
+            }
+        }
+        panic!("varnishd could not listen on any of five free ports");
+    }
+
+    fn launch(nodes: &[SocketAddr]) -> Option<Varnish> {
         let dir = TempDir::new("varnish");
+        let mark = dir.path().display().to_string();
         let vcl_path = dir.path().join("headwater.vcl");
-        std::fs::write(&vcl_path, vcl(nodes)).unwrap();
+        std::fs::write(&vcl_path, vcl_marked(nodes, &mark)).unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
@@ -68,14 +90,19 @@ impl Varnish {
             .expect("spawn varnishd (apt-get install varnish; scripts/setup.sh does)");
         let mut v = Varnish { child, dir, addr };
         let end = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(addr).is_err() {
-            if let Ok(Some(status)) = v.child.try_wait() {
-                panic!("varnishd exited with {status} before listening");
+        loop {
+            if let Ok(Some(_)) = v.child.try_wait() {
+                return None; // the port was taken, or it failed: try again
+            }
+            if TcpStream::connect(addr).is_ok() {
+                let r = std::panic::catch_unwind(|| crate::http::get(addr, "/api/whoami"));
+                if r.is_ok_and(|r| r.header("x-instance") == Some(mark.as_str())) {
+                    return Some(v);
+                }
             }
             assert!(Instant::now() < end, "varnishd did not start listening");
             std::thread::sleep(Duration::from_millis(50));
         }
-        v
     }
 
     /// A counter of `varnishstat` (`MAIN.cache_hit`, ...).
