@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 c=corpus
-mkdir -p "$c"/{mp4,sample_entry,webvtt,http,query,token,config,rtmp,stream_ids}
+mkdir -p "$c"/{mp4,sample_entry,webvtt,http,query,token,config,rtmp,srt,stream_ids}
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 ff() { ffmpeg -nostdin -loglevel error -y "$@"; }
 
@@ -92,6 +92,79 @@ cp ../conf/headwater.toml "$c/config/shipped.toml"
 printf '[server]\nlisten = "127.0.0.1:8080"\nthreads = 2\n[media]\nroot = "/srv"\nsegment_cache_mb = 0\n' >"$c/config/small.toml"
 
 for stage in 0 1 2; do printf "\\x0$stage" >"$c/rtmp/stage$stage"; done
+
+# SRT: what libsrt (GStreamer's srtsink) sends a listener (GStreamer's
+# srtsrc), recorded through a UDP relay: handshakes, media, keep-alives,
+# acknowledgements of acknowledgements and the shutdown; in the clear and
+# encrypted. Then the shapes srt-protocol panics on, each after a real
+# handshake, which the gate must keep dropping.
+python3 - "$c/srt" <<'PY'
+import os, socket, struct, subprocess, sys, time
+out = sys.argv[1]
+def frame(mode, datagrams):
+    return bytes([mode]) + b"".join(struct.pack(">H", len(d)) + d for d in datagrams)
+def record(passphrase):
+    relay = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    relay.bind(("127.0.0.1", 0))
+    relay.settimeout(0.2)
+    listen = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    listen.bind(("127.0.0.1", 0))
+    port = listen.getsockname()[1]
+    listen.close()
+    enc = f"&passphrase={passphrase}&pbkeylen=16" if passphrase else ""
+    src = subprocess.Popen(["gst-launch-1.0", "-q", "srtsrc", f"uri=srt://127.0.0.1:{port}?mode=listener{enc}", "!", "fakesink"])
+    time.sleep(1)
+    sink = subprocess.Popen(["gst-launch-1.0", "-q", "videotestsrc", "num-buffers=10", "!", "video/x-raw,width=64,height=64,framerate=5/1",
+        "!", "x264enc", "!", "mpegtsmux", "!", "srtsink", f"uri=srt://127.0.0.1:{relay.getsockname()[1]}?mode=caller{enc}"])
+    caller, sent, deadline = None, [], time.time() + 8
+    while time.time() < deadline and len(sent) < 40:
+        try:
+            data, addr = relay.recvfrom(65536)
+        except socket.timeout:
+            continue
+        if addr[1] == port:
+            relay.sendto(data, caller)
+        else:
+            caller = addr
+            sent.append(data)
+            relay.sendto(data, ("127.0.0.1", port))
+    sink.kill(); src.kill()
+    return sent
+clear = record(None)
+encrypted = record("fuzzing passphrase")
+open(f"{out}/libsrt-session", "wb").write(frame(0, clear))
+open(f"{out}/libsrt-session-encrypted", "wb").write(frame(1, encrypted))
+def extension(datagram, kind):
+    at = 16 + 48
+    while at + 4 <= len(datagram):
+        t, words = struct.unpack(">HH", datagram[at:at + 4])
+        if t == kind:
+            return datagram[at + 4:at + 4 + words * 4]
+        at += 4 + words * 4
+    raise SystemExit("libsrt sent no key material")
+km = extension(encrypted[1], 3)
+hs = struct.pack(">IIII", 0x80000000, 0, 0, 0)
+def conclusion(key_field, blocks):
+    cif = struct.pack(">IHHIIIiII", 5, key_field, 5, 1, 1500, 8192, -1, 77, 0) + bytes([127, 0, 0, 1]) + bytes(12)
+    return hs + cif + b"".join(struct.pack(">HH", t, len(p) // 4) + p for t, p in blocks)
+hsreq = bytes([0, 1, 4, 3, 0, 0, 0, 0x3f, 0, 0x78, 0, 0x78])
+def control(kind, sub, body):
+    return struct.pack(">HH", 0x8000 | kind, sub) + bytes(12) + body
+panics = {
+    "congestion-extension": (0, conclusion(0, [(1, hsreq), (6, b"live")])),
+    "empty-stream-id": (0, conclusion(0, [(5, b""), (1, hsreq)])),
+    "key-material-without-passphrase": (0, conclusion(0, [(1, hsreq), (3, km)])),
+    "key-response-in-request": (1, conclusion(2, [(1, hsreq), (4, km)])),
+    "congestion-warning": (0, control(4, 0, b"")),
+    "peer-error": (0, control(8, 0, b"")),
+    "srt-stream-id-control": (0, control(0x7FFF, 5, b"")),
+    "unterminated-loss-list": (0, control(3, 0, bytes([0x80, 0, 0, 1]))),
+}
+for name, (mode, datagram) in panics.items():
+    # A handshake replaces libsrt's conclusion; anything else follows it.
+    before = clear[:1] if datagram[:2] == b"\x80\x00" else clear[:2]
+    open(f"{out}/{name}", "wb").write(frame(mode, before + [datagram] + clear[2:6]))
+PY
 
 printf '#!::r=live/s,m=publish,k=key' >"$c/stream_ids/srt-acl"
 printf 'live/s?key=k' >"$c/stream_ids/srt-plain"

@@ -32,6 +32,7 @@ pub const TARGETS: &[Target] = &[
     ("token", token),
     ("config", config),
     ("rtmp", headwater_ingest::fuzzing::rtmp),
+    ("srt", headwater_ingest::fuzzing::srt),
     ("stream_ids", headwater_ingest::fuzzing::stream_ids),
 ];
 

@@ -69,17 +69,20 @@ pub enum Refused {
     Busy,
     /// A returning publisher whose codecs differ.
     CodecChanged,
+    /// An SRT datagram the gate dropped unparsed ([`crate::srt_gate`]).
+    Datagram,
 }
 
 impl Refused {
     /// Every reason, in label order.
-    pub const ALL: [Refused; 6] = [
+    pub const ALL: [Refused; 7] = [
         Refused::Rate,
         Refused::Malformed,
         Refused::Key,
         Refused::LockedOut,
         Refused::Busy,
         Refused::CodecChanged,
+        Refused::Datagram,
     ];
 
     /// The `reason` label.
@@ -91,11 +94,13 @@ impl Refused {
             Refused::LockedOut => "locked_out",
             Refused::Busy => "busy",
             Refused::CodecChanged => "codec_changed",
+            Refused::Datagram => "datagram",
         }
     }
 
     fn slot(self) -> &'static AtomicU64 {
-        static COUNTS: [AtomicU64; 6] = [const { AtomicU64::new(0) }; 6];
+        static COUNTS: [AtomicU64; Refused::ALL.len()] =
+            [const { AtomicU64::new(0) }; Refused::ALL.len()];
         let i = Refused::ALL.iter().position(|r| *r == self).unwrap_or(0);
         &COUNTS[i]
     }

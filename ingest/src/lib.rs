@@ -47,6 +47,8 @@ mod rtmp;
 mod rtmp_replay;
 mod sample_entry;
 mod srt;
+mod srt_gate;
+mod srt_relay;
 pub mod stats;
 
 use std::net::{IpAddr, SocketAddr};
@@ -172,12 +174,12 @@ impl IngestHandle {
 /// Publishers refused so far in this process: a bad name, a bad key, a
 /// source shut out for guessing keys, a stream that is busy, or (once its
 /// tracks are known) a returning publisher whose codec configuration
-/// differs. Connections refused for their rate are not publishers
-/// ([`guard::Refused::Rate`]).
+/// differs. Connections refused for their rate and dropped datagrams are
+/// not publishers ([`guard::Refused::Rate`], [`guard::Refused::Datagram`]).
 pub fn refused_total() -> u64 {
     guard::Refused::ALL
         .iter()
-        .filter(|r| **r != guard::Refused::Rate)
+        .filter(|r| !matches!(r, guard::Refused::Rate | guard::Refused::Datagram))
         .map(|r| r.total())
         .sum()
 }

@@ -4,14 +4,18 @@
 //! Forbidden, 2409 Conflict when busy, 2400 for a malformed streamid)
 //! during the handshake, before any media. Accepted callers send MPEG-TS,
 //! fed to a `tsdemux` pipeline. With a passphrase, callers must encrypt.
+//! Every datagram reaches srt-tokio through [`crate::srt_relay`], whose
+//! gate keeps out what srt-protocol would panic on.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{FutureExt, StreamExt};
+use srt_protocol::packet::CoreRejectReason;
+use srt_protocol::settings::KeySettings;
 use srt_tokio::access::{RejectReason, ServerRejectReason};
-use srt_tokio::options::Passphrase;
+use srt_tokio::options::{KeySize, Passphrase};
 use srt_tokio::{ConnectionRequest, SrtIncoming, SrtListener, SrtSocket};
 use tokio::sync::Semaphore;
 use tracing::Instrument;
@@ -20,39 +24,47 @@ use headwater_common::lograte::LogRate;
 
 use crate::error::Error;
 use crate::pipeline::{Container, Ingest};
+use crate::srt_relay::{self, Peers};
 use crate::{Ctx, Refusal, names};
 
 /// Longest silence of a publishing caller.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Concurrent SRT callers being served.
-const MAX_CALLERS: usize = 512;
+pub(crate) const MAX_CALLERS: usize = 512;
 
 /// A bound SRT listener.
 pub(crate) struct Bound {
     listener: SrtListener,
     incoming: SrtIncoming,
+    /// The public socket, relayed to the listener's loopback one.
+    public: Arc<tokio::net::UdpSocket>,
+    /// The listener's loopback address.
+    inner: SocketAddr,
+    passphrase: Option<Passphrase>,
     /// The address it listens on.
     pub(crate) addr: SocketAddr,
 }
 
-/// Makes an SRT listener of a bound socket (on the caller's runtime).
+/// Makes an SRT listener of a bound socket (on the caller's runtime):
+/// srt-tokio listens on loopback, the socket is [`crate::srt_relay`]'s.
 pub(crate) async fn bind(
-    socket: tokio::net::UdpSocket,
+    public: tokio::net::UdpSocket,
     passphrase: Option<&str>,
 ) -> Result<Bound, Error> {
     let passphrase = passphrase
         .map(|p| Passphrase::try_from(p.to_owned()))
         .transpose()
         .map_err(|e| Error::Config(format!("SRT passphrase: {e}")))?;
-    let local = socket.local_addr().map_err(Error::Runtime)?;
-    let bind_err = |source: std::io::Error| Error::Bind {
-        addr: local,
-        source,
-    };
+    let addr = public.local_addr().map_err(Error::Runtime)?;
+    let bind_err = |source: std::io::Error| Error::Bind { addr, source };
+    let inner = tokio::net::UdpSocket::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+        .await
+        .map_err(bind_err)?;
+    let local = inner.local_addr().map_err(bind_err)?;
     let (listener, incoming) = SrtListener::builder()
-        .socket(socket)
+        .socket(inner)
         .set(|o| {
-            o.encryption.passphrase = passphrase;
+            o.encryption.passphrase = passphrase.clone();
             o.session.peer_idle_timeout = IDLE_TIMEOUT;
         })
         .bind(local)
@@ -61,7 +73,10 @@ pub(crate) async fn bind(
     Ok(Bound {
         listener,
         incoming,
-        addr: local,
+        public: Arc::new(public),
+        inner: local,
+        passphrase,
+        addr,
     })
 }
 
@@ -70,11 +85,30 @@ pub(crate) async fn serve(bound: Bound, ctx: Arc<Ctx>) {
     let Bound {
         listener: _listener,
         mut incoming,
+        public,
+        inner,
+        passphrase,
         ..
     } = bound;
+    let peers = Arc::new(Peers::default());
+    let relay = srt_relay::run(public, inner, passphrase.is_some(), peers.clone());
+    let accept = accept(&mut incoming, ctx, peers, passphrase);
+    tokio::select! {
+        () = relay => {}
+        () = accept => {}
+    }
+}
+
+async fn accept(
+    incoming: &mut SrtIncoming,
+    ctx: Arc<Ctx>,
+    peers: Arc<Peers>,
+    passphrase: Option<Passphrase>,
+) {
     let slots = Arc::new(Semaphore::new(MAX_CALLERS));
     while let Some(request) = incoming.incoming().next().await {
-        if !ctx.guard.connect(request.remote().ip()) {
+        let remote = peers.caller(request.remote());
+        if !ctx.guard.connect(remote.ip()) {
             // Past its handshake rate: rejected before any state, counted, not logged.
             let _ = request
                 .reject(RejectReason::Server(ServerRejectReason::Overload))
@@ -84,7 +118,7 @@ pub(crate) async fn serve(bound: Bound, ctx: Arc<Ctx>) {
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             static FULL: LogRate = LogRate::new();
             if let Some(suppressed) = FULL.allow() {
-                tracing::warn!(client.addr = %request.remote(), suppressed, "too many SRT callers; rejecting");
+                tracing::warn!(client.addr = %remote, suppressed, "too many SRT callers; rejecting");
             }
             let _ = request
                 .reject(RejectReason::Server(ServerRejectReason::Overload))
@@ -92,10 +126,11 @@ pub(crate) async fn serve(bound: Bound, ctx: Arc<Ctx>) {
             continue;
         };
         let ctx = ctx.clone();
-        let span = tracing::info_span!("srt", client.addr = %request.remote());
+        let passphrase = passphrase.clone();
+        let span = tracing::info_span!("srt", client.addr = %remote);
         tokio::spawn(
             async move {
-                caller(request, ctx).await;
+                caller(request, remote, passphrase, ctx).await;
                 drop(slot);
             }
             .instrument(span),
@@ -103,9 +138,22 @@ pub(crate) async fn serve(bound: Bound, ctx: Arc<Ctx>) {
     }
 }
 
-async fn caller(request: ConnectionRequest, ctx: Arc<Ctx>) {
+async fn caller(
+    request: ConnectionRequest,
+    remote: SocketAddr,
+    passphrase: Option<Passphrase>,
+    ctx: Arc<Ctx>,
+) {
+    let keys = match session_keys(passphrase, request.key_size()) {
+        Ok(keys) => keys,
+        Err(reason) => {
+            let _ = request.reject(RejectReason::Core(reason)).await;
+            tracing::info!("SRT caller encrypts but no passphrase is set; rejected");
+            return;
+        }
+    };
     let claim = request.stream_id().and_then(|id| names::srt(id));
-    let (stream, settings) = match ctx.authorize(claim, "srt", request.remote().ip()) {
+    let (stream, settings) = match ctx.authorize(claim, "srt", remote.ip()) {
         Ok(ok) => ok,
         Err(refusal) => {
             let code = match refusal {
@@ -117,7 +165,7 @@ async fn caller(request: ConnectionRequest, ctx: Arc<Ctx>) {
             return;
         }
     };
-    let socket = match request.accept(None).await {
+    let socket = match request.accept(keys).await {
         Ok(s) => s,
         Err(e) => {
             tracing::info!(stream = %stream, error = %e, "SRT accept failed");
@@ -135,6 +183,24 @@ async fn caller(request: ConnectionRequest, ctx: Arc<Ctx>) {
     match receive(socket, ingest).await {
         Ok(()) => tracing::info!(stream = %stream, "SRT publisher left"),
         Err(e) => tracing::info!(stream = %stream, error = %e, "SRT publisher dropped"),
+    }
+}
+
+/// The keys of a caller's session, or why it is refused: the caller's key
+/// length is the session's (srt-protocol panics on a mismatch), and
+/// without a passphrase here an encrypting caller is refused (srt-protocol
+/// panics on key material it has no secret for).
+pub(crate) fn session_keys(
+    passphrase: Option<Passphrase>,
+    key_size: KeySize,
+) -> Result<Option<KeySettings>, CoreRejectReason> {
+    match (passphrase, key_size) {
+        (Some(passphrase), key_size) => Ok(Some(KeySettings {
+            key_size,
+            passphrase,
+        })),
+        (None, KeySize::Unspecified) => Ok(None),
+        (None, _) => Err(CoreRejectReason::Unsecure),
     }
 }
 

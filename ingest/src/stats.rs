@@ -148,7 +148,7 @@ impl Collector for LiveCollector {
         )?;
         let mut e = encoder.encode_descriptor(
             "ingest_refused",
-            "Publishers and connections the ingest listeners refused, by reason: a source past its connection rate (rate), a bad name (malformed), a wrong key (key), a source shut out for guessing keys (locked_out), a busy stream (busy), changed codecs (codec_changed)",
+            "Publishers and connections the ingest listeners refused, by reason: a source past its connection rate (rate), a bad name (malformed), a wrong key (key), a source shut out for guessing keys (locked_out), a busy stream (busy), changed codecs (codec_changed), and SRT datagrams dropped unparsed for a shape no publisher sends (datagram)",
             None,
             MetricType::Counter,
         )?;

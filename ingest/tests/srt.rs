@@ -188,3 +188,94 @@ fn srt_passphrase_is_required() {
     assert!(!status.success(), "an unencrypted publisher is refused");
     assert!(registry.get("e2").is_none());
 }
+
+/// A handshake conclusion (HSv5) with extension blocks `(type, payload)`.
+fn conclusion(key_field: u16, blocks: &[(u16, &[u8])]) -> Vec<u8> {
+    let mut d = vec![0x80, 0, 0, 0];
+    d.extend([0u8; 12]);
+    for word in [
+        5u32,
+        u32::from(key_field) << 16 | 5,
+        1,
+        1500,
+        8192,
+        u32::MAX,
+        77,
+        0,
+    ] {
+        d.extend(word.to_be_bytes());
+    }
+    d.extend([127, 0, 0, 1]);
+    d.extend([0u8; 12]);
+    for (kind, payload) in blocks {
+        d.extend(kind.to_be_bytes());
+        d.extend(((payload.len() / 4) as u16).to_be_bytes());
+        d.extend(*payload);
+    }
+    d
+}
+
+fn control(kind: u16, subtype: u16) -> Vec<u8> {
+    let mut d = (0x8000 | kind).to_be_bytes().to_vec();
+    d.extend(subtype.to_be_bytes());
+    d.extend([0u8; 12]);
+    d
+}
+
+#[test]
+fn datagrams_srt_protocol_panics_on_leave_the_port_serving() {
+    // Each of these, read by srt-protocol's listener task, ended SRT
+    // ingest for every caller until a restart (fuzz/tests/srt_gate.rs
+    // shows each panic).
+    let (registry, h) = setup();
+    let addr = h.srt_addr.expect("SRT listens");
+    let hsreq = [0, 1, 4, 3, 0, 0, 0, 0x3f, 0, 0x78, 0, 0x78];
+    let hostile = [
+        conclusion(0, &[(1, &hsreq), (6, b"live")]),
+        conclusion(0, &[(5, b""), (1, &hsreq)]),
+        control(4, 0),
+        control(8, 0),
+        control(0x7FFF, 5),
+        control(3, 0),
+    ];
+    let before = Refused::Datagram.total();
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("a UDP socket");
+    for d in &hostile {
+        udp.send_to(d, addr).expect("send");
+    }
+    assert!(
+        wait_for(Duration::from_secs(5), || Refused::Datagram.total()
+            >= before + hostile.len() as u64),
+        "each was dropped and counted"
+    );
+    // An encrypting caller, with no passphrase here: refused, not a panic.
+    let c = ffmpeg_publish(
+        2,
+        "mpegts",
+        &srt_url(&h),
+        &[
+            "-srt_streamid",
+            &format!("live/x1?key={KEY}"),
+            "-passphrase",
+            "a-long-enough-secret",
+        ],
+    );
+    let (status, _) = run(c, Duration::from_secs(20));
+    assert!(!status.success(), "an encrypting caller is refused");
+    assert!(registry.get("x1").is_none());
+    // The port still serves.
+    let c = ffmpeg_publish(
+        3,
+        "mpegts",
+        &srt_url(&h),
+        &["-srt_streamid", &format!("live/x2?key={KEY}")],
+    );
+    let (status, err) = run(c, Duration::from_secs(30));
+    assert!(status.success(), "a publisher after them got in: {err}");
+    let live = registry.get("x2").expect("the stream was published");
+    assert!(
+        wait_for(Duration::from_secs(15), || !live.on_air()),
+        "the session ended"
+    );
+    decodes_cleanly(track_file(&registry, "x2", "v0").path());
+}
