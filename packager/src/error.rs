@@ -100,6 +100,9 @@ pub enum Error {
     /// A live stream's configuration is invalid.
     #[error("live configuration: {0}")]
     LiveConfig(&'static str),
+    /// A live stream's spill cannot be read back.
+    #[error("live spill: {0}")]
+    LiveSpill(&'static str),
     /// A live push names a track the stream does not have.
     #[error("live stream has no track {0}")]
     UnknownTrack(usize),

@@ -1311,3 +1311,182 @@ fn extreme_timestamps_are_errors_not_panics() {
         .unwrap();
     check::all(&s);
 }
+
+/// What a spill holds: the stream record and every segment record, kept
+/// from the packager's events as `ingest`'s spill keeps them on disk.
+#[derive(Default)]
+struct Spill {
+    stream: Vec<u8>,
+    segments: std::collections::BTreeMap<(usize, u64), Vec<u8>>,
+}
+
+impl Spill {
+    fn take(&mut self, s: &LiveStream, events: &mut Vec<Event>) {
+        for e in events.drain(..) {
+            match e {
+                Event::PartReady { track, msn, part } => {
+                    if part == 0 {
+                        if track == TrackId(0) {
+                            self.stream = s.saved_stream();
+                        }
+                        let header = s.saved_segment_header(track, msn).unwrap();
+                        self.segments.insert((track.0, msn), header);
+                    }
+                    let record = s.saved_part(track, msn, part).unwrap();
+                    self.segments
+                        .get_mut(&(track.0, msn))
+                        .unwrap()
+                        .extend(record);
+                }
+                Event::SegmentReady { track, msn } => {
+                    let file = self
+                        .segments
+                        .entry((track.0, msn))
+                        .or_insert_with(|| s.saved_segment_header(track, msn).unwrap());
+                    file.extend(s.saved_close(track, msn).unwrap());
+                }
+                Event::SegmentEvicted(ev) => {
+                    self.segments.remove(&(ev.track.0, ev.msn));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn restore(&self, tracks: usize, now: Instant, unix_ms: i64) -> LiveStream {
+        let files: Vec<Vec<Vec<u8>>> = (0..tracks)
+            .map(|t| {
+                self.segments
+                    .iter()
+                    .filter(|((i, _), _)| *i == t)
+                    .map(|(_, f)| f.clone())
+                    .collect()
+            })
+            .collect();
+        LiveStream::restore(&self.stream, &files, now, unix_ms).unwrap()
+    }
+}
+
+#[test]
+fn a_spilled_stream_comes_back_as_if_its_publisher_had_left() {
+    let mut cfg = LiveConfig::new(vec![video("v", 320, 240, 90000), audio("a")]);
+    cfg.dvr_window = Duration::from_secs(10);
+    let mut r = av_rig(cfg);
+    let mut spill = Spill::default();
+    for step in 1..=12 {
+        r.run_until(f64::from(step) * 0.5);
+        spill.take(&r.s, &mut r.events);
+    }
+    // A reconnect with another picture size: two periods, two generations.
+    r.reconnect(1.0, 0);
+    r.s.reconfigure(vec![video("v", 640, 360, 90000), audio("a")])
+        .unwrap();
+    spill.take(&r.s, &mut r.events);
+    spill.stream = r.s.saved_stream();
+    for step in 13..=27 {
+        r.run_until(f64::from(step) * 0.5 + 0.27);
+        spill.take(&r.s, &mut r.events);
+    }
+    // The process dies here, mid-segment; what it had published is on disk.
+    let now = r.now();
+    let unix_ms = UNIX_START + now.duration_since(r.t0).as_millis() as i64;
+    let mut back = spill.restore(2, now, unix_ms);
+    // The original, had its publisher left instead.
+    // Parts published per segment, as far as any reader could see.
+    let published: Vec<Vec<(u64, usize)>> = (0..2)
+        .map(|t| {
+            let m = check::media(&r.s, TrackId(t), false);
+            let first = m.segments[0].0;
+            let count = |msn| {
+                (0..)
+                    .take_while(|&p| r.s.part(TrackId(t), msn, p).is_some())
+                    .count()
+            };
+            (first..=m.segments.last().unwrap().0 + 1)
+                .map(|msn| (msn, count(msn)))
+                .collect()
+        })
+        .collect();
+    r.s.discontinuity(now);
+    let (was, is) = (check::all(&r.s), check::all(&back));
+    for t in 0..2 {
+        let (a, b) = (&was[t], &is[t]);
+        assert_eq!(a.pl.media_sequence, b.pl.media_sequence);
+        assert_eq!(a.pl.discontinuity_sequence, b.pl.discontinuity_sequence);
+        // Every segment up to the one cut short is listed as it was, with
+        // its program date-time, and its bytes are the same.
+        let n = b.segments.len();
+        assert_eq!(n, a.segments.len(), "{}\n---\n{}", a.text, b.text);
+        assert_eq!(a.segments[..n - 1], b.segments[..n - 1]);
+        for seg in &b.segments[..n - 1] {
+            let (x, y) = (
+                r.s.segment(TrackId(t), seg.0),
+                back.segment(TrackId(t), seg.0),
+            );
+            let same = x.map(|x| x.to_vec()) == y.map(|y| y.to_vec());
+            assert!(same, "segment {} of track {t}", seg.0);
+        }
+        // The last one holds the parts published before the crash.
+        let last = b.segments[n - 1].0;
+        let parts = published[t].iter().find(|p| p.0 == last).map_or(0, |p| p.1);
+        assert!(parts > 0, "the crash came mid-segment");
+        for p in 0..parts as u32 {
+            let same = r.s.part(TrackId(t), last, p) == back.part(TrackId(t), last, p);
+            assert!(same, "part {last}.{p} of track {t}");
+        }
+        assert!(back.part(TrackId(t), last, parts as u32).is_none());
+        let pdt = |text: &str| -> Vec<String> {
+            text.lines()
+                .filter(|l| {
+                    l.starts_with("#EXT-X-PROGRAM-DATE-TIME") || l.starts_with("#EXT-X-MAP")
+                })
+                .map(str::to_owned)
+                .collect()
+        };
+        assert_eq!(pdt(&a.text), pdt(&b.text));
+    }
+    assert_eq!(back.init_of(TrackId(0), 0), r.s.init_of(TrackId(0), 0));
+    assert_eq!(back.init_of(TrackId(0), 1), r.s.init_of(TrackId(0), 1));
+    // The publisher comes back: numbers go on after a discontinuity.
+    let last_msn = is[0].segments.last().unwrap().0;
+    let disc = is[0].pl.discontinuity_sequence;
+    back.reconfigure(vec![video("v", 640, 360, 90000), audio("a")])
+        .unwrap();
+    r.s = back;
+    r.reconnect(2.0, 0);
+    r.events.clear();
+    r.run_until(20.0);
+    let after = check::all(&r.s);
+    let first_new = after[0]
+        .segments
+        .iter()
+        .find(|s| s.0 > last_msn)
+        .expect("new segments");
+    assert_eq!(first_new.0, last_msn + 1);
+    assert!(after[0].text.contains("#EXT-X-DISCONTINUITY"));
+    assert!(after[0].pl.discontinuity_sequence >= disc);
+    check::mpd(&r.s, r.now());
+}
+
+#[test]
+fn a_torn_or_foreign_spill_is_an_error_or_a_shorter_stream() {
+    let mut r = av_rig(av_config());
+    let mut spill = Spill::default();
+    r.run_until(7.0);
+    spill.take(&r.s, &mut r.events);
+    let now = r.now();
+    let unix_ms = UNIX_START + now.duration_since(r.t0).as_millis() as i64;
+    // Each segment record cut anywhere still reads (what tore is dropped).
+    for ((_, _), file) in spill.segments.iter_mut() {
+        file.truncate(file.len() - 3);
+    }
+    let back = spill.restore(2, now, unix_ms);
+    check::all(&back);
+    // The stream record cut or foreign is an error, not a panic.
+    for cut in [0, 4, 5, spill.stream.len() / 2, spill.stream.len() - 1] {
+        let files = vec![Vec::new(), Vec::new()];
+        assert!(LiveStream::restore(&spill.stream[..cut], &files, now, unix_ms).is_err());
+    }
+    let files = vec![Vec::new()];
+    assert!(LiveStream::restore(&spill.stream, &files, now, unix_ms).is_err());
+}

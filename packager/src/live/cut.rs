@@ -98,7 +98,7 @@ impl LiveStream {
     }
 
     /// Lead time `t` in the timescale of track `idx`.
-    fn conv(&self, idx: usize, t: u64) -> u64 {
+    pub(super) fn conv(&self, idx: usize, t: u64) -> u64 {
         let from = self.tracks[self.lead].scale;
         let t = i64::try_from(t).unwrap_or(i64::MAX);
         u64::try_from(rescale(t, from, self.tracks[idx].scale)).unwrap_or(0)

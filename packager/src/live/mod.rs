@@ -155,6 +155,7 @@ mod dash;
 mod date;
 mod hls;
 mod part;
+mod saved;
 mod stream;
 mod uri;
 mod window;

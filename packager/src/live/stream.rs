@@ -136,7 +136,7 @@ pub struct LiveStream {
     pub(crate) generation: u32,
     /// The tracks as the current publisher offered them (timescales
     /// included), which [`LiveStream::reconfigure`] compares with.
-    input: Vec<TrackConfig>,
+    pub(super) input: Vec<TrackConfig>,
 }
 
 /// Where an accepted access unit goes.
