@@ -46,6 +46,7 @@ mod rtmp;
 #[cfg(any(test, feature = "fuzzing"))]
 mod rtmp_replay;
 mod sample_entry;
+mod spill;
 mod srt;
 mod srt_gate;
 mod srt_relay;

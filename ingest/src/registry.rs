@@ -23,6 +23,7 @@ use headwater_packager::live::{AccessUnit, Event, LiveConfig, LiveStream, TrackC
 use tokio::sync::watch;
 
 use crate::error::Error;
+use crate::spill::{self, Spill};
 
 /// How streams are packaged and shared.
 #[derive(Clone, Debug)]
@@ -39,6 +40,9 @@ pub struct RegistryConfig {
     pub takeover_after: Duration,
     /// Where recordings of recorded streams go (the media root); `None`: nowhere.
     pub recordings: Option<std::path::PathBuf>,
+    /// Where live streams are spilled as they are made, to be restored
+    /// after a crash ([`crate::spill`]); `None`: memory only.
+    pub spill: Option<std::path::PathBuf>,
 }
 
 impl Default for RegistryConfig {
@@ -50,6 +54,7 @@ impl Default for RegistryConfig {
             max_bytes_per_stream: 2 << 30,
             takeover_after: Duration::from_secs(5),
             recordings: None,
+            spill: None,
         }
     }
 }
@@ -70,6 +75,8 @@ struct Inner {
     input: Vec<TrackInput>,
     /// The recording, for recorded streams.
     recorder: Option<crate::record::Recorder>,
+    /// Its spill on disk, when live streams are spilled.
+    spill: Option<Spill>,
 }
 
 /// What one track of a stream has received.
@@ -129,13 +136,27 @@ fn unix_ms() -> i64 {
 }
 
 impl Registry {
-    /// An empty registry.
+    /// A registry with the streams spilled before (see
+    /// [`RegistryConfig::spill`]), each waiting for its publisher.
     pub fn new(config: RegistryConfig) -> Self {
-        Registry {
+        let registry = Registry {
             config,
             streams: RwLock::new(HashMap::new()),
             next_publisher: AtomicU64::new(1),
+        };
+        if let Some(root) = &registry.config.spill {
+            let found =
+                spill::restore_all(root, |s| s.config().dvr_window, Instant::now(), unix_ms());
+            let mut streams = registry.streams.write().unwrap_or_else(|p| p.into_inner());
+            for f in found {
+                let bytes = f.stream.bytes_held();
+                tracing::info!(stream = %f.name, bytes, "restored a live stream from its spill");
+                let live = Live::new(&f.name, f.stream, None, None, Some(f.spill));
+                live.drain(&mut live.lock());
+                streams.insert(f.name, live);
+            }
         }
+        registry
     }
 
     /// The stream called `name`, if it was ever published on this node.
@@ -221,6 +242,13 @@ impl Registry {
                     inner.recorder = self.recorder(name, &inner.stream);
                 }
             }
+            if settings.record && inner.recorder.is_none() {
+                // A stream restored from its spill records from here on.
+                inner.recorder = self.recorder(name, &inner.stream);
+            }
+            if let Some(s) = &inner.spill {
+                s.stream(&inner.stream);
+            }
             inner.publisher = Some(id);
             inner.last_push = now;
             drop(inner);
@@ -237,33 +265,20 @@ impl Registry {
             stream: name.to_owned(),
             source,
         })?;
-        let input = stream
-            .config()
-            .tracks
-            .iter()
-            .map(|t| TrackInput {
-                name: t.name.clone(),
-                timescale: t.timescale,
-                ..TrackInput::default()
-            })
-            .collect();
         let recorder = if settings.record {
             self.recorder(name, &stream)
         } else {
             None
         };
-        let live = Arc::new(Live {
-            name: name.to_owned(),
-            requests: AtomicU64::new(0),
-            inner: Mutex::new(Inner {
-                stream,
-                publisher: Some(id),
-                last_push: now,
-                input,
-                recorder,
-            }),
-            version: watch::Sender::new(0),
+        let spill = self.config.spill.as_ref().and_then(|root| {
+            // Whatever is there could not be restored: a new stream replaces it.
+            let _ = std::fs::remove_dir_all(root.join(name));
+            Spill::new(root, name)
         });
+        if let Some(s) = &spill {
+            s.stream(&stream);
+        }
+        let live = Live::new(name, stream, Some(id), recorder, spill);
         streams.insert(name.to_owned(), live.clone());
         Ok(Publisher { live, id })
     }
@@ -321,6 +336,38 @@ impl Registry {
 }
 
 impl Live {
+    fn new(
+        name: &str,
+        stream: LiveStream,
+        publisher: Option<u64>,
+        recorder: Option<crate::record::Recorder>,
+        spill: Option<Spill>,
+    ) -> Arc<Live> {
+        let input = stream
+            .config()
+            .tracks
+            .iter()
+            .map(|t| TrackInput {
+                name: t.name.clone(),
+                timescale: t.timescale,
+                ..TrackInput::default()
+            })
+            .collect();
+        Arc::new(Live {
+            name: name.to_owned(),
+            requests: AtomicU64::new(0),
+            inner: Mutex::new(Inner {
+                stream,
+                publisher,
+                last_push: Instant::now(),
+                input,
+                recorder,
+                spill,
+            }),
+            version: watch::Sender::new(0),
+        })
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A panic while holding the lock cannot leave the packager in a
         // torn state (it changes nothing on error), so keep serving.
@@ -331,6 +378,9 @@ impl Live {
     fn drain(&self, inner: &mut Inner) {
         let mut woke = false;
         while let Some(e) = inner.stream.poll_event() {
+            if let Some(spill) = &inner.spill {
+                spill.event(&inner.stream, &e);
+            }
             match e {
                 Event::SegmentReady { track, msn } => {
                     woke = true;
@@ -429,6 +479,9 @@ impl Drop for Publisher {
             inner.publisher = None;
             inner.stream.discontinuity(Instant::now());
             self.live.drain(&mut inner);
+            if let Some(s) = &inner.spill {
+                s.stream(&inner.stream);
+            }
             tracing::info!(stream = %self.live.name, "publisher left; the stream continues when it returns");
         }
     }

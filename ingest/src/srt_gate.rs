@@ -34,7 +34,10 @@ pub(crate) enum Dropped {
     /// Shorter than a header, or than its control type needs.
     Short,
     /// A control type a publishing caller never sends to a listener that
-    /// sends no media (ACK, NAK), or that srt-protocol cannot handle.
+    /// sends no media (ACK, NAK), that srt-protocol cannot handle
+    /// (congestion warning, peer error), or whose handling panics on a
+    /// hostile range (drop request: the receiver drops what comes too late
+    /// by itself).
     ControlType(u16),
     /// An SRT control subtype other than key-material refresh.
     Subtype(u16),
@@ -54,7 +57,6 @@ mod control {
     pub(super) const KEEPALIVE: u16 = 0x1;
     pub(super) const SHUTDOWN: u16 = 0x5;
     pub(super) const ACK_ACK: u16 = 0x6;
-    pub(super) const DROP_REQUEST: u16 = 0x7;
     pub(super) const USER: u16 = 0x7FFF;
 }
 
@@ -88,8 +90,6 @@ pub(crate) fn admit(datagram: &mut [u8], encrypted: bool) -> Result<Admitted, Dr
     match kind {
         control::HANDSHAKE => handshake(&mut datagram[HEADER..], encrypted),
         control::KEEPALIVE | control::SHUTDOWN | control::ACK_ACK => Ok(Admitted::Control),
-        control::DROP_REQUEST if datagram.len() >= HEADER + 8 => Ok(Admitted::Control),
-        control::DROP_REQUEST => Err(Dropped::Short),
         control::USER => match subtype {
             ext::KM_REQ | ext::KM_RSP if encrypted => Ok(Admitted::Control),
             other => Err(Dropped::Subtype(other)),
@@ -120,13 +120,24 @@ fn handshake(body: &mut [u8], encrypted: bool) -> Result<Admitted, Dropped> {
         let Some(block) = rest.get(4..4 + len) else {
             return Ok(Admitted::Control); // srt-protocol: NotEnoughData
         };
-        match kind {
-            ext::HS_REQ | ext::HS_RSP => {}
-            ext::KM_REQ => key_material = true,
+        // srt-protocol goes on from where its parser of a block stopped,
+        // not from the block's end: a block longer than what it holds
+        // would have its tail read as the next block.
+        let holds = match kind {
+            ext::HS_REQ | ext::HS_RSP => HS_LEN,
+            ext::KM_REQ => {
+                key_material = true;
+                key_material_len(block)
+            }
             ext::KM_RSP => return Err(Dropped::Handshake("key-material response in a request")),
             ext::SID if block.is_empty() => return Err(Dropped::Handshake("empty stream id")),
-            ext::SID => {}
+            ext::SID => block.len(),
             _ => return Err(Dropped::Handshake("an extension srt-protocol cannot parse")),
+        };
+        if holds != block.len() {
+            return Err(Dropped::Handshake(
+                "an extension longer or shorter than it holds",
+            ));
         }
         rest = &rest[4 + len..];
     }
@@ -136,6 +147,21 @@ fn handshake(body: &mut [u8], encrypted: bool) -> Result<Admitted, Dropped> {
         (true, _, _) => return Err(Dropped::Handshake("key material of no key length")),
     }
     Ok(Admitted::Control)
+}
+
+/// Bytes of a handshake extension (HSREQ/HSRSP): version, flags, two
+/// latencies.
+const HS_LEN: usize = 12;
+
+/// Bytes a key-material message holds by its own header (draft §3.2.2):
+/// 16 bytes of header, the salt, the wrapped keys (one per key flag) and
+/// the 8-byte wrap. `usize::MAX` when it has no header.
+fn key_material_len(block: &[u8]) -> usize {
+    let [_, _, _, flags, .., salt_words, key_words] = block.get(..16).unwrap_or(&[]) else {
+        return usize::MAX;
+    };
+    let keys = (flags & 0b11).count_ones() as usize;
+    16 + usize::from(*salt_words) * 4 + usize::from(*key_words) * 4 * keys + 8
 }
 
 fn u16_at(b: &[u8], at: usize) -> u16 {
@@ -191,6 +217,13 @@ mod tests {
     use super::*;
 
     const HS: &[u8] = &[0, 1, 4, 3, 0, 0, 0, 0x3f, 0, 0x78, 0, 0x78];
+    /// Key material with a 16-byte salt and one 16-byte key (even).
+    const KM: &[u8] = &[
+        0x12, 0x20, 0x29, 1, 0, 0, 0, 0, 2, 0, 2, 0, 0, 0, 4, 4, //
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, //
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, //
+        0, 0, 0, 0, 0, 0, 0, 0,
+    ];
 
     #[test]
     fn what_a_publisher_sends_is_admitted() {
@@ -200,7 +233,7 @@ mod tests {
         );
         let conclusion = handshake(-1, 0, &[(1, HS), (5, b"lbup")]);
         assert_eq!(admit(&mut conclusion.clone(), false), Ok(Admitted::Control));
-        let with_key = handshake(-1, 2, &[(1, HS), (3, &[0; 48]), (5, b"lbup")]);
+        let with_key = handshake(-1, 2, &[(1, HS), (3, KM), (5, b"lbup")]);
         assert_eq!(admit(&mut with_key.clone(), true), Ok(Admitted::Control));
         assert_eq!(admit(&mut with_key.clone(), false), Ok(Admitted::Control));
         for kind in [1, 5, 6] {
@@ -210,10 +243,6 @@ mod tests {
             );
         }
         assert_eq!(
-            admit(&mut control(7, 0, &[0; 8]), false),
-            Ok(Admitted::Control)
-        );
-        assert_eq!(
             admit(&mut control(0x7FFF, 3, &[0; 16]), true),
             Ok(Admitted::Control)
         );
@@ -222,10 +251,10 @@ mod tests {
 
     #[test]
     fn an_unsized_key_on_a_port_without_passphrase_is_sized_to_be_refused() {
-        let mut d = handshake(-1, 0, &[(1, HS), (3, &[0; 48])]);
+        let mut d = handshake(-1, 0, &[(1, HS), (3, KM)]);
         assert_eq!(admit(&mut d, false), Ok(Admitted::Control));
         assert_eq!(&d[HEADER + 4..HEADER + 6], &AES_128.to_be_bytes());
-        let mut d = handshake(-1, 0, &[(1, HS), (3, &[0; 48])]);
+        let mut d = handshake(-1, 0, &[(1, HS), (3, KM)]);
         assert_eq!(admit(&mut d, true), Ok(Admitted::Control));
         assert_eq!(&d[HEADER + 4..HEADER + 6], &[0, 0]);
     }
@@ -236,15 +265,16 @@ mod tests {
             (handshake(-1, 0, &[(1, HS), (6, b"live")]), false),
             (handshake(-1, 0, &[(1, HS), (0, b"rjct")]), false),
             (handshake(-1, 0, &[(5, b""), (1, HS)]), false),
-            (handshake(-1, 2, &[(1, HS), (4, &[0; 48])]), true),
-            (handshake(-1, 7, &[(1, HS), (3, &[0; 48])]), true),
+            (handshake(-1, 2, &[(1, HS), (4, KM)]), true),
+            (handshake(-1, 7, &[(1, HS), (3, KM)]), true),
             (control(4, 0, &[]), false),
             (control(8, 0, &[]), false),
             (control(2, 0, &[0; 16]), false),
             (control(3, 0, &[0x80, 0, 0, 1]), false),
             (control(0x7FFF, 5, &[]), false),
             (control(0x7FFF, 3, &[0; 16]), false),
-            (control(7, 0, &[0; 4]), false),
+            (control(7, 0, &[0; 8]), false),
+            (handshake(-1, 0, &[(1, &[0; 16])]), false),
             (vec![0x80; 15], false),
         ];
         for (mut datagram, encrypted) in cases {

@@ -60,6 +60,9 @@ pub struct IngestSection {
     pub max_stream_mb: u64,
     /// Seconds a publisher may be silent before a new one for the same stream replaces it.
     pub takeover_after_secs: u64,
+    /// Where live streams are spilled as they are made, so that a crash
+    /// or a restart keeps their DVR windows; absent: memory only.
+    pub spill_dir: Option<std::path::PathBuf>,
     /// Connection attempts (RTMP) or handshakes (SRT) one source address
     /// may make at once; it regains `source_connections_per_second`.
     pub source_connections_burst: u32,
@@ -113,6 +116,7 @@ impl Default for IngestSection {
             dvr_window_secs: 3600,
             max_stream_mb: 2048,
             takeover_after_secs: 5,
+            spill_dir: None,
             source_connections_burst: 32,
             source_connections_per_second: 4.0,
             wrong_keys_before_lockout: 10,

@@ -1487,6 +1487,6 @@ fn a_torn_or_foreign_spill_is_an_error_or_a_shorter_stream() {
         let files = vec![Vec::new(), Vec::new()];
         assert!(LiveStream::restore(&spill.stream[..cut], &files, now, unix_ms).is_err());
     }
-    let files = vec![Vec::new()];
+    let files = vec![Vec::new(), Vec::new(), Vec::new()];
     assert!(LiveStream::restore(&spill.stream, &files, now, unix_ms).is_err());
 }

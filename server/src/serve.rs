@@ -242,6 +242,7 @@ fn registry(cfg: &Config) -> Arc<Registry> {
         takeover_after: Duration::from_secs(i.takeover_after_secs),
         // Recordings are written as files: only into a media directory.
         recordings: cfg.bucket_url().is_none().then(|| cfg.media.root.clone()),
+        spill: i.spill_dir.clone(),
     }))
 }
 

@@ -221,6 +221,110 @@ fn a_returning_publisher_continues_the_stream_with_a_discontinuity() {
     ]);
 }
 
+/// `kill -9` mid-stream loses no DVR window (issue 22): with
+/// `ingest.spill_dir`, the restarted server lists every segment it had
+/// listed, with the same bytes, before the publisher is back; when it is,
+/// media sequence numbers go on after a discontinuity and ffmpeg plays
+/// from the first restored segment across the crash into the new session.
+#[test]
+fn a_live_stream_survives_kill_9() {
+    let d = scratch_dir("live-spill");
+    let conf = d.join("headwater.toml");
+    let spill = d.join("spill");
+    std::fs::write(
+        &conf,
+        format!("[ingest]\nspill_dir = \"{}\"\n", spill.display()),
+    )
+    .unwrap();
+    let stream = format!("cam:{KEY}");
+    let args = ["--config", conf.to_str().unwrap(), "--stream", &stream];
+    let s = live::start(HEADWATER.as_ref(), &args);
+    let mut pusher = ffmpeg_push(&rtmp_url(s.logged_addr("rtmp"), "cam", KEY), 60, "flv");
+    let media = {
+        assert!(wait_until(Duration::from_secs(20), || get_text(
+            &s,
+            "/live/cam/hls/master.m3u8"
+        )
+        .0 == 200));
+        media_playlist_path(&s, "cam")
+    };
+    assert!(wait_until(Duration::from_secs(30), || msn_range(
+        &get_text(&s, &media).1
+    )
+    .1 >= 4));
+    let before = get_text(&s, &media).1;
+    let listed = segment_lines(&before);
+    let bytes: Vec<Vec<u8>> = listed
+        .iter()
+        .map(|(_, uri)| segment(&s, &media, uri))
+        .collect();
+    s.kill9();
+    let _ = pusher.kill();
+    let _ = pusher.wait();
+
+    let s = live::start(HEADWATER.as_ref(), &args);
+    let (status, restored) = get_text(&s, &media);
+    assert_eq!(status, 200, "the stream is back before its publisher");
+    let now_listed = segment_lines(&restored);
+    for (i, seg) in listed.iter().enumerate() {
+        assert!(
+            now_listed.contains(seg),
+            "{seg:?} is listed again:\n{before}\n---\n{restored}"
+        );
+        assert!(
+            segment(&s, &media, &seg.1) == bytes[i],
+            "{} has the same bytes",
+            seg.1
+        );
+    }
+    let (first, n) = msn_range(&restored);
+    let mut again = ffmpeg_push(&rtmp_url(s.logged_addr("rtmp"), "cam", KEY), 8, "flv");
+    assert!(again.wait().unwrap().success());
+    assert!(wait_until(Duration::from_secs(15), || {
+        msn_range(&get_text(&s, &media).1).1 >= n + 3
+    }));
+    let after = get_text(&s, &media).1;
+    let (first_after, _) = msn_range(&after);
+    assert_eq!(first_after, first, "nothing left the window");
+    assert!(after.contains("#EXT-X-DISCONTINUITY\n"), "{after}");
+    m3u8_rs::parse_media_playlist_res(after.as_bytes()).expect("parses");
+    // From the first restored segment across the crash into the new session.
+    let url = s.url(&media);
+    let secs = format!("{}", n * 2 + 4);
+    ffmpeg::run([
+        "-live_start_index",
+        "0",
+        "-i",
+        &url,
+        "-t",
+        &secs,
+        "-f",
+        "null",
+        "-",
+    ]);
+}
+
+/// `(EXTINF line, URI)` of every complete segment of a media playlist.
+fn segment_lines(text: &str) -> Vec<(String, String)> {
+    let lines: Vec<&str> = text.lines().collect();
+    lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.starts_with("#EXTINF"))
+        .filter_map(|(i, l)| {
+            let uri = lines[i + 1..].iter().find(|u| !u.starts_with('#'))?;
+            Some(((*l).to_owned(), (*uri).to_owned()))
+        })
+        .collect()
+}
+
+fn segment(s: &Server, media: &str, uri: &str) -> Vec<u8> {
+    let dir = &media[..media.rfind('/').unwrap() + 1];
+    let r = http::get(s.addr, &format!("{dir}{uri}"));
+    assert_eq!(r.status, 200, "{uri}");
+    r.body
+}
+
 /// A publisher that comes back over another protocol with another picture
 /// size continues the stream in a new period with its own init segment
 /// (issue 22, item 6: it used to be refused until a restart).

@@ -316,7 +316,8 @@ impl LiveStream {
     }
 
     /// The stream a spill kept: `stream` is its stream record, `segments`
-    /// each track's segment records (any order). It is as the stream was
+    /// each track's segment records (any order; a track missing at the end
+    /// has none). It is as the stream was
     /// when its publisher left: every segment complete, the next publisher
     /// a new session after a discontinuity, media sequence numbers going
     /// on. `now` and `unix_ms` are the same instant. Segments the lead
@@ -379,8 +380,8 @@ impl LiveStream {
                 t.earlier.insert(generation, Setup { entry, init });
             }
         }
-        if segments.len() != s.tracks.len() {
-            return Err(bad("segments of another number of tracks"));
+        if segments.len() > s.tracks.len() {
+            return Err(bad("segments of a track the stream does not have"));
         }
         s.restore_segments(segments);
         s.enforce_window();
@@ -389,11 +390,12 @@ impl LiveStream {
     }
 
     fn restore_segments(&mut self, records: &[Vec<Vec<u8>>]) {
-        let mut read: Vec<BTreeMap<u64, Spilled>> = records
-            .iter()
-            .map(|files| {
-                files
-                    .iter()
+        let mut read: Vec<BTreeMap<u64, Spilled>> = (0..self.tracks.len())
+            .map(|i| {
+                records
+                    .get(i)
+                    .into_iter()
+                    .flatten()
                     .filter_map(|f| Spilled::read(f).ok())
                     .map(|s| (s.msn, s))
                     .collect()

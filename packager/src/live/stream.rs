@@ -320,6 +320,11 @@ impl LiveStream {
         })
     }
 
+    /// The lead track: the one whose keyframes cut segments for all.
+    pub fn lead(&self) -> TrackId {
+        TrackId(self.lead)
+    }
+
     /// The configuration.
     pub fn config(&self) -> &LiveConfig {
         &self.cfg
