@@ -28,6 +28,18 @@
 # process the softirq interrupts, so only the pinned layout separates the
 # server's own CPU from the client's, as a NIC would. MIRROR reuses a mirror
 # made by an earlier run of the same build.
+#
+# LIBRARY=bucket (issue 20) serves the same library from object storage:
+# s3s-fs (target/tools, scripts/setup.sh) holding the files the workloads
+# read, uploaded with `curl --aws-sigv4` (so s3s-fs stores each object's
+# ETag; a file placed in its directory by hand would have its MD5 computed
+# on every GET, ~120 ms per request whatever the range), headwater on
+# `s3://lib` with its chunk cache on local disk at
+# OBJECT_CACHE_MB (default 256: the catalog is four times it, as it is four
+# times the segment cache), so segments miss both caches and their chunks
+# come from the S3 server by ranged GETs of OBJECT_CHUNK_KB (default 4096,
+# the built-in chunk size). nginx still serves the mirror
+# from disk: the ratio is what the bucket costs against local files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -74,16 +86,36 @@ for i in $(seq -w 1 "$copies"); do
 done
 
 base=${PORT_BASE:-18280}
-hw_port=$base; ng_port=$((base + 2))
+hw_port=$base; ng_port=$((base + 2)); s3_port=$((base + 3))
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 wait_port() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
+
+hw_root=$lib
+if [ "${LIBRARY:-dir}" = bucket ]; then
+  bucket=$out/bucket
+  rm -rf "$bucket"; mkdir -p "$bucket/s3/lib" "$bucket/chunks"
+  export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret AWS_REGION=us-east-1
+  export AWS_ENDPOINT_URL=http://127.0.0.1:$s3_port
+  "$root/target/tools/bin/s3s-fs" --host 127.0.0.1 --port "$s3_port" --access-key "$AWS_ACCESS_KEY_ID" \
+    --secret-key "$AWS_SECRET_ACCESS_KEY" "$bucket/s3" >"$out/s3s-fs.log" 2>&1 &
+  pids+=($!); wait_port "$s3_port"
+  put() { curl -sf --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
+    -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" -T "$lib/$1" "$AWS_ENDPOINT_URL/lib/$1" >/dev/null; }
+  for i in "${names[@]}"; do
+    case " $workloads " in *" muxed "*|*" ts "*) put "m$i.mp4" ;; esac
+    case " $workloads " in *" split "*) put "s$i/video.mp4"; put "s$i/audio.m4a" ;; esac
+  done
+  printf '[media]\nobject_cache_dir = "%s"\nobject_cache_mb = %s\nobject_chunk_kb = %s\n' "$bucket/chunks" "${OBJECT_CACHE_MB:-256}" "${OBJECT_CHUNK_KB:-4096}" >"$bucket/headwater.toml"
+  hw_root=s3://lib
+  hw_extra+=(--config "$bucket/headwater.toml")
+fi
 cpu_ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo $t; }
 shmem_kb() { awk '/^Shmem:/ {print $2}' /proc/meminfo; }
 
 shmem0=$(shmem_kb)
-RUST_LOG=warn ${srv[@]+"${srv[@]}"} "$hw" serve --media-root "$lib" --listen "127.0.0.1:$hw_port" \
+RUST_LOG=warn ${srv[@]+"${srv[@]}"} "$hw" serve --media-root "$hw_root" --listen "127.0.0.1:$hw_port" \
   --admin-listen off --rtmp-listen off --srt-listen off ${hw_extra[@]+"${hw_extra[@]}"} >"$out/headwater.log" 2>&1 &
 hw_pid=$!; pids+=("$hw_pid"); wait_port "$hw_port"
 H=http://127.0.0.1:$hw_port

@@ -24,7 +24,7 @@ use crate::store::Asset;
 use crate::ts_set::TsSet;
 
 /// The asset's TS set, built on first use and kept with the asset.
-fn set(asset: &Asset) -> Result<&TsSet, OriginError> {
+pub(crate) fn set(asset: &Asset) -> Result<&TsSet, OriginError> {
     asset
         .rendered
         .ts

@@ -151,49 +151,100 @@ impl ReadAt for ObjectRead<'_> {
 }
 
 /// Fetches, on the blocking pool, the chunks that the media segment `route`
-/// names will be sent from, so that making and sending its reply only
-/// looks them up. Other routes (manifests, init segments, MPEG-TS, whose
-/// samples are read as the segment is written) need nothing here.
+/// names will be sent or written from, so that making and sending its
+/// reply only looks them up: an fMP4 segment or span's ranges, and for an
+/// MPEG-TS segment the fMP4 segments of the same number of its program's
+/// renditions (the samples it is written from, give or take a frame at
+/// the edges, which a worker then reads itself). Other routes (manifests,
+/// init segments) need nothing here.
 pub(crate) async fn prefetch(
     store: &Store,
     asset: &Arc<Asset>,
     route: &Route<'_>,
     seg: &mut MediaSegment,
 ) -> Result<(), OriginError> {
+    for (source, ranges) in planned(asset, route, seg) {
+        fetch_ranges(store, asset, route, source, ranges).await?;
+    }
+    Ok(())
+}
+
+/// The source ranges `route` will read, by source file.
+fn planned(
+    asset: &Asset,
+    route: &Route<'_>,
+    seg: &mut MediaSegment,
+) -> Vec<(usize, Vec<Range<u64>>)> {
     let p = &asset.presentation;
     let rendition = |id: &str| p.renditions.iter().find(|r| r.id == id);
-    let planned = match *route {
+    let ranges = |seg: &MediaSegment| -> Vec<Range<u64>> {
+        seg.ranges
+            .iter()
+            .map(|r| r.offset..r.offset + r.len)
+            .collect()
+    };
+    match *route {
         Route::Segment {
             rendition: id,
             number,
             ..
-        } => rendition(id).and_then(|r| p.media_segment(r, number, seg).ok().map(|()| r.source)),
+        } => rendition(id)
+            .and_then(|r| {
+                p.media_segment(r, number, seg)
+                    .ok()
+                    .map(|()| vec![(r.source, ranges(seg))])
+            })
+            .unwrap_or_default(),
         Route::Span {
             rendition: id,
             from_ms,
             to_ms,
             ..
-        } => rendition(id).and_then(|r| {
-            clip::span_segment(p, r, from_ms, to_ms, seg)
-                .ok()
-                .map(|()| r.source)
-        }),
-        _ => return Ok(()),
-    };
-    let Some(source) = planned else {
-        return Ok(());
-    };
+        } => rendition(id)
+            .and_then(|r| {
+                clip::span_segment(p, r, from_ms, to_ms, seg)
+                    .ok()
+                    .map(|()| vec![(r.source, ranges(seg))])
+            })
+            .unwrap_or_default(),
+        Route::TsSegment {
+            program, number, ..
+        } => {
+            let Ok(set) = crate::hls_ts::set(asset) else {
+                return Vec::new();
+            };
+            let Some(v) = set.programs.iter().find(|v| v.name == program) else {
+                return Vec::new();
+            };
+            [v.video, v.audio]
+                .into_iter()
+                .flatten()
+                .filter_map(|i| p.renditions.get(i))
+                .filter_map(|r| {
+                    p.media_segment(r, number, seg)
+                        .ok()
+                        .map(|()| (r.source, ranges(seg)))
+                })
+                .collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Fetches `ranges` of source file `source` of `asset`, when it is remote.
+async fn fetch_ranges(
+    store: &Store,
+    asset: &Arc<Asset>,
+    route: &Route<'_>,
+    source: usize,
+    ranges: Vec<Range<u64>>,
+) -> Result<(), OriginError> {
     let Some(file) = asset.files.get(source) else {
         return Ok(());
     };
     if !matches!(file.data, Data::Remote(_)) {
         return Ok(());
     }
-    let ranges: Vec<Range<u64>> = seg
-        .ranges
-        .iter()
-        .map(|r| r.offset..r.offset + r.len)
-        .collect();
     let file = file.clone();
     tokio::task::spawn_blocking(move || match &file.data {
         Data::Remote(remote) => remote.fetch(ranges).map(drop),

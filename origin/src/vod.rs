@@ -40,10 +40,10 @@ pub(crate) async fn reply(
     let carry = crate::playback::check(shared, head, Scope::Asset(name), required, token, peer)?;
     let carry = carry.as_deref();
     let asset = lookup(shared, name).await?;
-    // A bucket's chunks are fetched off the worker.
-    crate::remote::prefetch(&shared.store, &asset, route, seg).await?;
     // Laying out TS segments walks every sample: off the worker.
     crate::hls_ts::prepare(&asset, route, query).await?;
+    // A bucket's chunks are fetched off the worker.
+    crate::remote::prefetch(&shared.store, &asset, route, seg).await?;
     // A filter or a clip makes a manifest of its own, rendered per
     // request; the children it lists are the shared ones.
     if let Some((content_type, text)) = crate::query::render(&asset, route, query, carry)? {
