@@ -119,6 +119,11 @@ OUT = {
 LOCK = threading.RLock()
 TRACKS = {}  # (branch, kind) -> track record
 BRANCH_SOURCE = {}  # branch element name -> index of its source
+# File mode: audio and video streams the demuxers exposed. The pipeline's
+# EOS message only says every sink present then has ended; a stream whose
+# decoder exposes its pad late (seen under load with several files) adds
+# its sink afterwards, so the run ends when this many tracks have ended.
+DEMUXED = [0]
 LOOP = GLib.MainLoop()
 PRINTED = threading.Event()
 
@@ -272,6 +277,8 @@ def check_done():
         if not all(k in kinds for k in {"av": ("video", "audio"), "v": ("video",), "a": ("audio",)}[ARGS.expect]):
             if not (tracks and all(t["eos"] for t in tracks)):
                 return False
+        if ARGS.mode == "file" and sum(1 for t in tracks if t["eos"]) < DEMUXED[0]:
+            return False
         done = True
         for t in tracks:
             if t["eos"]:
@@ -334,6 +341,7 @@ def on_demuxed_pad(element, pad):
     db = Gst.ElementFactory.make("decodebin")
     with LOCK:
         BRANCH_SOURCE[db.get_name()] = BRANCH_SOURCE.get(element.get_name(), 0)
+        DEMUXED[0] += 1
     db.connect("pad-added", on_decoded_pad)
     # A queue per demuxed stream: qtdemux pushes all its streams from one
     # thread, and a decoder that holds frames back (avdec_h265) must not
@@ -429,6 +437,10 @@ def build():
 
 def on_message(_bus, msg):
     if msg.type == Gst.MessageType.EOS:
+        if ARGS.mode == "file":
+            # Each track's own EOS ends the run (check_done), late ones too.
+            GLib.idle_add(check_done)
+            return
         for t in TRACKS.values():
             t["eos"] = True
         stop("eos")
