@@ -207,18 +207,7 @@ fn a_returning_publisher_continues_the_stream_with_a_discontinuity() {
     assert!(after.contains("#EXT-X-DISCONTINUITY\n"), "{after}");
     m3u8_rs::parse_media_playlist_res(after.as_bytes()).expect("parses");
     // ffmpeg reads across the discontinuity.
-    let url = s.url(&media);
-    ffmpeg::run([
-        "-live_start_index",
-        "0",
-        "-i",
-        &url,
-        "-t",
-        "10",
-        "-f",
-        "null",
-        "-",
-    ]);
+    reads_from_the_start(&s.url(&media), 10);
 }
 
 /// `kill -9` mid-stream loses no DVR window (issue 22): with
@@ -289,15 +278,20 @@ fn a_live_stream_survives_kill_9() {
     assert!(after.contains("#EXT-X-DISCONTINUITY\n"), "{after}");
     m3u8_rs::parse_media_playlist_res(after.as_bytes()).expect("parses");
     // From the first restored segment across the crash into the new session.
-    let url = s.url(&media);
-    let secs = format!("{}", n * 2 + 4);
+    reads_from_the_start(&s.url(&media), n * 2 + 4);
+}
+
+/// ffmpeg decodes `seconds` of a live media playlist from its first
+/// listed segment, without an error.
+fn reads_from_the_start(url: &str, seconds: u64) {
+    let t = seconds.to_string();
     ffmpeg::run([
         "-live_start_index",
         "0",
         "-i",
-        &url,
+        url,
         "-t",
-        &secs,
+        &t,
         "-f",
         "null",
         "-",
