@@ -279,3 +279,58 @@ fn datagrams_srt_protocol_panics_on_leave_the_port_serving() {
     );
     decodes_cleanly(track_file(&registry, "x2", "v0").path());
 }
+
+/// An induction handshake (HSv5 caller's first packet) with socket id `id`.
+fn induction(id: u32) -> Vec<u8> {
+    let mut d = vec![0x80, 0, 0, 0];
+    d.extend([0u8; 12]);
+    for word in [4u32, 2, 1, 1500, 8192, 1, id, 0] {
+        d.extend(word.to_be_bytes());
+    }
+    d.extend([127, 0, 0, 1]);
+    d.extend([0u8; 12]);
+    d
+}
+
+#[test]
+fn an_induction_flood_from_many_ports_does_not_stop_a_publisher() {
+    // Each induction from a new address takes a relay socket; a flood of
+    // them (spoofed sources look like this) may not take the port from a
+    // caller that is sending.
+    let (registry, h) = setup();
+    let addr = h.srt_addr.expect("SRT listens");
+    let c = ffmpeg_publish(
+        6,
+        "mpegts",
+        &srt_url(&h),
+        &["-srt_streamid", &format!("live/f1?key={KEY}")],
+    );
+    let publisher = std::thread::spawn(move || run(c, Duration::from_secs(40)));
+    assert!(wait_for(Duration::from_secs(15), || registry
+        .get("f1")
+        .is_some_and(|l| l.on_air())));
+    let flood: Vec<std::net::UdpSocket> = (0..300)
+        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").expect("a UDP socket"))
+        .collect();
+    for round in 0..3u32 {
+        for (i, s) in flood.iter().enumerate() {
+            s.send_to(&induction(round * 1000 + i as u32), addr)
+                .expect("send");
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let (status, err) = publisher.join().expect("thread");
+    assert!(status.success(), "the publisher was cut off: {err}");
+    let live = registry.get("f1").expect("published");
+    assert!(wait_for(Duration::from_secs(15), || !live.on_air()));
+    decodes_cleanly(track_file(&registry, "f1", "v0").path());
+    // And a new caller still gets in.
+    let c = ffmpeg_publish(
+        2,
+        "mpegts",
+        &srt_url(&h),
+        &["-srt_streamid", &format!("live/f2?key={KEY}")],
+    );
+    let (status, err) = run(c, Duration::from_secs(30));
+    assert!(status.success(), "a caller after the flood: {err}");
+}
