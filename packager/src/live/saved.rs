@@ -157,6 +157,19 @@ impl<'a> Dec<'a> {
             bandwidth,
         })
     }
+    fn config(&mut self) -> Result<LiveConfig> {
+        let mut cfg = LiveConfig::new(Vec::new());
+        cfg.segment_target = self.duration()?;
+        cfg.part_target = self.duration()?;
+        cfg.max_segment = self.duration()?;
+        cfg.dvr_window = self.duration()?;
+        cfg.max_bytes = self.opt_u64()?;
+        cfg.max_lead_wait = self.duration()?;
+        cfg.max_jump = self.duration()?;
+        cfg.max_access_unit_bytes = usize::try_from(self.u64()?).unwrap_or(usize::MAX);
+        cfg.tracks = self.track_configs()?;
+        Ok(cfg)
+    }
     fn track_configs(&mut self) -> Result<Vec<TrackConfig>> {
         let n = self.count(16)?;
         (0..n).map(|_| self.track_config()).collect()
@@ -222,6 +235,21 @@ impl Spilled {
         self.duration
             .unwrap_or_else(|| self.parts.iter().map(|p| p.duration).sum())
     }
+}
+
+/// The lead's newest run of segments with consecutive numbers, each with
+/// media, oldest first.
+fn newest_run(lead: BTreeMap<u64, Spilled>) -> Vec<Spilled> {
+    let mut run: Vec<Spilled> = Vec::new();
+    for (_, seg) in lead.into_iter().rev() {
+        let follows = run.last().is_none_or(|l| seg.msn + 1 == l.msn);
+        if !follows || seg.parts.is_empty() {
+            break;
+        }
+        run.push(seg);
+    }
+    run.reverse();
+    run
 }
 
 /// The `mfhd` sequence number of a part (`moof` first, `mfhd` its first
@@ -334,16 +362,7 @@ impl LiveStream {
         if d.take(STREAM_MAGIC.len())? != STREAM_MAGIC {
             return Err(bad("not a stream record"));
         }
-        let mut cfg = LiveConfig::new(Vec::new());
-        cfg.segment_target = d.duration()?;
-        cfg.part_target = d.duration()?;
-        cfg.max_segment = d.duration()?;
-        cfg.dvr_window = d.duration()?;
-        cfg.max_bytes = d.opt_u64()?;
-        cfg.max_lead_wait = d.duration()?;
-        cfg.max_jump = d.duration()?;
-        cfg.max_access_unit_bytes = usize::try_from(d.u64()?).unwrap_or(usize::MAX);
-        cfg.tracks = d.track_configs()?;
+        let cfg = d.config()?;
         let input = d.track_configs()?;
         let epoch_unix_ms = d.i64()?;
         let age = Duration::from_millis(u64::try_from(unix_ms - epoch_unix_ms).unwrap_or(0));
@@ -366,7 +385,19 @@ impl LiveStream {
             };
             s.periods.insert(disc, period);
         }
-        for t in &mut s.tracks {
+        s.read_track_states(&mut d)?;
+        if segments.len() > s.tracks.len() {
+            return Err(bad("segments of a track the stream does not have"));
+        }
+        s.restore_segments(segments);
+        s.enforce_window();
+        s.forget_setups();
+        Ok(s)
+    }
+
+    /// Each track's state the stream record keeps.
+    fn read_track_states(&mut self, d: &mut Dec<'_>) -> Result<()> {
+        for t in &mut self.tracks {
             t.cts_shift = d.opt_i64()?;
             t.decode_lead = d.opt_u64()?;
             t.input_scale = d
@@ -380,13 +411,7 @@ impl LiveStream {
                 t.earlier.insert(generation, Setup { entry, init });
             }
         }
-        if segments.len() > s.tracks.len() {
-            return Err(bad("segments of a track the stream does not have"));
-        }
-        s.restore_segments(segments);
-        s.enforce_window();
-        s.forget_setups();
-        Ok(s)
+        Ok(())
     }
 
     fn restore_segments(&mut self, records: &[Vec<Vec<u8>>]) {
@@ -401,17 +426,7 @@ impl LiveStream {
                     .collect()
             })
             .collect();
-        let lead = std::mem::take(&mut read[self.lead]);
-        // The lead's newest run of consecutive numbers, each with media.
-        let mut run: Vec<Spilled> = Vec::new();
-        for (_, seg) in lead.into_iter().rev() {
-            let follows = run.last().is_none_or(|l| seg.msn + 1 == l.msn);
-            if !follows || seg.parts.is_empty() {
-                break;
-            }
-            run.push(seg);
-        }
-        run.reverse();
+        let run = newest_run(std::mem::take(&mut read[self.lead]));
         let (Some(first), Some(last)) = (run.first(), run.last()) else {
             return;
         };
