@@ -189,20 +189,14 @@ fn srt_passphrase_is_required() {
     assert!(registry.get("e2").is_none());
 }
 
-/// A handshake conclusion (HSv5) with extension blocks `(type, payload)`.
-fn conclusion(key_field: u16, blocks: &[(u16, &[u8])]) -> Vec<u8> {
+/// A handshake: the header, the 32-bit words of its body up to the peer
+/// address (version, encryption and extension fields, initial sequence,
+/// MTU, flow window, type, socket id, cookie), 127.0.0.1, then extension
+/// blocks `(type, payload)`.
+fn handshake(words: [u32; 8], blocks: &[(u16, &[u8])]) -> Vec<u8> {
     let mut d = vec![0x80, 0, 0, 0];
     d.extend([0u8; 12]);
-    for word in [
-        5u32,
-        u32::from(key_field) << 16 | 5,
-        1,
-        1500,
-        8192,
-        u32::MAX,
-        77,
-        0,
-    ] {
+    for word in words {
         d.extend(word.to_be_bytes());
     }
     d.extend([127, 0, 0, 1]);
@@ -213,6 +207,12 @@ fn conclusion(key_field: u16, blocks: &[(u16, &[u8])]) -> Vec<u8> {
         d.extend(*payload);
     }
     d
+}
+
+/// A handshake conclusion (HSv5) with extension blocks `(type, payload)`.
+fn conclusion(key_field: u16, blocks: &[(u16, &[u8])]) -> Vec<u8> {
+    let fields = u32::from(key_field) << 16 | 5;
+    handshake([5, fields, 1, 1500, 8192, u32::MAX, 77, 0], blocks)
 }
 
 fn control(kind: u16, subtype: u16) -> Vec<u8> {
@@ -280,16 +280,9 @@ fn datagrams_srt_protocol_panics_on_leave_the_port_serving() {
     decodes_cleanly(track_file(&registry, "x2", "v0").path());
 }
 
-/// An induction handshake (HSv5 caller's first packet) with socket id `id`.
+/// An induction handshake (a caller's first packet) with socket id `id`.
 fn induction(id: u32) -> Vec<u8> {
-    let mut d = vec![0x80, 0, 0, 0];
-    d.extend([0u8; 12]);
-    for word in [4u32, 2, 1, 1500, 8192, 1, id, 0] {
-        d.extend(word.to_be_bytes());
-    }
-    d.extend([127, 0, 0, 1]);
-    d.extend([0u8; 12]);
-    d
+    handshake([4, 2, 1, 1500, 8192, 1, id, 0], &[])
 }
 
 #[test]
