@@ -90,6 +90,60 @@ impl CatalogConfig {
     }
 }
 
+/// `[cluster]`: several nodes sharing one catalog.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// This node's data plane as the other nodes reach it,
+    /// `http://HOST:PORT`; empty: live streams are served only by the
+    /// node they are published to.
+    pub advertise: String,
+    /// How often this node says which streams it has on air (ms).
+    pub heartbeat_ms: u64,
+    /// A node whose heartbeat has not moved for this long is not asked (ms).
+    pub stale_after_ms: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            advertise: String::new(),
+            heartbeat_ms: 1000,
+            stale_after_ms: 3000,
+        }
+    }
+}
+
+impl ClusterConfig {
+    /// Whether this node takes part in a cluster.
+    pub fn enabled(&self) -> bool {
+        !self.advertise.is_empty()
+    }
+
+    /// A problem with the section, naming the key.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.enabled() && crate::cluster::authority(&self.advertise).is_none() {
+            return Err((
+                "cluster.advertise",
+                "must be http://HOST:PORT (this node's data plane as other nodes reach it)".into(),
+            ));
+        }
+        if !(100..=10_000).contains(&self.heartbeat_ms) {
+            return Err((
+                "cluster.heartbeat_ms",
+                "must be between 100 and 10000".into(),
+            ));
+        }
+        if self.stale_after_ms < 2 * self.heartbeat_ms || self.stale_after_ms > 60_000 {
+            return Err((
+                "cluster.stale_after_ms",
+                "must be at least two heartbeats and at most 60000".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// `[tokens]`: playback tokens.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]

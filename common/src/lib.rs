@@ -2,6 +2,7 @@
 //! pieces of vocabulary that the data plane (origin), ingest and the
 //! control API all use.
 //!
+//! - [`cluster`]: which other node has a live stream on air.
 //! - [`lograte`]: warnings a client can cause, at most one line per
 //!   interval per call site, with the number left out.
 //! - [`media_root`]: files opened relative to the media root and confined
@@ -11,6 +12,7 @@
 #![warn(missing_docs)]
 
 pub mod catalog;
+pub mod cluster;
 pub mod config;
 pub mod lograte;
 pub mod media_root;

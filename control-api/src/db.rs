@@ -14,6 +14,7 @@ use sqlx::{AnyPool, Executor, Row};
 
 use crate::error::Error;
 use crate::model::{Asset, Job, JobState, Ladder, Stream};
+use headwater_common::cluster::OnAirRow;
 
 /// One catalog database.
 #[derive(Clone)]
@@ -423,6 +424,85 @@ impl Db {
         .bind(why)
         .bind(now_ms());
         Ok(self.execute(query).await?)
+    }
+}
+
+/// `live_on_air`: where live streams are on air (see `crate::cluster`).
+impl Db {
+    /// One heartbeat of this process (`run`) of `node`: a row per stream
+    /// it has on air, its beat bumped; its rows for streams no longer on
+    /// air removed, and rows nobody has beaten for an hour. One
+    /// transaction, outside the catalog (no version bump).
+    pub async fn beat(
+        &self,
+        node: &str,
+        run: &str,
+        on_air: &[(String, String)],
+    ) -> Result<(), Error> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let held: Vec<String> =
+            sqlx::query("SELECT stream FROM live_on_air WHERE node = $1 AND run = $2")
+                .bind(node)
+                .bind(run)
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|r| r.try_get(0))
+                .collect::<Result<_, _>>()?;
+        for gone in held.iter().filter(|h| !on_air.iter().any(|(s, _)| s == *h)) {
+            sqlx::query("DELETE FROM live_on_air WHERE stream = $1 AND node = $2 AND run = $3")
+                .bind(gone)
+                .bind(node)
+                .bind(run)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for (stream, session) in on_air {
+            sqlx::query(
+                "INSERT INTO live_on_air (stream, node, run, session, beat, beat_at) \
+                 VALUES ($1, $2, $3, $4, 0, $5) \
+                 ON CONFLICT (stream, node) DO UPDATE SET run = excluded.run, \
+                 session = excluded.session, beat = live_on_air.beat + 1, \
+                 beat_at = excluded.beat_at",
+            )
+            .bind(stream)
+            .bind(node)
+            .bind(run)
+            .bind(session)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query("DELETE FROM live_on_air WHERE beat_at < $1")
+            .bind(now - 3_600_000)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every `live_on_air` row.
+    pub async fn on_air(&self) -> Result<Vec<OnAirRow>, Error> {
+        let query = sqlx::query("SELECT stream, node, session, beat FROM live_on_air");
+        self.fetch_all(query, |r| {
+            Ok(OnAirRow {
+                stream: r.try_get(0)?,
+                node: r.try_get(1)?,
+                session: r.try_get(2)?,
+                beat: r.try_get(3)?,
+            })
+        })
+        .await
+    }
+
+    /// Removes the rows of this process (`run`) of `node`: it is stopping.
+    pub async fn leave(&self, node: &str, run: &str) -> Result<(), Error> {
+        let query = sqlx::query("DELETE FROM live_on_air WHERE node = $1 AND run = $2")
+            .bind(node)
+            .bind(run);
+        self.execute(query).await?;
+        Ok(())
     }
 }
 

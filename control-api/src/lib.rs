@@ -18,6 +18,7 @@
 
 pub mod api;
 pub mod catalog;
+pub mod cluster;
 pub mod db;
 mod error;
 pub mod jobs;
@@ -67,6 +68,8 @@ pub struct Options {
     /// Turns `true` when the process stops or hands over to another: the
     /// admin listener stops accepting and finishes its requests.
     pub stop: tokio::sync::watch::Receiver<bool>,
+    /// With `cluster.advertise`: this node's heartbeat (`cluster`).
+    pub cluster: Option<cluster::ClusterOptions>,
 }
 
 /// A live stream's current stats as JSON, or `None` when it is not live on this node.
@@ -211,6 +214,9 @@ async fn setup(
         shared.clone(),
         Duration::from_millis(opts.catalog.poll_ms()),
     ));
+    if let Some(c) = opts.cluster {
+        tokio::spawn(cluster::run(database.clone(), c, opts.stop.clone()));
+    }
     let Some(addr) = opts.admin.listen else {
         let plane = ControlPlane {
             catalog: shared,

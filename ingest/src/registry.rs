@@ -180,6 +180,24 @@ impl Registry {
         all.iter().map(|l| l.stats()).collect()
     }
 
+    /// The streams with a connected publisher, each with its publisher's
+    /// session id (what the cluster's heartbeat announces).
+    pub fn on_air(&self) -> Vec<(String, String)> {
+        let all: Vec<Arc<Live>> = self
+            .streams
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        all.iter()
+            .filter_map(|l| {
+                let id = l.lock().publisher?;
+                Some((l.name.clone(), id.to_string()))
+            })
+            .collect()
+    }
+
     /// Every stream's name.
     pub fn names(&self) -> Vec<String> {
         self.streams

@@ -6,7 +6,9 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use headwater_common::config::{AdminConfig, CatalogConfig, TokensConfig, UploadsConfig};
+use headwater_common::config::{
+    AdminConfig, CatalogConfig, ClusterConfig, TokensConfig, UploadsConfig,
+};
 use headwater_common::media_root::Symlinks;
 use serde::{Deserialize, Serialize};
 
@@ -34,6 +36,8 @@ pub struct Config {
     pub uploads: UploadsConfig,
     /// Live ingest: RTMP and SRT listeners, live packaging.
     pub ingest: IngestSection,
+    /// Several nodes: where live streams are on air.
+    pub cluster: ClusterConfig,
 }
 
 /// `[ingest]`
@@ -459,6 +463,7 @@ impl Config {
             })
             .and_then(|()| self.validate_ingest())
             .and_then(|()| self.validate_streams())
+            .and_then(|()| self.validate_cluster())
             .and_then(|()| {
                 let h = &self.tokens.client_ip_header;
                 if !h.is_empty() && !h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
@@ -467,6 +472,19 @@ impl Config {
                 Ok(())
             })
             .map_err(|(key, reason)| ConfigError::Value { key, reason })
+    }
+
+    /// A cluster needs the catalog: it is where the nodes meet.
+    fn validate_cluster(&self) -> Checked {
+        self.cluster.validate()?;
+        if self.cluster.enabled() && self.admin.listen.is_none() && self.catalog.database.is_empty()
+        {
+            return bad(
+                "cluster.advertise",
+                "needs the catalog (catalog.database, or the admin listener's default one)",
+            );
+        }
+        Ok(())
     }
 
     fn validate_server(&self) -> Checked {

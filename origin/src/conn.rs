@@ -231,7 +231,7 @@ impl Conn {
         timeout: Duration,
     ) -> std::io::Result<()> {
         let total = match &reply.body {
-            Body::Empty | Body::Growing(_) => 0,
+            Body::Empty | Body::Growing(_) | Body::Relayed(_) => 0,
             Body::Text(b) => b.len() as u64,
             Body::Segment(_) => self.segment.len(),
             Body::Keyframes(t) => t.len(),
@@ -338,7 +338,7 @@ impl Conn {
             &Head {
                 content_type: if unsatisfied { "" } else { reply.content_type },
                 content_length: answer.len(),
-                chunked: matches!(reply.body, Body::Growing(_)),
+                chunked: matches!(reply.body, Body::Growing(_) | Body::Relayed(_)),
                 cache_control,
                 etag: reply.etag,
                 last_modified,
@@ -349,7 +349,10 @@ impl Conn {
                 cors: &fixed.cors,
                 extra: if reply.preflight {
                     &fixed.cors_preflight
-                } else if matches!(answer.status, Status::UNAVAILABLE | Status::GATEWAY_TIMEOUT) {
+                } else if matches!(
+                    answer.status,
+                    Status::BAD_GATEWAY | Status::UNAVAILABLE | Status::GATEWAY_TIMEOUT
+                ) {
                     b"Retry-After: 2\r\n"
                 } else {
                     b""
@@ -371,6 +374,12 @@ impl Conn {
             Body::Growing(growing) => {
                 io::write_all(&mut self.stream, &self.output, timeout).await?;
                 let sent = growing.stream(&mut self.stream, timeout).await?;
+                self.last.1 += sent;
+                Ok(())
+            }
+            Body::Relayed(relayed) => {
+                io::write_all(&mut self.stream, &self.output, timeout).await?;
+                let sent = relayed.relay(&mut self.stream, timeout).await?;
                 self.last.1 += sent;
                 Ok(())
             }

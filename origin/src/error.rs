@@ -55,6 +55,15 @@ pub enum OriginError {
         /// What happened (logged, not answered).
         why: String,
     },
+    /// The node a live stream is on air at failed (`502`) or did not
+    /// answer in time (`504`); both with `Retry-After`.
+    #[error("{why}")]
+    Upstream {
+        /// Whether it did not answer in time.
+        timeout: bool,
+        /// What happened (logged, not answered).
+        why: String,
+    },
     /// Something went wrong here.
     #[error("internal error: {0}")]
     Internal(String),
@@ -82,9 +91,10 @@ impl OriginError {
             OriginError::Unprocessable(_)
             | OriginError::Storage(_)
             | OriginError::ObjectStore { .. } => ErrorSource::Storage,
-            OriginError::Internal(_) | OriginError::Unavailable(_) | OriginError::Serve { .. } => {
-                ErrorSource::Internal
-            }
+            OriginError::Internal(_)
+            | OriginError::Unavailable(_)
+            | OriginError::Upstream { .. }
+            | OriginError::Serve { .. } => ErrorSource::Internal,
         }
     }
 
@@ -96,6 +106,8 @@ impl OriginError {
             OriginError::Unavailable(_) => Status::UNAVAILABLE,
             OriginError::ObjectStore { timeout: false, .. } => Status::UNAVAILABLE,
             OriginError::ObjectStore { timeout: true, .. } => Status::GATEWAY_TIMEOUT,
+            OriginError::Upstream { timeout: false, .. } => Status::BAD_GATEWAY,
+            OriginError::Upstream { timeout: true, .. } => Status::GATEWAY_TIMEOUT,
             OriginError::MethodNotAllowed { .. } => Status::METHOD_NOT_ALLOWED,
             OriginError::Unprocessable(_) => Status::UNPROCESSABLE,
             OriginError::Storage(_) | OriginError::Internal(_) | OriginError::Serve { .. } => {
@@ -112,6 +124,10 @@ impl OriginError {
                 "object storage did not answer in time".to_owned()
             }
             OriginError::ObjectStore { .. } => "object storage unavailable".to_owned(),
+            OriginError::Upstream { timeout: true, .. } => {
+                "the node with the stream did not answer in time".to_owned()
+            }
+            OriginError::Upstream { .. } => "the node with the stream failed".to_owned(),
             OriginError::Internal(_) | OriginError::Serve { .. } => "internal error".to_owned(),
             other => other.to_string(),
         }
@@ -133,6 +149,13 @@ impl OriginError {
                     headwater_common::lograte::LogRate::new();
                 if let Some(suppressed) = STORAGE.allow() {
                     tracing::warn!(path, error = %self, suppressed, "storage error");
+                }
+            }
+            OriginError::Upstream { .. } => {
+                static UPSTREAM: headwater_common::lograte::LogRate =
+                    headwater_common::lograte::LogRate::new();
+                if let Some(suppressed) = UPSTREAM.allow() {
+                    tracing::warn!(path, error = %self, suppressed, "live stream from another node failed");
                 }
             }
             OriginError::Internal(_) | OriginError::Serve { .. } => {

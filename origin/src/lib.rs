@@ -32,6 +32,7 @@ mod io;
 mod live;
 mod playback;
 mod query;
+mod relay;
 mod remote;
 mod reply;
 pub mod route;

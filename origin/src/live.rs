@@ -129,7 +129,11 @@ pub(crate) async fn reply(
     let q = parse_query(query)?;
     let carry = authorize(shared, head, stream, q.token, peer)?;
     let carry = carry.as_deref();
-    let live = shared.registry.get(stream).ok_or(OriginError::NotFound)?;
+    let local = shared.registry.get(stream);
+    if let Some((relay, node)) = elsewhere(shared, local.as_deref(), stream) {
+        return crate::relay::reply(shared, relay, &node, head, stream, hls, file, query).await;
+    }
+    let live = local.ok_or(OriginError::NotFound)?;
     live.count_request();
     match (hls, file) {
         (true, "master.m3u8") => {
@@ -175,7 +179,25 @@ pub(crate) async fn reply(
     }
 }
 
+/// The node to pull `stream` from: another node has its publisher and
+/// this one has not (it may still hold the stream's past, from a publisher
+/// that moved on).
+fn elsewhere<'a>(
+    shared: &'a Shared,
+    local: Option<&Live>,
+    stream: &str,
+) -> Option<(&'a crate::relay::Relay, std::sync::Arc<str>)> {
+    let relay = shared.relay.as_ref()?;
+    if local.is_some_and(|l| l.on_air()) {
+        return None;
+    }
+    Some((relay, relay.node_of(stream)?))
+}
+
 /// The stream's playback-token check; the token to carry into child URIs.
+/// A request passed on by another node that checked the viewer's token
+/// carries that node's relay token instead of being checked again here
+/// (the viewer's address is the other node's here).
 fn authorize(
     shared: &Shared,
     head: &RequestHead,
@@ -189,6 +211,9 @@ fn authorize(
         .streams
         .get(stream)
         .is_some_and(|s| s.require_token);
+    if required && let Some(relayed) = head.relay.as_deref() {
+        return crate::playback::relayed(shared, stream, relayed, token, peer);
+    }
     crate::playback::check(
         shared,
         head,

@@ -27,6 +27,38 @@ pub(crate) fn token_param(query: Option<&str>) -> Token<'_> {
     found
 }
 
+/// A request another node passed on with its relay token (`relay`):
+/// when that token is good for `stream`, the viewer's token in the query
+/// is carried into child URIs as it came (the other node checked it).
+pub(crate) fn relayed(
+    shared: &Shared,
+    stream: &str,
+    relay_token: &str,
+    token: Token<'_>,
+    peer: IpAddr,
+) -> Result<Option<String>, OriginError> {
+    let view = shared.catalog.load();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    match token::verify(relay_token, Scope::Stream(stream), now, peer, &view.keys) {
+        Ok(()) => Ok(match token {
+            Token::Given(t) => Some(format!("token={t}")),
+            _ => None,
+        }),
+        Err(why) => {
+            shared.metrics.data.token_refusals.inc();
+            tracing::info!(
+                kind = "stream",
+                name = stream,
+                reason = why.reason(),
+                "relay token refused"
+            );
+            Err(OriginError::Forbidden)
+        }
+    }
+}
+
 /// What a request's query says about its playback token.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Token<'a> {

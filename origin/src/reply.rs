@@ -61,6 +61,9 @@ pub(crate) enum Body {
     /// A live segment still being made: sent with chunked transfer coding,
     /// a chunk per part as each is published.
     Growing(crate::growing::Growing),
+    /// A live segment still being made on another node: its chunked body
+    /// passed on as it arrives.
+    Relayed(crate::relay::Streaming),
 }
 
 /// A reply before conditional and range handling.

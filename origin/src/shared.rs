@@ -30,6 +30,8 @@ pub struct Shared {
     pub(crate) metrics: Arc<Metrics>,
     /// Live streams, fed by ingest.
     pub(crate) registry: Arc<Registry>,
+    /// With `[cluster]`: live streams on air on other nodes, pulled from them.
+    pub(crate) relay: Option<crate::relay::Relay>,
     pub(crate) headers: FixedHeaders,
     pub(crate) gather: GatherCache,
     /// Connections each worker may hold (set when the listeners are bound,
@@ -94,12 +96,22 @@ impl Shared {
             catalog,
             metrics,
             registry,
+            relay: None,
             headers,
             gather,
             connection_limit: usize::MAX,
             log_limits: LogLimits::default(),
             shutdown: AtomicBool::new(false),
         })
+    }
+
+    /// Serves live streams that other nodes have on air (as `on_air`
+    /// says, kept fresh by the control plane's heartbeat) by pulling them
+    /// from those nodes.
+    pub fn with_cluster(mut self, on_air: headwater_common::cluster::SharedOnAir) -> Self {
+        let target = Duration::from_secs_f64(self.config.ingest.segment_duration);
+        self.relay = Some(crate::relay::Relay::new(on_air, target));
+        self
     }
 
     /// Whether the library is in a bucket.

@@ -113,6 +113,10 @@ pub(crate) struct ServeArgs {
     /// A live stream and its publish key, `NAME:KEY` (repeatable; added to `ingest.streams`).
     #[arg(long = "stream", value_name = "NAME:KEY")]
     streams: Vec<String>,
+    /// This node's data plane as other nodes reach it, `http://HOST:PORT`
+    /// (overrides `cluster.advertise`).
+    #[arg(long, value_name = "URL")]
+    advertise: Option<String>,
 }
 
 /// `EX_USAGE` from sysexits.h: bad configuration or arguments.
@@ -167,6 +171,7 @@ impl ServeArgs {
                 rtmp_listen: listen("--rtmp-listen", &self.rtmp_listen)?,
                 srt_listen: listen("--srt-listen", &self.srt_listen)?,
                 streams,
+                advertise: self.advertise.clone(),
             },
         })
     }
@@ -186,6 +191,7 @@ pub(crate) struct Overrides {
     srt_listen: Option<Listen>,
     /// `--stream`, added to the file's `ingest.streams`.
     streams: Vec<StreamKey>,
+    advertise: Option<String>,
 }
 
 impl Overrides {
@@ -215,6 +221,9 @@ impl Overrides {
             cfg.ingest.srt_listen = l;
         }
         cfg.ingest.streams.extend(self.streams.iter().cloned());
+        if let Some(a) = &self.advertise {
+            cfg.cluster.advertise.clone_from(a);
+        }
     }
 }
 

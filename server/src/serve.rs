@@ -40,9 +40,14 @@ pub(crate) fn run(
         Err(e) => return failed(&e),
     };
     let (tx, rx) = tokio::sync::watch::channel(false);
+    let on_air = cfg
+        .cluster
+        .enabled()
+        .then(headwater_common::cluster::nowhere);
     let plane = Plane {
         admin_listener,
         stop: rx.clone(),
+        on_air: on_air.clone(),
     };
     let (catalog, admin_keys, admin_drained) =
         match control_plane(&cfg, &admin_token, &metrics, &registry, plane) {
@@ -66,7 +71,10 @@ pub(crate) fn run(
     };
     let grace = Duration::from_secs(cfg.server.shutdown_grace_secs);
     let shared = match headwater_origin::Shared::with_catalog(cfg, catalog, metrics, registry) {
-        Ok(s) => s,
+        Ok(s) => match on_air {
+            Some(on_air) => s.with_cluster(on_air),
+            None => s,
+        },
         Err(e) => return failed(&e.to_string()),
     };
     let server = match data_plane(shared, inherited.data, &mut handover) {
@@ -151,10 +159,12 @@ fn data_plane(
     Ok(server)
 }
 
-/// What the control plane gets from `run`: its listener and the stop signal.
+/// What the control plane gets from `run`: its listener, the stop signal,
+/// and with `[cluster]` the view of other nodes' live streams to keep.
 struct Plane {
     admin_listener: Option<std::net::TcpListener>,
     stop: tokio::sync::watch::Receiver<bool>,
+    on_air: Option<headwater_common::cluster::SharedOnAir>,
 }
 
 /// `SIGUSR2`: starts the new process on our sockets; once it is ready,
@@ -301,6 +311,14 @@ fn control_plane(
         },
         admin_listener: plane.admin_listener,
         stop: plane.stop,
+        cluster: plane.on_air.map(|on_air| {
+            let registry = registry.clone();
+            headwater_control_api::cluster::ClusterOptions {
+                config: cfg.cluster.clone(),
+                local: Arc::new(move || registry.on_air()),
+                on_air,
+            }
+        }),
     };
     let plane = headwater_control_api::start(opts, metrics.clone()).map_err(|e| e.to_string())?;
     Ok((plane.catalog, Some(plane.admin_keys), plane.drained))

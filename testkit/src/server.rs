@@ -19,7 +19,7 @@ pub struct Server {
 
 impl Server {
     /// Starts `bin serve --media-root ROOT --listen 127.0.0.1:0 ARGS...` and
-    /// waits until it is listening.
+    /// waits until it is listening (`--listen` in `ARGS` replaces the default).
     /// The admin, RTMP and SRT listeners are off unless `args` name them
     /// (`--admin-listen`, ...), so parallel tests do not contend for their
     /// default ports.
@@ -85,7 +85,11 @@ impl Server {
             .arg("serve")
             .arg("--media-root")
             .arg(media_root)
-            .args(["--listen", "127.0.0.1:0"])
+            .args(if args.contains(&"--listen") {
+                &[][..]
+            } else {
+                &["--listen", "127.0.0.1:0"][..]
+            })
             .args(&off)
             .args(args)
             .env(

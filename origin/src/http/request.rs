@@ -31,6 +31,9 @@ pub(crate) struct RequestHead {
     pub(crate) ip_header: String,
     /// The first address in that header.
     pub(crate) forwarded_ip: Option<String>,
+    /// `Headwater-Relay`: another node's token for a live stream it
+    /// checked the viewer's token for (`relay`).
+    pub(crate) relay: Option<String>,
 }
 
 /// Outcome of trying to parse a head from the start of a buffer.
@@ -79,6 +82,7 @@ impl RequestHead {
         self.if_none_match = None;
         self.if_modified_since = None;
         self.forwarded_ip = None;
+        self.relay = None;
         let mut connection_close = false;
         let mut connection_keep_alive = false;
         let mut ranges = 0;
@@ -113,6 +117,8 @@ impl RequestHead {
                 self.if_none_match = Some(value.to_owned());
             } else if name.eq_ignore_ascii_case("if-modified-since") {
                 self.if_modified_since = Some(value.to_owned());
+            } else if name.eq_ignore_ascii_case("headwater-relay") {
+                self.relay = Some(value.to_owned());
             } else if name.eq_ignore_ascii_case("origin") {
                 self.origin = true;
             } else if !self.ip_header.is_empty() && name.eq_ignore_ascii_case(&self.ip_header) {

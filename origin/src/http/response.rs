@@ -22,6 +22,7 @@ impl Status {
     pub(crate) const UNPROCESSABLE: Status = Status(422, "Unprocessable Content");
     pub(crate) const HEAD_TOO_LARGE: Status = Status(431, "Request Header Fields Too Large");
     pub(crate) const INTERNAL: Status = Status(500, "Internal Server Error");
+    pub(crate) const BAD_GATEWAY: Status = Status(502, "Bad Gateway");
     pub(crate) const UNAVAILABLE: Status = Status(503, "Service Unavailable");
     pub(crate) const GATEWAY_TIMEOUT: Status = Status(504, "Gateway Timeout");
 }
