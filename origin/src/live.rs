@@ -130,8 +130,8 @@ pub(crate) async fn reply(
     let carry = authorize(shared, head, stream, q.token, peer)?;
     let carry = carry.as_deref();
     let local = shared.registry.get(stream);
-    if let Some((relay, node)) = elsewhere(shared, local.as_deref(), stream) {
-        return crate::relay::reply(shared, relay, &node, head, stream, hls, file, query).await;
+    if let Some((relay, nodes)) = elsewhere(shared, local.as_deref(), stream) {
+        return crate::relay::reply(shared, relay, &nodes, head, stream, hls, file, query).await;
     }
     let live = local.ok_or(OriginError::NotFound)?;
     live.count_request();
@@ -179,19 +179,19 @@ pub(crate) async fn reply(
     }
 }
 
-/// The node to pull `stream` from: another node has its publisher and
+/// The nodes to pull `stream` from: others have its publisher and
 /// this one has not (it may still hold the stream's past, from a publisher
 /// that moved on).
 fn elsewhere<'a>(
     shared: &'a Shared,
     local: Option<&Live>,
     stream: &str,
-) -> Option<(&'a crate::relay::Relay, std::sync::Arc<str>)> {
+) -> Option<(&'a crate::relay::Relay, Vec<std::sync::Arc<str>>)> {
     let relay = shared.relay.as_ref()?;
     if local.is_some_and(|l| l.on_air()) {
         return None;
     }
-    Some((relay, relay.node_of(stream)?))
+    Some((relay, relay.nodes_of(stream)?))
 }
 
 /// The stream's playback-token check; the token to carry into child URIs.

@@ -14,7 +14,12 @@
 //! ```sh
 //! cargo run --release -p headwater-benches --bin live-latency -- [SECONDS] [FILE]
 //! VIA=varnish cargo run ...   # the same parts through Varnish (conf/varnish.vcl)
+//! VIA=node cargo run ...      # through a second node pulling the stream (issue 21)
 //! ```
+//!
+//! `VIA=node` starts a second origin with an empty registry whose cluster
+//! view says the stream is on air at the first, so it passes every request
+//! on (`origin/src/relay`), as a node without the publisher does.
 //!
 //! This measures packaging and serving (the part closes when the frame
 //! after it arrives, or when the part target elapses); ingest's demuxing
@@ -143,7 +148,7 @@ fn main() {
     let config = RegistryConfig::default();
     let part_target = config.part_target;
     let registry = Arc::new(Registry::new(config));
-    let origin = Origin::start(registry.clone());
+    let origin = Origin::start(registry.clone(), None);
     let publisher = registry
         .publish(
             "bench",
@@ -153,17 +158,30 @@ fn main() {
         .expect("publish");
     let arrivals: Arc<Mutex<Vec<Instant>>> = Arc::default();
     let pushing = push_at_pace(publisher, aus, length, seconds, arrivals.clone());
-    let varnish = (std::env::var("VIA").as_deref() == Ok("varnish"))
-        .then(|| headwater_testkit::varnish::Varnish::start(&[origin.addr]));
-    let target = varnish.as_ref().map_or(origin.addr, |v| v.addr);
+    let via = std::env::var("VIA").unwrap_or_default();
+    let varnish =
+        (via == "varnish").then(|| headwater_testkit::varnish::Varnish::start(&[origin.addr]));
+    let node = (via == "node").then(|| {
+        let empty = Arc::new(Registry::new(RegistryConfig::default()));
+        Origin::start(empty, Some(origin.addr))
+    });
+    let target = match (&varnish, &node) {
+        (Some(v), _) => v.addr,
+        (_, Some(n)) => n.addr,
+        _ => origin.addr,
+    };
     let delays = fetch_parts(origin.addr, target, &pushing, &arrivals);
     pushing.join().unwrap();
+    if let Some(n) = node {
+        n.stop();
+    }
     origin.stop();
     report(delays, part_target, seconds);
 }
 
 /// The origin on a loopback port, one worker, reading `registry`; its
-/// timers on a thread of their own.
+/// timers on a thread of their own. With `pull_from`, a node of a cluster
+/// that sees the stream on air at that address.
 struct Origin {
     addr: SocketAddr,
     stop: tokio::sync::watch::Sender<bool>,
@@ -171,7 +189,7 @@ struct Origin {
 }
 
 impl Origin {
-    fn start(registry: Arc<Registry>) -> Self {
+    fn start(registry: Arc<Registry>, pull_from: Option<SocketAddr>) -> Self {
         let mut cfg = headwater_origin::Config::default();
         cfg.server.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         cfg.server.threads = 1;
@@ -184,6 +202,17 @@ impl Origin {
             registry.clone(),
         )
         .expect("the library");
+        let shared = match pull_from {
+            None => shared,
+            Some(a) => {
+                let on_air = headwater_common::cluster::nowhere();
+                let mut view = headwater_common::cluster::OnAirView::default();
+                view.streams
+                    .insert("bench".into(), vec![Arc::from(format!("http://{a}").as_str())]);
+                on_air.store(Arc::new(view));
+                shared.with_cluster(on_air)
+            }
+        };
         let server = headwater_origin::Server::bind_with(shared).expect("bind");
         let addr = server.local_addr();
         let (stop, stop_rx) = tokio::sync::watch::channel(false);

@@ -57,8 +57,11 @@ pub(super) enum Failure {
     /// It did not answer in time.
     #[error("the node did not answer in time")]
     Timeout,
-    /// It could not be reached, or the connection failed.
+    /// It could not be reached (another node may be asked).
     #[error("the node could not be reached: {0}")]
+    Unreachable(String),
+    /// The connection failed.
+    #[error("the connection to the node failed: {0}")]
     Io(String),
     /// Its answer was not what this client takes.
     #[error("the node's answer was malformed: {0}")]
@@ -88,8 +91,8 @@ pub(super) async fn get(ask: &Ask<'_>, whole_segment: bool) -> Result<Answer, Fa
     }
     let conn = tokio::time::timeout(CONNECT_WITHIN, TcpStream::connect(ask.authority))
         .await
-        .map_err(|_| Failure::Timeout)?
-        .map_err(|e| Failure::Io(e.to_string()))?;
+        .map_err(|_| Failure::Unreachable("no connection in time".into()))?
+        .map_err(|e| Failure::Unreachable(e.to_string()))?;
     let _ = conn.set_nodelay(true);
     exchange(conn, &request, ask, whole_segment)
         .await

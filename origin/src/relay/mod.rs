@@ -81,18 +81,20 @@ impl Relay {
         }
     }
 
-    /// The node to pull `stream` from, if another node has it on air.
-    pub(crate) fn node_of(&self, stream: &str) -> Option<Arc<str>> {
-        self.on_air.load().node_of(stream).cloned()
+    /// The nodes to pull `stream` from, in order, if others have it on air.
+    pub(crate) fn nodes_of(&self, stream: &str) -> Option<Vec<Arc<str>>> {
+        self.on_air.load().streams.get(stream).filter(|n| !n.is_empty()).cloned()
     }
 }
 
-/// Answers a live URL from `node`. The viewer's token was checked here.
+/// Answers a live URL from the nodes that have `stream` on air, the
+/// first that can be reached (one killed a moment ago is still listed
+/// until its heartbeat goes stale). The viewer's token was checked here.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn reply(
     shared: &Shared,
     relay: &Relay,
-    node: &str,
+    nodes: &[Arc<str>],
     head: &RequestHead,
     stream: &str,
     hls: bool,
@@ -100,36 +102,73 @@ pub(crate) async fn reply(
     query: Option<&str>,
 ) -> Result<Reply, OriginError> {
     let kind = kind_of(hls, file, query).ok_or(OriginError::NotFound)?;
-    let authority = headwater_common::cluster::authority(node).ok_or_else(|| {
-        OriginError::Internal(format!("cluster node {node} is not http://HOST:PORT"))
-    })?;
     let path = format!("/live/{stream}/{}/{file}", if hls { "hls" } else { "dash" });
     let target = match query {
         Some(q) => format!("{path}?{q}"),
         None => path.clone(),
     };
-    let ask = client::Ask {
-        authority,
+    let asked = Asked {
+        kind,
+        path: &path,
         target: &target,
-        host: &head.host_value,
-        relay_token: relay_token(shared, stream),
-        http11: head.http11,
-        within: relay.answer_within,
+        content_type: content_type(hls, file),
+        caching: match kind {
+            Kind::Playlist { blocking: true } => Caching::LiveBlocking,
+            Kind::Manifest | Kind::Playlist { .. } => Caching::LiveManifest,
+            Kind::Media | Kind::Segment => Caching::LiveMedia,
+        },
     };
-    let content_type = content_type(hls, file);
-    let caching = match kind {
-        Kind::Playlist { blocking: true } => Caching::LiveBlocking,
-        Kind::Manifest | Kind::Playlist { .. } => Caching::LiveManifest,
-        Kind::Media | Kind::Segment => Caching::LiveMedia,
-    };
-    let kept_key = format!("{node}{path}");
+    let token = relay_token(shared, stream);
+    let mut last = client::Failure::Unreachable("no node".into());
+    for node in nodes {
+        let Some(authority) = headwater_common::cluster::authority(node) else {
+            continue;
+        };
+        let ask = client::Ask {
+            authority,
+            target: &target,
+            host: &head.host_value,
+            relay_token: token.clone(),
+            http11: head.http11,
+            within: relay.answer_within,
+        };
+        match from_node(relay, node, &ask, &asked).await {
+            Err(f @ client::Failure::Unreachable(_)) => last = f,
+            Err(f) => return Err(failed(f)),
+            Ok(r) => return Ok(r),
+        }
+    }
+    Err(failed(last))
+}
+
+/// What is asked, as the reply needs it.
+struct Asked<'a> {
+    kind: Kind,
+    /// `/live/{stream}/{hls|dash}/{file}`.
+    path: &'a str,
+    /// With the query.
+    target: &'a str,
+    content_type: &'static str,
+    caching: Caching,
+}
+
+/// The answer of one node: from what is kept of it, the flight in the
+/// air to it, or a request of its own.
+async fn from_node(
+    relay: &Relay,
+    node: &str,
+    ask: &client::Ask<'_>,
+    asked: &Asked<'_>,
+) -> Result<Reply, client::Failure> {
+    let (kind, content_type, caching) = (asked.kind, asked.content_type, asked.caching);
+    let kept_key = format!("{node}{}", asked.path);
     if matches!(kind, Kind::Media | Kind::Segment)
         && let Some(bytes) = relay.kept.get(&kept_key)
     {
         return Ok(ok(content_type, caching, bytes));
     }
     if kind == Kind::Segment {
-        return match client::get(&ask, true).await.map_err(failed)? {
+        return match client::get(ask, true).await? {
             client::Answer::Full(bytes) => {
                 relay.kept.insert(kept_key, bytes.clone());
                 Ok(ok(content_type, caching, bytes))
@@ -146,18 +185,17 @@ pub(crate) async fn reply(
     let flight_key = if kind == Kind::Media {
         kept_key.clone()
     } else {
-        format!("{node}{target}")
+        format!("{node}{}", asked.target)
     };
-    let fetched = relay
+    let bytes = relay
         .flights
         .run(flight_key, || async {
-            match client::get(&ask, false).await? {
+            match client::get(ask, false).await? {
                 client::Answer::Full(b) => Ok(b),
                 client::Answer::Chunked(_) => Err(client::Failure::Protocol("a chunked answer")),
             }
         })
-        .await;
-    let bytes = fetched.map_err(failed)?;
+        .await?;
     if kind == Kind::Media {
         relay.kept.insert(kept_key, bytes.clone());
     }
