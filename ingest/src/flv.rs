@@ -56,6 +56,13 @@ pub(crate) struct Clock {
 }
 
 impl Clock {
+    /// A clock that keeps the publisher's timestamps as they are (the
+    /// input timeline of redundant ingest: two nodes fed the same stream
+    /// must see the same times, whenever each publisher connected).
+    pub(crate) fn raw() -> Self {
+        Clock { base: Some(0) }
+    }
+
     /// The FLV timestamp of an RTMP message stamped `rtmp_ms`.
     pub(crate) fn map(&mut self, rtmp_ms: u32) -> u32 {
         let base = *self

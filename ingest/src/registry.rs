@@ -19,7 +19,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use headwater_packager::live::{AccessUnit, Event, LiveConfig, LiveStream, TrackConfig, TrackId};
+use headwater_packager::live::{
+    AccessUnit, Event, LiveConfig, LiveStream, Timeline, TrackConfig, TrackId,
+};
 use tokio::sync::watch;
 
 use crate::error::Error;
@@ -43,6 +45,9 @@ pub struct RegistryConfig {
     /// Where live streams are spilled as they are made, to be restored
     /// after a crash ([`crate::spill`]); `None`: memory only.
     pub spill: Option<std::path::PathBuf>,
+    /// The clock streams follow: [`Timeline::Input`] for redundant
+    /// ingest (RTMP timestamps are then not rebased either).
+    pub timeline: Timeline,
 }
 
 impl Default for RegistryConfig {
@@ -55,6 +60,7 @@ impl Default for RegistryConfig {
             takeover_after: Duration::from_secs(5),
             recordings: None,
             spill: None,
+            timeline: Timeline::Arrival,
         }
     }
 }
@@ -148,7 +154,9 @@ impl Registry {
             let found =
                 spill::restore_all(root, |s| s.config().dvr_window, Instant::now(), unix_ms());
             let mut streams = registry.streams.write().unwrap_or_else(|p| p.into_inner());
-            for f in found {
+            for mut f in found {
+                // A spill does not record the timeline: this node's.
+                f.stream.set_timeline(registry.config.timeline);
                 let bytes = f.stream.bytes_held();
                 tracing::info!(stream = %f.name, bytes, "restored a live stream from its spill");
                 let live = Live::new(&f.name, f.stream, None, None, Some(f.spill));
@@ -178,6 +186,11 @@ impl Registry {
             .cloned()
             .collect();
         all.iter().map(|l| l.stats()).collect()
+    }
+
+    /// The clock this node's streams follow.
+    pub fn timeline(&self) -> Timeline {
+        self.config.timeline
     }
 
     /// The streams with a connected publisher, each with its publisher's
@@ -279,6 +292,7 @@ impl Registry {
         config.max_lead_wait = config.max_lead_wait.max(self.config.segment_target);
         config.dvr_window = dvr_window.unwrap_or(self.config.dvr_window);
         config.max_bytes = Some(self.config.max_bytes_per_stream);
+        config.timeline = self.config.timeline;
         let stream = LiveStream::new(config, now, unix_ms()).map_err(|source| Error::Packager {
             stream: name.to_owned(),
             source,

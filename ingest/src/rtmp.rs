@@ -31,6 +31,7 @@ use headwater_common::lograte::LogRate;
 
 use crate::pipeline::{Container, Ingest};
 use crate::{Ctx, flv, names};
+use headwater_packager::live::Timeline;
 
 /// From accept to an accepted publish.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -272,6 +273,9 @@ async fn handle_events(
                 let claim = names::rtmp(&app_name, &stream_key);
                 match ctx.authorize(claim, "rtmp", *peer) {
                     Ok((stream, settings)) => {
+                        if ctx.registry.timeline() == Timeline::Input {
+                            *clock = flv::Clock::raw();
+                        }
                         let mut i =
                             Ingest::new(Container::Flv, &stream, settings, ctx.registry.clone())
                                 .map_err(|e| e.to_string())?;

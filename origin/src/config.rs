@@ -76,6 +76,33 @@ pub struct IngestSection {
     pub wrong_keys_before_lockout: u32,
     /// How long a source that guessed keys is shut out, in seconds.
     pub lockout_secs: u64,
+    /// The clock live streams follow: `arrival` (from when each stream
+    /// started on this node) or `input` (the publisher's own timestamps,
+    /// so nodes fed the same input make interchangeable segments).
+    pub timeline: LiveTimeline,
+}
+
+/// `ingest.timeline`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LiveTimeline {
+    /// Output time from when the stream was created on this node; segments
+    /// numbered from 0; a returning publisher placed after its absence.
+    #[default]
+    Arrival,
+    /// The publisher's timestamps, never rebased; segments cut and
+    /// numbered on segment-target slots of them (redundant ingest).
+    Input,
+}
+
+impl LiveTimeline {
+    /// The packager's timeline.
+    pub fn packager(self) -> headwater_packager::live::Timeline {
+        match self {
+            LiveTimeline::Arrival => headwater_packager::live::Timeline::Arrival,
+            LiveTimeline::Input => headwater_packager::live::Timeline::Input,
+        }
+    }
 }
 
 /// A stream name and its publish key.
@@ -125,6 +152,7 @@ impl Default for IngestSection {
             source_connections_per_second: 4.0,
             wrong_keys_before_lockout: 10,
             lockout_secs: 300,
+            timeline: LiveTimeline::Arrival,
         }
     }
 }

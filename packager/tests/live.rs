@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use headwater_packager::Error;
 use headwater_packager::live::{
-    AccessUnit, Event, HlsOptions, LiveConfig, LiveStream, LiveUri, PartLookup, Reload,
+    AccessUnit, Event, HlsOptions, LiveConfig, LiveStream, LiveUri, PartLookup, Reload, Timeline,
     TrackConfig, TrackId,
 };
 use proptest::prelude::*;
@@ -490,6 +490,153 @@ fn reconnect_continues_the_timeline_with_a_discontinuity() {
 /// starts a new period with init segments of its own, the window's earlier
 /// segments keeping theirs; until they leave the window, then the old
 /// configuration is forgotten.
+/// The input timeline: what redundant ingest needs.
+fn input_config() -> LiveConfig {
+    let mut c = av_config();
+    c.timeline = Timeline::Input;
+    c
+}
+
+/// `secs` of 30 fps video with a 1 s GOP (B-frame offsets) and AAC, in
+/// arrival order, each with the second it arrives at (its decode time).
+fn arrivals(secs: f64) -> Vec<(f64, TrackId, AccessUnit)> {
+    let mut gens = [Gen::video(0, 90000, 30, 30), Gen::audio(1)];
+    let mut out = Vec::new();
+    loop {
+        let g = usize::from(gens[1].time() < gens[0].time());
+        let t = gens[g].time();
+        if t >= secs {
+            return out;
+        }
+        out.push((t, gens[g].track, gens[g].next()));
+    }
+}
+
+/// Pushes `aus` with the clock at each one's arrival (`t0` is second 0).
+fn feed(s: &mut LiveStream, t0: Instant, aus: &[(f64, TrackId, AccessUnit)]) {
+    for (t, track, au) in aus {
+        let now = t0 + Duration::from_secs_f64(*t);
+        while s.poll_timeout().is_some_and(|d| d <= now) {
+            s.handle_timeout(now);
+        }
+        s.push(now, *track, au.clone()).unwrap();
+        while s.poll_event().is_some() {}
+    }
+}
+
+/// Per segment of a media playlist: (msn, `EXT-X-PROGRAM-DATE-TIME`,
+/// `EXTINF`, gap), and whether it has a discontinuity.
+fn entries(s: &LiveStream, track: TrackId) -> (Vec<(u64, String, String, bool)>, bool) {
+    let mut text = String::new();
+    let opts = HlsOptions {
+        skip: false,
+        query: None,
+    };
+    s.hls_media_playlist(track, &opts, &mut text).unwrap();
+    let (mut pdt, mut inf, mut gap, mut out) = (String::new(), String::new(), false, Vec::new());
+    for line in text.lines() {
+        if let Some(v) = line.strip_prefix("#EXT-X-PROGRAM-DATE-TIME:") {
+            pdt = v.to_owned();
+        } else if let Some(v) = line.strip_prefix("#EXTINF:") {
+            inf = v.to_owned();
+        } else if line == "#EXT-X-GAP" {
+            gap = true;
+        } else if let Some(LiveUri::Segment { msn, .. }) = LiveUri::parse(line) {
+            out.push((msn, pdt.clone(), inf.clone(), gap));
+            gap = false;
+        }
+    }
+    (out, text.contains("#EXT-X-DISCONTINUITY\n"))
+}
+
+fn bytes(s: &LiveStream, track: TrackId, msn: u64) -> Option<Vec<u8>> {
+    let seg = s.segment(track, msn)?;
+    seg.complete.then(|| seg.chunks.concat())
+}
+
+#[test]
+fn on_the_input_timeline_a_late_node_makes_the_same_segments_under_the_same_numbers() {
+    let aus = arrivals(30.0);
+    let t0 = Instant::now();
+    let mut a = LiveStream::new(input_config(), t0, UNIX_START).unwrap();
+    feed(&mut a, t0, &aus);
+    // Node b gets the same input from second 7.3, its stream made then.
+    let join = 7.3;
+    let late: Vec<_> = aus.iter().filter(|x| x.0 >= join).cloned().collect();
+    let at = t0 + Duration::from_secs_f64(join);
+    let mut b = LiveStream::new(input_config(), at, UNIX_START + 7300).unwrap();
+    feed(&mut b, t0, &late);
+    let (v, au) = (TrackId(0), TrackId(1));
+    // Slots are 2 s of output time; b saw slot 4 (8 s) from its start,
+    // so its first segment is slot 4's, numbered 4; a's first is slot 1's
+    // (its first frame came 67 ms into slot 0, after the B-frame delay).
+    let first = |s: &LiveStream| (0..20).find(|&m| s.segment(v, m).is_some()).unwrap();
+    assert_eq!((first(&a), first(&b)), (1, 4));
+    let (ea, disc_a) = entries(&a, v);
+    let (eb, disc_b) = entries(&b, v);
+    assert!(!disc_a && !disc_b);
+    // Every complete segment b has after its first: the same bytes,
+    // parts, duration and program date-time as a's of that number.
+    let mut compared = 0;
+    for m in 5..20 {
+        let (Some(x), Some(y)) = (bytes(&b, v, m), bytes(&a, v, m)) else {
+            continue;
+        };
+        assert!(x == y, "video segment {m} differs");
+        assert!(
+            bytes(&b, au, m) == bytes(&a, au, m),
+            "audio segment {m} differs"
+        );
+        for p in 0..8 {
+            assert_eq!(b.part(v, m, p), a.part(v, m, p), "part {m}.{p}");
+        }
+        let e = |l: &[(u64, String, String, bool)]| l.iter().find(|e| e.0 == m).cloned();
+        assert_eq!(e(&eb), e(&ea), "playlist entry of {m}");
+        compared += 1;
+    }
+    assert!(compared >= 9, "only {compared} segments compared");
+}
+
+#[test]
+fn on_the_input_timeline_a_returning_publisher_leaves_gaps_not_a_discontinuity() {
+    let aus = arrivals(30.0);
+    let t0 = Instant::now();
+    let mut a = LiveStream::new(input_config(), t0, UNIX_START).unwrap();
+    feed(&mut a, t0, &aus);
+    // Node c loses its publisher from second 10.5 to 15.2.
+    let mut c = LiveStream::new(input_config(), t0, UNIX_START).unwrap();
+    let (before, rest): (Vec<_>, Vec<_>) = aus.iter().cloned().partition(|x| x.0 < 10.5);
+    feed(&mut c, t0, &before);
+    c.discontinuity(t0 + Duration::from_secs_f64(10.5));
+    let after: Vec<_> = rest.into_iter().filter(|x| x.0 >= 15.2).collect();
+    feed(&mut c, t0, &after);
+    let v = TrackId(0);
+    let (ea, _) = entries(&a, v);
+    let (ec, disc) = entries(&c, v);
+    assert!(!disc, "a discontinuity where the timeline went on");
+    // Segment 5 (10-12 s) was cut short, 6 and 7 were missed (gaps that
+    // fill the time to 8), 8 (16 s on, whose first keyframe c saw) and on
+    // are a's again, at the same program date-times.
+    let of =
+        |l: &[(u64, String, String, bool)], m: u64| l.iter().find(|e| e.0 == m).cloned().unwrap();
+    let secs = |e: (u64, String, String, bool)| e.2.trim_end_matches(',').parse::<f64>().unwrap();
+    for m in [6, 7] {
+        let (g, x) = (of(&ec, m), of(&ea, m));
+        assert!(g.3 && !x.3, "segment {m} is not a gap: {g:?}");
+    }
+    let span = |l: &[(u64, String, String, bool)]| (5..8).map(|m| secs(of(l, m))).sum::<f64>();
+    assert!(
+        (span(&ec) - span(&ea)).abs() < 0.002,
+        "{} s to segment 8, not {}",
+        span(&ec),
+        span(&ea)
+    );
+    for m in 8..14 {
+        assert_eq!(of(&ec, m), of(&ea, m));
+        assert!(bytes(&c, v, m) == bytes(&a, v, m), "segment {m} differs");
+    }
+}
+
 #[test]
 fn a_returning_publisher_may_change_its_codec_configuration() {
     let mut cfg = LiveConfig::new(vec![video("v", 320, 240, 90000), audio("a")]);

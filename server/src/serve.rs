@@ -253,6 +253,7 @@ fn registry(cfg: &Config) -> Arc<Registry> {
         // Recordings are written as files: only into a media directory.
         recordings: cfg.bucket_url().is_none().then(|| cfg.media.root.clone()),
         spill: i.spill_dir.clone(),
+        timeline: i.timeline.packager(),
     }))
 }
 

@@ -313,3 +313,172 @@ fn a_playback_token_is_checked_with_the_viewers_address_and_not_bypassed() {
     );
     stop(publisher);
 }
+
+/// A 60 s source for redundant publishers: 320x180 at 25 fps with a
+/// keyframe every second and no B-frames, AAC, in MPEG-TS (no edit lists:
+/// every timestamp positive, so copying it keeps them as they are).
+fn redundant_source(dir: &Path) -> std::path::PathBuf {
+    let out = dir.join("source.ts");
+    let ok = Command::new("ffmpeg")
+        .args(["-nostdin", "-loglevel", "error", "-y"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args([
+            "-t", "60", "-c:v", "libx264", "-preset", "veryfast", "-bf", "0",
+        ])
+        .args(["-g", "25", "-keyint_min", "25", "-sc_threshold", "0"])
+        .args([
+            "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "96k", "-f", "mpegts",
+        ])
+        .arg(&out)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "ffmpeg could not make the source");
+    out
+}
+
+/// The broadcaster's pair: the same source to two nodes at the same pace
+/// with the same timestamps (`-copyts`), the second `from` seconds later
+/// and from that far into the source (an encoder that joined later).
+fn publish_pair(
+    source: &Path,
+    first: &Server,
+    second: &Server,
+    from: u32,
+) -> [std::process::Child; 2] {
+    let push = |s: &Server, skip: u32| {
+        Command::new("ffmpeg")
+            .args(["-nostdin", "-loglevel", "error", "-ss", &skip.to_string()])
+            .args(["-re", "-copyts", "-i"])
+            .arg(source)
+            .args(["-c", "copy", "-f", "flv"])
+            .arg(rtmp_url(s.logged_addr("rtmp"), "cam", KEY))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let first = push(first, 0);
+    std::thread::sleep(Duration::from_secs(from.into()));
+    [first, push(second, from)]
+}
+
+/// Nodes whose live streams follow the publisher's timestamps.
+fn input_timeline(dir: &Path) -> String {
+    let config = dir.join("input.toml");
+    std::fs::write(&config, "[ingest]\ntimeline = \"input\"\n").unwrap();
+    config.to_str().unwrap().to_owned()
+}
+
+fn played_through(ok: bool, out: &str, seconds: f64) {
+    assert!(ok, "hls.js failed:\n{out}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["ok"], true, "{v:#}");
+    assert!(
+        v["fatalErrors"].as_array().is_some_and(|e| e.is_empty()),
+        "{v:#}"
+    );
+    assert!(
+        v["playedSeconds"].as_f64().unwrap_or(0.0) >= seconds,
+        "{v:#}"
+    );
+}
+
+#[test]
+fn redundant_publishers_make_interchangeable_segments_and_a_lost_one_is_not_seen() {
+    let dir = TempDir::new("cluster-redundant");
+    let database = sqlite_in(dir.path());
+    let config = input_timeline(dir.path());
+    let source = redundant_source(dir.path());
+    let a = node(dir.path(), 0, &database, &["--config", &config]);
+    let b = node(dir.path(), 1, &database, &["--config", &config]);
+    let [mut first, mut second] = publish_pair(&source, &a, &b, 5);
+    wait_for_segments(&a, 4);
+    wait_for_segments(&b, 3);
+    // Whichever node a CDN asks, the same names and the same bytes: b's
+    // segments after its first (it joined mid-slot) are a's.
+    let media = media_playlist_path(&b, "cam");
+    let text = get(b.addr, &media).text();
+    let (first_b, n) = msn_range(&text);
+    let (first_a, _) = msn_range(&get(a.addr, &media).text());
+    assert!(first_a < first_b, "a started first: {first_a} vs {first_b}");
+    let uris = listed(&media, &text);
+    let mut compared = 0;
+    for uri in uris
+        .iter()
+        .filter(|u| u.ends_with(".m4s") || u.ends_with(".mp4"))
+    {
+        if uri.contains(&format!("/{first_b}.")) {
+            continue; // b's first segment and its parts: b joined inside it
+        }
+        let (from_a, from_b) = (get(a.addr, uri), get(b.addr, uri));
+        assert_eq!((from_a.status, from_b.status), (200, 200), "{uri}");
+        assert!(from_a.body == from_b.body, "{uri}: a's and b's differ");
+        compared += 1;
+    }
+    assert!(n >= 2 && compared >= 3, "compared {compared} of\n{text}");
+    // hls.js on a; a's encoder dies mid-play. a then has no publisher and
+    // serves b's stream, under the same numbers: hls.js plays on.
+    let viewer = headwater_testkit::live::Player::start(
+        &a.url(MASTER),
+        &[
+            "--player",
+            "hls",
+            "--standard-latency",
+            "--seconds",
+            "20",
+            "--timeout",
+            "90",
+        ],
+    );
+    std::thread::sleep(Duration::from_secs(8));
+    let _ = first.kill();
+    let _ = first.wait();
+    let (ok, out) = viewer.finish();
+    let _ = second.kill();
+    let _ = second.wait();
+    played_through(ok, &out, 20.0);
+}
+
+#[test]
+fn viewers_of_a_third_node_play_on_when_the_node_they_pull_from_is_killed() {
+    let dir = TempDir::new("cluster-kill");
+    let database = sqlite_in(dir.path());
+    let config = input_timeline(dir.path());
+    let source = redundant_source(dir.path());
+    let a = node(dir.path(), 0, &database, &["--config", &config]);
+    let b = node(dir.path(), 1, &database, &["--config", &config]);
+    let c = node(dir.path(), 2, &database, &[]);
+    let [p_a, p_b] = publish_pair(&source, &a, &b, 0);
+    wait_for_segments(&a, 2);
+    wait_for_segments(&c, 2);
+    // c pulls from the first node in the order of their advertised URLs.
+    let url = |s: &Server| format!("http://{}", s.addr);
+    let (pulled, other, mut lost, mut kept) = if url(&a) < url(&b) {
+        (a, b, p_a, p_b)
+    } else {
+        (b, a, p_b, p_a)
+    };
+    let viewer = headwater_testkit::live::Player::start(
+        &c.url(MASTER),
+        &[
+            "--player",
+            "hls",
+            "--standard-latency",
+            "--seconds",
+            "20",
+            "--timeout",
+            "90",
+        ],
+    );
+    std::thread::sleep(Duration::from_secs(8));
+    pulled.kill9();
+    let _ = lost.kill();
+    let _ = lost.wait();
+    let (ok, out) = viewer.finish();
+    let _ = kept.kill();
+    let _ = kept.wait();
+    drop(other);
+    played_through(ok, &out, 20.0);
+}

@@ -207,8 +207,10 @@ impl Origin {
             Some(a) => {
                 let on_air = headwater_common::cluster::nowhere();
                 let mut view = headwater_common::cluster::OnAirView::default();
-                view.streams
-                    .insert("bench".into(), vec![Arc::from(format!("http://{a}").as_str())]);
+                view.streams.insert(
+                    "bench".into(),
+                    vec![Arc::from(format!("http://{a}").as_str())],
+                );
                 on_air.store(Arc::new(view));
                 shared.with_cluster(on_air)
             }

@@ -83,7 +83,12 @@ impl Relay {
 
     /// The nodes to pull `stream` from, in order, if others have it on air.
     pub(crate) fn nodes_of(&self, stream: &str) -> Option<Vec<Arc<str>>> {
-        self.on_air.load().streams.get(stream).filter(|n| !n.is_empty()).cloned()
+        self.on_air
+            .load()
+            .streams
+            .get(stream)
+            .filter(|n| !n.is_empty())
+            .cloned()
     }
 }
 

@@ -4,9 +4,9 @@
 
 use std::time::Instant;
 
-use super::stream::{Boundary, LiveStream, Period, Queued};
+use super::stream::{Boundary, LiveStream, Period, Queued, SlotWatch};
 use super::window::Segment;
-use super::{Event, TrackId};
+use super::{Event, Timeline, TrackId};
 use crate::mp4::TrackKind;
 use crate::time::rescale;
 
@@ -23,29 +23,45 @@ impl LiveStream {
 
     fn place_lead(&mut self, now: Instant, q: Queued) {
         let idx = self.lead;
-        let tr = &self.tracks[idx];
+        let input = self.cfg.timeline == Timeline::Input;
         let t = q.s.dts;
+        let first_key = input && self.watch_slots(q.session, t, q.s.sync);
+        let tr = &self.tracks[idx];
+        let slot = |x: u64| x / tr.seg_ticks;
         let cut = match tr.window.open() {
             None => true,
             Some(c) if c.session != q.session => true,
             Some(c) => {
                 let el = t.saturating_sub(c.start);
-                (q.s.sync && el >= tr.seg_ticks) || el >= tr.max_seg_ticks
+                let due = if input {
+                    slot(t) > slot(c.start)
+                } else {
+                    el >= tr.seg_ticks
+                };
+                (q.s.sync && due) || el >= tr.max_seg_ticks
             }
         };
         if cut {
             let video = tr.kind == TrackKind::Video;
             let fresh = tr.window.open().is_none_or(|c| c.session != q.session);
-            if fresh && video && !q.s.sync {
+            // On the input timeline a first segment starts at a slot's
+            // first keyframe, as on every node fed the same input.
+            if fresh && ((video && !q.s.sync) || (input && !first_key)) {
                 self.tracks[idx].stats.dropped += 1;
                 return;
             }
             self.close_segment(idx);
-            let msn = self.next_msn;
-            self.next_msn += 1;
-            if self.last_boundary_session.is_some_and(|s| s != q.session) {
+            let disc = self.last_boundary_session.is_some_and(|s| s != q.session)
+                && !(input && self.continues);
+            if disc {
                 self.disc_seq += 1;
             }
+            let msn = if input {
+                self.input_msn(t, fresh)
+            } else {
+                self.next_msn
+            };
+            self.next_msn = msn + 1;
             self.last_boundary_session = Some(q.session);
             self.boundaries.insert(
                 msn,
@@ -64,6 +80,60 @@ impl LiveStream {
             self.open_segment(idx, msn, t, q.session);
         }
         self.append(now, idx, q.s);
+    }
+
+    /// Notes a lead access unit at `t` of `session`; whether it is the
+    /// first keyframe of its slot, that slot seen from its start.
+    pub(super) fn watch_slots(&mut self, session: u32, t: u64, key: bool) -> bool {
+        let seg = self.tracks[self.lead].seg_ticks;
+        let slot = t / seg;
+        let w = self.slots.get_or_insert(SlotWatch {
+            session,
+            from: t,
+            key_slot: None,
+        });
+        if w.session != session {
+            *w = SlotWatch {
+                session,
+                from: t,
+                key_slot: None,
+            };
+        }
+        let first = key && w.from <= slot * seg && w.key_slot != Some(slot);
+        if key {
+            w.key_slot = Some(slot);
+        }
+        first
+    }
+
+    /// [`Timeline::Input`]: the number of a lead segment starting at `t`:
+    /// its slot's for the stream's first segment and for a `fresh`
+    /// session's that skipped slots (the skipped numbers become gaps,
+    /// their boundaries on the slots); else the next number.
+    fn input_msn(&mut self, t: u64, fresh: bool) -> u64 {
+        let seg = self.tracks[self.lead].seg_ticks;
+        let slot = t / seg;
+        if self.next_msn == 0 && self.boundaries.is_empty() {
+            self.first_msn = slot;
+            return slot;
+        }
+        if !fresh || slot <= self.next_msn {
+            return self.next_msn;
+        }
+        // Tagged with the session that ended: no sample of the new one
+        // belongs to them (followers fill them as gaps too).
+        let session = self.last_boundary_session.unwrap_or(0);
+        for g in self.next_msn..slot {
+            self.boundaries.insert(
+                g,
+                Boundary {
+                    start: g * seg,
+                    session,
+                    disc_seq: self.disc_seq,
+                },
+            );
+        }
+        slot
     }
 
     pub(super) fn drain_all(&mut self, now: Instant) {
@@ -169,9 +239,17 @@ impl LiveStream {
         let Some(b) = self.boundaries.get(&m) else {
             return Decision::Place(m);
         };
-        // The lead cuts no earlier than a segment target after `b.start`;
-        // two ticks of slack for the rescaling.
-        if t + 2 < self.conv(idx, b.start) + self.tracks[idx].seg_ticks {
+        // The lead cuts no earlier than a segment target after `b.start`
+        // (on the input timeline, than the next slot); two ticks of slack
+        // for the rescaling.
+        let earliest = match self.cfg.timeline {
+            Timeline::Arrival => self.conv(idx, b.start) + self.tracks[idx].seg_ticks,
+            Timeline::Input => {
+                let seg = self.tracks[self.lead].seg_ticks;
+                self.conv(idx, (b.start / seg + 1) * seg)
+            }
+        };
+        if t + 2 < earliest {
             Decision::Place(m)
         } else {
             Decision::Wait
@@ -203,14 +281,22 @@ impl LiveStream {
                 disc_seq: self.disc_seq,
             });
             // As long as the lead's segment (the boundaries may also span
-            // a reconnect's pause).
-            let lead = self.tracks[self.lead]
-                .window
-                .get(g)
-                .map_or(0, |s| s.duration);
-            let (at, length) = (self.conv(idx, b.start), self.conv(idx, lead));
-            let start = at.max(floor);
-            let duration = length.saturating_sub(start - at);
+            // a reconnect's pause); the lead's own gaps (slots a publisher
+            // on the input timeline missed) reach the next boundary, the
+            // first from where the lead's last segment ended.
+            let (start, duration) = if idx == self.lead {
+                let next = self.boundaries.get(&(g + 1)).map_or(start, |n| n.start);
+                let from = if floor > 0 { floor } else { b.start };
+                (from, next.saturating_sub(from))
+            } else {
+                let lead = self.tracks[self.lead]
+                    .window
+                    .get(g)
+                    .map_or(0, |s| s.duration);
+                let (at, length) = (self.conv(idx, b.start), self.conv(idx, lead));
+                let start = at.max(floor);
+                (start, length.saturating_sub(start - at))
+            };
             floor = start + duration;
             self.tracks[idx].window.segments.push_back(Segment {
                 msn: g,

@@ -216,6 +216,37 @@ pub struct LiveConfig {
     pub max_jump: Duration,
     /// Largest access unit (default 32 MiB; never more than 4 GiB - 1).
     pub max_access_unit_bytes: usize,
+    /// Which clock the output timeline and the segment numbers follow
+    /// (default [`Timeline::Arrival`]).
+    pub timeline: Timeline,
+}
+
+/// The clock a live stream's output follows.
+///
+/// [`Timeline::Input`] is for redundant ingest: two nodes fed the same
+/// input (the same encoder to two ingest points, or two encoders with
+/// aligned timestamps) make the same segments under the same numbers,
+/// whenever each started, so a CDN may take any segment from either.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Timeline {
+    /// Output time 0 is when the stream was created, and each publisher
+    /// session is placed right after the previous one (the timing model
+    /// above). Segment numbers count from 0.
+    #[default]
+    Arrival,
+    /// Output time is the publisher's own decode time (plus the video's
+    /// B-frame delay, as above), never rebased. The lead track's segments
+    /// start at its first keyframe in each new segment-target slot of that
+    /// time (slot `n` is `[n, n + 1)` × the segment target), and a stream's
+    /// first segment only at a keyframe that begins a slot; its number is
+    /// the slot's, and later ones follow on (equal to their slots when the
+    /// encoder sends a keyframe in every slot: a GOP that divides the
+    /// segment target). A publisher that returns on the same timeline
+    /// continues without a discontinuity, the slots it missed listed as
+    /// gaps (`EXT-X-GAP`); one whose time went back gets a discontinuity
+    /// as under [`Timeline::Arrival`]. Program date-times map input time to
+    /// the wall clock at the first access unit.
+    Input,
 }
 
 impl LiveConfig {
@@ -231,6 +262,7 @@ impl LiveConfig {
             max_lead_wait: Duration::from_secs(10),
             max_jump: Duration::from_secs(10),
             max_access_unit_bytes: 32 << 20,
+            timeline: Timeline::Arrival,
         }
     }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::part::{self, Sample};
 use super::window::{Part, SegmentBytes, Window, part_number};
-use super::{AccessUnit, Event, LiveConfig, TrackConfig, TrackId, TrackStats, ticks};
+use super::{AccessUnit, Event, LiveConfig, Timeline, TrackConfig, TrackId, TrackStats, ticks};
 use crate::codec::SampleEntry;
 use crate::error::{Error, Result};
 use crate::fmp4::{InitTrack, write_init_track};
@@ -32,6 +32,17 @@ pub(crate) struct Boundary {
     pub(crate) start: u64,
     pub(crate) session: u32,
     pub(crate) disc_seq: u64,
+}
+
+/// [`Timeline::Input`]: the lead track's slots as one session saw them.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct SlotWatch {
+    pub(super) session: u32,
+    /// Output decode time of the session's first lead access unit: every
+    /// slot starting at or after it was seen from its start.
+    pub(super) from: u64,
+    /// The slot of the last keyframe seen.
+    pub(super) key_slot: Option<u64>,
 }
 
 /// A session's mapping from input to output time, in nanoseconds.
@@ -137,6 +148,13 @@ pub struct LiveStream {
     /// The tracks as the current publisher offered them (timescales
     /// included), which [`LiveStream::reconfigure`] compares with.
     pub(super) input: Vec<TrackConfig>,
+    /// [`Timeline::Input`]: what the lead track's session has shown of
+    /// its slots (a first segment starts only at a slot's first keyframe).
+    pub(super) slots: Option<SlotWatch>,
+    /// [`Timeline::Input`]: whether the current session kept the input
+    /// timeline (its time did not go back), so it continues the previous
+    /// one without a discontinuity.
+    pub(super) continues: bool,
 }
 
 /// Where an accepted access unit goes.
@@ -244,6 +262,8 @@ impl LiveStream {
             ended: false,
             generation: 0,
             input,
+            slots: None,
+            continues: false,
         })
     }
 
@@ -325,6 +345,12 @@ impl LiveStream {
         TrackId(self.lead)
     }
 
+    /// Sets the clock the stream follows from now on (a restored stream's:
+    /// a spill does not record it). Its segments so far keep their numbers.
+    pub fn set_timeline(&mut self, timeline: Timeline) {
+        self.cfg.timeline = timeline;
+    }
+
     /// The configuration.
     pub fn config(&self) -> &LiveConfig {
         &self.cfg
@@ -378,11 +404,34 @@ impl LiveStream {
                 len: au.data.len(),
             });
         }
+        // On the input timeline the video's composition shift must be the
+        // same on every node: a keyframe's, so what comes before the
+        // track's first keyframe is dropped here (it would be anyway).
+        if self.cfg.timeline == Timeline::Input
+            && t.kind == TrackKind::Video
+            && t.cts_shift.is_none()
+            && !au.keyframe
+        {
+            self.tracks[idx].stats.dropped += 1;
+            // Seen, though: its slot was watched from here on (its decode
+            // time is at most its output time).
+            if idx == self.lead
+                && let Ok(dts) = u64::try_from(au.dts)
+            {
+                self.watch_slots(self.session, dts, false);
+            }
+            return Ok(());
+        }
         let (map, wall_ns) = self.session_map(now, t, &au);
         let placed = self.placement(idx, t, &au, map)?;
+        let continues = match self.map {
+            Some(_) => self.continues,
+            None => self.cfg.timeline == Timeline::Input && self.continues_timeline(t, &au),
+        };
         // Accepted: from here on nothing fails.
         self.map = Some(map);
         self.wall_ns = wall_ns;
+        self.continues = continues;
         self.accept(now, idx, placed, au);
         Ok(())
     }
@@ -392,6 +441,24 @@ impl LiveStream {
     fn session_map(&self, now: Instant, t: &Track, au: &AccessUnit) -> (SessionMap, i64) {
         if let Some(m) = self.map {
             return (m, self.wall_ns);
+        }
+        if self.cfg.timeline == Timeline::Input {
+            // Not rebased; the wall clock of input time 0 from this
+            // access unit's arrival (access units arrive in decode order,
+            // at about their decode time).
+            let elapsed = i128::try_from(now.saturating_duration_since(self.epoch).as_nanos())
+                .expect("a Duration's nanoseconds take 94 bits");
+            let dts_ns = i128::from(au.dts) * NANOS / i128::from(t.scale.get());
+            let map = SessionMap {
+                origin_ns: 0,
+                start_ns: 0,
+            };
+            let wall = if self.continues_timeline(t, au) {
+                self.wall_ns
+            } else {
+                clamp_i64(elapsed - dts_ns)
+            };
+            return (map, wall);
         }
         let last_end = self
             .tracks
@@ -416,6 +483,20 @@ impl LiveStream {
             start_ns,
         };
         (map, self.wall_ns.max(away_ns))
+    }
+
+    /// [`Timeline::Input`]: whether a new session's first access unit `au`
+    /// (of track `t`) lands on the timeline where the stream left it: not
+    /// before its track's end, and with the same codecs.
+    fn continues_timeline(&self, t: &Track, au: &AccessUnit) -> bool {
+        let shift = t.cts_shift.unwrap_or(0);
+        let out = i128::from(au.dts) + i128::from(shift);
+        t.session.is_some()
+            && out >= i128::from(t.next_out)
+            && self
+                .periods
+                .get(&self.disc_seq)
+                .is_some_and(|p| p.generation == self.generation)
     }
 
     /// Where access unit `au` of track `idx` (`t`) goes under `map`, or
@@ -554,18 +635,26 @@ impl LiveStream {
             .iter()
             .filter_map(|t| t.open_since)
             .min()
-            .map(|since| since + self.cfg.part_target)
+            .map(|since| since + self.stall_after())
+    }
+
+    /// How long a part may stay open on the wall clock: a part target; on
+    /// the input timeline three, or 1 s if more, since a part closed by
+    /// the clock is cut where no other node cuts it, and a publisher's
+    /// pacing (or ingest's buffering) makes its frames arrive in bursts.
+    fn stall_after(&self) -> Duration {
+        match self.cfg.timeline {
+            Timeline::Arrival => self.cfg.part_target,
+            Timeline::Input => (self.cfg.part_target * 3).max(Duration::from_secs(1)),
+        }
     }
 
     /// Closes parts that have been open for a part target on the wall
     /// clock without filling up (the input stalled).
     pub fn handle_timeout(&mut self, now: Instant) {
-        let part_target: Duration = self.cfg.part_target;
+        let limit = self.stall_after();
         for i in 0..self.tracks.len() {
-            if self.tracks[i]
-                .open_since
-                .is_some_and(|s| now >= s + part_target)
-            {
+            if self.tracks[i].open_since.is_some_and(|s| now >= s + limit) {
                 self.flush_part(i);
             }
         }
@@ -596,6 +685,7 @@ impl LiveStream {
 
     /// Publishes the open part of track `idx`, if it has samples.
     pub(super) fn flush_part(&mut self, idx: usize) {
+        let input = self.cfg.timeline == Timeline::Input;
         let tr = &mut self.tracks[idx];
         tr.open_since = None;
         if tr.open.is_empty() {
@@ -614,7 +704,16 @@ impl LiveStream {
         // goes below zero.
         let shift = u64::try_from(tr.cts_shift.unwrap_or(0)).unwrap_or(0);
         let lead = *tr.decode_lead.get_or_insert(shift.min(samples[0].dts));
-        let bytes: Arc<[u8]> = part::write_chunk(id, tr.chunk_seq, &samples, lead).into();
+        // On the input timeline the `mfhd` number is the part's own
+        // (segment and part), so every node writes the same bytes.
+        let seq = if input {
+            // Wrapping: only the low bits of each matter (mfhd counts mod 2^32).
+            let low = |v: u64| u32::try_from(v & u64::from(u32::MAX)).unwrap_or(0);
+            low(seg.msn << 8).wrapping_add(low(seg.parts.len() as u64 + 1))
+        } else {
+            tr.chunk_seq
+        };
+        let bytes: Arc<[u8]> = part::write_chunk(id, seq, &samples, lead).into();
         tr.chunk_seq = tr.chunk_seq.wrapping_add(1);
         self.bytes += bytes.len() as u64;
         seg.parts.push(Part {
