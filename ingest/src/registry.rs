@@ -193,8 +193,10 @@ impl Registry {
         self.config.timeline
     }
 
-    /// The streams with a connected publisher, each with its publisher's
-    /// session id (what the cluster's heartbeat announces).
+    /// The streams with a connected publisher and a segment to list, each
+    /// with its publisher's session id (what the cluster's heartbeat
+    /// announces: a node whose stream has nothing to play yet is not sent
+    /// viewers).
     pub fn on_air(&self) -> Vec<(String, String)> {
         let all: Vec<Arc<Live>> = self
             .streams
@@ -205,7 +207,8 @@ impl Registry {
             .collect();
         all.iter()
             .filter_map(|l| {
-                let id = l.lock().publisher?;
+                let inner = l.lock();
+                let id = inner.publisher.filter(|_| inner.stream.has_segment())?;
                 Some((l.name.clone(), id.to_string()))
             })
             .collect()

@@ -130,8 +130,8 @@ pub(crate) async fn reply(
     let carry = authorize(shared, head, stream, q.token, peer)?;
     let carry = carry.as_deref();
     let local = shared.registry.get(stream);
-    if let Some((relay, nodes)) = elsewhere(shared, local.as_deref(), stream) {
-        return crate::relay::reply(shared, relay, &nodes, head, stream, hls, file, query).await;
+    if let Some(relay) = elsewhere(shared, local.as_deref(), stream) {
+        return crate::relay::reply(shared, relay, head, stream, hls, file, query).await;
     }
     let live = local.ok_or(OriginError::NotFound)?;
     live.count_request();
@@ -179,19 +179,20 @@ pub(crate) async fn reply(
     }
 }
 
-/// The nodes to pull `stream` from: others have its publisher and
+/// The relay, when `stream` is to be pulled from other nodes: they have its
+/// publisher (or had it lately) and
 /// this one has not (it may still hold the stream's past, from a publisher
 /// that moved on).
 fn elsewhere<'a>(
     shared: &'a Shared,
     local: Option<&Live>,
     stream: &str,
-) -> Option<(&'a crate::relay::Relay, Vec<std::sync::Arc<str>>)> {
+) -> Option<&'a crate::relay::Relay> {
     let relay = shared.relay.as_ref()?;
     if local.is_some_and(|l| l.on_air()) {
         return None;
     }
-    Some((relay, relay.nodes_of(stream)?))
+    relay.serves(stream).then_some(relay)
 }
 
 /// The stream's playback-token check; the token to carry into child URIs.

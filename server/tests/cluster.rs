@@ -230,18 +230,24 @@ fn a_node_that_stops_answering_is_not_asked_and_is_asked_again_once_back() {
     wait_for_segments(&b, 1);
     let media = media_playlist_path(&b, "cam");
     // Node a stops answering (and beating). Asking it would hold b's
-    // answer until the upstream wait ran out (a 504); b answers 404 at once
-    // instead, because a's row went stale.
+    // answer until the upstream wait ran out (a 504, "did not answer in
+    // time"); once a's row is stale b asks nobody: it waits a while for a
+    // node with the stream (cam was relayed lately) and answers 503.
     a.signal("STOP");
     let gone = within(Duration::from_secs(30), || {
-        get(b.addr, MASTER).status == 404
+        get(b.addr, MASTER).status == 503
     });
     assert!(
         gone.is_some(),
         "node b still serves cam from a stopped node"
     );
     let r = get(b.addr, &media);
-    assert_eq!(r.status, 404, "{}", r.text());
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(
+        r.text().contains("no node with the stream answers"),
+        "{}",
+        r.text()
+    );
     a.signal("CONT");
     stop(publisher);
     // Back, with a publisher again: b serves it again.
@@ -481,4 +487,60 @@ fn viewers_of_a_third_node_play_on_when_the_node_they_pull_from_is_killed() {
     let _ = kept.wait();
     drop(other);
     played_through(ok, &out, 20.0);
+}
+
+#[test]
+fn viewers_play_on_when_the_publishers_node_dies_and_it_moves_to_another() {
+    let dir = TempDir::new("cluster-move");
+    let database = sqlite_in(dir.path());
+    let config = input_timeline(dir.path());
+    let source = redundant_source(dir.path());
+    let a = node(dir.path(), 0, &database, &["--config", &config]);
+    let b = node(dir.path(), 1, &database, &["--config", &config]);
+    let c = node(dir.path(), 2, &database, &["--config", &config]);
+    let push = |s: &Server, skip: u32| {
+        Command::new("ffmpeg")
+            .args(["-nostdin", "-loglevel", "error", "-ss", &skip.to_string()])
+            .args(["-re", "-copyts", "-i"])
+            .arg(&source)
+            .args(["-c", "copy", "-f", "flv"])
+            .arg(rtmp_url(s.logged_addr("rtmp"), "cam", KEY))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut first = push(&a, 0);
+    wait_for_segments(&c, 2);
+    let viewer = headwater_testkit::live::Player::start(
+        &c.url(MASTER),
+        &[
+            "--player",
+            "hls",
+            "--standard-latency",
+            "--seconds",
+            "24",
+            "--timeout",
+            "120",
+        ],
+    );
+    std::thread::sleep(Duration::from_secs(10));
+    // Node a dies with the publisher's connection; the encoder reconnects
+    // to node b and carries on with its timestamps.
+    let started = std::time::Instant::now();
+    a.kill9();
+    let _ = first.kill();
+    let _ = first.wait();
+    let mut second = push(&b, 10 + started.elapsed().as_secs() as u32);
+    let (ok, out) = viewer.finish();
+    let media = media_playlist_path(&b, "cam");
+    let text = get(b.addr, &media).text();
+    let _ = second.kill();
+    let _ = second.wait();
+    played_through(ok, &out, 24.0);
+    // b's numbers go on from where a's were, not from 0.
+    assert!(
+        msn_range(&text).0 >= 5,
+        "b numbered its segments afresh:\n{text}"
+    );
 }

@@ -50,7 +50,20 @@ pub(crate) struct Relay {
     /// Longest wait for an upstream answer: a blocking reload is held
     /// there up to three target durations.
     answer_within: Duration,
+    /// Streams relayed lately: while none of their nodes can be reached (the
+    /// one with the publisher died, its publisher is moving to another), a
+    /// request waits for one instead of failing at once.
+    lately: moka::sync::Cache<String, ()>,
+    /// How long such a request waits: three target durations, as a held
+    /// playlist reload at most, and under players' time to first byte.
+    wait_for_node: Duration,
 }
+
+/// How long a stream counts as relayed lately.
+const LATELY: Duration = Duration::from_secs(30);
+/// How often a request waiting for a node looks again (the cluster view
+/// changes once a heartbeat).
+const LOOK_AGAIN: Duration = Duration::from_millis(200);
 
 /// What was asked of the node: how to key, keep and label it.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -78,28 +91,41 @@ impl Relay {
                 .build(),
             flights: Flights::default(),
             answer_within: segment_target * 3 + Duration::from_secs(5),
+            lately: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(LATELY)
+                .build(),
+            wait_for_node: (segment_target * 3).min(Duration::from_secs(8)),
         }
     }
 
-    /// The nodes to pull `stream` from, in order, if others have it on air.
-    pub(crate) fn nodes_of(&self, stream: &str) -> Option<Vec<Arc<str>>> {
+    /// The nodes to pull `stream` from, in order (none: no other node has
+    /// it on air now).
+    pub(crate) fn nodes_of(&self, stream: &str) -> Vec<Arc<str>> {
         self.on_air
             .load()
             .streams
             .get(stream)
-            .filter(|n| !n.is_empty())
             .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Whether `stream` is to be asked of other nodes: one has it on air,
+    /// or it was relayed lately (its node may be coming back or moving).
+    pub(crate) fn serves(&self, stream: &str) -> bool {
+        !self.nodes_of(stream).is_empty() || self.lately.contains_key(stream)
     }
 }
 
 /// Answers a live URL from the nodes that have `stream` on air, the
 /// first that can be reached (one killed a moment ago is still listed
-/// until its heartbeat goes stale). The viewer's token was checked here.
-#[allow(clippy::too_many_arguments)]
+/// until its heartbeat goes stale). When none can be, a stream relayed
+/// lately is waited for (its publisher may be moving to another node), up
+/// to `wait_for_node`, then `503`; one never relayed is a `404`. The
+/// viewer's token was checked here.
 pub(crate) async fn reply(
     shared: &Shared,
     relay: &Relay,
-    nodes: &[Arc<str>],
     head: &RequestHead,
     stream: &str,
     hls: bool,
@@ -124,26 +150,38 @@ pub(crate) async fn reply(
         },
     };
     let token = relay_token(shared, stream);
-    let mut last = client::Failure::Unreachable("no node".into());
-    for node in nodes {
-        let Some(authority) = headwater_common::cluster::authority(node) else {
-            continue;
-        };
-        let ask = client::Ask {
-            authority,
-            target: &target,
-            host: &head.host_value,
-            relay_token: token.clone(),
-            http11: head.http11,
-            within: relay.answer_within,
-        };
-        match from_node(relay, node, &ask, &asked).await {
-            Err(f @ client::Failure::Unreachable(_)) => last = f,
-            Err(f) => return Err(failed(f)),
-            Ok(r) => return Ok(r),
+    let deadline = tokio::time::Instant::now() + relay.wait_for_node;
+    loop {
+        let nodes = relay.nodes_of(stream);
+        for node in &nodes {
+            let Some(authority) = headwater_common::cluster::authority(node) else {
+                continue;
+            };
+            let ask = client::Ask {
+                authority,
+                target: &target,
+                host: &head.host_value,
+                relay_token: token.clone(),
+                http11: head.http11,
+                within: relay.answer_within,
+            };
+            match from_node(relay, node, &ask, &asked).await {
+                Err(client::Failure::Unreachable(_)) => {}
+                Err(f) => return Err(failed(f)),
+                Ok(r) => {
+                    relay.lately.insert(stream.to_owned(), ());
+                    return Ok(r);
+                }
+            }
         }
+        if nodes.is_empty() && !relay.lately.contains_key(stream) {
+            return Err(OriginError::NotFound);
+        }
+        if tokio::time::Instant::now() + LOOK_AGAIN > deadline {
+            return Err(OriginError::Unavailable("no node with the stream answers"));
+        }
+        tokio::time::sleep(LOOK_AGAIN).await;
     }
-    Err(failed(last))
 }
 
 /// What is asked, as the reply needs it.

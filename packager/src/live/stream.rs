@@ -345,6 +345,16 @@ impl LiveStream {
         TrackId(self.lead)
     }
 
+    /// Whether a media playlist would list a segment: the lead track has a
+    /// complete one (a player given a playlist without one gives up).
+    pub fn has_segment(&self) -> bool {
+        self.tracks[self.lead]
+            .window
+            .segments
+            .iter()
+            .any(|s| s.complete && !s.gap)
+    }
+
     /// Sets the clock the stream follows from now on (a restored stream's:
     /// a spill does not record it). Its segments so far keep their numbers.
     pub fn set_timeline(&mut self, timeline: Timeline) {
