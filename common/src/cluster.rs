@@ -1,10 +1,11 @@
 //! Several nodes: where each live stream is on air.
 //!
 //! Every node with `cluster.advertise` writes, once per heartbeat, a row per
-//! stream it has a publisher for (`live_on_air` in the catalog database:
-//! stream, node, session, and a beat counter it bumps). Every node reads the
-//! rows back and keeps [`OnAirView`]: for each stream, the *other* nodes
-//! whose rows are fresh. A row is fresh when this node has seen its beat
+//! stream it can serve (`live_on_air` in the catalog database: stream, node,
+//! session, whether a publisher is sending there or the node only holds the
+//! stream's window, and a beat counter it bumps). Every node reads the rows
+//! back and keeps [`OnAirView`]: for each stream, the *other* nodes whose
+//! rows are fresh, those with the publisher first. A row is fresh when this node has seen its beat
 //! counter move within `cluster.stale_after_ms`, by its own clock, so the
 //! nodes' clocks never need to agree, and a row left behind by a node that
 //! died (or stopped answering) is never trusted again, not even once by a
@@ -26,21 +27,51 @@ pub struct OnAirRow {
     pub node: String,
     /// The publisher session on that node.
     pub session: String,
+    /// Whether a publisher is sending there (else the node holds the
+    /// stream's window only: its publisher left).
+    pub publishing: bool,
     /// The node's heartbeat counter for the stream.
     pub beat: i64,
 }
 
-/// Streams on air on other nodes, as this node last saw them.
+/// A stream this node can serve, as its heartbeat announces it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Announce {
+    /// The stream's name.
+    pub stream: String,
+    /// The publisher session (the last one, when it left).
+    pub session: String,
+    /// Whether its publisher is sending here.
+    pub publishing: bool,
+}
+
+/// The other nodes that can serve one stream.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Holders {
+    /// With its publisher, in a stable order.
+    pub publishing: Vec<Arc<str>>,
+    /// Holding its window only, in a stable order.
+    pub held: Vec<Arc<str>>,
+}
+
+impl Holders {
+    /// Every node, those with the publisher first.
+    pub fn in_order(&self) -> impl Iterator<Item = &Arc<str>> {
+        self.publishing.iter().chain(&self.held)
+    }
+}
+
+/// Streams other nodes can serve, as this node last saw them.
 #[derive(Clone, Debug, Default)]
 pub struct OnAirView {
-    /// Per stream, the fresh nodes' advertised URLs, in a stable order.
-    pub streams: HashMap<String, Vec<Arc<str>>>,
+    /// Per stream, the fresh nodes' advertised URLs.
+    pub streams: HashMap<String, Holders>,
 }
 
 impl OnAirView {
     /// The node to pull `stream` from: the first fresh one.
     pub fn node_of(&self, stream: &str) -> Option<&Arc<str>> {
-        self.streams.get(stream).and_then(|n| n.first())
+        self.streams.get(stream).and_then(|h| h.in_order().next())
     }
 }
 
@@ -52,8 +83,8 @@ pub fn nowhere() -> SharedOnAir {
     Arc::new(ArcSwap::from_pointee(OnAirView::default()))
 }
 
-/// The streams this node has a publisher for, with their sessions.
-pub type LocalOnAir = Arc<dyn Fn() -> Vec<(String, String)> + Send + Sync>;
+/// The streams this node can serve.
+pub type LocalOnAir = Arc<dyn Fn() -> Vec<Announce> + Send + Sync>;
 
 /// The `HOST:PORT` of an advertised `http://HOST:PORT` URL; `None` when
 /// it is not one.
@@ -69,11 +100,12 @@ pub fn authority(advertise: &str) -> Option<&str> {
     (host_ok && port_ok).then_some(rest)
 }
 
-/// What this node knows of each row's heartbeat: the last beat seen and
-/// when it last moved (`None`: never seen to move, so not trusted).
+/// What this node knows of each row's heartbeat: the last beat seen, when
+/// it last moved (`None`: never seen to move, so not trusted), and whether
+/// the row said a publisher is sending.
 #[derive(Default)]
 pub struct Beats {
-    seen: HashMap<(String, String), (i64, Option<Instant>)>,
+    seen: HashMap<(String, String), (i64, Option<Instant>, bool)>,
 }
 
 impl Beats {
@@ -91,11 +123,11 @@ impl Beats {
         for r in rows.iter().filter(|r| r.node != me) {
             let key = (r.stream.clone(), r.node.clone());
             let moved = match self.seen.get(&key) {
-                Some(&(beat, _)) if beat != r.beat => Some(now),
-                Some(&(_, moved)) => moved,
+                Some(&(beat, _, _)) if beat != r.beat => Some(now),
+                Some(&(_, moved, _)) => moved,
                 None => None,
             };
-            seen.insert(key, (r.beat, moved));
+            seen.insert(key, (r.beat, moved, r.publishing));
         }
         self.seen = seen;
         self.view(now, stale_after)
@@ -104,16 +136,22 @@ impl Beats {
     /// The view from what was seen, aged to `now` (when the table could not
     /// be read: rows age out as if their beats had stopped).
     pub fn view(&self, now: Instant, stale_after: Duration) -> OnAirView {
-        let mut streams: HashMap<String, Vec<Arc<str>>> = HashMap::new();
-        for ((stream, node), (_, moved)) in &self.seen {
+        let mut streams: HashMap<String, Holders> = HashMap::new();
+        for ((stream, node), (_, moved, publishing)) in &self.seen {
             if moved.is_some_and(|t| now.saturating_duration_since(t) <= stale_after) {
-                streams
-                    .entry(stream.clone())
-                    .or_default()
-                    .push(Arc::from(node.as_str()));
+                let h = streams.entry(stream.clone()).or_default();
+                let list = if *publishing {
+                    &mut h.publishing
+                } else {
+                    &mut h.held
+                };
+                list.push(Arc::from(node.as_str()));
             }
         }
-        streams.values_mut().for_each(|n| n.sort());
+        for h in streams.values_mut() {
+            h.publishing.sort();
+            h.held.sort();
+        }
         OnAirView { streams }
     }
 }
@@ -127,6 +165,7 @@ mod tests {
             stream: stream.into(),
             node: node.into(),
             session: "s".into(),
+            publishing: true,
             beat,
         }
     }
@@ -162,12 +201,27 @@ mod tests {
         let t0 = Instant::now();
         beats.observe(t0, &[row("cam", A, 1), row("cam", B, 1)], A, STALE);
         let v = beats.observe(t0, &[row("cam", A, 2), row("cam", B, 2)], A, STALE);
-        assert_eq!(v.streams["cam"], vec![Arc::<str>::from(B)]);
+        assert_eq!(v.streams["cam"].publishing, vec![Arc::<str>::from(B)]);
         let v = beats.observe(t0, &[], A, STALE);
         assert!(v.streams.is_empty());
         // Back after being gone: a first sight again.
         let v = beats.observe(t0, &[row("cam", B, 3)], A, STALE);
         assert!(v.streams.is_empty());
+    }
+
+    #[test]
+    fn nodes_with_the_publisher_come_before_those_holding_the_window() {
+        let mut beats = Beats::default();
+        let t0 = Instant::now();
+        let held = |beat| OnAirRow {
+            publishing: false,
+            ..row("cam", A, beat)
+        };
+        beats.observe(t0, &[held(1), row("cam", B, 1)], "me", STALE);
+        let v = beats.observe(t0, &[held(2), row("cam", B, 2)], "me", STALE);
+        let order: Vec<&str> = v.streams["cam"].in_order().map(|n| &**n).collect();
+        assert_eq!(order, [B, A]);
+        assert_eq!(v.node_of("cam").map(|n| &**n), Some(B));
     }
 
     #[test]

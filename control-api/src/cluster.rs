@@ -53,7 +53,7 @@ pub async fn run(db: Db, opts: ClusterOptions, mut stop: tokio::sync::watch::Rec
             }
         }
         let local = (opts.local)();
-        if stopping && local.is_empty() {
+        if stopping && !local.iter().any(|a| a.publishing) {
             break;
         }
         let beat = db.beat(me, &run, &local).await;

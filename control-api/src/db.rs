@@ -14,7 +14,7 @@ use sqlx::{AnyPool, Executor, Row};
 
 use crate::error::Error;
 use crate::model::{Asset, Job, JobState, Ladder, Stream};
-use headwater_common::cluster::OnAirRow;
+use headwater_common::cluster::{Announce, OnAirRow};
 
 /// One catalog database.
 #[derive(Clone)]
@@ -427,18 +427,13 @@ impl Db {
     }
 }
 
-/// `live_on_air`: where live streams are on air (see `crate::cluster`).
+/// `live_on_air`: which node can serve which live stream (see `crate::cluster`).
 impl Db {
     /// One heartbeat of this process (`run`) of `node`: a row per stream
-    /// it has on air, its beat bumped; its rows for streams no longer on
-    /// air removed, and rows nobody has beaten for an hour. One
+    /// it announces, its beat bumped; its rows for streams it no longer
+    /// has removed, and rows nobody has beaten for an hour. One
     /// transaction, outside the catalog (no version bump).
-    pub async fn beat(
-        &self,
-        node: &str,
-        run: &str,
-        on_air: &[(String, String)],
-    ) -> Result<(), Error> {
+    pub async fn beat(&self, node: &str, run: &str, streams: &[Announce]) -> Result<(), Error> {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
         let held: Vec<String> =
@@ -450,7 +445,10 @@ impl Db {
                 .iter()
                 .map(|r| r.try_get(0))
                 .collect::<Result<_, _>>()?;
-        for gone in held.iter().filter(|h| !on_air.iter().any(|(s, _)| s == *h)) {
+        for gone in held
+            .iter()
+            .filter(|h| !streams.iter().any(|a| a.stream == **h))
+        {
             sqlx::query("DELETE FROM live_on_air WHERE stream = $1 AND node = $2 AND run = $3")
                 .bind(gone)
                 .bind(node)
@@ -458,18 +456,19 @@ impl Db {
                 .execute(&mut *tx)
                 .await?;
         }
-        for (stream, session) in on_air {
+        for a in streams {
             sqlx::query(
-                "INSERT INTO live_on_air (stream, node, run, session, beat, beat_at) \
-                 VALUES ($1, $2, $3, $4, 0, $5) \
+                "INSERT INTO live_on_air (stream, node, run, session, publishing, beat, beat_at) \
+                 VALUES ($1, $2, $3, $4, $5, 0, $6) \
                  ON CONFLICT (stream, node) DO UPDATE SET run = excluded.run, \
-                 session = excluded.session, beat = live_on_air.beat + 1, \
-                 beat_at = excluded.beat_at",
+                 session = excluded.session, publishing = excluded.publishing, \
+                 beat = live_on_air.beat + 1, beat_at = excluded.beat_at",
             )
-            .bind(stream)
+            .bind(&a.stream)
             .bind(node)
             .bind(run)
-            .bind(session)
+            .bind(&a.session)
+            .bind(i64::from(a.publishing))
             .bind(now)
             .execute(&mut *tx)
             .await?;
@@ -484,13 +483,14 @@ impl Db {
 
     /// Every `live_on_air` row.
     pub async fn on_air(&self) -> Result<Vec<OnAirRow>, Error> {
-        let query = sqlx::query("SELECT stream, node, session, beat FROM live_on_air");
+        let query = sqlx::query("SELECT stream, node, session, publishing, beat FROM live_on_air");
         self.fetch_all(query, |r| {
             Ok(OnAirRow {
                 stream: r.try_get(0)?,
                 node: r.try_get(1)?,
                 session: r.try_get(2)?,
-                beat: r.try_get(3)?,
+                publishing: r.try_get::<i64, _>(3)? != 0,
+                beat: r.try_get(4)?,
             })
         })
         .await

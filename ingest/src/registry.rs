@@ -193,11 +193,10 @@ impl Registry {
         self.config.timeline
     }
 
-    /// The streams with a connected publisher and a segment to list, each
-    /// with its publisher's session id (what the cluster's heartbeat
+    /// The streams with a segment to list (what the cluster's heartbeat
     /// announces: a node whose stream has nothing to play yet is not sent
-    /// viewers).
-    pub fn on_air(&self) -> Vec<(String, String)> {
+    /// viewers), whether their publisher is sending, and its session id.
+    pub fn announce(&self) -> Vec<headwater_common::cluster::Announce> {
         let all: Vec<Arc<Live>> = self
             .streams
             .read()
@@ -208,8 +207,16 @@ impl Registry {
         all.iter()
             .filter_map(|l| {
                 let inner = l.lock();
-                let id = inner.publisher.filter(|_| inner.stream.has_segment())?;
-                Some((l.name.clone(), id.to_string()))
+                inner
+                    .stream
+                    .has_segment()
+                    .then(|| headwater_common::cluster::Announce {
+                        stream: l.name.clone(),
+                        session: inner
+                            .publisher
+                            .map_or_else(String::new, |id| id.to_string()),
+                        publishing: inner.publisher.is_some(),
+                    })
             })
             .collect()
     }

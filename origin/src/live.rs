@@ -179,20 +179,21 @@ pub(crate) async fn reply(
     }
 }
 
-/// The relay, when `stream` is to be pulled from other nodes: they have its
-/// publisher (or had it lately) and
-/// this one has not (it may still hold the stream's past, from a publisher
-/// that moved on).
+/// The relay, when `stream` is to be pulled from other nodes: this node
+/// has no publisher for it and another has (the publisher moved), or this
+/// node has nothing of it and another holds it (or had it lately).
 fn elsewhere<'a>(
     shared: &'a Shared,
     local: Option<&Live>,
     stream: &str,
 ) -> Option<&'a crate::relay::Relay> {
     let relay = shared.relay.as_ref()?;
-    if local.is_some_and(|l| l.on_air()) {
-        return None;
-    }
-    relay.serves(stream).then_some(relay)
+    let pull = match local {
+        Some(l) if l.on_air() => false,
+        Some(_) => relay.publishing_elsewhere(stream),
+        None => relay.serves(stream),
+    };
+    pull.then_some(relay)
 }
 
 /// The stream's playback-token check; the token to carry into child URIs.

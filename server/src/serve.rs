@@ -316,7 +316,7 @@ fn control_plane(
             let registry = registry.clone();
             headwater_control_api::cluster::ClusterOptions {
                 config: cfg.cluster.clone(),
-                local: Arc::new(move || registry.on_air()),
+                local: Arc::new(move || registry.announce()),
                 on_air,
             }
         }),

@@ -217,6 +217,15 @@ fn a_stream_published_to_one_node_plays_from_another_with_ll_hls_intact() {
     assert_eq!(v["ok"], true, "{v:#}");
     assert_eq!(v["live"], true, "{v:#}");
     assert!(v["playedSeconds"].as_f64().unwrap_or(0.0) >= 10.0, "{v:#}");
+
+    // The publisher has left; a still holds the window, and a node that
+    // never relayed cam (started now) serves it from a.
+    let c = node(dir.path(), 2, &database, &[]);
+    let held = within(Duration::from_secs(20), || {
+        let (from_a, from_c) = (get(a.addr, &media), get(c.addr, &media));
+        from_c.status == 200 && from_c.body == from_a.body
+    });
+    assert!(held.is_some(), "node c does not serve the window a holds");
 }
 
 #[test]

@@ -209,7 +209,10 @@ impl Origin {
                 let mut view = headwater_common::cluster::OnAirView::default();
                 view.streams.insert(
                     "bench".into(),
-                    vec![Arc::from(format!("http://{a}").as_str())],
+                    headwater_common::cluster::Holders {
+                        publishing: vec![Arc::from(format!("http://{a}").as_str())],
+                        held: Vec::new(),
+                    },
                 );
                 on_air.store(Arc::new(view));
                 shared.with_cluster(on_air)

@@ -102,12 +102,19 @@ impl Relay {
     /// The nodes to pull `stream` from, in order (none: no other node has
     /// it on air now).
     pub(crate) fn nodes_of(&self, stream: &str) -> Vec<Arc<str>> {
-        self.on_air
-            .load()
-            .streams
+        let view = self.on_air.load();
+        view.streams
             .get(stream)
-            .cloned()
+            .map(|h| h.in_order().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// Whether another node has `stream`'s publisher.
+    pub(crate) fn publishing_elsewhere(&self, stream: &str) -> bool {
+        let view = self.on_air.load();
+        view.streams
+            .get(stream)
+            .is_some_and(|h| !h.publishing.is_empty())
     }
 
     /// Whether `stream` is to be asked of other nodes: one has it on air,
