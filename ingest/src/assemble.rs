@@ -81,6 +81,9 @@ pub(crate) struct Assembler {
     warned_caps: bool,
     /// Set when this publisher must stop (the registry refused it).
     pub(crate) fatal: Option<String>,
+    /// Added to every (pass-through) timestamp: the time the demuxer took
+    /// off (an MPEG-TS stream's first PCR, on the input timeline).
+    pub(crate) origin_ns: u64,
 }
 
 /// `t` in ticks of `scale`, rounded to the nearest tick.
@@ -159,12 +162,13 @@ fn access_unit(
     buffer: &gst::BufferRef,
     audio: bool,
     segment: Option<&gst::FormattedSegment<gst::ClockTime>>,
+    origin: gst::ClockTime,
 ) -> Option<AccessUnit> {
     let scale = track.config.timescale;
     let pts = buffer.pts().or(buffer.dts())?;
     let dts = buffer.dts().unwrap_or(pts);
     let time = |t: gst::ClockTime| match segment {
-        None => Some(ticks(t, scale)),
+        None => Some(ticks(t + origin, scale)),
         Some(seg) => match seg.to_running_time_full(t)? {
             gst::Signed::Positive(r) => Some(ticks(r, scale)),
             gst::Signed::Negative(r) => Some(-ticks(r, scale)),
@@ -227,6 +231,7 @@ impl Assembler {
             refused_pushes: 0,
             warned_caps: false,
             fatal: None,
+            origin_ns: 0,
         }
     }
 
@@ -308,7 +313,8 @@ impl Assembler {
             .segment()
             .and_then(|s| s.downcast_ref::<gst::ClockTime>())
             .filter(|_| self.settings.ladder.is_some());
-        let Some(au) = access_unit(track, buffer, kind == Kind::Audio, segment) else {
+        let origin = gst::ClockTime::from_nseconds(self.origin_ns);
+        let Some(au) = access_unit(track, buffer, kind == Kind::Audio, segment, origin) else {
             return;
         };
         if self.publisher.is_some() {
@@ -412,7 +418,14 @@ mod tests {
         let mut dts = Vec::new();
         for i in 0..50u64 {
             let ms = (i * 1024 * 1000 + 24_000) / 48_000;
-            let au = access_unit(&mut t, &buffer(ms, Some(dur)), true, None).expect("has a time");
+            let au = access_unit(
+                &mut t,
+                &buffer(ms, Some(dur)),
+                true,
+                None,
+                gst::ClockTime::ZERO,
+            )
+            .expect("has a time");
             assert_eq!(au.duration, Some(1024));
             dts.push(au.dts);
         }
@@ -420,12 +433,33 @@ mod tests {
             assert_eq!(w[1] - w[0], 1024);
         }
         // Repeated stamps still advance by a frame.
-        let au = access_unit(&mut t, &buffer(1066, Some(dur)), true, None).expect("has a time");
+        let au = access_unit(
+            &mut t,
+            &buffer(1066, Some(dur)),
+            true,
+            None,
+            gst::ClockTime::ZERO,
+        )
+        .expect("has a time");
         assert_eq!(au.dts, 50 * 1024);
-        let au = access_unit(&mut t, &buffer(1066, Some(dur)), true, None).expect("has a time");
+        let au = access_unit(
+            &mut t,
+            &buffer(1066, Some(dur)),
+            true,
+            None,
+            gst::ClockTime::ZERO,
+        )
+        .expect("has a time");
         assert_eq!(au.dts, 51 * 1024);
         // A real jump resynchronises.
-        let au = access_unit(&mut t, &buffer(5_000, Some(dur)), true, None).expect("has a time");
+        let au = access_unit(
+            &mut t,
+            &buffer(5_000, Some(dur)),
+            true,
+            None,
+            gst::ClockTime::ZERO,
+        )
+        .expect("has a time");
         assert_eq!(au.dts, 240_000);
     }
 
@@ -438,13 +472,13 @@ mod tests {
         b.get_mut()
             .expect("writable")
             .set_flags(gst::BufferFlags::DELTA_UNIT);
-        let au = access_unit(&mut t, &b, false, None).expect("has a time");
+        let au = access_unit(&mut t, &b, false, None, gst::ClockTime::ZERO).expect("has a time");
         assert_eq!((au.dts, au.pts, au.keyframe), (3600, 3600, false));
         let mut b = buffer(120, None);
         b.get_mut()
             .expect("writable")
             .set_dts(gst::ClockTime::from_mseconds(80));
-        let au = access_unit(&mut t, &b, false, None).expect("has a time");
+        let au = access_unit(&mut t, &b, false, None, gst::ClockTime::ZERO).expect("has a time");
         assert_eq!((au.dts, au.pts, au.keyframe), (7200, 10_800, true));
     }
 }

@@ -39,6 +39,7 @@ mod flv;
 pub mod fuzzing;
 pub mod guard;
 mod names;
+mod pcr;
 mod pipeline;
 mod record;
 pub mod registry;

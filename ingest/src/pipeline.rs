@@ -66,6 +66,9 @@ pub(crate) struct Ingest {
     assembler: Arc<Mutex<Assembler>>,
     bus: gst::Bus,
     stream: String,
+    /// On the input timeline, an MPEG-TS stream's first PCR, which
+    /// `tsdemux` takes off every timestamp and the assembler adds back.
+    pcr: Option<crate::pcr::FirstPcr>,
 }
 
 fn gst_err(what: &str, e: impl std::fmt::Display) -> Error {
@@ -118,6 +121,7 @@ impl Ingest {
             .add_many([src.upcast_ref::<gst::Element>(), &demux])
             .map_err(|e| gst_err("pipeline", e))?;
         src.link(&demux).map_err(|e| gst_err("link", e))?;
+        let registry_timeline = registry.timeline();
         let assembler = Arc::new(Mutex::new(Assembler::new(
             stream.to_owned(),
             settings.clone(),
@@ -140,12 +144,15 @@ impl Ingest {
         pipeline
             .set_state(gst::State::Playing)
             .map_err(|e| gst_err("start", e))?;
+        let input = registry_timeline == headwater_packager::live::Timeline::Input;
         Ok(Ingest {
             pipeline,
             src,
             assembler,
             bus,
             stream: stream.to_owned(),
+            pcr: (input && matches!(container, Container::MpegTs))
+                .then(crate::pcr::FirstPcr::default),
         })
     }
 
@@ -184,6 +191,9 @@ impl Ingest {
             }
             tokio::time::sleep(step).await;
             waited += step;
+        }
+        if let Some(origin) = self.pcr.as_mut().and_then(|p| p.scan(&data)) {
+            lock(&self.assembler).origin_ns = origin;
         }
         self.src
             .push_buffer(gst::Buffer::from_slice(data))

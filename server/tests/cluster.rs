@@ -353,30 +353,77 @@ fn redundant_source(dir: &Path) -> std::path::PathBuf {
     out
 }
 
+/// How a publisher reaches a node.
+#[derive(Clone, Copy)]
+enum Ingest {
+    Rtmp,
+    Srt,
+}
+
+/// ffmpeg sending `source` from second `skip` on, at its pace and with its
+/// timestamps (`-copyts`), to `s`.
+fn push(source: &Path, s: &Server, skip: u32, ingest: Ingest) -> std::process::Child {
+    let (format, url) = match ingest {
+        Ingest::Rtmp => ("flv", rtmp_url(s.logged_addr("rtmp"), "cam", KEY)),
+        Ingest::Srt => (
+            "mpegts",
+            format!(
+                "srt://{}?linger=5&streamid=live/cam?key={KEY}",
+                s.logged_addr("srt")
+            ),
+        ),
+    };
+    Command::new("ffmpeg")
+        .args(["-nostdin", "-loglevel", "error", "-ss", &skip.to_string()])
+        .args(["-re", "-copyts", "-i"])
+        .arg(source)
+        .args(["-c", "copy", "-f", format])
+        .arg(url)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 /// The broadcaster's pair: the same source to two nodes at the same pace
-/// with the same timestamps (`-copyts`), the second `from` seconds later
-/// and from that far into the source (an encoder that joined later).
+/// with the same timestamps, the second `from` seconds later and from
+/// that far into the source (an encoder that joined later).
 fn publish_pair(
     source: &Path,
     first: &Server,
     second: &Server,
     from: u32,
+    ingest: Ingest,
 ) -> [std::process::Child; 2] {
-    let push = |s: &Server, skip: u32| {
-        Command::new("ffmpeg")
-            .args(["-nostdin", "-loglevel", "error", "-ss", &skip.to_string()])
-            .args(["-re", "-copyts", "-i"])
-            .arg(source)
-            .args(["-c", "copy", "-f", "flv"])
-            .arg(rtmp_url(s.logged_addr("rtmp"), "cam", KEY))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap()
-    };
-    let first = push(first, 0);
+    let first = push(source, first, 0, ingest);
     std::thread::sleep(Duration::from_secs(from.into()));
-    [first, push(second, from)]
+    [first, push(source, second, from, ingest)]
+}
+
+/// Asserts that `b`, which joined later, serves the same init segments,
+/// parts and segments as `a` under the same names, after its first
+/// segment (it joined inside it).
+fn same_segments(a: &Server, b: &Server) {
+    let media = media_playlist_path(b, "cam");
+    let text = get(b.addr, &media).text();
+    let (first_b, n) = msn_range(&text);
+    let (first_a, _) = msn_range(&get(a.addr, &media).text());
+    assert!(first_a < first_b, "a started first: {first_a} vs {first_b}");
+    let uris = listed(&media, &text);
+    let mut compared = 0;
+    for uri in uris
+        .iter()
+        .filter(|u| u.ends_with(".m4s") || u.ends_with(".mp4"))
+    {
+        if uri.contains(&format!("/{first_b}.")) {
+            continue;
+        }
+        let (from_a, from_b) = (get(a.addr, uri), get(b.addr, uri));
+        assert_eq!((from_a.status, from_b.status), (200, 200), "{uri}");
+        assert!(from_a.body == from_b.body, "{uri}: a's and b's differ");
+        compared += 1;
+    }
+    assert!(n >= 2 && compared >= 3, "compared {compared} of\n{text}");
 }
 
 /// Nodes whose live streams follow the publisher's timestamps.
@@ -408,31 +455,11 @@ fn redundant_publishers_make_interchangeable_segments_and_a_lost_one_is_not_seen
     let source = redundant_source(dir.path());
     let a = node(dir.path(), 0, &database, &["--config", &config]);
     let b = node(dir.path(), 1, &database, &["--config", &config]);
-    let [mut first, mut second] = publish_pair(&source, &a, &b, 5);
+    let [mut first, mut second] = publish_pair(&source, &a, &b, 5, Ingest::Rtmp);
     wait_for_segments(&a, 4);
     wait_for_segments(&b, 3);
-    // Whichever node a CDN asks, the same names and the same bytes: b's
-    // segments after its first (it joined mid-slot) are a's.
-    let media = media_playlist_path(&b, "cam");
-    let text = get(b.addr, &media).text();
-    let (first_b, n) = msn_range(&text);
-    let (first_a, _) = msn_range(&get(a.addr, &media).text());
-    assert!(first_a < first_b, "a started first: {first_a} vs {first_b}");
-    let uris = listed(&media, &text);
-    let mut compared = 0;
-    for uri in uris
-        .iter()
-        .filter(|u| u.ends_with(".m4s") || u.ends_with(".mp4"))
-    {
-        if uri.contains(&format!("/{first_b}.")) {
-            continue; // b's first segment and its parts: b joined inside it
-        }
-        let (from_a, from_b) = (get(a.addr, uri), get(b.addr, uri));
-        assert_eq!((from_a.status, from_b.status), (200, 200), "{uri}");
-        assert!(from_a.body == from_b.body, "{uri}: a's and b's differ");
-        compared += 1;
-    }
-    assert!(n >= 2 && compared >= 3, "compared {compared} of\n{text}");
+    // Whichever node a CDN asks, the same names and the same bytes.
+    same_segments(&a, &b);
     // hls.js on a; a's encoder dies mid-play. a then has no publisher and
     // serves b's stream, under the same numbers: hls.js plays on.
     let viewer = headwater_testkit::live::Player::start(
@@ -465,7 +492,7 @@ fn viewers_of_a_third_node_play_on_when_the_node_they_pull_from_is_killed() {
     let a = node(dir.path(), 0, &database, &["--config", &config]);
     let b = node(dir.path(), 1, &database, &["--config", &config]);
     let c = node(dir.path(), 2, &database, &[]);
-    let [p_a, p_b] = publish_pair(&source, &a, &b, 0);
+    let [p_a, p_b] = publish_pair(&source, &a, &b, 0, Ingest::Rtmp);
     wait_for_segments(&a, 2);
     wait_for_segments(&c, 2);
     // c pulls from the first node in the order of their advertised URLs.
@@ -507,19 +534,7 @@ fn viewers_play_on_when_the_publishers_node_dies_and_it_moves_to_another() {
     let a = node(dir.path(), 0, &database, &["--config", &config]);
     let b = node(dir.path(), 1, &database, &["--config", &config]);
     let c = node(dir.path(), 2, &database, &["--config", &config]);
-    let push = |s: &Server, skip: u32| {
-        Command::new("ffmpeg")
-            .args(["-nostdin", "-loglevel", "error", "-ss", &skip.to_string()])
-            .args(["-re", "-copyts", "-i"])
-            .arg(&source)
-            .args(["-c", "copy", "-f", "flv"])
-            .arg(rtmp_url(s.logged_addr("rtmp"), "cam", KEY))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap()
-    };
-    let mut first = push(&a, 0);
+    let mut first = push(&source, &a, 0, Ingest::Rtmp);
     wait_for_segments(&c, 2);
     let viewer = headwater_testkit::live::Player::start(
         &c.url(MASTER),
@@ -540,7 +555,12 @@ fn viewers_play_on_when_the_publishers_node_dies_and_it_moves_to_another() {
     a.kill9();
     let _ = first.kill();
     let _ = first.wait();
-    let mut second = push(&b, 10 + started.elapsed().as_secs() as u32);
+    let mut second = push(
+        &source,
+        &b,
+        10 + started.elapsed().as_secs() as u32,
+        Ingest::Rtmp,
+    );
     let (ok, out) = viewer.finish();
     let media = media_playlist_path(&b, "cam");
     let text = get(b.addr, &media).text();
@@ -552,4 +572,23 @@ fn viewers_play_on_when_the_publishers_node_dies_and_it_moves_to_another() {
         msn_range(&text).0 >= 5,
         "b numbered its segments afresh:\n{text}"
     );
+}
+
+#[test]
+fn redundant_srt_publishers_make_interchangeable_segments() {
+    let dir = TempDir::new("cluster-redundant-srt");
+    let database = sqlite_in(dir.path());
+    let config = input_timeline(dir.path());
+    let source = redundant_source(dir.path());
+    let args = ["--config", &config, "--srt-listen", "127.0.0.1:0"];
+    let a = node(dir.path(), 0, &database, &args);
+    let b = node(dir.path(), 1, &database, &args);
+    let pair = publish_pair(&source, &a, &b, 5, Ingest::Srt);
+    wait_for_segments(&a, 4);
+    wait_for_segments(&b, 3);
+    same_segments(&a, &b);
+    for mut p in pair {
+        let _ = p.kill();
+        let _ = p.wait();
+    }
 }
