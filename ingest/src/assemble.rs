@@ -156,7 +156,8 @@ fn track_config(kind: Kind, name: &str, caps: &gst::CapsRef) -> Result<TrackConf
 /// With `segment`, times are running times in it (signed: a B-frame's DTS
 /// may come before the segment's start). A ladder's streams need that:
 /// x264enc moves its output timestamps by 1000 hours and its segment with
-/// them, so only the running time is still the input's.
+/// them, so only the running time is still the input's. Without it,
+/// `origin` is added first: what the demuxer took off (an MPEG-TS first PCR).
 fn access_unit(
     track: &mut Track,
     buffer: &gst::BufferRef,
@@ -409,6 +410,11 @@ mod tests {
         b
     }
 
+    /// A pass-through stream's access unit (no segment, no origin).
+    fn pass_through(t: &mut Track, b: &gst::BufferRef, audio: bool) -> Option<AccessUnit> {
+        access_unit(t, b, audio, None, gst::ClockTime::ZERO)
+    }
+
     #[test]
     fn audio_times_follow_frame_durations_through_ms_rounding() {
         gst::init().expect("gstreamer initialises");
@@ -418,14 +424,7 @@ mod tests {
         let mut dts = Vec::new();
         for i in 0..50u64 {
             let ms = (i * 1024 * 1000 + 24_000) / 48_000;
-            let au = access_unit(
-                &mut t,
-                &buffer(ms, Some(dur)),
-                true,
-                None,
-                gst::ClockTime::ZERO,
-            )
-            .expect("has a time");
+            let au = pass_through(&mut t, &buffer(ms, Some(dur)), true).expect("has a time");
             assert_eq!(au.duration, Some(1024));
             dts.push(au.dts);
         }
@@ -433,33 +432,12 @@ mod tests {
             assert_eq!(w[1] - w[0], 1024);
         }
         // Repeated stamps still advance by a frame.
-        let au = access_unit(
-            &mut t,
-            &buffer(1066, Some(dur)),
-            true,
-            None,
-            gst::ClockTime::ZERO,
-        )
-        .expect("has a time");
+        let au = pass_through(&mut t, &buffer(1066, Some(dur)), true).expect("has a time");
         assert_eq!(au.dts, 50 * 1024);
-        let au = access_unit(
-            &mut t,
-            &buffer(1066, Some(dur)),
-            true,
-            None,
-            gst::ClockTime::ZERO,
-        )
-        .expect("has a time");
+        let au = pass_through(&mut t, &buffer(1066, Some(dur)), true).expect("has a time");
         assert_eq!(au.dts, 51 * 1024);
         // A real jump resynchronises.
-        let au = access_unit(
-            &mut t,
-            &buffer(5_000, Some(dur)),
-            true,
-            None,
-            gst::ClockTime::ZERO,
-        )
-        .expect("has a time");
+        let au = pass_through(&mut t, &buffer(5_000, Some(dur)), true).expect("has a time");
         assert_eq!(au.dts, 240_000);
     }
 
@@ -472,13 +450,13 @@ mod tests {
         b.get_mut()
             .expect("writable")
             .set_flags(gst::BufferFlags::DELTA_UNIT);
-        let au = access_unit(&mut t, &b, false, None, gst::ClockTime::ZERO).expect("has a time");
+        let au = pass_through(&mut t, &b, false).expect("has a time");
         assert_eq!((au.dts, au.pts, au.keyframe), (3600, 3600, false));
         let mut b = buffer(120, None);
         b.get_mut()
             .expect("writable")
             .set_dts(gst::ClockTime::from_mseconds(80));
-        let au = access_unit(&mut t, &b, false, None, gst::ClockTime::ZERO).expect("has a time");
+        let au = pass_through(&mut t, &b, false).expect("has a time");
         assert_eq!((au.dts, au.pts, au.keyframe), (7200, 10_800, true));
     }
 }

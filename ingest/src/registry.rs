@@ -176,16 +176,19 @@ impl Registry {
             .cloned()
     }
 
-    /// Every stream's counters.
-    pub fn stats(&self) -> Vec<LiveStats> {
-        let all: Vec<Arc<Live>> = self
-            .streams
+    /// Every stream, outside the registry's lock.
+    fn all(&self) -> Vec<Arc<Live>> {
+        self.streams
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .values()
             .cloned()
-            .collect();
-        all.iter().map(|l| l.stats()).collect()
+            .collect()
+    }
+
+    /// Every stream's counters.
+    pub fn stats(&self) -> Vec<LiveStats> {
+        self.all().iter().map(|l| l.stats()).collect()
     }
 
     /// The clock this node's streams follow.
@@ -197,14 +200,8 @@ impl Registry {
     /// announces: a node whose stream has nothing to play yet is not sent
     /// viewers), whether their publisher is sending, and its session id.
     pub fn announce(&self) -> Vec<headwater_common::cluster::Announce> {
-        let all: Vec<Arc<Live>> = self
-            .streams
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .cloned()
-            .collect();
-        all.iter()
+        self.all()
+            .iter()
             .filter_map(|l| {
                 let inner = l.lock();
                 inner

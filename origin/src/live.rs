@@ -130,7 +130,7 @@ pub(crate) async fn reply(
     let carry = authorize(shared, head, stream, q.token, peer)?;
     let carry = carry.as_deref();
     let local = shared.registry.get(stream);
-    if let Some(relay) = elsewhere(shared, local.as_deref(), stream) {
+    if let Some(relay) = elsewhere(shared, local.as_deref(), stream, head.relay.is_some()) {
         return crate::relay::reply(shared, relay, head, stream, hls, file, query).await;
     }
     let live = local.ok_or(OriginError::NotFound)?;
@@ -186,8 +186,14 @@ fn elsewhere<'a>(
     shared: &'a Shared,
     local: Option<&Live>,
     stream: &str,
+    head_relayed: bool,
 ) -> Option<&'a crate::relay::Relay> {
     let relay = shared.relay.as_ref()?;
+    // A request another node passed on is answered here or not at all:
+    // two nodes whose views disagree for a heartbeat never bounce it.
+    if head_relayed {
+        return None;
+    }
     let pull = match local {
         Some(l) if l.on_air() => false,
         Some(_) => relay.publishing_elsewhere(stream),

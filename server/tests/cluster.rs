@@ -433,6 +433,23 @@ fn input_timeline(dir: &Path) -> String {
     config.to_str().unwrap().to_owned()
 }
 
+/// hls.js in standard-latency mode playing `seconds` of cam from `s`.
+fn hlsjs(s: &Server, seconds: u32) -> headwater_testkit::live::Player {
+    let seconds = seconds.to_string();
+    headwater_testkit::live::Player::start(
+        &s.url(MASTER),
+        &[
+            "--player",
+            "hls",
+            "--standard-latency",
+            "--seconds",
+            &seconds,
+            "--timeout",
+            "120",
+        ],
+    )
+}
+
 fn played_through(ok: bool, out: &str, seconds: f64) {
     assert!(ok, "hls.js failed:\n{out}");
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
@@ -455,31 +472,18 @@ fn redundant_publishers_make_interchangeable_segments_and_a_lost_one_is_not_seen
     let source = redundant_source(dir.path());
     let a = node(dir.path(), 0, &database, &["--config", &config]);
     let b = node(dir.path(), 1, &database, &["--config", &config]);
-    let [mut first, mut second] = publish_pair(&source, &a, &b, 5, Ingest::Rtmp);
+    let [first, second] = publish_pair(&source, &a, &b, 5, Ingest::Rtmp);
     wait_for_segments(&a, 4);
     wait_for_segments(&b, 3);
     // Whichever node a CDN asks, the same names and the same bytes.
     same_segments(&a, &b);
     // hls.js on a; a's encoder dies mid-play. a then has no publisher and
     // serves b's stream, under the same numbers: hls.js plays on.
-    let viewer = headwater_testkit::live::Player::start(
-        &a.url(MASTER),
-        &[
-            "--player",
-            "hls",
-            "--standard-latency",
-            "--seconds",
-            "20",
-            "--timeout",
-            "90",
-        ],
-    );
+    let viewer = hlsjs(&a, 20);
     std::thread::sleep(Duration::from_secs(8));
-    let _ = first.kill();
-    let _ = first.wait();
+    stop(first);
     let (ok, out) = viewer.finish();
-    let _ = second.kill();
-    let _ = second.wait();
+    stop(second);
     played_through(ok, &out, 20.0);
 }
 
@@ -497,30 +501,17 @@ fn viewers_of_a_third_node_play_on_when_the_node_they_pull_from_is_killed() {
     wait_for_segments(&c, 2);
     // c pulls from the first node in the order of their advertised URLs.
     let url = |s: &Server| format!("http://{}", s.addr);
-    let (pulled, other, mut lost, mut kept) = if url(&a) < url(&b) {
+    let (pulled, other, lost, kept) = if url(&a) < url(&b) {
         (a, b, p_a, p_b)
     } else {
         (b, a, p_b, p_a)
     };
-    let viewer = headwater_testkit::live::Player::start(
-        &c.url(MASTER),
-        &[
-            "--player",
-            "hls",
-            "--standard-latency",
-            "--seconds",
-            "20",
-            "--timeout",
-            "90",
-        ],
-    );
+    let viewer = hlsjs(&c, 20);
     std::thread::sleep(Duration::from_secs(8));
     pulled.kill9();
-    let _ = lost.kill();
-    let _ = lost.wait();
+    stop(lost);
     let (ok, out) = viewer.finish();
-    let _ = kept.kill();
-    let _ = kept.wait();
+    stop(kept);
     drop(other);
     played_through(ok, &out, 20.0);
 }
@@ -534,28 +525,16 @@ fn viewers_play_on_when_the_publishers_node_dies_and_it_moves_to_another() {
     let a = node(dir.path(), 0, &database, &["--config", &config]);
     let b = node(dir.path(), 1, &database, &["--config", &config]);
     let c = node(dir.path(), 2, &database, &["--config", &config]);
-    let mut first = push(&source, &a, 0, Ingest::Rtmp);
+    let first = push(&source, &a, 0, Ingest::Rtmp);
     wait_for_segments(&c, 2);
-    let viewer = headwater_testkit::live::Player::start(
-        &c.url(MASTER),
-        &[
-            "--player",
-            "hls",
-            "--standard-latency",
-            "--seconds",
-            "24",
-            "--timeout",
-            "120",
-        ],
-    );
+    let viewer = hlsjs(&c, 24);
     std::thread::sleep(Duration::from_secs(10));
     // Node a dies with the publisher's connection; the encoder reconnects
     // to node b and carries on with its timestamps.
     let started = std::time::Instant::now();
     a.kill9();
-    let _ = first.kill();
-    let _ = first.wait();
-    let mut second = push(
+    stop(first);
+    let second = push(
         &source,
         &b,
         10 + started.elapsed().as_secs() as u32,
@@ -564,8 +543,7 @@ fn viewers_play_on_when_the_publishers_node_dies_and_it_moves_to_another() {
     let (ok, out) = viewer.finish();
     let media = media_playlist_path(&b, "cam");
     let text = get(b.addr, &media).text();
-    let _ = second.kill();
-    let _ = second.wait();
+    stop(second);
     played_through(ok, &out, 24.0);
     // b's numbers go on from where a's were, not from 0.
     assert!(
@@ -587,8 +565,5 @@ fn redundant_srt_publishers_make_interchangeable_segments() {
     wait_for_segments(&a, 4);
     wait_for_segments(&b, 3);
     same_segments(&a, &b);
-    for mut p in pair {
-        let _ = p.kill();
-        let _ = p.wait();
-    }
+    pair.into_iter().for_each(stop);
 }
