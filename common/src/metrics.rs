@@ -164,6 +164,28 @@ pub struct CacheLabels {
     pub cache: &'static str,
 }
 
+/// Labels of the relay counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RelayLabels {
+    /// `answered` (by the node asked), `failed` (it answered with an
+    /// error, or broke off), `unavailable` (no node could be reached in time).
+    pub outcome: &'static str,
+}
+
+/// What the data plane counts of live requests passed to other nodes.
+#[derive(Clone, Debug, Default)]
+pub struct RelayMetrics {
+    /// Answered by the node asked (whatever its status).
+    pub answered: Counter,
+    /// The node's answer was not one we pass on (a broken connection, a
+    /// malformed or late answer).
+    pub failed: Counter,
+    /// No node with the stream could be reached in time.
+    pub unavailable: Counter,
+    /// Nodes that refused a connection, so the next one was asked.
+    pub unreachable_nodes: Counter,
+}
+
 /// Labels of the config reload counter.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReloadLabels {
@@ -346,6 +368,8 @@ pub struct DataPlane {
     pub connections_refused: Counter,
     /// Failed `accept` calls (out of descriptors and the like).
     pub accept_errors: Counter,
+    /// Live requests passed to other nodes (`[cluster]`).
+    pub relay: RelayMetrics,
 }
 
 impl DataPlane {
@@ -450,6 +474,28 @@ impl DataPlane {
                 registry,
                 "data_accept_errors",
                 "Failed accepts on the data-plane listeners (out of file descriptors and the like)",
+            ),
+            relay: RelayMetrics::register(registry),
+        }
+    }
+}
+
+impl RelayMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let outcomes: Family<RelayLabels, Counter> = registered(
+            registry,
+            "data_relayed_requests",
+            "Live requests passed to the node with the stream, by outcome",
+        );
+        let outcome = |outcome| outcomes.get_or_create(&RelayLabels { outcome }).clone();
+        RelayMetrics {
+            answered: outcome("answered"),
+            failed: outcome("failed"),
+            unavailable: outcome("unavailable"),
+            unreachable_nodes: registered(
+                registry,
+                "data_relay_unreachable_nodes",
+                "Nodes listed with a live stream that refused a connection (the next was asked)",
             ),
         }
     }

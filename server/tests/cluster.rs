@@ -495,7 +495,16 @@ fn viewers_of_a_third_node_play_on_when_the_node_they_pull_from_is_killed() {
     let source = redundant_source(dir.path());
     let a = node(dir.path(), 0, &database, &["--config", &config]);
     let b = node(dir.path(), 1, &database, &["--config", &config]);
-    let c = node(dir.path(), 2, &database, &[]);
+    // c keeps trusting a killed node's row for 10 s, so that it surely
+    // still lists it when asked right after the kill (and skips it).
+    let patient = dir.path().join("patient.toml");
+    std::fs::write(&patient, "[cluster]\nstale_after_ms = 10000\n").unwrap();
+    let c = node(
+        dir.path(),
+        2,
+        &database,
+        &["--config", patient.to_str().unwrap()],
+    );
     let [p_a, p_b] = publish_pair(&source, &a, &b, 0, Ingest::Rtmp);
     wait_for_segments(&a, 2);
     wait_for_segments(&c, 2);
@@ -510,10 +519,30 @@ fn viewers_of_a_third_node_play_on_when_the_node_they_pull_from_is_killed() {
     std::thread::sleep(Duration::from_secs(8));
     pulled.kill9();
     stop(lost);
+    let media = media_playlist_path(&c, "cam");
+    assert_eq!(get(c.addr, &media).status, 200);
     let (ok, out) = viewer.finish();
     stop(kept);
     drop(other);
     played_through(ok, &out, 20.0);
+    // c counted the node that refused it, and what the other answered.
+    let m = Api::new(c.admin_addr(), TOKEN)
+        .call("GET", "/metrics", None)
+        .body;
+    let value = |name: &str| {
+        m.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    assert!(
+        value("headwater_data_relay_unreachable_nodes_total ") >= 1.0,
+        "{m}"
+    );
+    assert!(
+        value("headwater_data_relayed_requests_total{outcome=\"answered\"}") > 10.0,
+        "{m}"
+    );
 }
 
 #[test]

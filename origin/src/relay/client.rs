@@ -94,9 +94,13 @@ pub(super) async fn get(ask: &Ask<'_>, whole_segment: bool) -> Result<Answer, Fa
         .map_err(|_| Failure::Unreachable("no connection in time".into()))?
         .map_err(|e| Failure::Unreachable(e.to_string()))?;
     let _ = conn.set_nodelay(true);
+    // A node that takes the connection and closes it without a byte of
+    // an answer (it is being killed) counts as one that cannot be reached:
+    // the request is idempotent, and the next node is asked.
     exchange(conn, &request, ask, whole_segment)
         .await
         .map_err(|e| match e {
+            Exchange::Unanswered(Failure::Io(why)) => Failure::Unreachable(why),
             Exchange::Unanswered(f) | Exchange::Failed(f) => f,
         })
 }

@@ -158,6 +158,7 @@ pub(crate) async fn reply(
     };
     let token = relay_token(shared, stream);
     let deadline = tokio::time::Instant::now() + relay.wait_for_node;
+    let counts = &shared.metrics.data.relay;
     loop {
         let nodes = relay.nodes_of(stream);
         for node in &nodes {
@@ -173,9 +174,17 @@ pub(crate) async fn reply(
                 within: relay.answer_within,
             };
             match from_node(relay, node, &ask, &asked).await {
-                Err(client::Failure::Unreachable(_)) => {}
-                Err(f) => return Err(failed(f)),
+                Err(client::Failure::Unreachable(_)) => counts.unreachable_nodes.inc(),
+                Err(f @ client::Failure::Status(..)) => {
+                    counts.answered.inc();
+                    return Err(failed(f));
+                }
+                Err(f) => {
+                    counts.failed.inc();
+                    return Err(failed(f));
+                }
                 Ok(r) => {
+                    counts.answered.inc();
                     relay.lately.insert(stream.to_owned(), ());
                     return Ok(r);
                 }
@@ -185,6 +194,7 @@ pub(crate) async fn reply(
             return Err(OriginError::NotFound);
         }
         if tokio::time::Instant::now() + LOOK_AGAIN > deadline {
+            counts.unavailable.inc();
             return Err(OriginError::Unavailable("no node with the stream answers"));
         }
         tokio::time::sleep(LOOK_AGAIN).await;
