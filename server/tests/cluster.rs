@@ -11,6 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use headwater_testkit::admin::Api;
+use headwater_testkit::av::{self, GstMode, Kind};
 use headwater_testkit::http::{Conn, Response, get};
 use headwater_testkit::live::{KEY, ffmpeg_push, media_playlist_path, msn_range, play, rtmp_url};
 use headwater_testkit::postgres::Postgres;
@@ -187,7 +188,8 @@ fn a_stream_published_to_one_node_plays_from_another_with_ll_hls_intact() {
         "b's growing segment differs from a's"
     );
 
-    // Real players on b: ffmpeg decodes it, hls.js plays it in low latency.
+    // Real players on b: ffmpeg decodes it, GStreamer's hlsdemux reads
+    // both tracks, hls.js plays it in low latency.
     let ffmpeg = Command::new("ffmpeg")
         .args(["-nostdin", "-loglevel", "error", "-i"])
         .arg(b.url(MASTER))
@@ -199,6 +201,19 @@ fn a_stream_published_to_one_node_plays_from_another_with_ll_hls_intact() {
         ffmpeg.status.success() && errors.trim().is_empty(),
         "ffmpeg: {errors}"
     );
+    let g = av::gst(
+        GstMode::Hls,
+        &[&b.url(MASTER)],
+        &["--seconds", "3", "--timeout", "30"],
+    );
+    assert!(g.errors.is_empty(), "GStreamer on node b: {:?}", g.errors);
+    for kind in [Kind::Video, Kind::Audio] {
+        let read = g.tracks(kind).map(|t| t.packets.len()).max().unwrap_or(0);
+        assert!(
+            read > 10,
+            "GStreamer read {read} {kind:?} packets from node b"
+        );
+    }
     let (ok, out) = play(
         &b.url(MASTER),
         &[
